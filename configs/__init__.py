@@ -1,0 +1,1 @@
+"""Example process configurations shipped with ecmsim (TOML data, no code)."""

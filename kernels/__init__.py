@@ -1,0 +1,5 @@
+"""Numba kernels of ecmsim: pure functions of arrays and scalars.
+
+Every module here imports only ``numpy``, ``numba`` and ``math`` and never
+anything from ``ecmsim``.  Import them as ``ecmsim.kernels.<module>``.
+"""

@@ -1,0 +1,67 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _check_sets(ctx: click.Context, param: click.Parameter, value: Sequence[str]) -> tuple[str, ...]:
+    from ecmsim.config import parse_override
+    from ecmsim.errors import ConfigError
+
+    for text in value:
+        try:
+            parse_override(text)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return tuple(value)
+
+
+def set_option(f: F) -> F:
+    """``--set table.key=value`` (repeatable) overrides of a process config."""
+    return click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="TABLE.KEY=VALUE",
+        callback=_check_sets,
+        help="Override a config value, e.g. --set electrical.voltage_V=12 (repeatable).",
+    )(f)
+
+
+def data_option(f: F) -> F:
+    """``--data FILE`` (repeatable) extra materials/electrolyte data files."""
+    return click.option(
+        "--data",
+        "data_files",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        help="Extra TOML data file with alloys/electrolytes (repeatable).",
+    )(f)
+
+
+def json_flag(f: F) -> F:
+    """``--json``: machine-readable output on stdout."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")(f)
+
+
+def echo_json(obj: Any) -> None:
+    """Print ``obj`` as indented JSON (NaN as null)."""
+    import json
+    import math
+
+    def clean(x: Any) -> Any:
+        if isinstance(x, float) and not math.isfinite(x):
+            return None
+        if isinstance(x, dict):
+            return {k: clean(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [clean(v) for v in x]
+        return x
+
+    click.echo(json.dumps(clean(obj), indent=2, ensure_ascii=False))

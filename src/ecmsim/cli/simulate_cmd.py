@@ -1,0 +1,96 @@
+"""``ecmsim simulate``: drill one hole in silico."""
+
+from __future__ import annotations
+
+import click
+
+from ecmsim.cli.options import echo_json, json_flag, set_option
+
+
+@click.command("simulate")
+@click.argument("config")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), default=None,
+    help="HDF5 result file (default: <config name>.h5 in the current folder).",
+)  # fmt: skip
+@set_option
+@json_flag
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def simulate_command(
+    config: str, output: str | None, overrides: tuple[str, ...], as_json: bool, no_progress: bool
+) -> None:
+    """Simulate drilling one hole with process CONFIG (a TOML file or example:NAME).
+
+    Prints a summary (or JSON with --json) and writes the HDF5 result.
+    """
+    import sys
+    from pathlib import Path
+
+    from ecmsim.config import load_config
+    from ecmsim.io import write_result
+    from ecmsim.simulation import simulate
+
+    cfg = load_config(config, overrides)
+    out = Path(output) if output else Path(Path(config.split(":")[-1]).stem + ".h5")
+    show_bar = not no_progress and not as_json and sys.stderr.isatty()
+    progress = _ProgressBar() if show_bar else None
+    result = simulate(cfg, progress=progress)
+    if progress is not None:
+        progress.close()
+    write_result(out, result)
+    summary = result.summary()
+    if as_json:
+        echo_json({**summary, "output": str(out)})
+    else:
+        _print_summary(summary, out)
+
+
+class _ProgressBar:
+    """Depth, time and current on one refreshed terminal line."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def __call__(self, info: dict[str, float]) -> None:
+        import time
+
+        now = time.monotonic()
+        if now - self._last < 0.2:
+            return
+        self._last = now
+        frac = info["fraction"]
+        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
+        click.echo(
+            f"\r[{bar}] {100 * frac:5.1f}%  depth {info['depth_mm']:.3f} mm  "
+            f"t {info['time_s']:.1f} s  I {info['current_A']:.3f} A",
+            nl=False,
+            err=True,
+        )
+
+    def close(self) -> None:
+        click.echo("", err=True)
+
+
+def _print_summary(summary: dict[str, object], out: object) -> None:
+    rows = [
+        ("status", "status", ""),
+        ("depth", "depth_mm", "mm"),
+        ("entry diameter", "entry_diameter_mm", "mm"),
+        ("exit diameter", "exit_diameter_mm", "mm"),
+        ("min diameter", "min_diameter_mm", "mm"),
+        ("max diameter", "max_diameter_mm", "mm"),
+        ("taper (half angle)", "taper_deg", "°"),
+        ("side gap (overcut)", "side_gap_mm", "mm"),
+        ("frontal gap", "frontal_gap_mm", "mm"),
+        ("machining time", "machining_time_s", "s"),
+        ("charge", "charge_C", "C"),
+        ("removed volume", "removed_volume_mm3", "mm³"),
+        ("peak current", "peak_current_A", "A"),
+    ]
+    for label, key, unit in rows:
+        v = summary.get(key)
+        text = "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+        click.echo(f"  {label:<22} {text:>12} {unit}")
+    if summary.get("message"):
+        click.echo(f"  {summary['message']}")
+    click.echo(f"  result written to {out}")

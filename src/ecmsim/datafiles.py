@@ -1,0 +1,112 @@
+"""Loading of the materials and electrolyte data files (TOML, no code).
+
+The package ships ``data/materials.toml`` and ``data/electrolytes.toml``.
+Users add or replace alloys, elements, electrolytes and current-efficiency
+entries in files of their own with the same tables, listed in a process
+config (``[data] files = [...]``), on the command line (``--data FILE``) or
+in the ``ECMSIM_DATA`` environment variable (paths separated by ``os.pathsep``).
+Later files win over earlier ones, entry by entry.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ecmsim.errors import DataError
+
+#: Environment variable listing extra data files.
+DATA_ENV = "ECMSIM_DATA"
+_TABLES = ("elements", "alloys", "electrolytes")
+
+
+def slug(name: str) -> str:
+    """Normalise a material name for look-up: ``"René 80"`` -> ``"rene-80"``."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    out = []
+    for ch in plain.strip().lower():
+        out.append(ch if ch.isalnum() else "-")
+    text = "".join(out)
+    while "--" in text:
+        text = text.replace("--", "-")
+    return text.strip("-")
+
+
+@dataclass
+class RawData:
+    """Merged raw tables of all data files, each entry tagged with its file."""
+
+    elements: dict[str, dict[str, Any]] = field(default_factory=dict)
+    alloys: dict[str, dict[str, Any]] = field(default_factory=dict)
+    electrolytes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    current_efficiency: list[dict[str, Any]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+def read_toml(path: str | Path, what: str = "file") -> dict[str, Any]:
+    """Read a TOML file, turning every failure into a :class:`DataError`."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise DataError(f"{p}: {what} not found") from None
+    except IsADirectoryError:
+        raise DataError(f"{p}: is a directory, expected a TOML {what}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{p}: not UTF-8 text ({exc.reason})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise DataError(f"{p}: TOML syntax error: {exc}") from None
+    except OSError as exc:
+        raise DataError(f"{p}: cannot read {what}: {exc.strerror}") from None
+
+
+def _merge(raw: RawData, doc: Mapping[str, Any], origin: str) -> None:
+    allowed = {"schema", "schema_version", *_TABLES, "current_efficiency"}
+    for key in doc:
+        if key not in allowed:
+            raise DataError(f"{origin}: unknown top-level key {key!r}; allowed: {', '.join(sorted(allowed))}")
+    for table in _TABLES:
+        entries = doc.get(table, {})
+        if not isinstance(entries, dict):
+            raise DataError(f"{origin}: [{table}] must be a table of entries")
+        target: dict[str, dict[str, Any]] = getattr(raw, table)
+        for name, entry in entries.items():
+            if not isinstance(entry, dict):
+                raise DataError(f"{origin}: [{table}.{name}] must be a table")
+            key = name if table == "elements" else slug(name)
+            target[key] = {**entry, "_key": key, "_file": origin}
+    ce = doc.get("current_efficiency", [])
+    if not isinstance(ce, list):
+        raise DataError(f"{origin}: current_efficiency must be an array of tables [[...]]")
+    for n, entry in enumerate(ce, start=1):
+        if not isinstance(entry, dict):
+            raise DataError(f"{origin}: current_efficiency entry {n} must be a table")
+        raw.current_efficiency.append({**entry, "_file": origin, "_index": n})
+    raw.files.append(origin)
+
+
+def builtin_files() -> list[Path]:
+    """The data files shipped with ecmsim, in load order."""
+    base = resources.files("ecmsim") / "data"
+    return [Path(str(base / "materials.toml")), Path(str(base / "electrolytes.toml"))]
+
+
+def env_files() -> list[Path]:
+    """Extra data files named in ``ECMSIM_DATA``."""
+    value = os.environ.get(DATA_ENV, "")
+    return [Path(p) for p in value.split(os.pathsep) if p.strip()]
+
+
+def load_raw(extra_files: Iterable[str | Path] = ()) -> RawData:
+    """Load the built-in data, then ``ECMSIM_DATA`` files, then ``extra_files``."""
+    raw = RawData()
+    for path in [*builtin_files(), *env_files(), *extra_files]:
+        _merge(raw, read_toml(path, "data file"), str(path))
+    return raw

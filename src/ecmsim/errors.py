@@ -1,0 +1,63 @@
+"""Domain errors of ecmsim and the exit codes the CLI maps them to.
+
+Library code raises these; only the CLI turns them into a message and an
+exit code (``ecmsim.cli.main``).  Exit codes are part of the public
+interface (README, "Exit codes"), so shop scripts can gate on them.
+"""
+
+from __future__ import annotations
+
+#: Exit code: success (and, for ``qc check``, every part conforms).
+EXIT_OK = 0
+#: Exit code: the job ran but its verdict is negative (e.g. parts rejected).
+EXIT_REJECTED = 1
+#: Exit code: bad input (config, data file, command line).
+EXIT_INPUT = 2
+#: Exit code: the simulation could not be carried out (solver failure).
+EXIT_SOLVER = 3
+#: Exit code: an output could not be written.
+EXIT_OUTPUT = 4
+#: Exit code: an unexpected internal error (a bug: please report it).
+EXIT_INTERNAL = 70
+
+
+class EcmsimError(Exception):
+    """Base class of every error that ecmsim reports to a user."""
+
+    exit_code = EXIT_INPUT
+
+
+class ConfigError(EcmsimError):
+    """A process config (or an override) is invalid.
+
+    Parameters
+    ----------
+    message
+        What is wrong, naming the key, the value and what is allowed.
+    source
+        The file (or ``--set`` option) the value came from, if known.
+    """
+
+    def __init__(self, message: str, source: str | None = None) -> None:
+        self.source = source
+        super().__init__(f"{source}: {message}" if source else message)
+
+
+class DataError(EcmsimError):
+    """A materials or electrolyte data file is invalid or lacks an entry."""
+
+
+class InputDataError(EcmsimError):
+    """A measurement, design or result file is invalid."""
+
+
+class SolverError(EcmsimError):
+    """The numerical solution failed (no convergence, NaN, instability)."""
+
+    exit_code = EXIT_SOLVER
+
+
+class OutputError(EcmsimError):
+    """An output file could not be written."""
+
+    exit_code = EXIT_OUTPUT

@@ -34,8 +34,12 @@ case).  Cut z-links keep ``w_c = w``.
 
 The matrix ``A`` is stored as five stencil arrays: ``diag`` and the positive link
 weights ``c_rm, c_rp, c_zm, c_zp`` (``A`` has ``-c`` off the diagonal), all zero on
-non-electrolyte nodes.  ``A`` is symmetric positive definite on the electrolyte
-nodes.
+non-electrolyte nodes.  ``A`` is symmetric and positive definite on the electrolyte
+nodes provided every 4-connected pocket of electrolyte nodes has at least one link
+to an electrode (kind 1 or 2); on a pocket sealed by insulator or walls it is only
+semidefinite (Neumann problem).  The caller should mark such pockets kind 4;
+:func:`pcg` tolerates them (MIC(0) falls back to the diagonal, the pocket keeps a
+bounded value and the rest converges).
 """
 
 import math

@@ -1,0 +1,246 @@
+"""Slow, obviously correct NumPy/SciPy twins of the Numba kernels, and test geometry.
+
+Each twin follows the docstring of its kernel literally, with plain loops or
+vectorised NumPy, so that the property tests compare two independent codings of the
+same contract.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.ndimage as ndi
+import scipy.sparse as sp
+
+ELECTROLYTE, ANODE, CATHODE, INSULATOR, OUTSIDE = 0, 1, 2, 3, 4
+
+
+# ---------------------------------------------------------------- geometry helpers
+def grid(nr: int, nz: int, h: float, z0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Node coordinates (r, z), each of shape (nr, nz)."""
+    r = np.arange(nr) * h
+    z = z0 + np.arange(nz) * h
+    return np.meshgrid(r, z, indexing="ij")
+
+
+def make_kind(psi_w: np.ndarray, psi_t: np.ndarray, blocked: np.ndarray | None = None,
+              blocked_kind: int = INSULATOR) -> np.ndarray:
+    """Node kinds from the two level sets; ``blocked`` electrolyte nodes become
+    ``blocked_kind`` (insulator or outside)."""
+    kind = np.zeros(psi_w.shape, dtype=np.int8)
+    kind[psi_t <= 0.0] = CATHODE
+    kind[psi_w <= 0.0] = ANODE
+    if blocked is not None:
+        kind[blocked & (kind == ELECTROLYTE)] = blocked_kind
+    return kind
+
+
+def floating(kind: np.ndarray) -> np.ndarray:
+    """Electrolyte nodes in 4-connected pockets without any link to an electrode
+    (the matrix is singular there; the caller marks them kind 4)."""
+    lab, _ = ndi.label(kind == ELECTROLYTE)
+    electrode = (kind == ANODE) | (kind == CATHODE)
+    touch = np.zeros(electrode.shape, dtype=bool)
+    touch[1:] |= electrode[:-1]
+    touch[:-1] |= electrode[1:]
+    touch[:, 1:] |= electrode[:, :-1]
+    touch[:, :-1] |= electrode[:, 1:]
+    grounded = np.unique(lab[touch & (lab > 0)])
+    return (lab > 0) & ~np.isin(lab, grounded)
+
+
+# ------------------------------------------------------------------- potential
+def _theta(a: float, b: float, theta_min: float) -> float:
+    t = 1.0 if a - b <= 0.0 else a / (a - b)
+    return min(max(t, theta_min), 1.0)
+
+
+def links(i: int, j: int, nr: int, nz: int):
+    """The links of node (i, j): (neighbour i, neighbour j, weight w, dw/dtheta)."""
+    out = []
+    wz = 0.125 if i == 0 else float(i)
+    if i > 0:
+        out.append((i - 1, j, i - 0.5, -0.5))
+    if i + 1 < nr:
+        out.append((i + 1, j, i + 0.5, 0.5))
+    if j > 0:
+        out.append((i, j - 1, wz, 0.0))
+    if j + 1 < nz:
+        out.append((i, j + 1, wz, 0.0))
+    return out
+
+
+def assemble_sparse(kind, psi_w, psi_t, u_anode, theta_min):
+    """Matrix (CSR, on electrolyte nodes numbered in C order), rhs and node index."""
+    nr, nz = kind.shape
+    idx = -np.ones((nr, nz), dtype=np.int64)
+    cells = np.argwhere(kind == ELECTROLYTE)
+    idx[kind == ELECTROLYTE] = np.arange(len(cells))
+    rows, cols, vals = [], [], []
+    rhs = np.zeros(len(cells))
+    for n, (i, j) in enumerate(cells):
+        dg = 0.0
+        for a, b, w, dw in links(i, j, nr, nz):
+            k = kind[a, b]
+            if k == ELECTROLYTE:
+                dg += w
+                rows.append(n)
+                cols.append(idx[a, b])
+                vals.append(-w)
+            elif k in (ANODE, CATHODE):
+                psi = psi_w if k == ANODE else psi_t
+                t = _theta(psi[i, j], psi[a, b], theta_min)
+                wc = w + dw * (t - 1.0)
+                dg += wc / t
+                if k == ANODE:
+                    rhs[n] += wc * u_anode / t
+        if dg == 0.0:
+            dg = 1.0
+            rhs[n] = 0.0
+        rows.append(n)
+        cols.append(n)
+        vals.append(dg)
+    m = len(cells)
+    a = sp.csr_matrix((vals, (rows, cols)), shape=(m, m))
+    return a, rhs, idx
+
+
+def stencil_to_sparse(kind, diag, c_rm, c_rp, c_zm, c_zp):
+    """Kernel stencil arrays as a CSR matrix on electrolyte nodes (C order)."""
+    nr, nz = kind.shape
+    idx = -np.ones((nr, nz), dtype=np.int64)
+    cells = np.argwhere(kind == ELECTROLYTE)
+    idx[kind == ELECTROLYTE] = np.arange(len(cells))
+    rows, cols, vals = [], [], []
+    for n, (i, j) in enumerate(cells):
+        rows.append(n)
+        cols.append(n)
+        vals.append(diag[i, j])
+        for a, b, c in ((i - 1, j, c_rm), (i + 1, j, c_rp), (i, j - 1, c_zm), (i, j + 1, c_zp)):
+            if c[i, j] != 0.0:
+                rows.append(n)
+                cols.append(idx[a, b])
+                vals.append(-c[i, j])
+    m = len(cells)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(m, m))
+
+
+def boundary_flux(kind, psi, phi, target_kind, phi_b, theta_min):
+    nr, nz = kind.shape
+    s = 0.0
+    for i, j in np.argwhere(kind == ELECTROLYTE):
+        for a, b, w, dw in links(i, j, nr, nz):
+            if kind[a, b] == target_kind:
+                t = _theta(psi[i, j], psi[a, b], theta_min)
+                s += (w + dw * (t - 1.0)) * (phi_b - phi[i, j]) / t
+    return s
+
+
+def _dir_component(kind, psi_w, phi, h, u_anode, theta_min, i, j, di, dj):
+    """Gradient component along (di, dj) (a unit grid direction) at node (i, j)."""
+    nr, nz = kind.shape
+
+    def inside(a, b):
+        return 0 <= a < nr and 0 <= b < nz
+
+    cuts = []
+    for s in (1, -1):
+        a, b = i + s * di, j + s * dj
+        if inside(a, b) and kind[a, b] == ANODE:
+            cuts.append((_theta(psi_w[i, j], psi_w[a, b], theta_min), s))
+    if cuts:
+        # closer cut; ties go to the + side as in the kernel
+        t, s = min(cuts, key=lambda c: (c[0], -c[1]))
+        a, b = i - s * di, j - s * dj
+        xs = [t * h, 0.0]
+        ys = [u_anode, phi[i, j]]
+        if inside(a, b) and kind[a, b] == ELECTROLYTE:
+            xs.append(-h)
+            ys.append(phi[a, b])
+        coef = np.polyfit(xs, ys, len(xs) - 1)
+        return s * np.polyval(np.polyder(coef), t * h)
+    ok_p = inside(i + di, j + dj) and kind[i + di, j + dj] == ELECTROLYTE
+    ok_m = inside(i - di, j - dj) and kind[i - di, j - dj] == ELECTROLYTE
+    if ok_p and ok_m:
+        return (phi[i + di, j + dj] - phi[i - di, j - dj]) / (2 * h)
+    if ok_p:
+        return (phi[i + di, j + dj] - phi[i, j]) / h
+    if ok_m:
+        return (phi[i, j] - phi[i - di, j - dj]) / h
+    return 0.0
+
+
+def anode_normal_gradient(kind, psi_w, phi, h, u_anode, theta_min):
+    nr, nz = kind.shape
+    dphidn = np.zeros((nr, nz))
+    known = np.zeros((nr, nz), dtype=bool)
+    dr = np.gradient(psi_w, h, axis=0) if nr > 1 else np.zeros((nr, nz))
+    dz = np.gradient(psi_w, h, axis=1) if nz > 1 else np.zeros((nr, nz))
+    dr[0, :] = 0.0  # mirror image across the axis
+    for i, j in np.argwhere(kind == ELECTROLYTE):
+        nbs = [(a, b, w) for a, b, w, _ in links(i, j, nr, nz)]
+        if not any(kind[a, b] == ANODE for a, b, _ in nbs):
+            continue
+        gr = 0.0 if i == 0 else _dir_component(kind, psi_w, phi, h, u_anode, theta_min,
+                                               i, j, 1, 0)
+        gz = _dir_component(kind, psi_w, phi, h, u_anode, theta_min, i, j, 0, 1)
+        g = math.hypot(dr[i, j], dz[i, j])
+        dphidn[i, j] = -(gr * dr[i, j] + gz * dz[i, j]) / g if g > 0 else math.hypot(gr, gz)
+        known[i, j] = True
+    return dphidn, known
+
+
+# -------------------------------------------------------------------- level set
+def advance(psi, speed, dt, h):
+    # ghost layer: mirror across the axis, linear extrapolation elsewhere (so the
+    # missing one-sided difference equals the other one)
+    p = np.pad(psi, 1, mode="reflect", reflect_type="odd")
+    p[0, :] = np.pad(psi, 1, mode="reflect")[0, :]
+    drm = (p[1:-1, 1:-1] - p[:-2, 1:-1]) / h
+    drp = (p[2:, 1:-1] - p[1:-1, 1:-1]) / h
+    dzm = (p[1:-1, 1:-1] - p[1:-1, :-2]) / h
+    dzp = (p[1:-1, 2:] - p[1:-1, 1:-1]) / h
+    g = np.sqrt(np.minimum(drm, 0) ** 2 + np.maximum(drp, 0) ** 2
+                + np.minimum(dzm, 0) ** 2 + np.maximum(dzp, 0) ** 2)
+    return np.where(speed == 0.0, psi, psi + dt * speed * g)
+
+
+def _clip_area(poly, nx, ny, c):
+    """Area of the part of polygon ``poly`` where nx x + ny y > c (Sutherland-Hodgman)."""
+    out = []
+    m = len(poly)
+    for k in range(m):
+        p, q = poly[k], poly[(k + 1) % m]
+        fp = nx * p[0] + ny * p[1] - c
+        fq = nx * q[0] + ny * q[1] - c
+        if fp > 0:
+            out.append(p)
+        if (fp > 0) != (fq > 0):
+            t = fp / (fp - fq)
+            out.append((p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])))
+    if len(out) < 3:
+        return 0.0
+    x = np.array([o[0] for o in out])
+    y = np.array([o[1] for o in out])
+    return 0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))
+
+
+def electrolyte_volume(psi, h):
+    nr, nz = psi.shape
+    dr = np.gradient(psi, h, axis=0) if nr > 1 else np.zeros((nr, nz))
+    dz = np.gradient(psi, h, axis=1) if nz > 1 else np.zeros((nr, nz))
+    dr[0, :] = 0.0
+    square = [(-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5)]
+    v = 0.0
+    for i in range(nr):
+        rw = 0.125 if i == 0 else float(i)
+        for j in range(nz):
+            g = math.hypot(dr[i, j], dz[i, j])
+            if g == 0.0:
+                f = 1.0 if psi[i, j] > 0 else 0.0
+            else:
+                # psi(x) ~ psi_ij + n.x (x in cell sides) > 0
+                f = _clip_area(square, dr[i, j] / g, dz[i, j] / g, -psi[i, j] / h)
+            v += rw * f
+    return 2 * math.pi * h**3 * v

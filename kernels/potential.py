@@ -46,8 +46,6 @@ import math
 
 from numba import njit
 
-_AXIS_WZ = 0.125
-
 
 @njit(cache=True)
 def _theta(a, b, theta_min):
@@ -68,7 +66,8 @@ def _theta(a, b, theta_min):
 @njit(cache=True)
 def _wz(i):
     if i == 0:
-        return _AXIS_WZ
+        # axis control volume [0, h/2]: its r-weight is h/8
+        return 0.125
     return float(i)
 
 

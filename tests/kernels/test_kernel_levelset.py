@@ -216,7 +216,8 @@ def test_volume_of_a_sphere_converges():
 def test_volume_of_a_cylinder_converges():
     # The error of a wall parallel to the axis depends on where it cuts its control
     # volume (r-weight taken at the node, not at the centroid of the cut part), so
-    # the wall keeps a fixed cut fraction: measured order 2.0.
+    # the wall keeps a fixed cut fraction: measured errors 6.6e-4, 1.6e-4, 4.7e-5,
+    # order 1.93.
     hs, errs = [], []
     rc, z1, z2 = 0.7, 0.3111, 2.2717
     for n in (16, 32, 64):

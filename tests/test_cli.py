@@ -102,3 +102,29 @@ def test_main_maps_domain_error_to_exit_code(tmp_path: Path, capsys: pytest.Capt
         main(["config", "validate", str(tmp_path / "none.toml")])
     assert ex.value.code == 2
     assert "config file not found" in capsys.readouterr().err
+
+
+def test_simulate_json_and_result_file(tmp_path: Path) -> None:
+    out = tmp_path / "hole.h5"
+    code, stdout, err = run([
+        "simulate", "example:stem-in718", "--json", "-o", str(out),
+        "--set", "motion.depth_mm=0.3", "--set", "numerics.cell_size_mm=0.02",
+    ])  # fmt: skip
+    assert code == 0, err
+    data = json.loads(stdout)
+    for key in ("status", "depth_mm", "entry_diameter_mm", "exit_diameter_mm", "min_diameter_mm",
+                "max_diameter_mm", "taper_deg", "side_gap_mm", "frontal_gap_mm", "machining_time_s",
+                "charge_C", "removed_volume_mm3", "peak_current_A"):
+        assert key in data, key
+    assert data["status"] == "completed" and data["exit_diameter_mm"] is None
+    assert data["entry_diameter_mm"] > 0.8  # wider than the tool
+    assert out.exists() and data["output"] == str(out)
+
+
+def test_simulate_bad_config_writes_nothing(tmp_path: Path, minimal_config: Path) -> None:
+    out = tmp_path / "never.h5"
+    before = minimal_config.read_bytes()
+    code, _, err = run(["simulate", str(minimal_config), "-o", str(out), "--set", "tool.inner_diameter_mm=2"])
+    assert code == 2 and "inner_diameter_mm" in err and "Traceback" not in err
+    assert not out.exists()
+    assert minimal_config.read_bytes() == before

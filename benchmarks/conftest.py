@@ -1,0 +1,22 @@
+"""Benchmark fixtures: problems built once per session, JIT warmed before timing."""
+
+from __future__ import annotations
+
+import pytest
+
+from ecmsim.config import load_config
+from ecmsim.process import resolve
+from ecmsim.simulation import Simulation
+
+
+@pytest.fixture(scope="session")
+def stem_sim() -> Simulation:
+    """A STEM set-up (Ø1 mm tube, 10 µm cells) drilled 1 mm deep, ready to step."""
+    cfg = load_config(
+        "example:stem-in718",
+        ["tool.outer_diameter_mm=1.0", "tool.inner_diameter_mm=0.5", "motion.depth_mm=5.0"],
+    )
+    sim = Simulation(resolve(cfg))
+    while sim.z_tip < 1.0e-3:
+        sim.step()
+    return sim

@@ -1,0 +1,94 @@
+"""Speed of the potential solve, of one time step and of a whole STEM hole.
+
+Run:  pytest benchmarks --benchmark-columns=min,median,rounds
+Ratios against scipy's direct solver are measured in the same run.  JIT
+compilation is excluded: every kernel is warmed before ``benchmark(...)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from ecmsim.kernels import potential
+from ecmsim.simulation import simulate
+
+
+def _system(sim):
+    psi_t = sim.classify()
+    n = sim.process.config.numerics
+    diag, c_rm, c_rp, c_zm, c_zp, rhs = sim._sys
+    potential.assemble(sim.kind, sim.psi_w, psi_t, sim.u, n.theta_min, diag, c_rm, c_rp, c_zm, c_zp, rhs)
+    return sim._sys
+
+
+def _scipy_matrix(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs):
+    """The same operator as a CSR matrix over the electrolyte nodes."""
+    nr, nz = kind.shape
+    idx = -np.ones(kind.shape, dtype=np.int64)
+    mask = kind == 0
+    idx[mask] = np.arange(mask.sum())
+    rows, cols, vals = [idx[mask]], [idx[mask]], [diag[mask]]
+    for c, di, dj in ((c_rm, -1, 0), (c_rp, 1, 0), (c_zm, 0, -1), (c_zp, 0, 1)):
+        ii, jj = np.nonzero(mask & (c != 0))
+        nb = idx[ii + di, jj + dj]
+        ok = nb >= 0
+        rows.append(idx[ii[ok], jj[ok]])
+        cols.append(nb[ok])
+        vals.append(-c[ii[ok], jj[ok]])
+    a = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))))
+    return a, rhs[mask], mask
+
+
+def test_potential_solve_pcg_cold(benchmark, stem_sim) -> None:
+    kind = stem_sim.kind
+    diag, c_rm, c_rp, c_zm, c_zp, rhs = _system(stem_sim)
+    work = np.zeros((6, *kind.shape))
+    x = np.zeros(kind.shape)
+
+    def solve():
+        x[:] = 0.0
+        return potential.pcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, 1e-8, 5000, work)
+
+    its, res = benchmark(solve)
+    benchmark.extra_info.update(nodes=int(kind.size), unknowns=int((kind == 0).sum()), iterations=int(its))
+    assert res <= 1e-8
+
+
+def test_potential_solve_pcg_warm(benchmark, stem_sim) -> None:
+    kind = stem_sim.kind
+    diag, c_rm, c_rp, c_zm, c_zp, rhs = _system(stem_sim)
+    work = np.zeros((6, *kind.shape))
+    start = stem_sim.phi.copy()
+    x = start.copy()
+
+    def solve():
+        x[:] = start
+        return potential.pcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, 1e-8, 5000, work)
+
+    its, res = benchmark(solve)
+    benchmark.extra_info.update(iterations=int(its))
+    assert res <= 1e-8
+
+
+def test_potential_solve_scipy_spsolve_baseline(benchmark, stem_sim) -> None:
+    system = _system(stem_sim)
+    a, b, mask = _scipy_matrix(stem_sim.kind, *system)
+    x = benchmark(spla.spsolve, a.tocsc(), b)
+    ours = np.zeros(stem_sim.kind.shape)
+    potential.pcg(stem_sim.kind, *system, ours, 1e-10, 5000, np.zeros((6, *ours.shape)))
+    np.testing.assert_allclose(x, ours[mask], rtol=1e-6, atol=1e-6)
+
+
+def test_one_time_step(benchmark, stem_sim) -> None:
+    benchmark.pedantic(stem_sim.step, rounds=20, iterations=1, warmup_rounds=1)
+
+
+def test_whole_5mm_stem_hole(benchmark) -> None:
+    """Issue 3 target: Ø1 mm tube, 5 mm deep, 10 µm cells, under two minutes."""
+    overrides = ["tool.outer_diameter_mm=1.0", "tool.inner_diameter_mm=0.5", "motion.depth_mm=5.0"]
+    result = benchmark.pedantic(simulate, args=("example:stem-in718",), kwargs={"overrides": overrides},
+                                rounds=1, iterations=1)
+    benchmark.extra_info.update(steps=int(result.time.size), wall_clock_s=result.wall_clock_s)
+    assert result.status == "completed"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-
 from ecmsim.kernels import potential
+
 from ecmsim.simulation import simulate
 
 
@@ -25,7 +25,7 @@ def _system(sim):
 
 def _scipy_matrix(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs):
     """The same operator as a CSR matrix over the electrolyte nodes."""
-    nr, nz = kind.shape
+    _nr, _nz = kind.shape
     idx = -np.ones(kind.shape, dtype=np.int64)
     mask = kind == 0
     idx[mask] = np.arange(mask.sum())
@@ -78,7 +78,7 @@ def test_potential_solve_scipy_spsolve_baseline(benchmark, stem_sim) -> None:
     x = benchmark(spla.spsolve, a.tocsc(), b)
     ours = np.zeros(stem_sim.kind.shape)
     potential.pcg(stem_sim.kind, *system, ours, 1e-10, 5000, np.zeros((6, *ours.shape)))
-    np.testing.assert_allclose(x, ours[mask], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(x, ours[mask], rtol=1e-6, atol=1e-5 * stem_sim.u)
 
 
 def test_one_time_step(benchmark, stem_sim) -> None:
@@ -88,7 +88,8 @@ def test_one_time_step(benchmark, stem_sim) -> None:
 def test_whole_5mm_stem_hole(benchmark) -> None:
     """Issue 3 target: Ø1 mm tube, 5 mm deep, 10 µm cells, under two minutes."""
     overrides = ["tool.outer_diameter_mm=1.0", "tool.inner_diameter_mm=0.5", "motion.depth_mm=5.0"]
-    result = benchmark.pedantic(simulate, args=("example:stem-in718",), kwargs={"overrides": overrides},
-                                rounds=1, iterations=1)
+    result = benchmark.pedantic(
+        simulate, args=("example:stem-in718",), kwargs={"overrides": overrides}, rounds=1, iterations=1
+    )
     benchmark.extra_info.update(steps=int(result.time.size), wall_clock_s=result.wall_clock_s)
     assert result.status == "completed"

@@ -83,8 +83,7 @@ def advance(psi, speed, dt, h, out):
                 out[i, j] = psi[i, j]
                 continue
             drm, drp, dzm, dzp = _one_sided(psi, i, j, nr, nz, h)
-            g2 = (min(drm, 0.0) ** 2 + max(drp, 0.0) ** 2
-                  + min(dzm, 0.0) ** 2 + max(dzp, 0.0) ** 2)
+            g2 = min(drm, 0.0) ** 2 + max(drp, 0.0) ** 2 + min(dzm, 0.0) ** 2 + max(dzp, 0.0) ** 2
             out[i, j] = psi[i, j] + dt * v * math.sqrt(g2)
 
 
@@ -271,18 +270,16 @@ def _crossing(fm, f0, f1, f2, hm, h2):
     for _ in range(60):
         x = 0.5 * (lo + hi)
         if hm and h2:
-            p = (-fm * x * (x - 1.0) * (x - 2.0) / 6.0
-                 + f0 * (x + 1.0) * (x - 1.0) * (x - 2.0) / 2.0
-                 - f1 * (x + 1.0) * x * (x - 2.0) / 2.0
-                 + f2 * (x + 1.0) * x * (x - 1.0) / 6.0)
+            p = (
+                -fm * x * (x - 1.0) * (x - 2.0) / 6.0
+                + f0 * (x + 1.0) * (x - 1.0) * (x - 2.0) / 2.0
+                - f1 * (x + 1.0) * x * (x - 2.0) / 2.0
+                + f2 * (x + 1.0) * x * (x - 1.0) / 6.0
+            )
         elif hm:
-            p = (fm * x * (x - 1.0) / 2.0
-                 - f0 * (x + 1.0) * (x - 1.0)
-                 + f1 * (x + 1.0) * x / 2.0)
+            p = fm * x * (x - 1.0) / 2.0 - f0 * (x + 1.0) * (x - 1.0) + f1 * (x + 1.0) * x / 2.0
         else:
-            p = (f0 * (x - 1.0) * (x - 2.0) / 2.0
-                 - f1 * x * (x - 2.0)
-                 + f2 * x * (x - 1.0) / 2.0)
+            p = f0 * (x - 1.0) * (x - 2.0) / 2.0 - f1 * x * (x - 2.0) + f2 * x * (x - 1.0) / 2.0
         if (p > 0.0) == (flo > 0.0):
             lo = x
             flo = p
@@ -504,4 +501,4 @@ def electrolyte_volume(psi, h):
                 # the positive side n.x > -p has the same area as n.x < p
                 f = _cut_square_fraction(p / h, gr / g, gz / g)
             v += rw * f
-    return 2.0 * math.pi * h ** 3 * v
+    return 2.0 * math.pi * h**3 * v

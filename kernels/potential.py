@@ -134,26 +134,30 @@ def assemble(kind, psi_w, psi_t, u_anode, theta_min, diag, c_rm, c_rp, c_zm, c_z
             dg = 0.0
             b = 0.0
             if i > 0:
-                dd, rr, cc = _link(kind[i - 1, j], pw0, psi_w[i - 1, j], pt0,
-                                   psi_t[i - 1, j], i - 0.5, -0.5, u_anode, theta_min)
+                dd, rr, cc = _link(
+                    kind[i - 1, j], pw0, psi_w[i - 1, j], pt0, psi_t[i - 1, j], i - 0.5, -0.5, u_anode, theta_min
+                )
                 dg += dd
                 b += rr
                 c_rm[i, j] = cc
             if i + 1 < nr:
-                dd, rr, cc = _link(kind[i + 1, j], pw0, psi_w[i + 1, j], pt0,
-                                   psi_t[i + 1, j], i + 0.5, 0.5, u_anode, theta_min)
+                dd, rr, cc = _link(
+                    kind[i + 1, j], pw0, psi_w[i + 1, j], pt0, psi_t[i + 1, j], i + 0.5, 0.5, u_anode, theta_min
+                )
                 dg += dd
                 b += rr
                 c_rp[i, j] = cc
             if j > 0:
-                dd, rr, cc = _link(kind[i, j - 1], pw0, psi_w[i, j - 1], pt0,
-                                   psi_t[i, j - 1], wz, 0.0, u_anode, theta_min)
+                dd, rr, cc = _link(
+                    kind[i, j - 1], pw0, psi_w[i, j - 1], pt0, psi_t[i, j - 1], wz, 0.0, u_anode, theta_min
+                )
                 dg += dd
                 b += rr
                 c_zm[i, j] = cc
             if j + 1 < nz:
-                dd, rr, cc = _link(kind[i, j + 1], pw0, psi_w[i, j + 1], pt0,
-                                   psi_t[i, j + 1], wz, 0.0, u_anode, theta_min)
+                dd, rr, cc = _link(
+                    kind[i, j + 1], pw0, psi_w[i, j + 1], pt0, psi_t[i, j + 1], wz, 0.0, u_anode, theta_min
+                )
                 dg += dd
                 b += rr
                 c_zp[i, j] = cc
@@ -401,9 +405,7 @@ def _boundary_derivative(ub, p0, pm, has_m, t, h):
     # at the boundary rather than at the node is what makes the flux 2nd order
     # (Ng, Chen, Min & Gibou, J. Sci. Comput. 41 (2009) 300).
     if has_m:
-        return ((2.0 * t + 1.0) / (t * (t + 1.0)) * ub
-                - (t + 1.0) / t * p0
-                + t / (t + 1.0) * pm) / h
+        return ((2.0 * t + 1.0) / (t * (t + 1.0)) * ub - (t + 1.0) / t * p0 + t / (t + 1.0) * pm) / h
     return (ub - p0) / (t * h)
 
 
@@ -519,4 +521,3 @@ def anode_normal_gradient(kind, psi_w, phi, h, u_anode, theta_min, dphidn, known
                 # Degenerate level set (flat): fall back to the gradient magnitude.
                 dphidn[i, j] = math.sqrt(gr * gr + gz * gz)
             known[i, j] = True
-

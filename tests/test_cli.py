@@ -112,9 +112,21 @@ def test_simulate_json_and_result_file(tmp_path: Path) -> None:
     ])  # fmt: skip
     assert code == 0, err
     data = json.loads(stdout)
-    for key in ("status", "depth_mm", "entry_diameter_mm", "exit_diameter_mm", "min_diameter_mm",
-                "max_diameter_mm", "taper_deg", "side_gap_mm", "frontal_gap_mm", "machining_time_s",
-                "charge_C", "removed_volume_mm3", "peak_current_A"):
+    for key in (
+        "status",
+        "depth_mm",
+        "entry_diameter_mm",
+        "exit_diameter_mm",
+        "min_diameter_mm",
+        "max_diameter_mm",
+        "taper_deg",
+        "side_gap_mm",
+        "frontal_gap_mm",
+        "machining_time_s",
+        "charge_C",
+        "removed_volume_mm3",
+        "peak_current_A",
+    ):
         assert key in data, key
     assert data["status"] == "completed" and data["exit_diameter_mm"] is None
     assert data["entry_diameter_mm"] > 0.8  # wider than the tool

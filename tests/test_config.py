@@ -43,31 +43,50 @@ def test_override_sets_value_and_records_it(minimal_config: Path) -> None:
 @pytest.mark.parametrize(
     ("mutate", "pattern"),
     [
-        (lambda d: d["tool"].update(outer_diamter_mm=1.0),
-         r"unknown key 'outer_diamter_mm' in \[tool\]; did you mean 'outer_diameter_mm'"),
+        (
+            lambda d: d["tool"].update(outer_diamter_mm=1.0),
+            r"unknown key 'outer_diamter_mm' in \[tool\]; did you mean 'outer_diameter_mm'",
+        ),
         (lambda d: d.update(electrolite={}), r"unknown table \[electrolite\]; did you mean 'electrolyte'"),
-        (lambda d: d["electrical"].update(voltage_V="high"),
-         r"\[electrical\] voltage_V = 'high' V is not allowed: expected a number > 0"),
-        (lambda d: d["electrical"].update(voltage_V=-3),
-         r"voltage_V = -3 V is not allowed: expected a number > 0 and <= 200"),
-        (lambda d: d["tool"].update(inner_diameter_mm=1.2),
-         r"inner_diameter_mm = 1.2 mm must be smaller than outer_diameter_mm = 1.0 mm"),
-        (lambda d: d["tool"].update(coating_thickness_mm=0.6),
-         r"coating_thickness_mm = 0.6 mm is thicker than the tool radius"),
-        (lambda d: d["workpiece"].update(thickness_mm=1.5),
-         r"depth_mm = 2.0 mm is beyond the plate: \[workpiece\] thickness_mm = 1.5 mm"),
-        (lambda d: d["electrical"].update(overpotential_V=9.0),
-         r"overpotential_V = 9.0 V must be below voltage_V = 8.0 V"),
-        (lambda d: d["electrical"].update(pulse_on_ms=1.0),
-         r"pulse_on_ms and pulse_off_ms must be given together"),
-        (lambda d: d["workpiece"].update(valence_set="medium"),
-         r"valence_set = 'medium' is not allowed: expected one of 'low', 'high'"),
+        (
+            lambda d: d["electrical"].update(voltage_V="high"),
+            r"\[electrical\] voltage_V = 'high' V is not allowed: expected a number > 0",
+        ),
+        (
+            lambda d: d["electrical"].update(voltage_V=-3),
+            r"voltage_V = -3 V is not allowed: expected a number > 0 and <= 200",
+        ),
+        (
+            lambda d: d["tool"].update(inner_diameter_mm=1.2),
+            r"inner_diameter_mm = 1.2 mm must be smaller than outer_diameter_mm = 1.0 mm",
+        ),
+        (
+            lambda d: d["tool"].update(coating_thickness_mm=0.6),
+            r"coating_thickness_mm = 0.6 mm is thicker than the tool radius",
+        ),
+        (
+            lambda d: d["workpiece"].update(thickness_mm=1.5),
+            r"depth_mm = 2.0 mm is beyond the plate: \[workpiece\] thickness_mm = 1.5 mm",
+        ),
+        (
+            lambda d: d["electrical"].update(overpotential_V=9.0),
+            r"overpotential_V = 9.0 V must be below voltage_V = 8.0 V",
+        ),
+        (lambda d: d["electrical"].update(pulse_on_ms=1.0), r"pulse_on_ms and pulse_off_ms must be given together"),
+        (
+            lambda d: d["workpiece"].update(valence_set="medium"),
+            r"valence_set = 'medium' is not allowed: expected one of 'low', 'high'",
+        ),
         (lambda d: d["motion"].pop("depth_mm"), r"\[motion\] depth_mm \(mm\) is required"),
         (lambda d: d.pop("tool"), r"missing table \[tool\]"),
-        (lambda d: d["numerics"].update(max_steps=1.5) if "numerics" in d else d.update(numerics={"max_steps": 1.5}),
-         r"max_steps = 1.5 is not allowed: expected an integer"),
-        (lambda d: d.update(current_efficiency={"model": "threshold", "efficiency_max": 0.8}),
-         r"missing key 'threshold_A_per_cm2'"),
+        (
+            lambda d: d["numerics"].update(max_steps=1.5) if "numerics" in d else d.update(numerics={"max_steps": 1.5}),
+            r"max_steps = 1.5 is not allowed: expected an integer",
+        ),
+        (
+            lambda d: d.update(current_efficiency={"model": "threshold", "efficiency_max": 0.8}),
+            r"missing key 'threshold_A_per_cm2'",
+        ),
     ],
 )
 def test_config_errors_name_key_value_and_allowed(mutate, pattern) -> None:
@@ -95,9 +114,10 @@ def test_syntax_error_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_bad_override_names_option(minimal_config: Path) -> None:
-    with pytest.raises(ConfigError, match=r"--set 'electrical.voltag=3': unknown key 'voltag'.*did you mean 'voltage_V'"):
+    pattern = r"--set 'electrical.voltag=3': unknown key 'voltag'.*did you mean 'voltage_V'"
+    with pytest.raises(ConfigError, match=pattern):
         load_config(minimal_config, ["electrical.voltag=3"])
-    with pytest.raises(ConfigError, match="expected table.key=value"):
+    with pytest.raises(ConfigError, match=r"expected table\.key=value"):
         load_config(minimal_config, ["electrical.voltage_V"])
 
 

@@ -30,9 +30,11 @@ def test_round_trip_and_units(small_result, tmp_path: Path) -> None:
     np.testing.assert_array_equal(back["profile"]["wall_radius"], small_result.wall_radius)
     assert back["config"]["tool"]["outer_diameter_mm"] == 0.8
     with h5py.File(out, "r") as f:
+
         def check(name, obj):
             if isinstance(obj, h5py.Dataset) and obj.dtype.kind in "fi":
                 assert "units" in obj.attrs, name
+
         f.visititems(check)
         assert f["history/current"].dims[0][0].name == "/history/time"
         for key in ("ecmsim_version", "hdf5_version", "written_at", "started_at"):

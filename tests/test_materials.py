@@ -25,8 +25,8 @@ def test_omega_inconel718_low_and_high_by_hand() -> None:
     # Inconel 718: Cr 19, Fe 18.5, Nb 5.1, Mo 3.05, Ti 0.9, Al 0.5, Co 0.5, C 0.04, Ni bal.
     ni = 100 - (19 + 18.5 + 5.1 + 3.05 + 0.9 + 0.5 + 0.5 + 0.04)
     common = [(5.1, 5, 92.906), (0.9, 4, 47.867), (0.5, 3, 26.982), (0.5, 2, 58.933), (ni, 2, 58.693)]
-    low = common + [(19, 3, 51.996), (18.5, 2, 55.845), (3.05, 3, 95.95)]
-    high = common + [(19, 6, 51.996), (18.5, 3, 55.845), (3.05, 6, 95.95)]
+    low = [*common, (19, 3, 51.996), (18.5, 2, 55.845), (3.05, 3, 95.95)]
+    high = [*common, (19, 6, 51.996), (18.5, 3, 55.845), (3.05, 6, 95.95)]
     w_low = hand_omega_mm3_per_C(8.19, low)
     w_high = hand_omega_mm3_per_C(8.19, high)
     assert w_low == pytest.approx(0.031, abs=0.0005)  # materials.md: ≈ 0.031 mm³/C

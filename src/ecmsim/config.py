@@ -125,12 +125,8 @@ class ElectricalConfig:
         2.0, unit="V", min=0.0, max=20.0,
         help="sum of electrode overpotentials ΔU; the electrolyte sees U − ΔU",
     )  # fmt: skip
-    pulse_on_ms: float | None = param(
-        unit="ms", min=0.0, min_exclusive=True, help="pulse on time; omit for DC"
-    )
-    pulse_off_ms: float | None = param(
-        unit="ms", min=0.0, min_exclusive=True, help="pulse off time; omit for DC"
-    )
+    pulse_on_ms: float | None = param(unit="ms", min=0.0, min_exclusive=True, help="pulse on time; omit for DC")
+    pulse_off_ms: float | None = param(unit="ms", min=0.0, min_exclusive=True, help="pulse off time; omit for DC")
     reverse_period_s: float | None = param(
         unit="s", min=0.0, min_exclusive=True,
         help="period of the polarity-reversal cycle (STEM deposit stripping); omit for none",
@@ -161,18 +157,14 @@ class MotionConfig:
         0.1, unit="mm", min=0.0, min_exclusive=True,
         help="gap between the tool face and the workpiece surface at the start",
     )  # fmt: skip
-    dwell_s: float = param(
-        0.0, unit="s", min=0.0, help="time the tool stays at depth_mm after the feed stops"
-    )
+    dwell_s: float = param(0.0, unit="s", min=0.0, help="time the tool stays at depth_mm after the feed stops")
 
 
 @dataclass(frozen=True)
 class NumericsConfig:
     """[numerics] grid and solver settings."""
 
-    cell_size_mm: float = param(
-        0.01, unit="mm", min=0.0005, max=1.0, help="grid spacing h of the (r, z) grid"
-    )
+    cell_size_mm: float = param(0.01, unit="mm", min=0.0005, max=1.0, help="grid spacing h of the (r, z) grid")
     domain_radius_mm: float | None = param(
         unit="mm", min=0.0, min_exclusive=True,
         help="radial extent of the grid; default: tool radius + 4 equilibrium gaps + margin",
@@ -190,9 +182,7 @@ class NumericsConfig:
         help="relative residual at which the potential solve stops",
     )  # fmt: skip
     max_solver_iterations: int = param(5000, kind="int", min=1, help="iteration cap of one potential solve")
-    redistance_every: int = param(
-        5, kind="int", min=1, help="steps between re-initialisations of the level set"
-    )
+    redistance_every: int = param(5, kind="int", min=1, help="steps between re-initialisations of the level set")
     theta_min: float = param(
         1e-3, min=0.0, min_exclusive=True, max=0.5,
         help="smallest cut-link fraction used at an embedded boundary",
@@ -369,8 +359,7 @@ def apply_overrides(doc: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
         allowed = EFFICIENCY_KEYS if table == EFFICIENCY_TABLE else [f.name for f in fields(TABLES[table])]
         if key not in allowed:
             raise ConfigError(
-                f"--set {text!r}: unknown key {key!r} in [{table}]{_suggest(key, allowed)} "
-                f"(keys: {', '.join(allowed)})"
+                f"--set {text!r}: unknown key {key!r} in [{table}]{_suggest(key, allowed)} (keys: {', '.join(allowed)})"
             )
         sub = out.setdefault(table, {})
         if not isinstance(sub, dict):

@@ -179,11 +179,7 @@ def _number(entry: Mapping[str, Any], key: str, where: str) -> float:
 
 def _numbers(entry: Mapping[str, Any], key: str, where: str) -> tuple[float, ...]:
     v = entry.get(key)
-    if (
-        not isinstance(v, list)
-        or not v
-        or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
-    ):
+    if not isinstance(v, list) or not v or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in v):
         raise _fail(where, f"{key} must be a non-empty list of numbers, got {v!r}")
     return tuple(float(x) for x in v)
 
@@ -206,8 +202,7 @@ def efficiency_from_mapping(entry: Mapping[str, Any], where: str) -> CurrentEffi
     if extra:
         raise _fail(
             where,
-            f"key(s) {', '.join(sorted(extra))} not used by model {model!r} "
-            f"(it takes {', '.join(sorted(keys))})",
+            f"key(s) {', '.join(sorted(extra))} not used by model {model!r} (it takes {', '.join(sorted(keys))})",
         )
     source = str(entry.get("source", ""))
     if model == "constant":
@@ -303,14 +298,14 @@ class ElectrolyteDB:
         self.efficiencies: dict[tuple[str, str], CurrentEfficiency] = {}
         for entry in raw.current_efficiency:
             where = f"{entry['_file']}: current_efficiency entry {entry['_index']}"
-            name = entry.get("electrolyte")
-            alloy = entry.get("alloy", "*")
-            if not isinstance(name, str) or slug(name) not in self._names:
-                raise _fail(where, f"electrolyte = {name!r} is not a known electrolyte")
+            ename: Any = entry.get("electrolyte")
+            alloy: Any = entry.get("alloy", "*")
+            if not isinstance(ename, str) or slug(ename) not in self._names:
+                raise _fail(where, f"electrolyte = {ename!r} is not a known electrolyte")
             if not isinstance(alloy, str):
                 raise _fail(where, f'alloy = {alloy!r} must be a string or "*"')
-            key = (self._names[slug(name)], "*" if alloy == "*" else slug(alloy))
-            self.efficiencies[key] = efficiency_from_mapping(entry, where)
+            pair = (self._names[slug(ename)], "*" if alloy == "*" else slug(alloy))
+            self.efficiencies[pair] = efficiency_from_mapping(entry, where)
 
     @classmethod
     def load(cls, extra_files: Iterable[str | Path] = ()) -> ElectrolyteDB:
@@ -322,9 +317,7 @@ class ElectrolyteDB:
         if key is None:
             near = difflib.get_close_matches(slug(name), sorted(self._names), n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(repr(self._names[n]) for n in near)}?" if near else ""
-            raise DataError(
-                f"unknown electrolyte {name!r}{hint} (known: {', '.join(sorted(self.electrolytes))})"
-            )
+            raise DataError(f"unknown electrolyte {name!r}{hint} (known: {', '.join(sorted(self.electrolytes))})")
         return self.electrolytes[key]
 
     def efficiency(self, electrolyte: Electrolyte, alloy_key: str) -> CurrentEfficiency:

@@ -40,12 +40,12 @@ class Grid:
     @property
     def r(self) -> FloatArray:
         """Node radii, m, shape (nr,)."""
-        return np.arange(self.nr) * self.h
+        return np.asarray(np.arange(self.nr) * self.h, dtype=np.float64)
 
     @property
     def z(self) -> FloatArray:
         """Node depths, m, shape (nz,)."""
-        return self.z0 + np.arange(self.nz) * self.h
+        return np.asarray(self.z0 + np.arange(self.nz) * self.h, dtype=np.float64)
 
     def mesh(self) -> tuple[FloatArray, FloatArray]:
         """(R, Z) node coordinates, each of shape (nr, nz)."""
@@ -84,14 +84,10 @@ class Tool:
         """
         d = _box_sdf(rr, zz, self.r_inner, self.r_outer, z_tip)
         if self.coated:
-            d = np.minimum(
-                d, _box_sdf(rr, zz, self.r_outer, self.r_outer + self.coating, z_tip - self.bare_tip)
-            )
+            d = np.minimum(d, _box_sdf(rr, zz, self.r_outer, self.r_outer + self.coating, z_tip - self.bare_tip))
         return d
 
-    def classify(
-        self, zz: FloatArray, rr: FloatArray, psi_t: FloatArray, z_tip: float
-    ) -> npt.NDArray[np.bool_]:
+    def classify(self, zz: FloatArray, rr: FloatArray, psi_t: FloatArray, z_tip: float) -> npt.NDArray[np.bool_]:
         """Insulating tool nodes: the coated zone, outer half of the wall and the coating.
 
         Tool nodes in the coated zone that face the outside (r ≥ mid-wall)

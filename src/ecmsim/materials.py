@@ -150,9 +150,7 @@ def _alloy(key: str, entry: Mapping[str, Any], elements: Mapping[str, Element]) 
         raise DataError(f"{where}: composition_wt_pct must be a table of element = wt %")
     balance = [el for el, v in comp_raw.items() if v == "balance"]
     if len(balance) != 1:
-        raise DataError(
-            f'{where}: composition_wt_pct needs exactly one element = "balance", found {len(balance)}'
-        )
+        raise DataError(f'{where}: composition_wt_pct needs exactly one element = "balance", found {len(balance)}')
     comp: dict[str, float] = {}
     for el, value in comp_raw.items():
         if el not in elements:
@@ -183,9 +181,7 @@ def _alloy(key: str, entry: Mapping[str, Any], elements: Mapping[str, Element]) 
         composition_source=_str(entry, "composition_source", where),
         notes=_str(entry, "notes", where, required=False),
         measured_omega_mm3_per_C=measured,
-        measured_omega_source=_str(
-            entry, "measured_electrochemical_equivalent_source", where, required=False
-        ),
+        measured_omega_source=_str(entry, "measured_electrochemical_equivalent_source", where, required=False),
         file=str(entry["_file"]),
         balance_element=balance[0],
     )

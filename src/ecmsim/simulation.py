@@ -162,9 +162,7 @@ class SimulationResult:
         sel = depth >= top + 0.05 * (bottom - top)
         hole_depth = self.hole_depth()
         entry = self.entry_diameter()
-        exit_d = (
-            self.diameter_at(self.thickness) if self.status == "broke_through" and self.thickness else None
-        )
+        exit_d = self.diameter_at(self.thickness) if self.status == "broke_through" and self.thickness else None
         side = float(np.mean(0.5 * diam[sel]) - self.tool.r_outer) if sel.any() else None
 
         def mm(x: float | None) -> float | None:
@@ -354,9 +352,7 @@ class Simulation:
 
         n = self.process.config.numerics
         diag, c_rm, c_rp, c_zm, c_zp, rhs = self._sys
-        potential.assemble(
-            self.kind, self.psi_w, psi_t, self.u, n.theta_min, diag, c_rm, c_rp, c_zm, c_zp, rhs
-        )
+        potential.assemble(self.kind, self.psi_w, psi_t, self.u, n.theta_min, diag, c_rm, c_rp, c_zm, c_zp, rhs)
         its, res = potential.pcg(
             self.kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, self.phi, n.solver_tolerance, n.max_solver_iterations,
             self._work,
@@ -525,9 +521,7 @@ class Simulation:
             if self.thickness is not None and self.breakthrough_time is not None:
                 self.status, self.message = (
                     "broke_through",
-                    (
-                        f"broke through the {self.thickness / MM:g} mm plate at t = {self.breakthrough_time:.1f} s"
-                    ),
+                    (f"broke through the {self.thickness / MM:g} mm plate at t = {self.breakthrough_time:.1f} s"),
                 )
             else:
                 self.status = "completed"
@@ -552,9 +546,7 @@ class Simulation:
             solver_iterations=np.array(h["solver_iterations"], dtype=float),
             wall_radius=wall_radius(self.grid, self.psi_w, self.tool.r_inner),
             snapshot_tool_depth=np.array(self.snap_depth),
-            snapshot_wall_radius=(
-                np.array(self.snap_wall) if self.snap_wall else np.zeros((0, self.grid.nz))
-            ),
+            snapshot_wall_radius=(np.array(self.snap_wall) if self.snap_wall else np.zeros((0, self.grid.nz))),
             psi_w=self.psi_w.copy(),
             potential=self.phi.copy(),
             kind=self.kind.copy(),

@@ -24,8 +24,9 @@ def grid(nr: int, nz: int, h: float, z0: float = 0.0) -> tuple[np.ndarray, np.nd
     return np.meshgrid(r, z, indexing="ij")
 
 
-def make_kind(psi_w: np.ndarray, psi_t: np.ndarray, blocked: np.ndarray | None = None,
-              blocked_kind: int = INSULATOR) -> np.ndarray:
+def make_kind(
+    psi_w: np.ndarray, psi_t: np.ndarray, blocked: np.ndarray | None = None, blocked_kind: int = INSULATOR
+) -> np.ndarray:
     """Node kinds from the two level sets; ``blocked`` electrolyte nodes become
     ``blocked_kind`` (insulator or outside)."""
     kind = np.zeros(psi_w.shape, dtype=np.int8)
@@ -182,8 +183,7 @@ def anode_normal_gradient(kind, psi_w, phi, h, u_anode, theta_min):
         nbs = [(a, b, w) for a, b, w, _ in links(i, j, nr, nz)]
         if not any(kind[a, b] == ANODE for a, b, _ in nbs):
             continue
-        gr = 0.0 if i == 0 else _dir_component(kind, psi_w, phi, h, u_anode, theta_min,
-                                               i, j, 1, 0)
+        gr = 0.0 if i == 0 else _dir_component(kind, psi_w, phi, h, u_anode, theta_min, i, j, 1, 0)
         gz = _dir_component(kind, psi_w, phi, h, u_anode, theta_min, i, j, 0, 1)
         g = math.hypot(dr[i, j], dz[i, j])
         dphidn[i, j] = -(gr * dr[i, j] + gz * dz[i, j]) / g if g > 0 else math.hypot(gr, gz)
@@ -201,8 +201,7 @@ def advance(psi, speed, dt, h):
     drp = (p[2:, 1:-1] - p[1:-1, 1:-1]) / h
     dzm = (p[1:-1, 1:-1] - p[1:-1, :-2]) / h
     dzp = (p[1:-1, 2:] - p[1:-1, 1:-1]) / h
-    g = np.sqrt(np.minimum(drm, 0) ** 2 + np.maximum(drp, 0) ** 2
-                + np.minimum(dzm, 0) ** 2 + np.maximum(dzp, 0) ** 2)
+    g = np.sqrt(np.minimum(drm, 0) ** 2 + np.maximum(drp, 0) ** 2 + np.minimum(dzm, 0) ** 2 + np.maximum(dzp, 0) ** 2)
     return np.where(speed == 0.0, psi, psi + dt * speed * g)
 
 

@@ -42,8 +42,7 @@ def level_sets(draw):
         a = rng.uniform(0, 2 * math.pi)
         psi = math.cos(a) * r + math.sin(a) * z - rng.uniform(0, nz * h)
     elif kind == "circle":
-        psi = rng.uniform(0.5, 5) * h - np.hypot(r - rng.uniform(0, nr * h),
-                                                 z - rng.uniform(0, nz * h))
+        psi = rng.uniform(0.5, 5) * h - np.hypot(r - rng.uniform(0, nr * h), z - rng.uniform(0, nz * h))
     else:
         psi = rng.standard_normal((nr, nz)) * h
     return psi, h, rng
@@ -56,8 +55,7 @@ def test_advance_matches_twin(data):
     speed = rng.uniform(0, 2, psi.shape) * (rng.random(psi.shape) < 0.8)
     out = np.empty_like(psi)
     levelset.advance(psi, speed, 0.3 * h, h, out)
-    np.testing.assert_allclose(out, tw.advance(psi, speed, 0.3 * h, h), rtol=1e-13,
-                               atol=1e-13 * h)
+    np.testing.assert_allclose(out, tw.advance(psi, speed, 0.3 * h, h), rtol=1e-13, atol=1e-13 * h)
     assert np.all(out[speed == 0] == psi[speed == 0])
 
 

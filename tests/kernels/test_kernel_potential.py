@@ -122,10 +122,8 @@ def test_pcg_matches_spsolve_and_conserves_current(geom):
     # discrete conservation: anode + cathode sums equal -sum(residual)
     sa = potential.boundary_flux(kind, psi_w, x, 1, u, THETA_MIN)
     sc = potential.boundary_flux(kind, psi_t, x, 2, 0.0, THETA_MIN)
-    assert sa == pytest.approx(tw.boundary_flux(kind, psi_w, x, 1, u, THETA_MIN), rel=1e-12,
-                               abs=1e-12)
-    assert sc == pytest.approx(tw.boundary_flux(kind, psi_t, x, 2, 0.0, THETA_MIN),
-                               rel=1e-12, abs=1e-12)
+    assert sa == pytest.approx(tw.boundary_flux(kind, psi_w, x, 1, u, THETA_MIN), rel=1e-12, abs=1e-12)
+    assert sc == pytest.approx(tw.boundary_flux(kind, psi_t, x, 2, 0.0, THETA_MIN), rel=1e-12, abs=1e-12)
     bound = math.sqrt(a.shape[0]) * 1e-12 * np.linalg.norm(rhs)
     assert abs(sa + sc) <= 10 * bound + 1e-13
 

@@ -101,7 +101,7 @@ def list_electrolytes(data_files: tuple[str, ...], as_json: bool) -> None:
     from ecmsim.electrolytes import ElectrolyteDB
 
     db = ElectrolyteDB(load_raw(data_files))
-    records = []
+    records: list[dict[str, Any]] = []
     for key, el in db.electrolytes.items():
         models = {alloy: m.describe() for (ek, alloy), m in db.efficiencies.items() if ek == key}
         records.append(
@@ -123,8 +123,7 @@ def list_electrolytes(data_files: tuple[str, ...], as_json: bool) -> None:
         return
     for r in records:
         pts = ", ".join(
-            f"{c:g}%: {k:g}"
-            for c, k in zip(r["concentration_wt_pct"], r["conductivity_S_per_m"], strict=True)
+            f"{c:g}%: {k:g}" for c, k in zip(r["concentration_wt_pct"], r["conductivity_S_per_m"], strict=True)
         )
         click.echo(f"{r['key']:<7} {r['name']} ({r['kind']})")
         click.echo(f"  κ at {r['reference_temperature_C']:g} °C, S/m: {pts}")

@@ -45,12 +45,12 @@ def test_round_trip_and_units(small_result, tmp_path: Path) -> None:
 def test_failed_write_leaves_previous_file(small_result, tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "r.h5"
     out.write_bytes(b"previous")
-    import ecmsim.io as io
+    import ecmsim.io.result as io_result
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(io, "_provenance", boom)
+    monkeypatch.setattr(io_result, "write_provenance", boom)
     with pytest.raises(RuntimeError):
         write_result(out, small_result)
     assert out.read_bytes() == b"previous"

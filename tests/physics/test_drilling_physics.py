@@ -231,3 +231,35 @@ def test_linearity_potential_scales_with_voltage() -> None:
     mask = sim.kind == 0
     assert mask.sum() > 200
     assert np.allclose(sim.phi[mask], 2.0 * first[mask], rtol=1e-6, atol=1e-6)
+
+
+def test_coaxial_anode_radius_follows_time_law() -> None:
+    """A stationary bare cylinder inside a coaxial anode: G(r_a) − G(r_0) = k t (case 1).
+
+    Runs the driver's own step on a coaxial geometry: the tool reaches through
+    the whole grid and the workpiece is a bore of radius r_0.
+    """
+    r_c, r_0, T = 0.3e-3, 0.45e-3, 6.0
+    doc = base(
+        tool={"outer_diameter_mm": 0.6, "inner_diameter_mm": 0.0, "coating_thickness_mm": 0.0},
+        motion={"feed_rate_mm_per_min": 0.0, "dwell_s": T, "depth_mm": 0.1},
+        numerics={"cell_size_mm": 0.01, "domain_radius_mm": 1.2},
+    )
+    sim = Simulation(resolve(config_from_dict(doc)))
+    sim.z_tip = sim.grid.z[-1] + 1e-3  # the cathode spans the grid: infinitely long in z
+    sim.psi_w = np.ascontiguousarray(r_0 - sim.rr)
+    sim.outside[:] = False
+    times, radii = [], []
+    while not sim.finished():
+        sim.step()
+        rw = np.interp(0.0, sim.psi_w[:, sim.grid.nz // 2][::-1], sim.grid.r[::-1])
+        times.append(sim.t)
+        radii.append(rw)
+    k = sim.process.machining_constant
+
+    def G(x: float) -> float:
+        return 0.5 * x * x * (math.log(x / r_c) - 0.5)
+
+    for t, ra in zip(times[::10], radii[::10], strict=True):
+        assert G(ra) - G(r_0) == pytest.approx(k * t, rel=0.03, abs=0.02 * k * T)
+    assert radii[-1] > r_0 + 0.1e-3  # the anode really moved

@@ -1,4 +1,4 @@
-"""All HDF5 access of ecmsim lives here.
+"""Simulation result files (HDF5).
 
 Files are self-describing: the root carries ``schema`` and
 ``schema_version``, the ecmsim, h5py and HDF5 versions, and the time of
@@ -12,17 +12,12 @@ new complete one.  The layout of a simulation result is documented in
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ecmsim.errors import InputDataError, OutputError
+from ecmsim.io.common import atomic_h5, open_h5, write_dataset, write_provenance
 
 RESULT_SCHEMA = "ecmsim-simulation-result"
 RESULT_SCHEMA_VERSION = 1
@@ -41,58 +36,6 @@ _HISTORIES = {
 }
 
 
-@contextlib.contextmanager
-def atomic_h5(path: str | Path) -> Iterator[Any]:
-    """Open a temporary HDF5 file beside ``path``; rename it into place on success.
-
-    On any exception the temporary file is removed and ``path`` is untouched.
-    """
-    import h5py
-
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"{target}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w", libver="earliest") as f:
-            yield f
-            f.flush()
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _provenance(f: Any) -> None:
-    import datetime
-
-    import h5py
-
-    from ecmsim import __version__
-
-    f.attrs["ecmsim_version"] = __version__
-    f.attrs["h5py_version"] = h5py.version.version
-    f.attrs["hdf5_version"] = h5py.version.hdf5_version
-    f.attrs["numpy_version"] = np.__version__
-    f.attrs["written_at"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _dataset(group: Any, name: str, data: Any, units: str, description: str) -> Any:
-    arr = np.asarray(data)
-    kw: dict[str, Any] = {}
-    if arr.size >= 1024:
-        kw = {"compression": "gzip", "shuffle": True, "fletcher32": True, "chunks": True}
-    ds = group.create_dataset(name, data=arr, **kw)
-    ds.attrs["units"] = units
-    ds.attrs["description"] = description
-    return ds
-
-
 def write_result(path: str | Path, result: Any) -> None:
     """Write a :class:`~ecmsim.simulation.SimulationResult` to HDF5 (atomically)."""
     summary = result.summary()
@@ -101,7 +44,7 @@ def write_result(path: str | Path, result: Any) -> None:
         with atomic_h5(path) as f:
             f.attrs["schema"] = RESULT_SCHEMA
             f.attrs["schema_version"] = RESULT_SCHEMA_VERSION
-            _provenance(f)
+            write_provenance(f)
             f.attrs["config_hash"] = cfg.hash()
             f.attrs["config_source"] = str(cfg.source)
             f.attrs["started_at"] = result.started_at
@@ -115,34 +58,34 @@ def write_result(path: str | Path, result: Any) -> None:
             hist = f.create_group("history")
             hist.attrs["description"] = "one entry per time step"
             for name, (units, desc) in _HISTORIES.items():
-                _dataset(hist, name, getattr(result, name), units, desc)
+                write_dataset(hist, name, getattr(result, name), units, desc)
             hist["time"].make_scale("time")
             for name in _HISTORIES:
                 if name != "time":
                     hist[name].dims[0].attach_scale(hist["time"])
             prof = f.create_group("profile")
             prof.attrs["description"] = "final hole wall: radius of the wall in each grid row"
-            _dataset(prof, "depth", result.grid.z, "m", "depth below the original surface of each grid row")
-            _dataset(prof, "wall_radius", result.wall_radius, "m", "hole wall radius (NaN: no hole in this row)")
+            write_dataset(prof, "depth", result.grid.z, "m", "depth below the original surface of each grid row")
+            write_dataset(prof, "wall_radius", result.wall_radius, "m", "hole wall radius (NaN: no hole in this row)")
             d, dia = result.profile()
-            _dataset(prof, "hole_depth", d, "m", "depths of the finished hole wall")
-            _dataset(prof, "diameter", dia, "m", "hole diameter at hole_depth")
+            write_dataset(prof, "hole_depth", d, "m", "depths of the finished hole wall")
+            write_dataset(prof, "diameter", dia, "m", "hole diameter at hole_depth")
             prof["depth"].make_scale("depth")
             prof["wall_radius"].dims[0].attach_scale(prof["depth"])
             snap = f.create_group("snapshots")
-            _dataset(snap, "tool_depth", result.snapshot_tool_depth, "m", "tool depth at each snapshot")
-            _dataset(snap, "wall_radius", result.snapshot_wall_radius, "m", "wall radius per row at each snapshot")
+            write_dataset(snap, "tool_depth", result.snapshot_tool_depth, "m", "tool depth at each snapshot")
+            write_dataset(snap, "wall_radius", result.snapshot_wall_radius, "m", "wall radius per row at each snapshot")
             snap["tool_depth"].make_scale("tool_depth")
             snap["wall_radius"].dims[0].attach_scale(snap["tool_depth"])
             snap["wall_radius"].dims[1].attach_scale(prof["depth"])
             fld = f.create_group("field")
             fld.attrs["description"] = "final fields on the (r, z) grid; arrays are indexed [r, z]"
             fld.attrs["cell_size_m"] = result.grid.h
-            _dataset(fld, "r", result.grid.r, "m", "node radius")
-            _dataset(fld, "z", result.grid.z, "m", "node depth below the original surface")
-            _dataset(fld, "workpiece_level_set", result.psi_w, "m", "signed distance, > 0 in electrolyte")
-            _dataset(fld, "potential", result.potential, "V", "electric potential (cathode 0 V)")
-            _dataset(
+            write_dataset(fld, "r", result.grid.r, "m", "node radius")
+            write_dataset(fld, "z", result.grid.z, "m", "node depth below the original surface")
+            write_dataset(fld, "workpiece_level_set", result.psi_w, "m", "signed distance, > 0 in electrolyte")
+            write_dataset(fld, "potential", result.potential, "V", "electric potential (cathode 0 V)")
+            write_dataset(
                 fld, "node_kind", result.kind, "1",
                 "0 electrolyte, 1 anode, 2 cathode, 3 insulator, 4 outside",
             )  # fmt: skip
@@ -164,16 +107,8 @@ def read_result(path: str | Path) -> dict[str, Any]:
         ``attrs``, ``config``, ``summary``, ``history`` (dict of arrays),
         ``profile`` (dict of arrays).
     """
-    import h5py
-
     p = Path(path)
-    try:
-        f = h5py.File(p, "r")
-    except FileNotFoundError:
-        raise InputDataError(f"{p}: result file not found") from None
-    except OSError as exc:
-        raise InputDataError(f"{p}: not a readable HDF5 file ({exc})") from None
-    with f:
+    with open_h5(p, "result file") as f:
         if f.attrs.get("schema") != RESULT_SCHEMA:
             raise InputDataError(f"{p}: not an ecmsim simulation result (schema {f.attrs.get('schema')!r})")
         version = int(f.attrs.get("schema_version", 0))

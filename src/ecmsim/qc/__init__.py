@@ -1,0 +1,1 @@
+"""Quality control: inspection data, tolerance specs, conformity decisions, reports."""

@@ -18,9 +18,10 @@ from ecmsim.simulation import simulate
 def _system(sim):
     psi_t = sim.classify()
     n = sim.process.config.numerics
-    diag, c_rm, c_rp, c_zm, c_zp, rhs = sim._sys
-    potential.assemble(sim.kind, sim.psi_w, psi_t, sim.u, n.theta_min, diag, c_rm, c_rp, c_zm, c_zp, rhs)
-    return sim._sys
+    win = sim.win
+    diag, c_rm, c_rp, c_zm, c_zp, rhs = win.sys
+    potential.assemble(win.kind, win.psi, psi_t, sim.u, n.theta_min, diag, c_rm, c_rp, c_zm, c_zp, rhs)
+    return win.sys
 
 
 def _scipy_matrix(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs):
@@ -60,7 +61,7 @@ def test_potential_solve_pcg_warm(benchmark, stem_sim) -> None:
     kind = stem_sim.kind
     diag, c_rm, c_rp, c_zm, c_zp, rhs = _system(stem_sim)
     work = np.zeros((6, *kind.shape))
-    start = stem_sim.phi.copy()
+    start = stem_sim.win.phi.copy()
     x = start.copy()
 
     def solve():
@@ -76,7 +77,7 @@ def test_potential_solve_scipy_spsolve_baseline(benchmark, stem_sim) -> None:
     system = _system(stem_sim)
     a, b, mask = _scipy_matrix(stem_sim.kind, *system)
     x = benchmark(spla.spsolve, a.tocsc(), b)
-    ours = np.zeros(stem_sim.kind.shape)
+    ours = np.zeros(stem_sim.kind.shape)  # the window's shape
     potential.pcg(stem_sim.kind, *system, ours, 1e-10, 5000, np.zeros((6, *ours.shape)))
     np.testing.assert_allclose(x, ours[mask], rtol=1e-6, atol=1e-5 * stem_sim.u)
 

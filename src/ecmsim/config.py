@@ -192,6 +192,14 @@ class NumericsConfig:
         help="gap below which the run ends as a short circuit; default: half a cell",
     )  # fmt: skip
     max_steps: int = param(1_000_000, kind="int", min=1, help="safety cap on the number of time steps")
+    window: str = param(
+        "auto", kind="str", choices=("auto", "on", "off"),
+        help="solve only a window that follows the tool tip (auto: for coated tools)",
+    )  # fmt: skip
+    window_behind_mm: float | None = param(
+        unit="mm", min=0.0, min_exclusive=True,
+        help="window length above the tool face; default: bare tip + 10 equilibrium gaps",
+    )  # fmt: skip
     output_interval_mm: float = param(
         0.05, unit="mm", min=0.0, min_exclusive=True,
         help="tool travel between recorded diameter-profile snapshots",

@@ -120,14 +120,15 @@ def wall_radius(grid: Grid, psi_w: FloatArray, r_start: float) -> FloatArray:
 
     Returns
     -------
-    ndarray, shape (nz,)
+    ndarray, shape (psi_w.shape[1],)
     """
     h = grid.h
-    i0 = min(int(np.ceil(r_start / h)), grid.nr - 2)
+    nr, nz = psi_w.shape  # the full grid or a window of its rows
+    i0 = min(int(np.ceil(r_start / h)), nr - 2)
     a = psi_w[i0:, :]
     inside = a > 0.0
     # first electrolyte node at or after i0, then first metal node after it
-    out = np.full(grid.nz, np.nan)
+    out = np.full(nz, np.nan)
     has = inside.any(axis=0)
     first_e = np.argmax(inside, axis=0)
     n = a.shape[0]

@@ -203,12 +203,66 @@ class SimulationResult:
         return max(finite) if finite else 0.0
 
 
+class _Window:
+    """Rows ``j0:j1`` of the grid that are active in a step, as contiguous arrays.
+
+    The kernels see only the window; the finished wall behind it (and the
+    metal below it) is frozen in the full-size arrays of :class:`Simulation`.
+    Buffers are reused while the window keeps its size.
+    """
+
+    sys: list[FloatArray]
+    work: FloatArray
+    dphidn: FloatArray
+    known: np.ndarray
+    speed: FloatArray
+    psi_new: FloatArray
+    kind: np.ndarray
+
+    def __init__(self, sim: Simulation, j0: int, j1: int, old: _Window | None) -> None:
+        self.j0, self.j1 = j0, j1
+        shape = (sim.grid.nr, j1 - j0)
+        self.shape = shape
+        reuse = old is not None and old.shape == shape
+        if reuse:
+            assert old is not None
+            self.sys, self.work = old.sys, old.work
+            self.dphidn, self.known, self.speed, self.psi_new, self.kind = (
+                old.dphidn, old.known, old.speed, old.psi_new, old.kind,
+            )  # fmt: skip
+        else:
+            self.sys = [np.zeros(shape) for _ in range(6)]  # diag, c_rm, c_rp, c_zm, c_zp, rhs
+            self.work = np.zeros((6, *shape))
+            self.dphidn = np.zeros(shape)
+            self.known = np.zeros(shape, dtype=bool)
+            self.speed = np.zeros(shape)
+            self.psi_new = np.zeros(shape)
+            self.kind = np.zeros(shape, dtype=np.int8)
+        sl = np.s_[:, j0:j1]
+        self.psi = np.ascontiguousarray(sim.psi_w[sl])
+        self.phi = np.ascontiguousarray(sim.phi[sl])
+        self.rr = np.ascontiguousarray(sim.rr[sl])
+        self.zz = np.ascontiguousarray(sim.zz[sl])
+        self.outside = np.ascontiguousarray(sim.outside[sl])
+
+    def store(self, sim: Simulation) -> None:
+        """Write the window's level set and potential back into the full arrays."""
+        sim.psi_w[:, self.j0 : self.j1] = self.psi
+        sim.phi[:, self.j0 : self.j1] = self.phi
+
+
 class Simulation:
-    """Time loop of one drilling run.  Use :func:`simulate` unless stepping by hand."""
+    """Time loop of one drilling run.  Use :func:`simulate` unless stepping by hand.
+
+    With ``[numerics] window = "auto"`` and a coated tool, each step solves
+    only a window of rows that follows the tool tip: from
+    ``window_behind_mm`` above the tool face (where the side wall has long
+    stopped dissolving behind the insulating coating) to a few equilibrium
+    gaps below it.  A bare tool keeps cutting the whole wall, so it always
+    uses the full grid.
+    """
 
     def __init__(self, process: Process) -> None:
-        from ecmsim.kernels import levelset  # noqa: F401  (JIT cache load happens here)
-
         self.process = process
         cfg = process.config
         n, t, m, w = cfg.numerics, cfg.tool, cfg.motion, cfg.workpiece
@@ -233,6 +287,7 @@ class Simulation:
             if cfg.electrical.max_current_density_A_per_cm2
             else math.inf
         )
+        self.gap_scale = self._gap_scale()
         self.grid = self._make_grid()
         self.rr, self.zz = self.grid.mesh()
         g = self.grid
@@ -248,18 +303,21 @@ class Simulation:
         self.t = 0.0
         self.steps = 0
         self.phi = np.zeros((g.nr, g.nz))
-        shape = (g.nr, g.nz)
-        self._sys = [np.zeros(shape) for _ in range(6)]  # diag, c_rm, c_rp, c_zm, c_zp, rhs
-        self._work = np.zeros((6, *shape))
-        self._dphidn = np.zeros(shape)
-        self._known = np.zeros(shape, dtype=bool)
-        self._speed = np.zeros(shape)
-        self._psi_new = np.zeros(shape)
-        self.kind = np.zeros(shape, dtype=np.int8)
         self.band = 6.0 * h
+        use_window = n.window == "on" or (n.window == "auto" and self.tool.coated)
+        self.window_behind: float | None = None
+        if use_window:
+            self.window_behind = (
+                n.window_behind_mm * MM
+                if n.window_behind_mm is not None
+                else self.tool.bare_tip + 10.0 * self.gap_scale + 20 * h
+            )
+        self.window_ahead = 3.0 * self.gap_scale + m.initial_gap_mm * MM + 20 * h
+        self.win: _Window | None = None
         # Frontal gap: read on the axis for a solid rod, at mid-wall for a tube.
         self.i_mid = 0 if self.tool.r_inner == 0 else round(0.5 * (self.tool.r_inner + self.tool.r_outer) / h)
-        self.v0 = self._electrolyte_volume()
+        self.removed = 0.0
+        self.wall = wall_radius(self.grid, self.psi_w, self.tool.r_inner)
         self.history: dict[str, list[float]] = {
             k: []
             for k in (
@@ -277,16 +335,19 @@ class Simulation:
         self.event_time: float | None = None
         self.event_depth: float | None = None
         self.breakthrough_time: float | None = None
+        self.set_window()
 
     # ---- set-up -------------------------------------------------------------
+    def _gap_scale(self) -> float:
+        """A length scale of the gaps: h_e with feed, the final gap of a dwell without."""
+        p, m = self.process, self.process.config.motion
+        if self.feed > 0:
+            return p.equilibrium_gap
+        return math.sqrt(max(m.initial_gap_mm * MM, self.h) ** 2 + 2 * p.machining_constant * self.dwell)
+
     def _make_grid(self) -> Grid:
-        cfg, p, h = self.process.config, self.process, self.h
+        cfg, h, h_e = self.process.config, self.h, self.gap_scale
         n, m = cfg.numerics, cfg.motion
-        h_e = (
-            p.equilibrium_gap
-            if self.feed > 0
-            else math.sqrt(max(m.initial_gap_mm * MM, h) ** 2 + 2 * p.machining_constant * self.dwell)
-        )
         tool = self.tool
         r_tool = tool.r_outer + tool.coating
         if n.domain_radius_mm is not None:
@@ -303,59 +364,79 @@ class Simulation:
         below = self.depth + 3.0 * h_e + 20 * h
         if self.thickness is not None:
             below = self.thickness + 3 * h
-        k_above = int(math.ceil(above / h))
-        nz = k_above + int(math.ceil(below / h)) + 1
-        nr = int(math.ceil(radius / h)) + 1
+        k_above = math.ceil(above / h)
+        nz = k_above + math.ceil(below / h) + 1
+        nr = math.ceil(radius / h) + 1
         return Grid(h=h, nr=nr, nz=nz, z0=-k_above * h)
 
     def _flood_radius(self) -> float:
         t = self.tool
-        h_e = self.process.equilibrium_gap if self.feed > 0 else 0.0
+        h_e = self.gap_scale if self.feed > 0 else 0.0
         gap0 = self.process.config.motion.initial_gap_mm * MM
         r = t.r_outer + t.coating + 2.0 * max(h_e, gap0) + 4 * self.h
         return min(r, self.grid.r[-1] - 3 * self.h)
 
-    def _electrolyte_volume(self) -> float:
-        from ecmsim.kernels import levelset
+    # ---- the window ---------------------------------------------------------
+    def window_rows(self) -> tuple[int, int]:
+        """Grid rows ``j0:j1`` active at the current tool position."""
+        g = self.grid
+        if self.window_behind is None:
+            return 0, g.nz
+        j0 = max(0, math.floor((self.z_tip - self.window_behind - g.z0) / g.h))
+        j1 = min(g.nz, math.ceil((self.z_tip + self.window_ahead - g.z0) / g.h) + 1)
+        return j0, j1
 
-        psi = self.psi_w
-        if self.outside.any():
-            psi = np.where(self.outside, -self.band, psi)
-        return float(levelset.electrolyte_volume(psi, self.h))
+    def set_window(self) -> _Window:
+        """Move the window to the current tool position (copying the active rows)."""
+        j0, j1 = self.window_rows()
+        if self.win is None or (self.win.j0, self.win.j1) != (j0, j1):
+            self.win = _Window(self, j0, j1, self.win)
+        return self.win
+
+    @property
+    def kind(self) -> np.ndarray:
+        """Node classes of the current window."""
+        assert self.win is not None
+        return self.win.kind
 
     # ---- one step -----------------------------------------------------------
     def classify(self) -> FloatArray:
-        """Place the tool and fill ``self.kind``; return the tool level set."""
-        psi_t = self.tool.signed_distance(self.grid, self.z_tip, self.rr, self.zz)
-        kind = self.kind
+        """Place the tool and fill the window's node classes; return the tool level set."""
+        win = self.set_window()
+        psi_t = self.tool.signed_distance(self.grid, self.z_tip, win.rr, win.zz)
+        kind = win.kind
         kind.fill(ELECTROLYTE)
-        kind[self.psi_w <= 0.0] = ANODE
-        body = psi_t <= 0.0
-        kind[body] = CATHODE
-        kind[self.tool.classify(self.zz, self.rr, psi_t, self.z_tip)] = INSULATOR
-        kind[self.outside] = OUTSIDE
+        kind[win.psi <= 0.0] = ANODE
+        kind[psi_t <= 0.0] = CATHODE
+        kind[self.tool.classify(win.zz, win.rr, psi_t, self.z_tip)] = INSULATOR
+        kind[win.outside] = OUTSIDE
         return psi_t
 
     def gap(self, psi_t: FloatArray) -> float:
-        """Smallest distance between tool and workpiece, m (≤ 0 when they overlap)."""
-        near = (self.psi_w > -self.h) & (psi_t > -self.h) & ~self.outside
-        overlap = (self.psi_w <= 0.0) & (psi_t <= 0.0) & ~self.outside
+        """Smallest distance between tool and workpiece in the window, m (≤ 0 on overlap)."""
+        win = self.win
+        assert win is not None
+        psi, out = win.psi, win.outside
+        overlap = (psi <= 0.0) & (psi_t <= 0.0) & ~out
         if overlap.any():
-            return float(np.minimum(self.psi_w, psi_t)[overlap].min())
+            return float(np.minimum(psi, psi_t)[overlap].min())
+        near = (psi > -self.h) & (psi_t > -self.h) & ~out
         if not near.any():
             return math.inf
-        return float((self.psi_w + psi_t)[near].min())
+        return float((psi + psi_t)[near].min())
 
     def solve_potential(self, psi_t: FloatArray) -> int:
-        """Assemble and solve for the potential (warm start); return iterations."""
+        """Assemble and solve for the potential in the window (warm start); return iterations."""
         from ecmsim.kernels import potential
 
+        win = self.win
+        assert win is not None
         n = self.process.config.numerics
-        diag, c_rm, c_rp, c_zm, c_zp, rhs = self._sys
-        potential.assemble(self.kind, self.psi_w, psi_t, self.u, n.theta_min, diag, c_rm, c_rp, c_zm, c_zp, rhs)
+        diag, c_rm, c_rp, c_zm, c_zp, rhs = win.sys
+        potential.assemble(win.kind, win.psi, psi_t, self.u, n.theta_min, diag, c_rm, c_rp, c_zm, c_zp, rhs)
         its, res = potential.pcg(
-            self.kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, self.phi, n.solver_tolerance, n.max_solver_iterations,
-            self._work,
+            win.kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, win.phi, n.solver_tolerance, n.max_solver_iterations,
+            win.work,
         )  # fmt: skip
         if not (res <= 10 * n.solver_tolerance) or not np.isfinite(res):
             raise SolverError(
@@ -366,22 +447,22 @@ class Simulation:
         return int(its)
 
     def surface_speed(self) -> tuple[float, float]:
-        """Fill ``self._speed`` with the extended Faraday speed; return (max j, η-weighted fraction)."""
+        """Fill the window's speed with the extended Faraday speed; return (max j, mean η)."""
         from ecmsim.kernels import levelset, potential
 
+        win = self.win
+        assert win is not None
         n = self.process.config.numerics
-        potential.anode_normal_gradient(
-            self.kind, self.psi_w, self.phi, self.h, self.u, n.theta_min, self._dphidn, self._known
-        )
-        known = self._known
-        j = np.maximum(self.kappa * self._dphidn[known], 0.0)
+        potential.anode_normal_gradient(win.kind, win.psi, win.phi, self.h, self.u, n.theta_min, win.dphidn, win.known)
+        known = win.known
+        j = np.maximum(self.kappa * win.dphidn[known], 0.0)
         eta = self.process.efficiency(j)
-        speed = self._speed
+        speed = win.speed
         speed.fill(0.0)
         speed[known] = eta * self.omega * self.duty * j
-        levelset.extend_velocity(self.psi_w, speed, known, self.band, 2)
+        levelset.extend_velocity(win.psi, speed, known, self.band, 2)
         np.maximum(speed, 0.0, out=speed)
-        speed[self.outside] = 0.0
+        speed[win.outside] = 0.0
         jmax = float(j.max()) if j.size else 0.0
         eta_mean = float((eta * j).sum() / j.sum()) if j.size and j.sum() > 0 else 0.0
         return jmax, eta_mean
@@ -418,12 +499,23 @@ class Simulation:
         self.event_time = self.t
         self.event_depth = self.z_tip
 
+    def _window_volume(self, psi: FloatArray) -> float:
+        from ecmsim.kernels import levelset
+
+        win = self.win
+        assert win is not None
+        if win.outside.any():
+            psi = np.where(win.outside, -self.band, psi)
+        return float(levelset.electrolyte_volume(psi, self.h))
+
     def step(self) -> None:
         """Advance the run by one time step."""
         from ecmsim.kernels import levelset, potential
 
         n = self.process.config.numerics
         psi_t = self.classify()
+        win = self.win
+        assert win is not None
         gap = self.gap(psi_t)
         if gap < self.short_gap:
             self._stop(
@@ -433,10 +525,10 @@ class Simulation:
             )
             return
         its = self.solve_potential(psi_t)
-        flux = potential.boundary_flux(self.kind, self.psi_w, self.phi, ANODE, self.u, n.theta_min)
+        flux = potential.boundary_flux(win.kind, win.psi, win.phi, ANODE, self.u, n.theta_min)
         current = 2.0 * math.pi * self.kappa * self.h * flux
         jmax, eta_mean = self.surface_speed()
-        if not np.isfinite(current) or not np.all(np.isfinite(self._speed)):
+        if not np.isfinite(current) or not np.all(np.isfinite(win.speed)):
             raise SolverError(f"non-finite current or surface speed at step {self.steps}, t = {self.t:.3f} s")
         if jmax > self.j_limit:
             self._stop(
@@ -445,19 +537,23 @@ class Simulation:
                 f"{self.j_limit / 1e4:g} A/cm² at t = {self.t:.2f} s, tool depth {self.z_tip / MM:.4f} mm",
             )
             return
-        vmax = float(self._speed[self._known].max()) if self._known.any() else 0.0
+        vmax = float(win.speed[win.known].max()) if win.known.any() else 0.0
         dt = self.choose_dt(vmax)
-        levelset.advance(self.psi_w, self._speed, dt, self.h, self._psi_new)
-        self.psi_w, self._psi_new = self._psi_new, self.psi_w
+        before = self._window_volume(win.psi)
+        levelset.advance(win.psi, win.speed, dt, self.h, win.psi_new)
+        win.psi, win.psi_new = win.psi_new, win.psi
         self.steps += 1
         if self.steps % n.redistance_every == 0:
-            levelset.redistance(self.psi_w, self.h, self.band * 2, 2, self._psi_new)
-            self.psi_w, self._psi_new = self._psi_new, self.psi_w
+            levelset.redistance(win.psi, self.h, self.band * 2, 2, win.psi_new)
+            win.psi, win.psi_new = win.psi_new, win.psi
+        self.removed += self._window_volume(win.psi) - before
+        win.store(self)
         if self.z_tip < self.depth and self.feed > 0:
             self.z_tip = min(self.z_tip + self.feed * dt, self.depth)
         self.t += dt
         self.charge += current * dt
         self.faraday_volume += eta_mean * self.omega * self.duty * current * dt
+        self.wall[win.j0 : win.j1] = wall_radius(self.grid, win.psi, self.tool.r_inner)
         self._record(current, gap, jmax, its)
         self._check_domain()
 
@@ -475,14 +571,14 @@ class Simulation:
         hist["charge"].append(self.charge)
         hist["frontal_gap"].append(frontal)
         hist["min_gap"].append(gap)
-        hist["removed_volume"].append(self._electrolyte_volume() - self.v0)
+        hist["removed_volume"].append(self.removed)
         hist["faraday_volume"].append(self.faraday_volume)
         hist["max_current_density"].append(jmax)
         hist["solver_iterations"].append(its)
         interval = self.process.config.numerics.output_interval_mm * MM
         if self.z_tip >= self._next_snap or self.finished():
             self.snap_depth.append(self.z_tip)
-            self.snap_wall.append(wall_radius(self.grid, self.psi_w, self.tool.r_inner))
+            self.snap_wall.append(self.wall.copy())
             self._next_snap = self.z_tip + interval
 
     def _check_domain(self) -> None:
@@ -521,15 +617,24 @@ class Simulation:
             if self.thickness is not None and self.breakthrough_time is not None:
                 self.status, self.message = (
                     "broke_through",
-                    (f"broke through the {self.thickness / MM:g} mm plate at t = {self.breakthrough_time:.1f} s"),
+                    f"broke through the {self.thickness / MM:g} mm plate at t = {self.breakthrough_time:.1f} s",
                 )
             else:
                 self.status = "completed"
-        # Final state for the result: classify once more so kind matches psi_w.
+        return self.result(_time.perf_counter() - start, started_at)
+
+    def result(self, wall_clock: float = 0.0, started_at: str = "") -> SimulationResult:
+        """Package the current state as a :class:`SimulationResult`."""
+        g = self.grid
+        kind = np.full((g.nr, g.nz), ANODE, dtype=np.int8)
+        kind[self.psi_w > 0.0] = ELECTROLYTE
+        kind[self.outside] = OUTSIDE
         self.classify()
+        assert self.win is not None
+        kind[:, self.win.j0 : self.win.j1] = self.win.kind
         h = self.history
         return SimulationResult(
-            status=self.status,
+            status=self.status or "running",
             message=self.message,
             process=self.process,
             grid=self.grid,
@@ -546,14 +651,14 @@ class Simulation:
             solver_iterations=np.array(h["solver_iterations"], dtype=float),
             wall_radius=wall_radius(self.grid, self.psi_w, self.tool.r_inner),
             snapshot_tool_depth=np.array(self.snap_depth),
-            snapshot_wall_radius=(np.array(self.snap_wall) if self.snap_wall else np.zeros((0, self.grid.nz))),
+            snapshot_wall_radius=(np.array(self.snap_wall) if self.snap_wall else np.zeros((0, g.nz))),
             psi_w=self.psi_w.copy(),
             potential=self.phi.copy(),
-            kind=self.kind.copy(),
+            kind=kind,
             event_time=self.event_time,
             event_depth=self.event_depth,
             breakthrough_time=self.breakthrough_time,
-            wall_clock_s=_time.perf_counter() - start,
+            wall_clock_s=wall_clock,
             started_at=started_at,
         )
 

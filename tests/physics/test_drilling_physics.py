@@ -224,13 +224,13 @@ def test_linearity_potential_scales_with_voltage() -> None:
     sim = Simulation(resolve(config_from_dict(base())))
     psi_t = sim.classify()
     sim.solve_potential(psi_t)
-    first = sim.phi.copy()
+    first = sim.win.phi.copy()
     sim.u *= 2.0
-    sim.phi[:] = 0.0
+    sim.win.phi[:] = 0.0
     sim.solve_potential(psi_t)
     mask = sim.kind == 0
     assert mask.sum() > 200
-    assert np.allclose(sim.phi[mask], 2.0 * first[mask], rtol=1e-6, atol=1e-6)
+    assert np.allclose(sim.win.phi[mask], 2.0 * first[mask], rtol=1e-6, atol=1e-6)
 
 
 def test_coaxial_anode_radius_follows_time_law() -> None:
@@ -249,6 +249,7 @@ def test_coaxial_anode_radius_follows_time_law() -> None:
     sim.z_tip = sim.grid.z[-1] + 1e-3  # the cathode spans the grid: infinitely long in z
     sim.psi_w = np.ascontiguousarray(r_0 - sim.rr)
     sim.outside[:] = False
+    sim.win = None  # re-read the window from the new geometry
     times, radii = [], []
     while not sim.finished():
         sim.step()

@@ -382,9 +382,11 @@ class Simulation:
         g = self.grid
         if self.window_behind is None:
             return 0, g.nz
+        # A fixed number of rows, so every step costs the same and buffers are reused.
+        size = min(g.nz, math.ceil((self.window_behind + self.window_ahead) / g.h) + 2)
         j0 = max(0, math.floor((self.z_tip - self.window_behind - g.z0) / g.h))
-        j1 = min(g.nz, math.ceil((self.z_tip + self.window_ahead - g.z0) / g.h) + 1)
-        return j0, j1
+        j0 = min(j0, g.nz - size)
+        return j0, j0 + size
 
     def set_window(self) -> _Window:
         """Move the window to the current tool position (copying the active rows)."""

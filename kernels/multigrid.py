@@ -1,0 +1,834 @@
+"""Geometric multigrid preconditioned conjugate gradients for the potential operator.
+
+Operator
+--------
+The fine-level system is the one of :mod:`ecmsim.kernels.potential` (see
+``potential.assemble``): on a uniform ``(nr, nz)`` axisymmetric grid, for every node with
+``kind == 0`` (an unknown)::
+
+    diag_ij u_ij - c_rm u_{i-1,j} - c_rp u_{i+1,j} - c_zm u_{i,j-1} - c_zp u_{i,j+1} = f_ij
+
+with radius-weighted, dimensionless rows (symmetric, positive definite on the unknowns;
+Dirichlet boundaries are folded into ``diag`` and the right-hand side; links to
+non-unknowns carry ``c = 0``).  Nodes with ``kind != 0`` are not unknowns: in every
+correction equation below they are fixed zeros.
+
+Hierarchy
+---------
+Vertex-centred coarsening by two in both directions: coarse node ``(I, J)`` sits on fine
+node ``(2I, 2J)``, and a level of ``n`` nodes along one axis has a coarser level of
+``n // 2 + 1`` nodes (an even ``n`` gets one coarse node half outside the grid, which is
+harmless: the interpolation simply has no fine node there), so no padding to ``2^k + 1``
+is needed.  Levels are added while ``min(nr_l, nz_l) > min_size``.
+
+Transfer operators
+------------------
+Prolongation ``P`` is bilinear interpolation, masked: along one axis fine index ``i``
+has the parents ``i // 2`` (weight 1) if ``i`` is even, ``(i - 1) / 2`` and
+``(i + 1) / 2`` (weight 1/2 each) if it is odd; the 2-D weight is the product of the
+two 1-D weights, and rows of ``P`` for fine nodes that are not unknowns are zero.
+Restriction is ``R = P^T`` (full weighting, masked).
+
+Coarse operators
+----------------
+Galerkin, ``A_{l+1} = P^T A_l P``: a 9-point stencil on every coarse level, stored as
+the actual matrix entries ``a[I, J, d]`` with ``d = 3 (dI + 1) + (dJ + 1)`` for the
+neighbour ``(I + dI, J + dJ)`` (centre ``d = 4``; off-diagonal entries are negative or
+zero).  A coarse node is an unknown (coarse kind 0) when its diagonal entry is positive,
+i.e. when it interpolates to at least one fine unknown; otherwise it gets kind 4 and its
+row and column are zero.  Because the coarse operator is Galerkin, the radius weighting
+of the rows needs no rescaling of the coarse right-hand side (a rediscretised operator
+would need the factor 2 of numerics.md), and thin gaps that vanish on coarse grids stay
+represented as well as bilinear interpolation allows; the V-cycle is then used as a
+preconditioner for CG, which absorbs what the coarse grids miss.
+
+Smoothers and V-cycle
+---------------------
+Fine level: red-black Gauss-Seidel (red: ``i + j`` even), pre-smoothing red then black,
+post-smoothing black then red.  Coarse levels: lexicographic Gauss-Seidel, forward
+before the coarse-grid correction, backward after it.  Each post-smoother is the
+adjoint of its pre-smoother, the coarsest level is solved exactly, and the cycle starts
+from a zero guess, so one V-cycle is a fixed symmetric positive definite linear map
+``z = M r``: a valid preconditioner for conjugate gradients.
+
+Coarsest solve: banded Cholesky of the coarsest operator, nodes numbered
+lexicographically with the shorter axis inner (bandwidth ``min(nr_L, nz_L) + 1``).
+Pivots that vanish (a semidefinite pocket, or two coarse nodes that only see the same
+fine node) are replaced by the original diagonal, which keeps the factor, and the
+preconditioner, symmetric positive definite.
+
+Storage
+-------
+Everything lives in flat arrays allocated once for a shape (see :func:`hierarchy` and
+:func:`storage_sizes`) and refilled by :func:`setup` whenever the operator changes:
+
+``levels`` : int64 (nlev, 4)
+    ``nr_l, nz_l, voff_l, soff_l``: shape, offset of the level in the node arrays, and
+    offset of its 9-point stencil in ``sten`` (``-1`` on level 0, whose operator is the
+    caller's five arrays).
+``kinds`` : int8 (n_nodes,)
+    Coarse kinds (0 unknown, 4 not), level ``l`` at ``kinds[voff_l : voff_l + nr_l nz_l]``
+    (the level-0 block is unused: the caller's ``kind`` is used there).
+``sten`` : float64 (n_stencil,)
+    Level ``l >= 1`` stencil at ``sten[soff_l : soff_l + 9 nr_l nz_l]``, viewed as
+    ``(nr_l, nz_l, 9)``.
+``band`` : float64 (n_coarsest, bandwidth + 1)
+    Cholesky factor of the coarsest operator, ``band[k, d] = L[k, k - d]``.
+``vec`` : float64 (3, n_nodes)
+    Per-level correction ``u`` (row 0), right-hand side ``f`` (row 1) and scratch
+    (row 2); the level-0 blocks of rows 0 and 1 are the preconditioned and the plain CG
+    residual in :func:`mgcg`.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+# ------------------------------------------------------------------ hierarchy
+@njit(cache=True)
+def hierarchy(nr, nz, min_size):
+    """Shapes and storage offsets of the multigrid levels for an ``(nr, nz)`` grid.
+
+    Parameters
+    ----------
+    nr, nz : int
+        Fine grid shape (each >= 1).
+    min_size : int
+        Coarsen (both axes, ``n -> n // 2 + 1``) while ``min(nr_l, nz_l) > min_size``;
+        values below 3 are taken as 3.
+
+    Returns
+    -------
+    levels : int64 array (nlev, 4)
+        ``nr_l, nz_l, voff_l, soff_l`` as described in the module docstring.
+    """
+    m = max(min_size, 3)
+    nlev = 1
+    a = nr
+    b = nz
+    while min(a, b) > m:
+        a = a // 2 + 1
+        b = b // 2 + 1
+        nlev += 1
+    levels = np.zeros((nlev, 4), dtype=np.int64)
+    a = nr
+    b = nz
+    voff = 0
+    soff = 0
+    for lev in range(nlev):
+        levels[lev, 0] = a
+        levels[lev, 1] = b
+        levels[lev, 2] = voff
+        if lev == 0:
+            levels[lev, 3] = -1
+        else:
+            levels[lev, 3] = soff
+            soff += 9 * a * b
+        voff += a * b
+        a = a // 2 + 1
+        b = b // 2 + 1
+    return levels
+
+
+@njit(cache=True)
+def storage_sizes(levels):
+    """Sizes of the flat arrays of a hierarchy.
+
+    Parameters
+    ----------
+    levels : int64 array (nlev, 4)
+        From :func:`hierarchy`.
+
+    Returns
+    -------
+    n_nodes : int
+        Length of ``kinds`` and of each row of ``vec``.
+    n_stencil : int
+        Length of ``sten`` (at least 1).
+    n_coarsest : int
+        Number of nodes of the coarsest level (rows of ``band``).
+    bandwidth : int
+        ``band`` has ``bandwidth + 1`` columns.
+    """
+    last = levels.shape[0] - 1
+    ncl = levels[last, 0] * levels[last, 1]
+    n_nodes = levels[last, 2] + ncl
+    n_stencil = 1
+    if last > 0:
+        n_stencil = levels[last, 3] + 9 * ncl
+    bw = min(levels[last, 0], levels[last, 1]) + 1
+    return n_nodes, n_stencil, ncl, bw
+
+
+# ---------------------------------------------------------- transfer operators
+@njit(cache=True)
+def _parents(i):
+    # Coarse parents of fine index i along one axis: first index, count, weight.
+    if i & 1:
+        return i >> 1, 2, 0.5
+    return i >> 1, 1, 1.0
+
+
+@njit(cache=True)
+def prolong_add(kind, uc, u):
+    """Add the interpolated coarse correction: ``u += P uc`` on unknowns.
+
+    ``P`` is the masked bilinear interpolation of the module docstring: for a fine node
+    with ``kind == 0``, ``(P uc)_ij = sum wI wJ uc[I, J]`` over its (one, two or four)
+    coarse parents; nodes with ``kind != 0`` are left untouched.
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+        Kinds of the fine level (0 unknown).
+    uc : float64 array (nr // 2 + 1, nz // 2 + 1)
+        Coarse correction.
+    u : float64 array (nr, nz), in/out
+    """
+    nr, nz = kind.shape
+    for i in range(nr):
+        i0, ni, wi = _parents(i)
+        for j in range(nz):
+            if kind[i, j] != 0:
+                continue
+            j0, nj, wj = _parents(j)
+            s = 0.0
+            for a in range(i0, i0 + ni):
+                for b in range(j0, j0 + nj):
+                    s += uc[a, b]
+            u[i, j] += wi * wj * s
+
+
+@njit(cache=True)
+def restrict_residual5(kind, diag, c_rm, c_rp, c_zm, c_zp, f, u, fc):
+    """Restricted residual of the fine 5-point level: ``fc = P^T (f - A u)``.
+
+    The residual is taken on unknowns only (``kind == 0``) and distributed to the
+    coarse parents with the weights of :func:`prolong_add`.
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+    diag, c_rm, c_rp, c_zm, c_zp : float64 arrays (nr, nz)
+        Fine stencil, as from ``potential.assemble`` (``A`` has ``-c`` off the diagonal).
+    f, u : float64 arrays (nr, nz)
+        Right-hand side and current approximation.
+    fc : float64 array (nr // 2 + 1, nz // 2 + 1), out
+    """
+    nr, nz = kind.shape
+    fc[:, :] = 0.0
+    for i in range(nr):
+        i0, ni, wi = _parents(i)
+        for j in range(nz):
+            if kind[i, j] != 0:
+                continue
+            r = f[i, j] - diag[i, j] * u[i, j]
+            if i > 0:
+                r += c_rm[i, j] * u[i - 1, j]
+            if i + 1 < nr:
+                r += c_rp[i, j] * u[i + 1, j]
+            if j > 0:
+                r += c_zm[i, j] * u[i, j - 1]
+            if j + 1 < nz:
+                r += c_zp[i, j] * u[i, j + 1]
+            j0, nj, wj = _parents(j)
+            r *= wi * wj
+            for a in range(i0, i0 + ni):
+                for b in range(j0, j0 + nj):
+                    fc[a, b] += r
+
+
+@njit(cache=True)
+def restrict_residual9(kind, a, f, u, fc):
+    """Restricted residual of a 9-point level: ``fc = P^T (f - A u)``.
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+        Coarse kinds of this level (0 unknown).
+    a : float64 array (nr, nz, 9)
+        Stencil, ``a[i, j, 3 (di + 1) + dj + 1]`` is the matrix entry coupling
+        ``(i, j)`` to ``(i + di, j + dj)``.
+    f, u : float64 arrays (nr, nz)
+    fc : float64 array (nr // 2 + 1, nz // 2 + 1), out
+    """
+    nr, nz = kind.shape
+    fc[:, :] = 0.0
+    for i in range(nr):
+        i0, ni, wi = _parents(i)
+        klo = max(i - 1, 0)
+        khi = min(i + 2, nr)
+        for j in range(nz):
+            if kind[i, j] != 0:
+                continue
+            llo = max(j - 1, 0)
+            lhi = min(j + 2, nz)
+            r = f[i, j]
+            for k in range(klo, khi):
+                d0 = 3 * (k - i + 1) + 1 - j
+                for m in range(llo, lhi):
+                    r -= a[i, j, d0 + m] * u[k, m]
+            j0, nj, wj = _parents(j)
+            r *= wi * wj
+            for p in range(i0, i0 + ni):
+                for q in range(j0, j0 + nj):
+                    fc[p, q] += r
+
+
+# ---------------------------------------------------------- coarse operators
+@njit(cache=True)
+def _rap_add(ac, i, j, k, m, v):
+    # A_c[(I, J), (K, M)] += P[(i, j), (I, J)] v P[(k, m), (K, M)] for all parents.
+    i0, ni, wi = _parents(i)
+    j0, nj, wj = _parents(j)
+    k0, nk, wk = _parents(k)
+    m0, nm, wm = _parents(m)
+    s = v * wi * wj * wk * wm
+    for p in range(i0, i0 + ni):
+        for q in range(j0, j0 + nj):
+            for r in range(k0, k0 + nk):
+                d0 = 3 * (r - p + 1) + 1 - q
+                for t in range(m0, m0 + nm):
+                    ac[p, q, d0 + t] += s
+
+
+@njit(cache=True)
+def _mark(ac, kc):
+    # Coarse kinds: unknown where the Galerkin diagonal is positive.
+    nr, nz = kc.shape
+    for i in range(nr):
+        for j in range(nz):
+            kc[i, j] = 0 if ac[i, j, 4] > 0.0 else 4
+
+
+@njit(cache=True)
+def galerkin5(kind, diag, c_rm, c_rp, c_zm, c_zp, ac, kc):
+    """Galerkin coarse operator of the fine 5-point level: ``A_c = P^T A P``.
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+    diag, c_rm, c_rp, c_zm, c_zp : float64 arrays (nr, nz)
+        Fine stencil (``A`` has ``-c`` off the diagonal).
+    ac : float64 array (nr // 2 + 1, nz // 2 + 1, 9), out
+        Coarse 9-point stencil (matrix entries, see :func:`restrict_residual9`).
+    kc : int8 array (nr // 2 + 1, nz // 2 + 1), out
+        Coarse kinds: 0 where ``ac[..., 4] > 0``, else 4.
+    """
+    nr, nz = kind.shape
+    ac[:, :, :] = 0.0
+    for i in range(nr):
+        for j in range(nz):
+            if kind[i, j] != 0:
+                continue
+            _rap_add(ac, i, j, i, j, diag[i, j])
+            if i > 0 and c_rm[i, j] != 0.0:
+                _rap_add(ac, i, j, i - 1, j, -c_rm[i, j])
+            if i + 1 < nr and c_rp[i, j] != 0.0:
+                _rap_add(ac, i, j, i + 1, j, -c_rp[i, j])
+            if j > 0 and c_zm[i, j] != 0.0:
+                _rap_add(ac, i, j, i, j - 1, -c_zm[i, j])
+            if j + 1 < nz and c_zp[i, j] != 0.0:
+                _rap_add(ac, i, j, i, j + 1, -c_zp[i, j])
+    _mark(ac, kc)
+
+
+@njit(cache=True)
+def galerkin9(kind, a, ac, kc):
+    """Galerkin coarse operator of a 9-point level: ``A_c = P^T A P``.
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+        Kinds of this level.
+    a : float64 array (nr, nz, 9)
+        Stencil of this level.
+    ac : float64 array (nr // 2 + 1, nz // 2 + 1, 9), out
+    kc : int8 array (nr // 2 + 1, nz // 2 + 1), out
+    """
+    nr, nz = kind.shape
+    ac[:, :, :] = 0.0
+    for i in range(nr):
+        for j in range(nz):
+            if kind[i, j] != 0:
+                continue
+            for di in range(-1, 2):
+                k = i + di
+                if k < 0 or k >= nr:
+                    continue
+                for dj in range(-1, 2):
+                    m = j + dj
+                    if m < 0 or m >= nz:
+                        continue
+                    v = a[i, j, 3 * (di + 1) + dj + 1]
+                    if v != 0.0:
+                        _rap_add(ac, i, j, k, m, v)
+    _mark(ac, kc)
+
+
+# ----------------------------------------------------------------- smoothers
+@njit(cache=True)
+def smooth_rb(kind, diag, c_rm, c_rp, c_zm, c_zp, f, u, sweeps, reverse):
+    """Red-black Gauss-Seidel on the fine 5-point level.
+
+    One sweep updates every unknown of one colour, ``u_ij = (f_ij + sum c u_nb) /
+    diag_ij``, then the other; red is ``(i + j)`` even.  ``reverse = False`` does red
+    then black, ``reverse = True`` black then red (the adjoint sweep).  Nodes with
+    ``kind != 0`` are not touched.
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+    diag, c_rm, c_rp, c_zm, c_zp : float64 arrays (nr, nz)
+    f : float64 array (nr, nz)
+    u : float64 array (nr, nz), in/out
+    sweeps : int
+    reverse : bool
+    """
+    nr, nz = kind.shape
+    for _ in range(sweeps):
+        for half in range(2):
+            colour = 1 - half if reverse else half
+            for i in range(nr):
+                for j in range((i + colour) & 1, nz, 2):
+                    if kind[i, j] != 0:
+                        continue
+                    t = f[i, j]
+                    if i > 0:
+                        t += c_rm[i, j] * u[i - 1, j]
+                    if i + 1 < nr:
+                        t += c_rp[i, j] * u[i + 1, j]
+                    if j > 0:
+                        t += c_zm[i, j] * u[i, j - 1]
+                    if j + 1 < nz:
+                        t += c_zp[i, j] * u[i, j + 1]
+                    u[i, j] = t / diag[i, j]
+
+
+@njit(cache=True)
+def smooth9(kind, a, f, u, sweeps, reverse):
+    """Lexicographic Gauss-Seidel on a 9-point level.
+
+    ``u_ij = (f_ij - sum_{nb != ij} a_nb u_nb) / a_ij,ij`` node by node, ``i`` outer and
+    ``j`` inner, both ascending (``reverse = False``) or both descending
+    (``reverse = True``, the adjoint sweep).  Nodes with ``kind != 0`` are not touched.
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+    a : float64 array (nr, nz, 9)
+        Stencil (see :func:`restrict_residual9`).
+    f : float64 array (nr, nz)
+    u : float64 array (nr, nz), in/out
+    sweeps : int
+    reverse : bool
+    """
+    nr, nz = kind.shape
+    for _ in range(sweeps):
+        for ii in range(nr):
+            i = nr - 1 - ii if reverse else ii
+            klo = max(i - 1, 0)
+            khi = min(i + 2, nr)
+            for jj in range(nz):
+                j = nz - 1 - jj if reverse else jj
+                if kind[i, j] != 0:
+                    continue
+                llo = max(j - 1, 0)
+                lhi = min(j + 2, nz)
+                t = f[i, j]
+                for k in range(klo, khi):
+                    d0 = 3 * (k - i + 1) + 1 - j
+                    for m in range(llo, lhi):
+                        t -= a[i, j, d0 + m] * u[k, m]
+                # the loop also subtracted the centre term: add it back
+                t += a[i, j, 4] * u[i, j]
+                u[i, j] = t / a[i, j, 4]
+
+
+# ------------------------------------------------------------ coarsest solve
+@njit(cache=True)
+def _band_index(i, j, nr, nz):
+    # Lexicographic numbering with the shorter axis inner.
+    if nz <= nr:
+        return i * nz + j
+    return j * nr + i
+
+
+@njit(cache=True)
+def band_from5(kind, diag, c_rm, c_rp, c_zm, c_zp, band):
+    """Lower band storage of the 5-point operator (used when there is one level).
+
+    ``band[k, d] = A[k, k - d]`` with nodes numbered by :func:`_band_index`; rows of
+    non-unknowns are identity rows.
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+    diag, c_rm, c_rp, c_zm, c_zp : float64 arrays (nr, nz)
+    band : float64 array (nr nz, >= min(nr, nz) + 1), out
+    """
+    nr, nz = kind.shape
+    band[:, :] = 0.0
+    for i in range(nr):
+        for j in range(nz):
+            k = _band_index(i, j, nr, nz)
+            if kind[i, j] != 0:
+                band[k, 0] = 1.0
+                continue
+            band[k, 0] = diag[i, j]
+            if i > 0:
+                d = k - _band_index(i - 1, j, nr, nz)
+                if d > 0:
+                    band[k, d] = -c_rm[i, j]
+            if i + 1 < nr:
+                d = k - _band_index(i + 1, j, nr, nz)
+                if d > 0:
+                    band[k, d] = -c_rp[i, j]
+            if j > 0:
+                d = k - _band_index(i, j - 1, nr, nz)
+                if d > 0:
+                    band[k, d] = -c_zm[i, j]
+            if j + 1 < nz:
+                d = k - _band_index(i, j + 1, nr, nz)
+                if d > 0:
+                    band[k, d] = -c_zp[i, j]
+
+
+@njit(cache=True)
+def band_from9(kind, a, band):
+    """Lower band storage of a 9-point operator (see :func:`band_from5`).
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+    a : float64 array (nr, nz, 9)
+    band : float64 array (nr nz, >= min(nr, nz) + 2), out
+    """
+    nr, nz = kind.shape
+    band[:, :] = 0.0
+    for i in range(nr):
+        for j in range(nz):
+            k = _band_index(i, j, nr, nz)
+            if kind[i, j] != 0:
+                band[k, 0] = 1.0
+                continue
+            for di in range(-1, 2):
+                p = i + di
+                if p < 0 or p >= nr:
+                    continue
+                for dj in range(-1, 2):
+                    q = j + dj
+                    if q < 0 or q >= nz:
+                        continue
+                    d = k - _band_index(p, q, nr, nz)
+                    if d >= 0:
+                        band[k, d] = a[i, j, 3 * (di + 1) + dj + 1]
+
+
+@njit(cache=True)
+def band_factor(band):
+    """In-place banded Cholesky factorisation ``A = L L^T``.
+
+    On entry ``band[k, d] = A[k, k - d]``; on return ``band[k, d] = L[k, k - d]``.  A
+    pivot that falls to ``<= 1e-10`` of the original diagonal (semidefinite ``A``) is
+    replaced by that diagonal, so the factor stays finite and positive definite.
+
+    Parameters
+    ----------
+    band : float64 array (n, bw + 1), in/out
+    """
+    n, w = band.shape
+    bw = w - 1
+    for k in range(n):
+        dmax = min(bw, k)
+        for d in range(dmax, 0, -1):
+            m = k - d
+            s = band[k, d]
+            for q in range(d + 1, dmax + 1):
+                s -= band[k, q] * band[m, q - d]
+            band[k, d] = s / band[m, 0]
+        orig = band[k, 0]
+        s = orig
+        for q in range(1, dmax + 1):
+            s -= band[k, q] * band[k, q]
+        if s <= 1e-10 * orig:
+            s = orig
+        band[k, 0] = math.sqrt(s)
+
+
+@njit(cache=True)
+def band_solve(band, b):
+    """Solve ``L L^T x = b`` in place with the factor of :func:`band_factor`.
+
+    Parameters
+    ----------
+    band : float64 array (n, bw + 1)
+    b : float64 array (n,), in/out
+    """
+    n, w = band.shape
+    bw = w - 1
+    for k in range(n):
+        s = b[k]
+        for q in range(1, min(bw, k) + 1):
+            s -= band[k, q] * b[k - q]
+        b[k] = s / band[k, 0]
+    for k in range(n - 1, -1, -1):
+        s = b[k]
+        for q in range(1, min(bw, n - 1 - k) + 1):
+            s -= band[k + q, q] * b[k + q]
+        b[k] = s / band[k, 0]
+
+
+@njit(cache=True)
+def _coarse_solve(kind, band, f, u, t):
+    # u = A^-1 f on the coarsest level, through the band numbering (t: scratch).
+    nr, nz = kind.shape
+    for i in range(nr):
+        for j in range(nz):
+            t[_band_index(i, j, nr, nz)] = f[i, j] if kind[i, j] == 0 else 0.0
+    band_solve(band, t)
+    for i in range(nr):
+        for j in range(nz):
+            u[i, j] = t[_band_index(i, j, nr, nz)] if kind[i, j] == 0 else 0.0
+
+
+# ------------------------------------------------------------ setup and cycle
+@njit(cache=True)
+def _kview(levels, lev, kinds):
+    # Kinds of level lev as (nr_l, nz_l).
+    nr = levels[lev, 0]
+    nz = levels[lev, 1]
+    v = levels[lev, 2]
+    return kinds[v : v + nr * nz].reshape((nr, nz))
+
+
+@njit(cache=True)
+def _aview(levels, lev, sten):
+    # 9-point stencil of level lev >= 1 as (nr_l, nz_l, 9).
+    nr = levels[lev, 0]
+    nz = levels[lev, 1]
+    s = levels[lev, 3]
+    return sten[s : s + 9 * nr * nz].reshape((nr, nz, 9))
+
+
+@njit(cache=True)
+def _vview(levels, lev, row, vec):
+    # Row `row` of vec on level lev as (nr_l, nz_l).
+    nr = levels[lev, 0]
+    nz = levels[lev, 1]
+    v = levels[lev, 2]
+    return vec[row, v : v + nr * nz].reshape((nr, nz))
+
+
+@njit(cache=True)
+def setup(kind, diag, c_rm, c_rp, c_zm, c_zp, levels, kinds, sten, band):
+    """Fill the hierarchy for the operator: Galerkin coarse operators, coarsest factor.
+
+    Cost O(nr nz); to be called whenever the operator changes (every time step).
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+    diag, c_rm, c_rp, c_zm, c_zp : float64 arrays (nr, nz)
+        Fine stencil, as from ``potential.assemble``.
+    levels : int64 array (nlev, 4)
+        From :func:`hierarchy` for ``(nr, nz)``.
+    kinds : int8 array (n_nodes,), out
+    sten : float64 array (n_stencil,), out
+    band : float64 array (n_coarsest, bandwidth + 1), out
+        Sizes from :func:`storage_sizes`.
+    """
+    nlev = levels.shape[0]
+    if nlev == 1:
+        band_from5(kind, diag, c_rm, c_rp, c_zm, c_zp, band)
+        band_factor(band)
+        return
+    galerkin5(kind, diag, c_rm, c_rp, c_zm, c_zp, _aview(levels, 1, sten), _kview(levels, 1, kinds))
+    for lev in range(1, nlev - 1):
+        galerkin9(
+            _kview(levels, lev, kinds),
+            _aview(levels, lev, sten),
+            _aview(levels, lev + 1, sten),
+            _kview(levels, lev + 1, kinds),
+        )
+    band_from9(_kview(levels, nlev - 1, kinds), _aview(levels, nlev - 1, sten), band)
+    band_factor(band)
+
+
+@njit(cache=True)
+def vcycle(kind, diag, c_rm, c_rp, c_zm, c_zp, levels, kinds, sten, band, vec, nu):
+    """One V(nu, nu)-cycle from a zero guess: ``u_0 = M f_0``.
+
+    Reads the fine right-hand side from ``vec[1, :nr nz]`` and writes the result to
+    ``vec[0, :nr nz]`` (both viewed as ``(nr, nz)``; the result is zero on
+    non-unknowns).  ``M`` is symmetric positive definite (module docstring).
+
+    Parameters
+    ----------
+    kind, diag, c_rm, c_rp, c_zm, c_zp : arrays (nr, nz)
+        Fine operator.
+    levels, kinds, sten, band : arrays
+        Hierarchy filled by :func:`setup` for this operator.
+    vec : float64 array (3, n_nodes), in/out
+    nu : int
+        Pre- and post-smoothing sweeps per level.
+    """
+    nlev = levels.shape[0]
+    nr, nz = kind.shape
+    u0 = _vview(levels, 0, 0, vec)
+    f0 = _vview(levels, 0, 1, vec)
+    u0[:, :] = 0.0
+    if nlev == 1:
+        _coarse_solve(kind, band, f0, u0, vec[2, : nr * nz])
+        return
+    smooth_rb(kind, diag, c_rm, c_rp, c_zm, c_zp, f0, u0, nu, False)
+    restrict_residual5(kind, diag, c_rm, c_rp, c_zm, c_zp, f0, u0, _vview(levels, 1, 1, vec))
+    for lev in range(1, nlev - 1):
+        k = _kview(levels, lev, kinds)
+        a = _aview(levels, lev, sten)
+        u = _vview(levels, lev, 0, vec)
+        f = _vview(levels, lev, 1, vec)
+        u[:, :] = 0.0
+        smooth9(k, a, f, u, nu, False)
+        restrict_residual9(k, a, f, u, _vview(levels, lev + 1, 1, vec))
+    last = nlev - 1
+    v = levels[last, 2]
+    n = levels[last, 0] * levels[last, 1]
+    _coarse_solve(
+        _kview(levels, last, kinds), band, _vview(levels, last, 1, vec), _vview(levels, last, 0, vec), vec[2, v : v + n]
+    )
+    for lev in range(nlev - 2, 0, -1):
+        k = _kview(levels, lev, kinds)
+        u = _vview(levels, lev, 0, vec)
+        prolong_add(k, _vview(levels, lev + 1, 0, vec), u)
+        smooth9(k, _aview(levels, lev, sten), _vview(levels, lev, 1, vec), u, nu, True)
+    prolong_add(kind, _vview(levels, 1, 0, vec), u0)
+    smooth_rb(kind, diag, c_rm, c_rp, c_zm, c_zp, f0, u0, nu, True)
+
+
+# ------------------------------------------------------------------------- CG
+@njit(cache=True)
+def _apply(kind, diag, c_rm, c_rp, c_zm, c_zp, x, out):
+    # out = A x on unknowns, 0 elsewhere (as potential.apply).
+    nr, nz = kind.shape
+    for i in range(nr):
+        for j in range(nz):
+            if kind[i, j] != 0:
+                out[i, j] = 0.0
+                continue
+            s = diag[i, j] * x[i, j]
+            if i > 0:
+                s -= c_rm[i, j] * x[i - 1, j]
+            if i + 1 < nr:
+                s -= c_rp[i, j] * x[i + 1, j]
+            if j > 0:
+                s -= c_zm[i, j] * x[i, j - 1]
+            if j + 1 < nz:
+                s -= c_zp[i, j] * x[i, j + 1]
+            out[i, j] = s
+
+
+@njit(cache=True)
+def _dot(kind, a, b):
+    nr, nz = kind.shape
+    s = 0.0
+    for i in range(nr):
+        for j in range(nz):
+            if kind[i, j] == 0:
+                s += a[i, j] * b[i, j]
+    return s
+
+
+@njit(cache=True)
+def mgcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, tol, maxiter, nu, levels, kinds, sten, band, vec, work):
+    """Solve ``A x = rhs`` by conjugate gradients preconditioned with one V-cycle.
+
+    A drop-in replacement for ``potential.pcg``: warm-started from ``x``, which is
+    updated in place on unknowns only; stops when ``||rhs - A x||_2 / ||rhs||_2 <= tol``
+    (recursively updated residual) or after ``maxiter`` iterations; ``rhs = 0`` gives
+    ``x = 0`` on unknowns.  The hierarchy is (re)built by :func:`setup` unless the
+    initial guess already meets the tolerance.
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+    diag, c_rm, c_rp, c_zm, c_zp, rhs : float64 arrays (nr, nz)
+        System from ``potential.assemble``.
+    x : float64 array (nr, nz), in/out
+        Initial guess and solution (V); non-unknown values are not touched.
+    tol : float
+        Relative residual tolerance.
+    maxiter : int
+    nu : int
+        Smoothing sweeps before and after the coarse correction on every level.
+    levels, kinds, sten, band, vec : arrays
+        Hierarchy storage for ``(nr, nz)`` (:func:`hierarchy`, :func:`storage_sizes`).
+    work : float64 array (2, nr, nz)
+        Scratch space.
+
+    Returns
+    -------
+    iterations : int
+    relative_residual : float
+    initial_relative_residual : float
+        ``||rhs - A x0|| / ||rhs||`` of the initial guess (0 if ``rhs = 0``).
+    """
+    nr, nz = kind.shape
+    n0 = nr * nz
+    z = vec[0, :n0].reshape((nr, nz))
+    r = vec[1, :n0].reshape((nr, nz))
+    p = work[0]
+    q = work[1]
+    bnorm = math.sqrt(_dot(kind, rhs, rhs))
+    if bnorm == 0.0:
+        for i in range(nr):
+            for j in range(nz):
+                if kind[i, j] == 0:
+                    x[i, j] = 0.0
+        return 0, 0.0, 0.0
+    _apply(kind, diag, c_rm, c_rp, c_zm, c_zp, x, q)
+    for i in range(nr):
+        for j in range(nz):
+            if kind[i, j] == 0:
+                r[i, j] = rhs[i, j] - q[i, j]
+            else:
+                r[i, j] = 0.0
+    rel0 = math.sqrt(_dot(kind, r, r)) / bnorm
+    rel = rel0
+    if rel <= tol:
+        return 0, rel, rel0
+    setup(kind, diag, c_rm, c_rp, c_zm, c_zp, levels, kinds, sten, band)
+    vcycle(kind, diag, c_rm, c_rp, c_zm, c_zp, levels, kinds, sten, band, vec, nu)
+    rz = _dot(kind, r, z)
+    for i in range(nr):
+        for j in range(nz):
+            p[i, j] = z[i, j]
+    it = 0
+    while it < maxiter:
+        it += 1
+        _apply(kind, diag, c_rm, c_rp, c_zm, c_zp, p, q)
+        pq = _dot(kind, p, q)
+        if pq <= 0.0:
+            break
+        alpha = rz / pq
+        rr = 0.0
+        for i in range(nr):
+            for j in range(nz):
+                if kind[i, j] == 0:
+                    x[i, j] += alpha * p[i, j]
+                    r[i, j] -= alpha * q[i, j]
+                    rr += r[i, j] * r[i, j]
+        rel = math.sqrt(rr) / bnorm
+        if rel <= tol:
+            break
+        vcycle(kind, diag, c_rm, c_rp, c_zm, c_zp, levels, kinds, sten, band, vec, nu)
+        rz_new = _dot(kind, r, z)
+        beta = rz_new / rz
+        rz = rz_new
+        for i in range(nr):
+            for j in range(nz):
+                if kind[i, j] == 0:
+                    p[i, j] = z[i, j] + beta * p[i, j]
+    return it, rel, rel0

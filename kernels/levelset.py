@@ -490,11 +490,17 @@ def electrolyte_volume(psi, h):
     for i in range(nr):
         rw = 0.125 if i == 0 else float(i)
         for j in range(nz):
+            p = psi[i, j]
+            # Far from the interface the square is whole or empty: |n_r| + |n_z| <= sqrt(2).
+            if p >= 0.7072 * h:
+                v += rw
+                continue
+            if p <= -0.7072 * h:
+                continue
             gr, gz = _central(psi, i, j, nr, nz, h)
             if i == 0:
                 gr = 0.0
             g = math.sqrt(gr * gr + gz * gz)
-            p = psi[i, j]
             if g == 0.0:
                 f = 1.0 if p > 0.0 else 0.0
             else:

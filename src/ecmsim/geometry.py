@@ -75,17 +75,18 @@ class Tool:
     def coated(self) -> bool:
         return self.coating > 0.0
 
-    def signed_distance(self, grid: Grid, z_tip: float, rr: FloatArray, zz: FloatArray) -> FloatArray:
-        """Signed distance to the tool body (tube ∪ coating), > 0 outside, m.
+    def signed_distance(self, grid: Grid, z_tip: float, j0: int, nz: int) -> FloatArray:
+        """Signed distance to the tool body (tube ∪ coating) on rows ``j0:j0+nz``, > 0 outside, m.
 
-        The body reaches up beyond the grid; the union of the two boxes is
-        exact outside and a good approximation inside (only its sign and the
-        values next to the surface are used).
+        Computed by :func:`ecmsim.kernels.geometry.tool_signed_distance`.
         """
-        d = _box_sdf(rr, zz, self.r_inner, self.r_outer, z_tip)
-        if self.coated:
-            d = np.minimum(d, _box_sdf(rr, zz, self.r_outer, self.r_outer + self.coating, z_tip - self.bare_tip))
-        return d
+        from ecmsim.kernels import geometry
+
+        out = np.empty((grid.nr, nz))
+        geometry.tool_signed_distance(
+            grid.h, grid.z0 + j0 * grid.h, self.r_inner, self.r_outer, self.coating, self.bare_tip, z_tip, out
+        )
+        return out
 
     def classify(self, zz: FloatArray, rr: FloatArray, psi_t: FloatArray, z_tip: float) -> npt.NDArray[np.bool_]:
         """Insulating tool nodes: the coated zone, outer half of the wall and the coating.
@@ -98,17 +99,6 @@ class Tool:
             return np.zeros(psi_t.shape, dtype=bool)
         mid = 0.5 * (self.r_inner + self.r_outer)
         return (psi_t <= 0.0) & (zz <= z_tip - self.bare_tip) & (rr >= mid)
-
-
-def _box_sdf(rr: FloatArray, zz: FloatArray, r0: float, r1: float, z1: float) -> FloatArray:
-    """Signed distance to the box r0 ≤ r ≤ r1, z ≤ z1 (open upward)."""
-    dr = np.maximum(r0 - rr, rr - r1)
-    if r0 <= 0.0:
-        dr = rr - r1  # a solid rod: the axis is inside
-    dz = zz - z1
-    outside = np.hypot(np.maximum(dr, 0.0), np.maximum(dz, 0.0))
-    inside = np.minimum(np.maximum(dr, dz), 0.0)
-    return outside + inside
 
 
 def wall_radius(grid: Grid, psi_w: FloatArray, r_start: float) -> FloatArray:

@@ -405,7 +405,7 @@ class Simulation:
     def classify(self) -> FloatArray:
         """Place the tool and fill the window's node classes; return the tool level set."""
         win = self.set_window()
-        psi_t = self.tool.signed_distance(self.grid, self.z_tip, win.rr, win.zz)
+        psi_t = self.tool.signed_distance(self.grid, self.z_tip, win.j0, win.j1 - win.j0)
         kind = win.kind
         kind.fill(ELECTROLYTE)
         kind[win.psi <= 0.0] = ANODE

@@ -1,0 +1,56 @@
+"""Tool geometry on the grid: the signed distance to a coated tubular electrode.
+
+Grid contract as in :mod:`ecmsim.kernels.potential`: arrays ``(nr, nz)``,
+``r_i = i h``, ``z_j = z0 + j h`` (z down into the workpiece).
+"""
+
+import math
+
+from numba import njit
+
+
+@njit(cache=True)
+def _box(r, z, r0, r1, z1):
+    # Signed distance to the box r0 <= r <= r1, z <= z1 (open upward); r0 <= 0 is a
+    # solid rod (the axis lies inside).
+    if r0 <= 0.0:
+        dr = r - r1
+    else:
+        dr = max(r0 - r, r - r1)
+    dz = z - z1
+    a = max(dr, 0.0)
+    b = max(dz, 0.0)
+    return math.sqrt(a * a + b * b) + min(max(dr, dz), 0.0)
+
+
+@njit(cache=True)
+def tool_signed_distance(h, z0, r_in, r_out, coating, bare_tip, z_tip, out):
+    """Signed distance (m) to the tool body, > 0 outside, written into ``out``.
+
+    The body is the union of the metal tube ``r_in <= r <= r_out, z <= z_tip`` and,
+    when ``coating > 0``, the coating ``r_out <= r <= r_out + coating,
+    z <= z_tip - bare_tip``; both reach up beyond the grid.  The union's distance
+    is the minimum of the two boxes' distances: exact outside the body, a good
+    approximation inside (only the sign and the values next to the surface are
+    used).
+
+    Parameters
+    ----------
+    h : float
+        Grid spacing (m).
+    z0 : float
+        z of the first column of ``out`` (m).
+    r_in, r_out, coating, bare_tip, z_tip : float
+        Bore and outer radius, coating thickness, bare length behind the tip face
+        and depth of the tip face (m).
+    out : float64 array (nr, nz)
+    """
+    nr, nz = out.shape
+    for i in range(nr):
+        r = i * h
+        for j in range(nz):
+            z = z0 + j * h
+            d = _box(r, z, r_in, r_out, z_tip)
+            if coating > 0.0:
+                d = min(d, _box(r, z, r_out, r_out + coating, z_tip - bare_tip))
+            out[i, j] = d

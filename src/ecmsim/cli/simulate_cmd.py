@@ -16,8 +16,13 @@ from ecmsim.cli.options import echo_json, json_flag, set_option
 @set_option
 @json_flag
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option(
+    "--equilibrium", is_flag=True,
+    help="Solve for the steady hole shape seen from the tool (coated tool, constant feed) instead of "
+    "drilling in time; much faster, for sweeps and parameter searches.",
+)  # fmt: skip
 def simulate_command(
-    config: str, output: str | None, overrides: tuple[str, ...], as_json: bool, no_progress: bool
+    config: str, output: str | None, overrides: tuple[str, ...], as_json: bool, no_progress: bool, equilibrium: bool
 ) -> None:
     """Simulate drilling one hole with process CONFIG (a TOML file or example:NAME).
 
@@ -27,11 +32,28 @@ def simulate_command(
     from pathlib import Path
 
     from ecmsim.config import load_config
+
+    cfg = load_config(config, overrides)
+    suffix = "-equilibrium.h5" if equilibrium else ".h5"
+    out = Path(output) if output else Path(Path(config.split(":")[-1]).stem + suffix)
+    if equilibrium:
+        from ecmsim.equilibrium import solve_equilibrium
+        from ecmsim.io import write_equilibrium
+
+        eq = solve_equilibrium(cfg)
+        write_equilibrium(out, eq)
+        if as_json:
+            echo_json({**eq.summary(), "output": str(out)})
+        else:
+            for key, value in eq.summary().items():
+                text = f"{value:.4g}" if isinstance(value, float) else str(value)
+                click.echo(f"  {key:<32} {text}")
+            click.echo(f"  result written to {out}")
+        return
+
     from ecmsim.io import write_result
     from ecmsim.simulation import simulate
 
-    cfg = load_config(config, overrides)
-    out = Path(output) if output else Path(Path(config.split(":")[-1]).stem + ".h5")
     show_bar = not no_progress and not as_json and sys.stderr.isatty()
     progress = _ProgressBar() if show_bar else None
     result = simulate(cfg, progress=progress)

@@ -127,3 +127,34 @@ def read_result(path: str | Path) -> dict[str, Any]:
             }
         except KeyError as exc:
             raise InputDataError(f"{p}: missing dataset {exc}") from None
+
+
+EQUILIBRIUM_SCHEMA = "ecmsim-equilibrium-result"
+
+
+def write_equilibrium(path: str | Path, result: Any) -> None:
+    """Write an :class:`~ecmsim.equilibrium.EquilibriumResult` to HDF5 (atomically).
+
+    Layout: root attributes as for a simulation result (schema
+    ``ecmsim-equilibrium-result``); ``config_json``, ``summary_json``;
+    ``profile/y`` (distance behind the tool face, m; dimension scale) and
+    ``profile/wall_radius`` (m).
+    """
+    cfg = result.process.config
+    try:
+        with atomic_h5(path) as f:
+            f.attrs["schema"] = EQUILIBRIUM_SCHEMA
+            f.attrs["schema_version"] = RESULT_SCHEMA_VERSION
+            write_provenance(f)
+            f.attrs["config_hash"] = cfg.hash()
+            f.attrs["config_source"] = str(cfg.source)
+            f.create_dataset("config_json", data=json.dumps(cfg.to_dict(), sort_keys=True, default=str))
+            f.create_dataset("summary_json", data=json.dumps(result.summary(), sort_keys=True, default=str))
+            prof = f.create_group("profile")
+            prof.attrs["description"] = "equilibrium hole wall in the frame of the tool"
+            write_dataset(prof, "y", result.y, "m", "distance behind the tool face (negative: below it)")
+            write_dataset(prof, "wall_radius", result.radius, "m", "hole wall radius")
+            prof["y"].make_scale("y")
+            prof["wall_radius"].dims[0].attach_scale(prof["y"])
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the result: {exc}") from None

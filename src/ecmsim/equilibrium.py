@@ -1,0 +1,255 @@
+"""Equilibrium hole shape: the steady shape seen from a tool feeding at constant rate.
+
+Under constant parameters the hole, seen from the tool, stops changing: every
+point of the dissolving surface recedes at v_n = f n_z (the feed's component
+along the surface normal).  :func:`solve_equilibrium` finds that shape by a
+free-boundary iteration in pseudo-time: the same kernels as the transient
+run, on a window that follows the tool, started from an analytic shape
+(frontal gap h_e under the tool face, side gap sqrt(h_e² + 2 h_e y) beside
+the bare tip, verification.md cases 2 and 5) and stepped until the frontal
+and side gaps stop moving, and until the wall at the reference distance
+y_ref = bare tip + 3 h_e behind the tool face has been cut during the
+iteration.  The side gap is read at y_ref; the finished wall further up keeps
+growing slowly from the stray current through the coating gap (about 2 µm,
+0.5 %, for the STEM example), which a transient run shows.
+
+A bare tool keeps cutting the side wall forever (verification.md case 4), so
+only its frontal region has an equilibrium: it is refused with a clear
+message.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ecmsim.config import ProcessConfig, config_from_dict
+from ecmsim.errors import ConfigError, SolverError
+from ecmsim.geometry import FloatArray, wall_radius
+from ecmsim.process import resolve
+from ecmsim.simulation import Simulation
+from ecmsim.units import MM
+
+
+@dataclass
+class EquilibriumResult:
+    """The equilibrium shape in the frame of the tool (SI units).
+
+    Attributes
+    ----------
+    frontal_gap : float
+        Tool face to hole bottom (axis for a rod, mid-wall for a tube), m.
+    side_gap : float
+        Wall radius minus the tube's outer radius behind the bare tip, m.
+    y, radius : ndarray
+        Wall radius (m) against the distance behind the tool face y (m);
+        negative y lies below the face.
+    """
+
+    converged: bool
+    frontal_gap: float
+    side_gap: float
+    current: float
+    y: FloatArray
+    radius: FloatArray
+    steps: int
+    travel: float
+    wall_clock_s: float
+    process: Any
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """Key results in engineering units, JSON-ready."""
+        tool_r = 0.5 * self.process.config.tool.outer_diameter_mm * MM
+        return {
+            "status": "equilibrium" if self.converged else "not_converged",
+            "frontal_gap_mm": self.frontal_gap / MM,
+            "side_gap_mm": self.side_gap / MM,
+            "diameter_mm": 2 * (tool_r + self.side_gap) / MM,
+            "current_A": self.current,
+            "equilibrium_frontal_gap_1d_mm": self.process.equilibrium_gap / MM,
+            "steps": self.steps,
+            "pseudo_travel_mm": self.travel / MM,
+            "wall_clock_s": self.wall_clock_s,
+        }
+
+
+def _reference_depth(sim: Simulation) -> float:
+    """Distance behind the tool face at which the side gap is read, m."""
+    return sim.tool.bare_tip + 3.0 * sim.gap_scale
+
+
+def _gaps(sim: Simulation) -> tuple[float, float]:
+    """(frontal gap, side gap) of the current state, m."""
+    from ecmsim.geometry import bottom_depth
+
+    bottom = bottom_depth(sim.grid, sim.psi_w, sim.i_mid, sim.z_tip)
+    z_ref = sim.z_tip - _reference_depth(sim)
+    side = float(np.interp(z_ref, sim.grid.z, sim.wall)) - sim.tool.r_outer
+    return bottom - sim.z_tip, side
+
+
+def _initial_shape(sim: Simulation) -> FloatArray:
+    """Analytic start: the tool body offset by h_e, widened beside the bare tip."""
+    h_e = sim.gap_scale
+    t = sim.tool
+    d_tool = t.signed_distance(sim.grid, sim.z_tip, 0, sim.grid.nz)
+    front = h_e - d_tool  # > 0 within h_e of the tool
+    y = np.clip(sim.z_tip - sim.zz, 0.0, t.bare_tip)
+    r_side = t.r_outer + np.sqrt(h_e**2 + 2.0 * h_e * y)
+    side = np.where(sim.zz <= sim.z_tip, r_side - sim.rr, -np.inf)
+    return np.ascontiguousarray(np.maximum(front, side))
+
+
+@dataclass
+class _Pass:
+    sim: Simulation
+    converged: bool
+    travel: float
+
+
+def _pass(cfg: ProcessConfig, start: tuple[Simulation, FloatArray] | None, tol: float, max_travel: float) -> _Pass:
+    """One pseudo-time pass on the grid of ``cfg``."""
+    from ecmsim.kernels import levelset
+
+    sim = Simulation(resolve(cfg))
+    h_e = sim.gap_scale
+    sim.z_tip = sim.window_behind + 4 * h_e if sim.window_behind else 0.0
+    if start is None:
+        psi = _initial_shape(sim)
+    else:
+        coarse, coarse_psi = start
+        psi = _resample(coarse, coarse_psi, sim)
+    out = np.empty_like(psi)
+    levelset.redistance(psi, sim.h, sim.band * 2, 4, out)
+    sim.psi_w = out
+    sim.outside[:] = False
+    sim.wall = wall_radius(sim.grid, sim.psi_w, sim.tool.r_inner)
+    sim.win = None
+    sim.set_window()
+    z_start = sim.z_tip
+    lag = max(h_e, 10 * sim.h)  # compare the gaps over one relaxation length of travel
+    marks: list[tuple[float, float, float]] = []
+    while True:
+        sim.step()
+        if sim.status is not None:
+            raise SolverError(f"equilibrium iteration stopped: {sim.message}")
+        fg, sg = _gaps(sim)
+        marks.append((sim.z_tip, fg, sg))
+        travel = sim.z_tip - z_start
+        old = [m for m in marks if m[0] <= sim.z_tip - lag]
+        # The side gap is read at y_ref behind the face: only wall cut during this
+        # pass (travel beyond y_ref) counts, else the start shape would be read.
+        if old and travel > _reference_depth(sim) + h_e:
+            _, fg0, sg0 = old[-1]
+            if abs(fg - fg0) < tol and abs(sg - sg0) < tol:
+                return _Pass(sim, True, travel)
+        if travel > max_travel:
+            return _Pass(sim, False, travel)
+
+
+def _resample(src: Simulation, psi: FloatArray, dst: Simulation) -> FloatArray:
+    """Level set of ``src`` (tool frame) on the grid of ``dst``, bilinear."""
+    from scipy.interpolate import RegularGridInterpolator
+
+    gs = src.grid
+    interp = RegularGridInterpolator(
+        (gs.r, gs.z - src.z_tip), psi, bounds_error=False, fill_value=None, method="linear"
+    )
+    pts = np.stack([dst.rr.ravel(), (dst.zz - dst.z_tip).ravel()], axis=1)
+    return np.ascontiguousarray(interp(pts).reshape(dst.rr.shape))
+
+
+def solve_equilibrium(
+    config: ProcessConfig,
+    tolerance_mm: float = 2e-4,
+    coarse: bool = True,
+) -> EquilibriumResult:
+    """Find the equilibrium hole shape for ``config`` (constant voltage and feed).
+
+    Parameters
+    ----------
+    config
+        A validated process config with a coated tool and a feed > 0.
+    tolerance_mm
+        Convergence: both gaps change by less than this over one
+        relaxation length (h_e) of pseudo-travel.
+    coarse
+        Start with a pass on a grid twice as coarse: the far wall then starts
+        close to its equilibrium, so the fine pass converges as soon as it has
+        regenerated the wall up to the reference distance.
+
+    Raises
+    ------
+    ConfigError
+        For a bare tool or zero feed (no equilibrium shape exists).
+    """
+    start_clock = time.perf_counter()
+    if config.motion.feed_rate_mm_per_min <= 0:
+        raise ConfigError("equilibrium mode needs [motion] feed_rate_mm_per_min > 0", config.source)
+    if config.tool.coating_thickness_mm <= 0:
+        raise ConfigError(
+            "equilibrium mode needs a coated tool: a bare tool keeps cutting the side wall, so the hole "
+            "never reaches a steady shape ([tool] coating_thickness_mm = 0)",
+            config.source,
+        )
+    proc = resolve(config)
+    h_e = proc.equilibrium_gap
+    h = config.numerics.cell_size_mm
+    # The window reaches 4 h_e above the reference distance y_ref = b + 3 h_e.
+    behind = config.tool.bare_tip_length_mm + 7 * h_e / MM + 20 * h
+    max_travel_mm = config.tool.bare_tip_length_mm + 30 * h_e / MM
+    depth = behind + 4 * h_e / MM + max_travel_mm + 1.0
+
+    def make(cell: float) -> ProcessConfig:
+        doc = {k: dict(v) for k, v in config.raw.items()}
+        doc.setdefault("motion", {})["depth_mm"] = depth
+        doc["motion"]["initial_gap_mm"] = max(2 * cell, config.motion.initial_gap_mm)
+        doc.setdefault("workpiece", {}).pop("thickness_mm", None)
+        doc.setdefault("numerics", {})["cell_size_mm"] = cell
+        doc["numerics"]["window"] = "on"
+        doc["numerics"]["window_behind_mm"] = behind
+        doc["numerics"]["cfl"] = 0.5
+        return config_from_dict(doc, source=config.source, base_dir=config.base_dir)
+
+    tol = tolerance_mm * MM
+    first = None
+    steps = 0
+    if coarse:
+        rough = _pass(make(2 * h), None, 2 * tol, max_travel_mm * MM)
+        first = (rough.sim, rough.sim.psi_w)
+        steps += rough.sim.steps
+    fine = _pass(make(h), first, tol, max_travel_mm * MM)
+    sim = fine.sim
+    steps += sim.steps
+    fg, sg = _gaps(sim)
+    z = sim.grid.z
+    rows = (z >= sim.z_tip - sim.window_behind) & (z <= sim.z_tip + 2 * h_e) if sim.window_behind else z > 0
+    return EquilibriumResult(
+        converged=fine.converged,
+        frontal_gap=fg,
+        side_gap=sg,
+        current=float(sim.history["current"][-1]),
+        y=sim.z_tip - z[rows],
+        radius=sim.wall[rows].copy(),
+        steps=steps,
+        travel=fine.travel,
+        wall_clock_s=time.perf_counter() - start_clock,
+        process=sim.process,
+        history={"frontal_gap": [m for m in sim.history["frontal_gap"]]},
+    )
+
+
+def transient_gaps(result: Any) -> tuple[float, float]:
+    """(frontal gap, side gap) at the end of a transient :class:`SimulationResult`, m.
+
+    The side gap is read at the same distance behind the tool face as in
+    :func:`solve_equilibrium` (bare tip + 3 h_e).
+    """
+    tip = float(result.tool_depth[-1])
+    y_ref = result.tool.bare_tip + 3.0 * result.process.equilibrium_gap
+    side = float(np.interp(tip - y_ref, result.grid.z, result.wall_radius)) - result.tool.r_outer
+    return float(result.frontal_gap[-1]), side

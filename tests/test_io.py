@@ -50,7 +50,7 @@ def test_failed_write_leaves_previous_file(small_result, tmp_path: Path, monkeyp
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(io_result, "write_provenance", boom)
+    monkeypatch.setattr(io_result, "write_provenance", boom)  # called inside the atomic write
     with pytest.raises(RuntimeError):
         write_result(out, small_result)
     assert out.read_bytes() == b"previous"

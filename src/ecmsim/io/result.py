@@ -36,25 +36,31 @@ _HISTORIES = {
 }
 
 
+def _header(f: Any, schema: str, cfg: Any, summary: dict[str, Any]) -> None:
+    """Root attributes, provenance, and the resolved config and summary as JSON datasets.
+
+    JSON goes into datasets because HDF5 attributes are capped at 64 KiB.
+    """
+    f.attrs["schema"] = schema
+    f.attrs["schema_version"] = RESULT_SCHEMA_VERSION
+    write_provenance(f)
+    f.attrs["config_hash"] = cfg.hash()
+    f.attrs["config_source"] = str(cfg.source)
+    f.create_dataset("config_json", data=json.dumps(cfg.to_dict(), sort_keys=True, default=str))
+    f.create_dataset("summary_json", data=json.dumps(summary, sort_keys=True, default=str))
+
+
 def write_result(path: str | Path, result: Any) -> None:
     """Write a :class:`~ecmsim.simulation.SimulationResult` to HDF5 (atomically)."""
     summary = result.summary()
     cfg = result.process.config
     try:
         with atomic_h5(path) as f:
-            f.attrs["schema"] = RESULT_SCHEMA
-            f.attrs["schema_version"] = RESULT_SCHEMA_VERSION
-            write_provenance(f)
-            f.attrs["config_hash"] = cfg.hash()
-            f.attrs["config_source"] = str(cfg.source)
+            _header(f, RESULT_SCHEMA, cfg, summary)
             f.attrs["started_at"] = result.started_at
             f.attrs["status"] = result.status
             f.attrs["message"] = result.message
-            # The resolved config and summary as JSON datasets (attributes are capped at 64 KiB).
-            f.create_dataset("config_json", data=json.dumps(cfg.to_dict(), sort_keys=True, default=str))
-            f.create_dataset("summary_json", data=json.dumps(summary, sort_keys=True, default=str))
-            derived = {k: v for k, v in result.process.derived().items()}
-            f.create_dataset("derived_json", data=json.dumps(derived, sort_keys=True, default=str))
+            f.create_dataset("derived_json", data=json.dumps(result.process.derived(), sort_keys=True, default=str))
             hist = f.create_group("history")
             hist.attrs["description"] = "one entry per time step"
             for name, (units, desc) in _HISTORIES.items():
@@ -143,13 +149,7 @@ def write_equilibrium(path: str | Path, result: Any) -> None:
     cfg = result.process.config
     try:
         with atomic_h5(path) as f:
-            f.attrs["schema"] = EQUILIBRIUM_SCHEMA
-            f.attrs["schema_version"] = RESULT_SCHEMA_VERSION
-            write_provenance(f)
-            f.attrs["config_hash"] = cfg.hash()
-            f.attrs["config_source"] = str(cfg.source)
-            f.create_dataset("config_json", data=json.dumps(cfg.to_dict(), sort_keys=True, default=str))
-            f.create_dataset("summary_json", data=json.dumps(result.summary(), sort_keys=True, default=str))
+            _header(f, EQUILIBRIUM_SCHEMA, cfg, result.summary())
             prof = f.create_group("profile")
             prof.attrs["description"] = "equilibrium hole wall in the frame of the tool"
             write_dataset(prof, "y", result.y, "m", "distance behind the tool face (negative: below it)")

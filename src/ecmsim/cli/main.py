@@ -14,7 +14,9 @@ import click
 
 from ecmsim import __version__
 from ecmsim.cli.config_cmd import config_group
+from ecmsim.cli.demo_cmd import demo_command
 from ecmsim.cli.materials_cmd import materials_group
+from ecmsim.cli.qc_cmd import qc_group
 from ecmsim.cli.simulate_cmd import simulate_command
 
 _state = {"verbose": 0}
@@ -42,6 +44,8 @@ def cli(verbose: int, quiet: bool) -> None:
 cli.add_command(config_group)
 cli.add_command(materials_group)
 cli.add_command(simulate_command)
+cli.add_command(qc_group)
+cli.add_command(demo_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,14 +7,38 @@
 from __future__ import annotations
 
 from ecmsim.io.common import atomic_h5, open_h5, write_dataset, write_provenance
+from ecmsim.io.inspection import (
+    INSPECTION_SCHEMA,
+    INSPECTION_SCHEMA_VERSION,
+    QC_RESULT_SCHEMA,
+    QC_RESULT_SCHEMA_VERSION,
+    Batch,
+    Design,
+    open_batch,
+    read_batch,
+    read_qc_result,
+    trace_serial,
+    write_batch,
+)
 from ecmsim.io.result import RESULT_SCHEMA, RESULT_SCHEMA_VERSION, read_result, write_equilibrium, write_result
 
 __all__ = [
+    "INSPECTION_SCHEMA",
+    "INSPECTION_SCHEMA_VERSION",
+    "QC_RESULT_SCHEMA",
+    "QC_RESULT_SCHEMA_VERSION",
     "RESULT_SCHEMA",
     "RESULT_SCHEMA_VERSION",
+    "Batch",
+    "Design",
     "atomic_h5",
+    "open_batch",
     "open_h5",
+    "read_batch",
+    "read_qc_result",
     "read_result",
+    "trace_serial",
+    "write_batch",
     "write_dataset",
     "write_equilibrium",
     "write_provenance",

@@ -1,0 +1,68 @@
+"""``ecmsim demo``: simulate, synthesise a batch, check it, write the report: one command."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("demo")
+@click.option(
+    "-o",
+    "--output-dir",
+    default="ecmsim-demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for every file of the demo.",
+)
+def demo_command(output_dir: str) -> None:
+    """Simulate the default hole, synthesise a batch around it, check it and write the report.
+
+    The batch carries injected faults, so some parts are rejected on purpose;
+    the demo compares the verdicts with the ground truth and exits 0 when they agree.
+    """
+    import json
+    import time
+    from pathlib import Path
+
+    from ecmsim.errors import OutputError
+    from ecmsim.io import write_result
+    from ecmsim.qc.check import run_check, summary_lines
+    from ecmsim.qc.report import render_html
+    from ecmsim.qc.synth import synthesize, write_synthetic
+    from ecmsim.qc.textfiles import write_text_atomic
+    from ecmsim.simulation import simulate
+
+    t0 = time.monotonic()
+    out = Path(output_dir)
+    if not out.is_dir():
+        if not (out.parent if str(out.parent) else Path(".")).is_dir():
+            raise OutputError(f"{out}: folder {out.parent} does not exist")
+        out.mkdir()
+    click.echo("1/4 simulating example:stem-in718 …")
+    result = simulate("example:stem-in718")
+    pred = out / "stem-in718.h5"
+    write_result(pred, result)
+    click.echo("2/4 synthesising a batch around the predicted hole …")
+    synth = synthesize(prediction=pred)
+    (out / "batch").mkdir(exist_ok=True)
+    paths = write_synthetic(out / "batch", synth)
+    click.echo("3/4 checking it against the spec and the prediction …")
+    run = run_check([paths["batch"]], paths["spec"], [pred], store=out / "store")
+    click.echo("4/4 writing the report …")
+    report = out / "report.html"
+    write_text_atomic(report, render_html(run))
+    write_text_atomic(out / "check.json", json.dumps(run.to_json(), indent=1, default=str) + "\n")
+    for line in summary_lines(run, max_rejected=10):
+        click.echo(f"  {line}")
+    truth = synth.truth["parts"]
+    o = run.outcomes[0]
+    wrong = [s for i, s in enumerate(o.serials) if truth[s]["accepted"] != bool(o.accepted[i])]
+    click.echo(
+        f"verdicts {'agree' if not wrong else 'DISAGREE'} with the ground truth "
+        f"({out / 'batch' / 'truth.json'})" + (f": {', '.join(wrong)}" if wrong else "")
+    )
+    click.echo(f"report: {report}   ({time.monotonic() - t0:.1f} s)")
+    if wrong:
+        from ecmsim.errors import EcmsimError
+
+        raise EcmsimError("the demo's verdicts disagree with its ground truth (a bug: please report it)")

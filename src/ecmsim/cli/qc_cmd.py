@@ -1,0 +1,275 @@
+"""``ecmsim qc``: import inspection data, check batches against a spec, trace parts, synthesise batches."""
+
+from __future__ import annotations
+
+import click
+
+from ecmsim.cli.options import echo_json, json_flag
+
+DEFAULT_STORE = "ecmsim-qc-store"
+
+
+@click.group("qc")
+def qc_group() -> None:
+    """Quality control of drilled parts: inspection data, tolerance specs, verdicts, traceability.
+
+    \b
+      ecmsim qc synth -o demo                         a synthetic batch with faults
+      ecmsim qc import meas.csv --design design.csv -o batch.h5 --batch-id B1 ...
+      ecmsim qc check batch.h5 --spec spec.toml --report report.html
+      ecmsim qc trace SERIAL                          every inspection and verdict of a part
+    """
+
+
+def _same_file(a: str, b: str) -> bool:
+    from pathlib import Path
+
+    pa, pb = Path(a), Path(b)
+    return pa.resolve() == pb.resolve() or (pa.exists() and pb.exists() and pa.samefile(pb))
+
+
+@qc_group.command("import")
+@click.argument("measurements", type=click.Path(dir_okay=False))
+@click.option(
+    "--design", "design", required=True, type=click.Path(dir_okay=False), help="Design CSV (one row per hole)."
+)
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="New inspection batch file (HDF5)."
+)
+@click.option("--batch-id", required=True, help="Batch (lot) identifier.")
+@click.option("--part-number", required=True, help="Part number of the drawing.")
+@click.option("--drawing-revision", required=True, help="Revision of the drawing.")
+@click.option("--machine", default="", help="Drilling machine.")
+@click.option("--electrode", default="", help="Electrode(s) / tool(s).")
+@click.option("--electrolyte-lot", default="", help="Electrolyte lot.")
+@click.option("--drilled-on", default="", help="Drilling date(s).")
+@click.option("--device", default="", help="Measuring device for rows that leave `device` empty.")
+@click.option(
+    "--uncertainty-mm",
+    type=float,
+    default=None,
+    help="Expanded uncertainty U (k=2) for rows that leave `uncertainty_mm` empty.",
+)
+@click.option(
+    "--supersedes",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Batch file this one corrects (its sha256 is recorded).",
+)
+@click.option("--delimiter", default=",", show_default=True, help="Field separator of both CSV files.")
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of both CSV files.")
+def import_command(
+    measurements: str,
+    design: str,
+    output: str,
+    batch_id: str,
+    part_number: str,
+    drawing_revision: str,
+    machine: str,
+    electrode: str,
+    electrolyte_lot: str,
+    drilled_on: str,
+    device: str,
+    uncertainty_mm: float | None,
+    supersedes: str | None,
+    delimiter: str,
+    encoding: str,
+) -> None:
+    """Import a long-format MEASUREMENTS CSV (one row per part × hole × station) into a new batch file.
+
+    Bad rows are reported with file, line and reason, and nothing is written.
+    An existing batch file is never overwritten (batch files are records);
+    write a corrected batch to a new file with --supersedes OLD.h5.
+    """
+    from pathlib import Path
+
+    from ecmsim.errors import InputDataError, OutputError
+    from ecmsim.io.inspection import sha256_file, write_batch
+    from ecmsim.qc.importer import import_csv
+    from ecmsim.qc.textfiles import check_output_folder
+
+    if delimiter == "\\t":
+        delimiter = "\t"
+    if len(delimiter) != 1:
+        raise InputDataError(f"--delimiter {delimiter!r}: must be one character")
+    for src in (measurements, design):
+        if _same_file(src, output):
+            raise InputDataError(f"{output}: the output would overwrite the input {src}")
+    if Path(output).exists():
+        raise OutputError(
+            f"{output}: exists; batch files are never overwritten (write a new file, "
+            "with --supersedes OLD.h5 for a correction)"
+        )
+    check_output_folder(output)
+    meta = {
+        "batch_id": batch_id,
+        "part_number": part_number,
+        "drawing_revision": drawing_revision,
+        "machine": machine,
+        "electrode": electrode,
+        "electrolyte_lot": electrolyte_lot,
+        "drilled_on": drilled_on,
+    }
+    batch = import_csv(
+        measurements, design, meta, device=device, uncertainty_mm=uncertainty_mm, delimiter=delimiter, encoding=encoding
+    )
+    if supersedes:
+        batch.supersedes = sha256_file(supersedes)
+    write_batch(output, batch)
+    n = int((~(batch.diameter != batch.diameter)).sum())
+    click.echo(
+        f"{len(batch.serials)} parts, {batch.design.n_holes} holes, {batch.design.n_stations} stations, "
+        f"{n} diameters, devices: {', '.join(batch.devices)}"
+    )
+    click.echo(f"inspection batch written to {output}")
+
+
+@qc_group.command("check")
+@click.argument("batches", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--spec", "spec", required=True, type=click.Path(dir_okay=False), help="Tolerance spec (TOML).")
+@click.option(
+    "--predictions",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Simulation result file (repeatable; several files: one per hole group, named like the group).",
+)
+@click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write the HTML report here.")
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default=None,
+    help="Write the verdicts as JSON here ('-': stdout).",
+)
+@click.option(
+    "--store",
+    default=DEFAULT_STORE,
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="QC store folder: results files and archived inputs.",
+)
+@click.pass_context
+def check_command(
+    ctx: click.Context,
+    batches: tuple[str, ...],
+    spec: str,
+    predictions: tuple[str, ...],
+    report: str | None,
+    json_out: str | None,
+    store: str,
+) -> None:
+    """Check inspection BATCHES against a tolerance spec (and predictions).
+
+    Exit code 0 when every part conforms, 1 when some are rejected, 2 for bad input.
+    """
+    import json
+
+    from ecmsim.errors import InputDataError
+    from ecmsim.qc.check import run_check, summary_lines
+    from ecmsim.qc.report import render_html
+    from ecmsim.qc.textfiles import check_output_folder, write_text_atomic
+
+    outputs = [p for p in (report, json_out) if p and p != "-"]
+    for out in outputs:
+        for src in (*batches, spec, *predictions):
+            if _same_file(src, out):
+                raise InputDataError(f"{out}: the output would overwrite the input {src}")
+        check_output_folder(out)
+    run = run_check(batches, spec, predictions, store=store)
+    html = render_html(run) if report else None
+    data = run.to_json() if json_out else None
+    if html is not None and report:
+        write_text_atomic(report, html)
+    if data is not None and json_out and json_out != "-":
+        write_text_atomic(json_out, json.dumps(_clean(data), indent=1, ensure_ascii=False) + "\n")
+    to_err = json_out == "-"
+    for line in summary_lines(run):
+        click.echo(line, err=to_err)
+    if report:
+        click.echo(f"report written to {report}", err=to_err)
+    if data is not None and json_out == "-":
+        echo_json(data)
+    ctx.exit(run.exit_code)
+
+
+def _clean(x: object) -> object:
+    import math
+
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    return x
+
+
+@qc_group.command("trace")
+@click.argument("serial")
+@click.option(
+    "--store",
+    default=DEFAULT_STORE,
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="QC store folder to scan.",
+)
+@json_flag
+def trace_command(serial: str, store: str, as_json: bool) -> None:
+    """List every inspection and verdict of the part with engraved SERIAL."""
+    from ecmsim.qc.trace import trace, trace_lines
+
+    records = trace(serial, store)
+    if as_json:
+        echo_json(records)
+    else:
+        for line in trace_lines(records):
+            click.echo(line)
+
+
+@qc_group.command("synth")
+@click.option(
+    "-o",
+    "--output-dir",
+    default="qc-synth",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for design.csv, measurements.csv, batch.h5, spec.toml, truth.json.",
+)
+@click.option("--parts", default=20, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--holes", default=30, show_default=True, type=click.IntRange(2, 10_000))
+@click.option("--stations", default=6, show_default=True, type=click.IntRange(2, 1_000))
+@click.option("--seed", default=1, show_default=True, type=click.IntRange(0, 2**31 - 1))
+@click.option(
+    "--prediction",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Simulation result file: the holes follow its profile (measured = predicted + noise).",
+)
+@click.option("--no-faults", is_flag=True, help="A clean batch (no injected faults, no drift).")
+@click.option("--no-csv", is_flag=True, help="Write only the HDF5 batch (not the CSV files).")
+def synth_command(
+    output_dir: str,
+    parts: int,
+    holes: int,
+    stations: int,
+    seed: int,
+    prediction: str | None,
+    no_faults: bool,
+    no_csv: bool,
+) -> None:
+    """Write a realistic synthetic batch with injected faults and its ground truth."""
+    from pathlib import Path
+
+    from ecmsim.errors import OutputError
+    from ecmsim.qc.synth import synthesize, write_synthetic
+
+    out = Path(output_dir)
+    if not out.is_dir():
+        if not (out.parent if str(out.parent) else Path(".")).is_dir():
+            raise OutputError(f"{out}: folder {out.parent} does not exist")
+        out.mkdir()
+    synth = synthesize(parts, holes, stations, seed, prediction, faults=not no_faults)
+    paths = write_synthetic(out, synth, csv=not no_csv)
+    click.echo(f"{parts} parts × {holes} holes × {stations} stations, {len(synth.truth['faults'])} injected faults")
+    for kind, p in paths.items():
+        click.echo(f"  {kind:<13} {p}")

@@ -1,0 +1,820 @@
+"""Inspection batches, QC results files and the trace store (HDF5).
+
+Three kinds of files live here (layout: ``docs/inspection-schema.md``):
+
+* an **inspection batch** (schema ``ecmsim-inspection-batch``): the
+  measurements of one batch of parts: batch metadata, the serial numbers,
+  the hole design, per part × hole × station diameters and position
+  deviations, per part × hole depths and blocked flags, the measuring
+  devices and their expanded uncertainties.  Column datasets (one array per
+  field, never a group per hole), fixed-length ASCII strings validated on
+  write, ``units`` on every numeric dataset, the station depths as a
+  dimension scale, gzip + shuffle + fletcher32 on chunked datasets, the
+  earliest file format, written atomically.  Read it whole with
+  :func:`read_batch` or part block by part block with :func:`open_batch`.
+* a **QC results file** (schema ``ecmsim-qc-result``): the verdicts of one
+  ``ecmsim qc check`` of one batch, with provenance (input hashes, spec,
+  versions, time).  It is always a new file; the inspection file is never
+  written to.
+* the **trace store**: a folder with ``results/`` (QC results files) and
+  content-addressed copies of the inputs (``inspections/``, ``specs/``,
+  ``predictions/``), scanned by :func:`trace_serial`.
+
+Readers refuse files that point outside themselves (external links,
+virtual datasets with external sources, external raw storage).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecmsim.errors import InputDataError, OutputError
+from ecmsim.io.common import atomic_h5, open_h5, write_provenance
+
+INSPECTION_SCHEMA = "ecmsim-inspection-batch"
+INSPECTION_SCHEMA_VERSION = 1
+QC_RESULT_SCHEMA = "ecmsim-qc-result"
+QC_RESULT_SCHEMA_VERSION = 1
+
+#: Fixed lengths of the string datasets (bytes, ASCII).
+SERIAL_LEN = 32
+HOLE_ID_LEN = 32
+GROUP_LEN = 32
+DEVICE_LEN = 64
+TIME_LEN = 32
+#: Batch metadata keys (root-group attributes of ``/batch``), in order.
+BATCH_FIELDS = (
+    "part_number",
+    "drawing_revision",
+    "batch_id",
+    "machine",
+    "electrode",
+    "electrolyte_lot",
+    "drilled_on",
+    "inspected_from",
+    "inspected_to",
+)
+#: Metadata that must not be empty.
+REQUIRED_BATCH_FIELDS = ("part_number", "drawing_revision", "batch_id")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+\-]*$")
+_MAX_ATTR_TEXT = 1024
+#: Target number of values in one chunk of a part × hole × station dataset.
+_CHUNK_VALUES = 262_144
+
+
+def _set_mode(path: str | Path, mode: int) -> None:
+    """Give a finished file ``mode`` less the umask (temporary files are created 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    with contextlib.suppress(OSError):
+        os.chmod(path, mode & ~umask)
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except FileNotFoundError:
+        raise InputDataError(f"{path}: file not found") from None
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- data classes
+@dataclass
+class Design:
+    """The holes of a part: one entry per hole, stations shared as a union.
+
+    Lengths in mm.  ``station_depth`` (S,) is the sorted union of the station
+    depths of all holes; ``station_mask`` (H, S) says which stations belong
+    to each hole (its first is the entry station, its last the exit station).
+    """
+
+    hole_id: list[str]
+    group: list[str]
+    nominal_diameter: np.ndarray  # (H,) mm
+    nominal_x: np.ndarray  # (H,) mm, NaN if not given
+    nominal_y: np.ndarray  # (H,) mm, NaN if not given
+    depth: np.ndarray  # (H,) mm
+    station_depth: np.ndarray  # (S,) mm
+    station_mask: np.ndarray  # (H, S) bool
+
+    @property
+    def n_holes(self) -> int:
+        return len(self.hole_id)
+
+    @property
+    def n_stations(self) -> int:
+        return int(self.station_depth.size)
+
+    def groups(self) -> list[str]:
+        """Group names in order of first appearance."""
+        return list(dict.fromkeys(self.group))
+
+
+@dataclass
+class Batch:
+    """A whole inspection batch in memory (see :func:`write_batch`).
+
+    Measured arrays are float32 in mm, NaN where not measured; ``device`` is
+    an index into ``devices`` (-1: not measured).
+    """
+
+    meta: dict[str, str]
+    serials: list[str]
+    design: Design
+    devices: list[str]
+    device_uncertainty: np.ndarray  # (D,) mm, expanded (k = 2), NaN unknown
+    diameter: np.ndarray  # (P, H, S)
+    x_dev: np.ndarray  # (P, H, S)
+    y_dev: np.ndarray  # (P, H, S)
+    device: np.ndarray  # (P, H, S) int16
+    depth: np.ndarray  # (P, H)
+    depth_device: np.ndarray  # (P, H) int16
+    blocked: np.ndarray  # (P, H) bool
+    measured_at: list[str]  # (P,) ISO 8601 of the part's last measurement, "" unknown
+    sources: list[tuple[str, str]] = field(default_factory=list)  # (file name, sha256)
+    supersedes: str = ""  # sha256 of the batch file this one corrects
+
+
+# --------------------------------------------------------------------------- validation helpers
+def _fixed_strings(values: Sequence[str], length: int, what: str, pattern: re.Pattern[str] | None) -> np.ndarray:
+    out = []
+    for v in values:
+        if not isinstance(v, str):
+            raise InputDataError(f"{what} {v!r} is not a string")
+        try:
+            b = v.encode("ascii")
+        except UnicodeEncodeError:
+            raise InputDataError(f"{what} {v!r}: only ASCII characters are allowed") from None
+        if len(b) > length:
+            raise InputDataError(f"{what} {v!r} is {len(b)} characters long; at most {length} are allowed")
+        if pattern is not None and not pattern.match(v):
+            raise InputDataError(
+                f"{what} {v!r}: must start with a letter or digit and contain only letters, digits and . _ / + -"
+            )
+        if pattern is None and (not v.isprintable()):
+            raise InputDataError(f"{what} {v!r}: contains control characters")
+        out.append(b)
+    return np.array(out, dtype=f"S{length}")
+
+
+def validate_serials(serials: Sequence[str]) -> np.ndarray:
+    """Check serial numbers (ASCII, ≤ 32 characters, letters/digits/._/+-, unique); return ``S32`` array."""
+    arr = _fixed_strings(serials, SERIAL_LEN, "serial number", _ID_RE)
+    if arr.size != np.unique(arr).size:
+        seen: set[str] = set()
+        dup = next(s for s in serials if s in seen or seen.add(s))  # type: ignore[func-returns-value]
+        raise InputDataError(f"serial number {dup!r} occurs more than once; serials must be unique")
+    return arr
+
+
+def _decode(arr: np.ndarray) -> list[str]:
+    return [b.decode("ascii") for b in np.asarray(arr).tolist()]
+
+
+def _text_attr(value: Any, what: str) -> str:
+    s = "" if value is None else str(value)
+    if len(s) > _MAX_ATTR_TEXT or not s.isprintable():
+        raise InputDataError(f"{what} {s[:40]!r}...: must be printable text of at most {_MAX_ATTR_TEXT} characters")
+    return s
+
+
+def _chunk_parts(n_parts: int, per_part: int) -> int:
+    return int(max(1, min(n_parts, _CHUNK_VALUES // max(per_part, 1))))
+
+
+def _dataset(group: Any, name: str, data: Any, units: str | None, description: str, chunks: Any = None) -> Any:
+    """Chunked, gzip + shuffle + fletcher32 dataset with ``units`` and ``description``."""
+    arr = np.asarray(data)
+    kw: dict[str, Any] = {}
+    if arr.size > 0:
+        kw = {"compression": "gzip", "compression_opts": 4, "shuffle": True, "fletcher32": True}
+        kw["chunks"] = chunks if chunks is not None else True
+    ds = group.create_dataset(name, data=arr, **kw)
+    if units is not None:
+        ds.attrs["units"] = units
+    ds.attrs["description"] = description
+    return ds
+
+
+def _text_dataset(group: Any, name: str, text: str, description: str) -> Any:
+    """A scalar UTF-8 string dataset (for text that may exceed the 64 KiB attribute limit)."""
+    import h5py
+
+    ds = group.create_dataset(name, data=text, dtype=h5py.string_dtype("utf-8"))
+    ds.attrs["description"] = description
+    return ds
+
+
+def check_self_contained(f: Any, path: str | Path) -> None:
+    """Refuse files whose data lives elsewhere: external links, virtual or external datasets."""
+    import h5py
+
+    problems: list[str] = []
+
+    def walk(group: Any, prefix: str) -> None:
+        for name in group:
+            link = group.get(name, getlink=True)
+            full = f"{prefix}/{name}"
+            if isinstance(link, h5py.ExternalLink):
+                problems.append(f"{full} is an external link to {link.filename}")
+                continue
+            if isinstance(link, h5py.SoftLink):
+                continue  # points inside this file; its target is walked on its own
+            obj = group[name]
+            if isinstance(obj, h5py.Group):
+                walk(obj, full)
+            elif isinstance(obj, h5py.Dataset):
+                if obj.is_virtual:
+                    for src in obj.virtual_sources():
+                        if src.file_name != ".":
+                            problems.append(f"{full} is a virtual dataset reading {src.file_name}")
+                if obj.external:
+                    problems.append(f"{full} keeps its data in external files")
+
+    walk(f, "")
+    if problems:
+        raise InputDataError(f"{path}: refused, the file points outside itself: {'; '.join(problems[:3])}")
+
+
+def _check_schema(f: Any, path: Path, schema: str, version: int, what: str) -> int:
+    got = f.attrs.get("schema")
+    if isinstance(got, bytes):
+        got = got.decode()
+    if got != schema:
+        raise InputDataError(f"{path}: not an {what} (schema {got!r}, expected {schema!r})")
+    v = int(f.attrs.get("schema_version", 0))
+    if v > version or v < 1:
+        raise InputDataError(f"{path}: {what} schema version {v} is not readable by this ecmsim (reads 1..{version})")
+    return v
+
+
+# --------------------------------------------------------------------------- inspection batch: write
+def write_batch(path: str | Path, batch: Batch) -> None:
+    """Write an inspection batch file atomically (see ``docs/inspection-schema.md``).
+
+    Raises
+    ------
+    InputDataError
+        Inconsistent shapes, invalid serials / hole ids / metadata.
+    OutputError
+        The file cannot be written.
+    """
+    d = batch.design
+    p_, h_, s_ = len(batch.serials), d.n_holes, d.n_stations
+    serials = validate_serials(batch.serials)
+    hole_ids = _fixed_strings(d.hole_id, HOLE_ID_LEN, "hole id", _ID_RE)
+    if np.unique(hole_ids).size != hole_ids.size:
+        raise InputDataError("hole ids must be unique")
+    groups = _fixed_strings(d.group, GROUP_LEN, "hole group", _ID_RE)
+    devices = _fixed_strings(batch.devices, DEVICE_LEN, "device name", None)
+    times = _fixed_strings(batch.measured_at, TIME_LEN, "measured_at", None)
+    meta = {k: _text_attr(batch.meta.get(k, ""), f"batch {k}") for k in BATCH_FIELDS}
+    for k in REQUIRED_BATCH_FIELDS:
+        if not meta[k].strip():
+            raise InputDataError(f"batch metadata {k!r} is required")
+    unknown = set(batch.meta) - set(BATCH_FIELDS)
+    if unknown:
+        raise InputDataError(f"unknown batch metadata {sorted(unknown)} (allowed: {', '.join(BATCH_FIELDS)})")
+    shapes = {
+        "diameter": (batch.diameter, (p_, h_, s_)),
+        "x_dev": (batch.x_dev, (p_, h_, s_)),
+        "y_dev": (batch.y_dev, (p_, h_, s_)),
+        "device": (batch.device, (p_, h_, s_)),
+        "depth": (batch.depth, (p_, h_)),
+        "depth_device": (batch.depth_device, (p_, h_)),
+        "blocked": (batch.blocked, (p_, h_)),
+        "measured_at": (times, (p_,)),
+        "nominal_diameter": (d.nominal_diameter, (h_,)),
+        "nominal_x": (d.nominal_x, (h_,)),
+        "nominal_y": (d.nominal_y, (h_,)),
+        "design depth": (d.depth, (h_,)),
+        "groups": (groups, (h_,)),
+        "station_mask": (d.station_mask, (h_, s_)),
+        "device_uncertainty": (batch.device_uncertainty, (len(batch.devices),)),
+    }
+    for name, (arr, shape) in shapes.items():
+        if np.shape(arr) != shape:
+            raise InputDataError(f"inspection batch: {name} has shape {np.shape(arr)}, expected {shape}")
+    if s_ and np.any(np.diff(d.station_depth) <= 0):
+        raise InputDataError("inspection batch: station depths must be strictly increasing")
+    n_dev = len(batch.devices)
+    for name in ("device", "depth_device"):
+        idx = np.asarray(getattr(batch, name))
+        if idx.size and (idx.min() < -1 or idx.max() >= n_dev):
+            raise InputDataError(f"inspection batch: {name} index outside 0..{n_dev - 1}")
+    cp = _chunk_parts(p_, h_ * s_)
+    try:
+        with atomic_h5(path) as f:
+            f.attrs["schema"] = INSPECTION_SCHEMA
+            f.attrs["schema_version"] = INSPECTION_SCHEMA_VERSION
+            write_provenance(f)
+            f.attrs["supersedes_sha256"] = batch.supersedes
+            g = f.create_group("batch")
+            g.attrs["description"] = "batch metadata (text; empty = not recorded)"
+            for k, v in meta.items():
+                g.attrs[k] = v
+            src = f.create_group("sources")
+            src.attrs["description"] = "files this batch was imported from"
+            _dataset(
+                src,
+                "file",
+                _fixed_strings([Path(n).name[:255] for n, _ in batch.sources], 256, "file", None),
+                None,
+                "file name",
+            )
+            _dataset(
+                src,
+                "sha256",
+                np.array([h.encode() for _, h in batch.sources], dtype="S64"),
+                None,
+                "SHA-256 of the file's bytes",
+            )
+            des = f.create_group("design")
+            des.attrs["description"] = "hole design, one entry per hole"
+            _dataset(des, "hole_id", hole_ids, None, "hole identifier").make_scale("hole_id")
+            _dataset(des, "group", groups, None, "hole group (e.g. a row drilled by one electrode)")
+            _dataset(des, "nominal_diameter", np.asarray(d.nominal_diameter, float), "mm", "nominal hole diameter")
+            _dataset(des, "nominal_x", np.asarray(d.nominal_x, float), "mm", "nominal position x (NaN: not given)")
+            _dataset(des, "nominal_y", np.asarray(d.nominal_y, float), "mm", "nominal position y (NaN: not given)")
+            _dataset(des, "depth", np.asarray(d.depth, float), "mm", "nominal hole depth")
+            _dataset(
+                des,
+                "station_depth",
+                np.asarray(d.station_depth, float),
+                "mm",
+                "measurement station depth below the entry surface (union over holes)",
+            ).make_scale("station_depth")
+            _dataset(
+                des,
+                "station_mask",
+                np.asarray(d.station_mask, np.uint8),
+                "1",
+                "1 where the station belongs to the hole (first: entry station, last: exit station)",
+            )
+            des["station_mask"].dims[0].attach_scale(des["hole_id"])
+            des["station_mask"].dims[1].attach_scale(des["station_depth"])
+            pts = f.create_group("parts")
+            _dataset(pts, "serial", serials, None, "engraved serial number").make_scale("serial")
+            _dataset(pts, "measured_at", times, None, "time of the part's last measurement (ISO 8601, '' unknown)")
+            dev = f.create_group("devices")
+            _dataset(dev, "name", devices, None, "measuring device (and method)")
+            _dataset(
+                dev,
+                "uncertainty",
+                np.asarray(batch.device_uncertainty, float),
+                "mm",
+                "expanded measurement uncertainty U (k = 2); NaN: not stated",
+            )
+            m = f.create_group("measurements")
+            m.attrs["description"] = "measured values; NaN where not measured"
+            c3 = (cp, h_, s_) if p_ * h_ * s_ else None
+            c2 = (cp, h_) if p_ * h_ else None
+            arrays3: tuple[tuple[str, Any, Any, str, str], ...] = (
+                ("diameter", batch.diameter, np.float32, "mm", "measured diameter at the station"),
+                ("x_dev", batch.x_dev, np.float32, "mm", "position deviation in x from the nominal position"),
+                ("y_dev", batch.y_dev, np.float32, "mm", "position deviation in y from the nominal position"),
+                ("device", batch.device, np.int16, "1", "index into /devices (-1: not measured)"),
+            )
+            for name, arr, dt, units, desc in arrays3:
+                ds = _dataset(m, name, np.asarray(arr, dt), units, desc, chunks=c3)
+                ds.dims[0].attach_scale(pts["serial"])
+                ds.dims[1].attach_scale(des["hole_id"])
+                ds.dims[2].attach_scale(des["station_depth"])
+            arrays2: tuple[tuple[str, Any, Any, str, str], ...] = (
+                ("depth", batch.depth, np.float32, "mm", "measured hole depth (NaN: not measured)"),
+                ("depth_device", batch.depth_device, np.int16, "1", "index into /devices of the depth measurement"),
+                ("blocked", batch.blocked, np.uint8, "1", "1: hole blocked (not through / not open to depth)"),
+            )
+            for name, arr, dt, units, desc in arrays2:
+                ds = _dataset(m, name, np.asarray(arr, dt), units, desc, chunks=c2)
+                ds.dims[0].attach_scale(pts["serial"])
+                ds.dims[1].attach_scale(des["hole_id"])
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the inspection batch: {exc}") from None
+    _set_mode(path, 0o644)
+
+
+# --------------------------------------------------------------------------- inspection batch: read
+class BatchReader:
+    """An open inspection batch, read part block by part block.
+
+    Use through :func:`open_batch`.  ``meta``, ``design``, ``serials``,
+    ``devices``, ``device_uncertainty`` and ``measured_at`` are loaded on
+    opening (small); the measurements are read with :meth:`read_parts` or
+    :meth:`iter_chunks`.
+    """
+
+    def __init__(self, f: Any, path: Path) -> None:
+        self._f = f
+        self.path = path
+        self.schema_version = _check_schema(
+            f, path, INSPECTION_SCHEMA, INSPECTION_SCHEMA_VERSION, "ecmsim inspection batch"
+        )
+        check_self_contained(f, path)
+        try:
+            self.meta = {k: str(f["batch"].attrs.get(k, "")) for k in BATCH_FIELDS}
+            des = f["design"]
+            st = des["station_depth"][()]
+            self.design = Design(
+                hole_id=_decode(des["hole_id"][()]),
+                group=_decode(des["group"][()]),
+                nominal_diameter=des["nominal_diameter"][()],
+                nominal_x=des["nominal_x"][()],
+                nominal_y=des["nominal_y"][()],
+                depth=des["depth"][()],
+                station_depth=st,
+                station_mask=des["station_mask"][()].astype(bool),
+            )
+            self.serials = _decode(f["parts/serial"][()])
+            self.measured_at = _decode(f["parts/measured_at"][()])
+            self.devices = _decode(f["devices/name"][()])
+            self.device_uncertainty = np.asarray(f["devices/uncertainty"][()], float)
+            self.sources = list(zip(_decode(f["sources/file"][()]), _decode(f["sources/sha256"][()]), strict=True))
+            self.supersedes = str(f.attrs.get("supersedes_sha256", ""))
+            m = f["measurements"]
+            self._m = {k: m[k] for k in ("diameter", "x_dev", "y_dev", "device", "depth", "depth_device", "blocked")}
+        except KeyError as exc:
+            raise InputDataError(f"{path}: missing dataset or group {exc}") from None
+        p_, h_, s_ = len(self.serials), self.design.n_holes, self.design.n_stations
+        for name, ds in self._m.items():
+            want = (p_, h_, s_) if name in ("diameter", "x_dev", "y_dev", "device") else (p_, h_)
+            if ds.shape != want:
+                raise InputDataError(f"{path}: /measurements/{name} has shape {ds.shape}, expected {want}")
+        for name in ("diameter", "x_dev", "y_dev", "depth"):
+            u = self._m[name].attrs.get("units")
+            if u != "mm":
+                raise InputDataError(f"{path}: /measurements/{name} has units {u!r}, expected 'mm'")
+        chunks = self._m["diameter"].chunks
+        self.chunk_parts = int(chunks[0]) if chunks else max(p_, 1)
+
+    @property
+    def n_parts(self) -> int:
+        return len(self.serials)
+
+    def read_parts(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Measurements of parts ``start:stop``: arrays as in :class:`Batch` (blocked as bool)."""
+        try:
+            out = {k: ds[start:stop] for k, ds in self._m.items()}
+        except OSError as exc:  # checksum (fletcher32) or decompression failure
+            raise InputDataError(f"{self.path}: damaged data in parts {start}..{stop - 1}: {exc}") from None
+        out["blocked"] = out["blocked"].astype(bool)
+        return out
+
+    def iter_chunks(self, parts_per_chunk: int | None = None) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
+        """Yield ``(start, stop, arrays)`` blocks of whole parts, aligned with the file's chunks."""
+        n = parts_per_chunk or max(
+            self.chunk_parts,
+            (2_000_000 // max(self.design.n_holes * self.design.n_stations, 1)) // self.chunk_parts * self.chunk_parts,
+        )
+        for start in range(0, self.n_parts, n):
+            stop = min(start + n, self.n_parts)
+            yield start, stop, self.read_parts(start, stop)
+
+
+@contextlib.contextmanager
+def open_batch(path: str | Path) -> Iterator[BatchReader]:
+    """Open an inspection batch read-only for streaming (validated on opening)."""
+    p = Path(path)
+    with open_h5(p, "inspection batch") as f:
+        yield BatchReader(f, p)
+
+
+def read_batch(path: str | Path) -> Batch:
+    """Read a whole inspection batch into memory."""
+    with open_batch(path) as r:
+        a = r.read_parts(0, r.n_parts)
+        return Batch(
+            meta=dict(r.meta),
+            serials=r.serials,
+            design=r.design,
+            devices=r.devices,
+            device_uncertainty=r.device_uncertainty,
+            diameter=a["diameter"],
+            x_dev=a["x_dev"],
+            y_dev=a["y_dev"],
+            device=a["device"],
+            depth=a["depth"],
+            depth_device=a["depth_device"],
+            blocked=a["blocked"],
+            measured_at=r.measured_at,
+            sources=r.sources,
+            supersedes=r.supersedes,
+        )
+
+
+# --------------------------------------------------------------------------- QC results files
+#: Verdict codes stored in QC results files (ordered by severity).
+VERDICT_NA = -1
+VERDICT_PASS = 0
+VERDICT_COND_PASS = 1
+VERDICT_COND_FAIL = 2
+VERDICT_MISSING = 3
+VERDICT_FAIL = 4
+VERDICT_NAMES = {
+    VERDICT_NA: "not evaluated",
+    VERDICT_PASS: "pass",
+    VERDICT_COND_PASS: "conditional pass",
+    VERDICT_COND_FAIL: "conditional fail",
+    VERDICT_MISSING: "not measured",
+    VERDICT_FAIL: "fail",
+}
+_LEGEND = "; ".join(f"{k}: {v}" for k, v in VERDICT_NAMES.items())
+
+
+@dataclass
+class ResultArray:
+    """One dataset of a QC results file: name (path), shape, dtype, units, description."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    units: str | None
+    description: str
+    fill: float = 0
+
+
+class QCResultWriter:
+    """Streams the verdicts of one batch into a new QC results file.
+
+    Created by :func:`qc_result_file`; call :meth:`write` for each block of
+    parts (first axis of every per-part array).
+    """
+
+    def __init__(self, f: Any) -> None:
+        self._f = f
+
+    def write(self, name: str, start: int, stop: int, data: np.ndarray) -> None:
+        self._f[name][start:stop] = data
+
+    def dataset(self, name: str, data: Any, units: str | None, description: str) -> None:
+        """A further (small, whole) dataset, e.g. resolved limits or predictions."""
+        grp, _, leaf = name.rpartition("/")
+        g = self._f.require_group(grp) if grp else self._f
+        _dataset(g, leaf, data, units, description)
+
+    def attrs(self, values: Mapping[str, Any]) -> None:
+        for k, v in values.items():
+            self._f.attrs[k] = v
+
+
+@contextlib.contextmanager
+def qc_result_file(
+    path: str | Path,
+    *,
+    attrs: Mapping[str, Any],
+    texts: Mapping[str, str],
+    inputs: Sequence[tuple[str, str, str]],
+    serials: Sequence[str],
+    measured_at: Sequence[str],
+    hole_id: Sequence[str],
+    station_depth: np.ndarray,
+    characteristics: Sequence[str],
+    arrays: Sequence[ResultArray],
+) -> Iterator[QCResultWriter]:
+    """Create a QC results file atomically and yield a writer for its per-part arrays.
+
+    Parameters
+    ----------
+    attrs
+        Root attributes (short scalars and strings: batch id, hashes, rule, counts).
+    texts
+        Scalar text datasets (spec source, resolved spec as JSON).
+    inputs
+        ``(role, path, sha256)`` of every input file.
+    arrays
+        Datasets to create (filled with ``fill``), written block by block.
+    """
+    p_, h_, s_ = len(serials), len(hole_id), int(np.size(station_depth))
+    try:
+        with atomic_h5(path) as f:
+            f.attrs["schema"] = QC_RESULT_SCHEMA
+            f.attrs["schema_version"] = QC_RESULT_SCHEMA_VERSION
+            write_provenance(f)
+            f.attrs["verdict_codes"] = _LEGEND
+            for k, v in attrs.items():
+                f.attrs[k] = v
+            for k, v in texts.items():
+                _text_dataset(f, k, v, f"{k} (text)")
+            inp = f.create_group("inputs")
+            _dataset(inp, "role", np.array([r.encode() for r, _, _ in inputs], dtype="S16"), None, "role of the input")
+            _dataset(
+                inp,
+                "path",
+                _fixed_strings([str(pth)[-1024:] for _, pth, _ in inputs], 1024, "path", None),
+                None,
+                "path as given",
+            )
+            _dataset(
+                inp,
+                "sha256",
+                np.array([h.encode() for _, _, h in inputs], dtype="S64"),
+                None,
+                "SHA-256 of the file's bytes",
+            )
+            pts = f.create_group("parts")
+            _dataset(pts, "serial", validate_serials(serials), None, "engraved serial number").make_scale("serial")
+            _dataset(
+                pts,
+                "measured_at",
+                _fixed_strings(measured_at, TIME_LEN, "measured_at", None),
+                None,
+                "time of the part's last measurement (from the inspection file)",
+            )
+            des = f.create_group("design")
+            _dataset(
+                des, "hole_id", _fixed_strings(hole_id, HOLE_ID_LEN, "hole id", _ID_RE), None, "hole identifier"
+            ).make_scale("hole_id")
+            _dataset(des, "station_depth", np.asarray(station_depth, float), "mm", "station depth").make_scale(
+                "station_depth"
+            )
+            _dataset(
+                des,
+                "characteristic",
+                np.array([c.encode() for c in characteristics], dtype="S32"),
+                None,
+                "characteristic names (second axis of /parts/n_rejected_holes_by_characteristic)",
+            )
+            for a in arrays:
+                grp, _, leaf = a.name.rpartition("/")
+                g = f.require_group(grp) if grp else f
+                kw: dict[str, Any] = {}
+                size = int(np.prod(a.shape))
+                if size:
+                    chunks = list(a.shape)
+                    if a.shape and a.shape[0] == p_:
+                        chunks[0] = _chunk_parts(p_, size // max(p_, 1))
+                    kw = {
+                        "compression": "gzip",
+                        "compression_opts": 4,
+                        "shuffle": True,
+                        "fletcher32": True,
+                        "chunks": tuple(max(c, 1) for c in chunks),
+                    }
+                ds = g.create_dataset(leaf, shape=a.shape, dtype=a.dtype, fillvalue=a.fill, **kw)
+                if a.units is not None:
+                    ds.attrs["units"] = a.units
+                ds.attrs["description"] = a.description
+                if a.shape and a.shape[0] == p_ and p_:
+                    ds.dims[0].attach_scale(pts["serial"])
+                    if len(a.shape) > 1 and a.shape[1] == h_:
+                        ds.dims[1].attach_scale(des["hole_id"])
+                    if len(a.shape) > 2 and a.shape[2] == s_:
+                        ds.dims[2].attach_scale(des["station_depth"])
+            yield QCResultWriter(f)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write the QC results file: {exc}") from None
+    _set_mode(path, 0o444)  # a record: read-only
+
+
+def read_qc_result(path: str | Path) -> dict[str, Any]:
+    """Read a QC results file: ``attrs``, ``inputs``, ``parts`` (per-part arrays), ``texts``."""
+    p = Path(path)
+    with open_h5(p, "QC results file") as f:
+        _check_schema(f, p, QC_RESULT_SCHEMA, QC_RESULT_SCHEMA_VERSION, "ecmsim QC results file")
+        check_self_contained(f, p)
+        try:
+            parts = {k: f["parts"][k][()] for k in f["parts"]}
+            parts["serial"] = np.array(_decode(parts["serial"]))
+            parts["measured_at"] = np.array(_decode(parts["measured_at"]))
+            return {
+                "attrs": {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()},
+                "inputs": list(
+                    zip(
+                        _decode(f["inputs/role"][()]),
+                        _decode(f["inputs/path"][()]),
+                        _decode(f["inputs/sha256"][()]),
+                        strict=True,
+                    )
+                ),
+                "characteristics": _decode(f["design/characteristic"][()]),
+                "parts": parts,
+                "texts": {
+                    k: f[k][()].decode() if isinstance(f[k][()], bytes) else str(f[k][()])
+                    for k in ("spec_toml", "spec_json")
+                    if k in f
+                },
+            }
+        except KeyError as exc:
+            raise InputDataError(f"{p}: missing dataset or group {exc}") from None
+
+
+# --------------------------------------------------------------------------- the trace store
+STORE_SUBDIRS = ("results", "inspections", "specs", "predictions")
+
+
+def prepare_store(store: str | Path) -> Path:
+    """Create the store folder (and its sub-folders) if needed; its parent must exist."""
+    s = Path(store)
+    if not s.parent.is_dir() and str(s.parent):
+        raise OutputError(f"{s}: cannot create the QC store, folder {s.parent} does not exist")
+    try:
+        s.mkdir(exist_ok=True)
+        for sub in STORE_SUBDIRS:
+            (s / sub).mkdir(exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{s}: cannot create the QC store: {exc}") from None
+    return s
+
+
+def archive_input(store: Path, kind: str, src: str | Path, sha256: str, suffix: str) -> Path:
+    """Copy an input file into ``store/kind/<sha256><suffix>`` unless it is there already.
+
+    The copy is written to a temporary file and renamed; the source is only read.
+    """
+    dest = store / kind / f"{sha256}{suffix}"
+    if dest.exists() and dest.stat().st_size == Path(src).stat().st_size:
+        return dest
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OutputError(f"{dest}: cannot archive {src}: {exc}") from None
+    return dest
+
+
+def result_file_name(batch_id: str, checked_at: str, digest: str) -> str:
+    """``<batch id>_<time>_<hash12>.h5`` with unsafe characters replaced by ``_``."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", batch_id)[:64] or "batch"
+    stamp = re.sub(r"[^0-9TZ]", "", checked_at)
+    return f"{safe}_{stamp}_{digest[:12]}.h5"
+
+
+def trace_serial(serial: str, store: str | Path) -> tuple[list[dict[str, Any]], int]:
+    """Every QC record of ``serial`` in the store, oldest first; and the number of files scanned."""
+    s = Path(store)
+    res = s / "results"
+    if not res.is_dir():
+        raise InputDataError(f"{s}: not an ecmsim QC store (no results/ folder)")
+    key = serial.encode("ascii", errors="replace")
+    records: list[dict[str, Any]] = []
+    files = sorted(res.glob("*.h5"))
+    for path in files:
+        with open_h5(path, "QC results file") as f:
+            _check_schema(f, path, QC_RESULT_SCHEMA, QC_RESULT_SCHEMA_VERSION, "ecmsim QC results file")
+            check_self_contained(f, path)
+            serials = f["parts/serial"][()]
+            hits = np.nonzero(serials == key)[0]
+            if not hits.size:
+                continue
+            i = int(hits[0])
+            attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+            row = {k: f["parts"][k][i] for k in f["parts"] if f["parts"][k].shape[:1] == serials.shape}
+            chars = _decode(f["design/characteristic"][()])
+            hole_ids = _decode(f["design/hole_id"][()])
+            hv = f["holes/verdict"][i] if "holes/verdict" in f else np.zeros(0)
+            rejected = (
+                [hole_ids[j] for j in np.nonzero(f["holes/rejected"][i])[0][:20]] if "holes/rejected" in f else []
+            )
+            nbc = row.get("n_rejected_holes_by_characteristic")
+            why = {c: int(n) for c, n in zip(chars, nbc, strict=True) if n} if nbc is not None else {}
+            records.append(
+                {
+                    "serial": serial,
+                    "results_file": str(path),
+                    "checked_at": str(attrs.get("checked_at", "")),
+                    "batch_id": str(attrs.get("batch_id", "")),
+                    "part_number": str(attrs.get("part_number", "")),
+                    "drawing_revision": str(attrs.get("drawing_revision", "")),
+                    "inspection_file": str(attrs.get("inspection_file", "")),
+                    "inspection_sha256": str(attrs.get("inspection_sha256", "")),
+                    "spec_sha256": str(attrs.get("spec_sha256", "")),
+                    "decision_rule": str(attrs.get("decision_rule", "")),
+                    "measured_at": _decode(np.array([row["measured_at"]]))[0],
+                    "verdict": VERDICT_NAMES.get(int(row["verdict"]), "?"),
+                    "accepted": bool(row["accepted"]),
+                    "rejected_holes": rejected,
+                    "n_holes": int(hv.size),
+                    "n_undecided": int(row.get("n_undecided", 0)),
+                    "rejected_by_characteristic": why,
+                    "model_deviation": bool(row.get("model_deviation", 0)),
+                    "ecmsim_version": str(attrs.get("ecmsim_version", "")),
+                }
+            )
+    records.sort(key=lambda r: (r["checked_at"], r["results_file"]))
+    return records, len(files)
+
+
+def dumps_json(obj: Any) -> str:
+    """JSON text with sorted keys (NaN not allowed: use None)."""
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)

@@ -1,0 +1,838 @@
+"""Conformity of inspection batches to a tolerance spec, and measured against predicted.
+
+The check streams each batch block by block of whole parts
+(:meth:`ecmsim.io.inspection.BatchReader.iter_chunks`) and evaluates every
+characteristic with NumPy on the whole block (parts × holes × stations):
+there is no Python loop over values, only over blocks and, for the
+explanation of rejected parts, over the few reasons kept per part.
+
+Characteristics (``docs/qc.md``):
+
+* ``diameter``: the diameter at every station of the hole;
+* ``entry_diameter`` / ``exit_diameter``: at the hole's first / last station;
+* ``taper``: half angle ``atan((D_entry − D_exit) / (2 L))`` in degrees,
+  ``L`` the distance between the entry and exit stations (positive when
+  the hole narrows with depth, as in the simulator's summary);
+* ``position``: true position ``2·sqrt(dx² + dy²)`` (ASME Y14.5 diametral
+  form), the largest over the stations where it was measured;
+* ``depth``: the measured depth; a blocked hole fails ``depth`` always.
+
+Decision rules: ``simple`` (inside the tolerance limits), ``guarded``
+(inside the limits narrowed by w = r·U) and ``non-binary`` (pass /
+conditional pass / conditional fail / fail, ILAC-G8).  U is the expanded
+uncertainty (k = 2) of the measuring device (or the spec's override);
+derived characteristics propagate it: taper ``U = sqrt(U_e² + U_x²)/(2L)``
+(radians → degrees), true position ``U = 2·U_device``.
+
+Predictions (simulation result files) give residuals measured − predicted
+diameter at every station; a hole is flagged for model deviation when a
+residual or its mean residual exceeds the spec's ``[model]`` bounds, even
+if it is in tolerance.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecmsim.errors import EXIT_OK, EXIT_REJECTED, InputDataError
+from ecmsim.io.inspection import (
+    VERDICT_COND_FAIL,
+    VERDICT_COND_PASS,
+    VERDICT_FAIL,
+    VERDICT_MISSING,
+    VERDICT_NA,
+    VERDICT_NAMES,
+    VERDICT_PASS,
+    BatchReader,
+    ResultArray,
+    archive_input,
+    dumps_json,
+    open_batch,
+    prepare_store,
+    qc_result_file,
+    result_file_name,
+    sha256_file,
+)
+from ecmsim.qc.spec import CHARACTERISTICS, RULE_REFERENCES, ResolvedSpec, Spec, load_spec
+
+CHARS = tuple(CHARACTERISTICS)
+#: Values within this distance of a limit are on the limit (float32 storage: 0.1 µm at 10 mm).
+LIMIT_EPS = 1e-6
+#: Reasons kept per rejected part.
+MAX_REASONS = 5
+_VERDICT_CODES = (VERDICT_NA, VERDICT_PASS, VERDICT_COND_PASS, VERDICT_COND_FAIL, VERDICT_MISSING, VERDICT_FAIL)
+
+
+# --------------------------------------------------------------------------- predictions
+@dataclass
+class Predictions:
+    """Simulated hole profiles from result files, and which holes they apply to.
+
+    Matching rule: a single file applies to every hole; with several files,
+    a file applies to the holes of the design group named like the file's
+    stem (``A.h5`` → group ``A``).
+    """
+
+    paths: list[str] = field(default_factory=list)
+    sha256: list[str] = field(default_factory=list)
+    depth_mm: list[np.ndarray] = field(default_factory=list)
+    diameter_mm: list[np.ndarray] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.paths)
+
+    def match(self, design: Any, source: str) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted diameter at every hole × station (mm, NaN: none) and the file index per hole (-1: none)."""
+        h = design.n_holes
+        src = np.full(h, -1, np.int16)
+        if len(self.paths) == 1:
+            src[:] = 0
+        elif self.paths:
+            groups = np.asarray(design.group)
+            stems = [Path(p).stem for p in self.paths]
+            for i, stem in enumerate(stems):
+                if stems.count(stem) > 1:
+                    raise InputDataError(f"two prediction files are named {stem!r}; each group takes one file")
+                if stem not in design.groups():
+                    raise InputDataError(
+                        f"{self.paths[i]}: with several prediction files each is matched to the hole group named "
+                        f"like the file ({stem!r}), but {source} has no such group (groups: "
+                        f"{', '.join(design.groups())})"
+                    )
+                src[groups == stem] = i
+        pred = np.full((h, design.n_stations), np.nan)
+        for i, (z, d) in enumerate(zip(self.depth_mm, self.diameter_mm, strict=True)):
+            holes = src == i
+            if holes.any() and z.size:
+                at = np.interp(design.station_depth, z, d, left=np.nan, right=np.nan)
+                pred[holes] = at[None, :]
+        pred[~design.station_mask] = np.nan
+        return pred, src
+
+
+def load_predictions(paths: Sequence[str | Path]) -> Predictions:
+    """Read simulated profiles: diameter = 2 × wall radius over the rows with a wall (mm)."""
+    from ecmsim.io import read_result
+
+    out = Predictions()
+    for p in paths:
+        r = read_result(p)
+        prof = r["profile"]
+        try:
+            z, rw = np.asarray(prof["depth"], float), np.asarray(prof["wall_radius"], float)
+        except KeyError as exc:
+            raise InputDataError(f"{p}: result file has no profile/{exc.args[0]}") from None
+        ok = np.isfinite(rw) & np.isfinite(z)
+        if not ok.any():
+            raise InputDataError(f"{p}: the simulated profile has no hole wall")
+        order = np.argsort(z[ok])
+        out.paths.append(str(p))
+        out.sha256.append(sha256_file(p))
+        out.depth_mm.append(z[ok][order] * 1e3)
+        out.diameter_mm.append(2e3 * rw[ok][order])
+    return out
+
+
+# --------------------------------------------------------------------------- decision zones
+def zones(v: np.ndarray, lo: Any, hi: Any, w: Any, rule: str) -> np.ndarray:
+    """Verdict codes of values ``v`` against limits ``[lo, hi]`` with guard band ``w`` (int8).
+
+    ``simple``: pass inside [lo, hi]; ``guarded``: pass inside [lo + w, hi − w];
+    ``non-binary``: pass inside [lo + w, hi − w], conditional pass inside
+    [lo, hi], conditional fail inside [lo − w, hi + w], fail outside.
+    Limits are inclusive (within :data:`LIMIT_EPS`).  NaN values give fail
+    (callers mark them as not measured).
+    """
+    e = LIMIT_EPS
+    with np.errstate(invalid="ignore"):
+        inside = (v >= lo - e) & (v <= hi + e)
+        if rule == "simple":
+            return np.where(inside, VERDICT_PASS, VERDICT_FAIL).astype(np.int8)
+        inner = (v >= lo + w - e) & (v <= hi - w + e)
+        if rule == "guarded":
+            return np.where(inner, VERDICT_PASS, VERDICT_FAIL).astype(np.int8)
+        outer = (v >= lo - w - e) & (v <= hi + w + e)
+    code = np.full(np.shape(v), VERDICT_FAIL, np.int8)
+    code[outer] = VERDICT_COND_FAIL
+    code[inside] = VERDICT_COND_PASS
+    code[inner] = VERDICT_PASS
+    return code
+
+
+# --------------------------------------------------------------------------- results
+@dataclass
+class BatchOutcome:
+    """Verdicts and statistics of one batch (what the report and the JSON show)."""
+
+    path: str
+    sha256: str
+    meta: dict[str, str]
+    design: Any
+    serials: list[str]
+    measured_at: list[str]
+    results_file: str
+    part_verdict: np.ndarray  # (P,) int8
+    accepted: np.ndarray  # (P,) bool
+    n_rejected_holes: np.ndarray  # (P,)
+    n_undecided: np.ndarray  # (P,)
+    n_rejected_by_char: np.ndarray  # (P, C)
+    model_deviation: np.ndarray  # (P,) bool
+    mean_residual: np.ndarray  # (P,) mm
+    max_abs_residual: np.ndarray  # (P,) mm
+    reasons: dict[int, list[str]]
+    verdict_counts: dict[str, dict[str, int]]  # characteristic -> verdict name -> count of decisions
+    hole_verdict_counts: dict[str, int]
+    n_holes_model_deviation: int
+    stats: dict[str, Any]  # accumulators for the report
+    predictions: dict[str, Any]
+
+    @property
+    def n_parts(self) -> int:
+        return len(self.serials)
+
+    @property
+    def n_accepted(self) -> int:
+        return int(self.accepted.sum())
+
+    def part_records(self) -> list[dict[str, Any]]:
+        recs = []
+        for i, s in enumerate(self.serials):
+            recs.append(
+                {
+                    "serial": s,
+                    "verdict": VERDICT_NAMES[int(self.part_verdict[i])],
+                    "accepted": bool(self.accepted[i]),
+                    "rejected_holes": int(self.n_rejected_holes[i]),
+                    "undecided": int(self.n_undecided[i]),
+                    "rejected_holes_by_characteristic": {
+                        c: int(n) for c, n in zip(CHARS, self.n_rejected_by_char[i], strict=True) if n
+                    },
+                    "model_deviation": bool(self.model_deviation[i]),
+                    "mean_residual_mm": _num(self.mean_residual[i]),
+                    "max_abs_residual_mm": _num(self.max_abs_residual[i]),
+                    "measured_at": self.measured_at[i],
+                    "reasons": self.reasons.get(i, []),
+                }
+            )
+        return recs
+
+
+def _num(x: Any) -> float | None:
+    v = float(x)
+    return None if not np.isfinite(v) else round(v, 6)
+
+
+@dataclass
+class CheckRun:
+    """The outcome of one ``qc check``: every batch, the spec, the predictions, the time."""
+
+    spec: Spec
+    predictions: Predictions
+    checked_at: str
+    outcomes: list[BatchOutcome]
+    store: str
+
+    @property
+    def all_conform(self) -> bool:
+        return all(bool(o.accepted.all()) for o in self.outcomes)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.all_conform else EXIT_REJECTED
+
+    def to_json(self) -> dict[str, Any]:
+        from ecmsim import __version__
+
+        return {
+            "schema": "ecmsim-qc-check-report",
+            "schema_version": 1,
+            "ecmsim_version": __version__,
+            "checked_at": self.checked_at,
+            "spec": {
+                "path": self.spec.source,
+                "sha256": self.spec.sha256,
+                "name": self.spec.name,
+                "decision_rule": self.spec.decision.rule,
+                "decision_rule_reference": RULE_REFERENCES[self.spec.decision.rule],
+                "accept_conditional_pass": self.spec.decision.accept_conditional_pass,
+                "guard_band_factor": self.spec.decision.guard_band_factor,
+            },
+            "predictions": [
+                {"path": p, "sha256": h} for p, h in zip(self.predictions.paths, self.predictions.sha256, strict=True)
+            ],
+            "all_conform": self.all_conform,
+            "exit_code": self.exit_code,
+            "batches": [
+                {
+                    "path": o.path,
+                    "sha256": o.sha256,
+                    "metadata": o.meta,
+                    "results_file": o.results_file,
+                    "parts": o.n_parts,
+                    "accepted": o.n_accepted,
+                    "rejected": o.n_parts - o.n_accepted,
+                    "parts_with_undecided": int((o.n_undecided > 0).sum()),
+                    "parts_with_model_deviation": int(o.model_deviation.sum()),
+                    "holes_with_model_deviation": o.n_holes_model_deviation,
+                    "verdict_counts": o.verdict_counts,
+                    "hole_verdict_counts": o.hole_verdict_counts,
+                    "predictions": o.predictions,
+                    "part_results": o.part_records(),
+                }
+                for o in self.outcomes
+            ],
+        }
+
+
+# --------------------------------------------------------------------------- the check
+def run_check(
+    batch_paths: Sequence[str | Path],
+    spec_path: str | Path,
+    prediction_paths: Sequence[str | Path] = (),
+    store: str | Path = "ecmsim-qc-store",
+    checked_at: str | None = None,
+) -> CheckRun:
+    """Check batches against a spec (and predictions); write one QC results file per batch into ``store``.
+
+    The inspection files are only read.  Copies of the inputs are kept in
+    the store (content-addressed), so every verdict can be re-derived.
+
+    Raises
+    ------
+    ConfigError
+        The spec is invalid (or names holes/groups/stations the design lacks).
+    InputDataError
+        An inspection or prediction file is invalid or does not fit the spec.
+    OutputError
+        The store cannot be written.
+    """
+    if not batch_paths:
+        raise InputDataError("no inspection batch given")
+    spec = load_spec(spec_path)
+    preds = load_predictions(prediction_paths)
+    now = checked_at or datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    st = prepare_store(store)
+    spec_archived = archive_input(st, "specs", spec_path, spec.sha256, ".toml")
+    for p, h in zip(preds.paths, preds.sha256, strict=True):
+        archive_input(st, "predictions", p, h, ".h5")
+    outcomes = []
+    for path in batch_paths:
+        outcomes.append(_check_one(Path(path), spec, preds, st, now))
+    del spec_archived
+    return CheckRun(spec=spec, predictions=preds, checked_at=now, outcomes=outcomes, store=str(st))
+
+
+def _check_one(path: Path, spec: Spec, preds: Predictions, store: Path, now: str) -> BatchOutcome:
+    digest = sha256_file(path)
+    with open_batch(path) as reader:
+        meta = reader.meta
+        for key in ("part_number", "drawing_revision"):
+            want = getattr(spec, key)
+            if want and meta[key] != want:
+                raise InputDataError(
+                    f"{path}: batch is for {key.replace('_', ' ')} {meta[key]!r}, but the spec "
+                    f"{spec.source} is for {want!r}"
+                )
+        rspec = spec.resolve(reader.design)
+        pred, pred_src = preds.match(reader.design, str(path))
+        name = result_file_name(
+            meta["batch_id"],
+            now,
+            hashlib.sha256(f"{digest}{spec.sha256}{''.join(preds.sha256)}{now}".encode()).hexdigest(),
+        )
+        out = store / "results" / name
+        outcome = _stream(reader, rspec, pred, pred_src, preds, out, digest, now)
+    archive_input(store, "inspections", path, digest, ".h5")
+    return outcome
+
+
+def _result_arrays(p_: int, h_: int, s_: int, with_pred: bool) -> list[ResultArray]:
+    c = len(CHARS)
+    arrs = [
+        ResultArray("parts/verdict", (p_,), "i1", None, "part verdict (worst hole verdict; see verdict_codes)", -1),
+        ResultArray("parts/accepted", (p_,), "u1", None, "1: part accepted under the spec's decision rule"),
+        ResultArray("parts/n_rejected_holes", (p_,), "i4", "1", "holes with a rejected characteristic"),
+        ResultArray(
+            "parts/n_undecided", (p_,), "i4", "1", "decisions in the conditional zones (re-measure candidates)"
+        ),
+        ResultArray(
+            "parts/n_rejected_holes_by_characteristic",
+            (p_, c),
+            "i4",
+            "1",
+            "rejected holes per characteristic (see /design/characteristic)",
+        ),
+        ResultArray("parts/model_deviation", (p_,), "u1", None, "1: a hole's residuals exceed the [model] bounds"),
+        ResultArray("parts/mean_residual", (p_,), "f4", "mm", "mean measured − predicted diameter", np.nan),
+        ResultArray("parts/max_abs_residual", (p_,), "f4", "mm", "largest |measured − predicted|", np.nan),
+        ResultArray("holes/verdict", (p_, h_), "i1", None, "hole verdict (worst characteristic)", -1),
+        ResultArray("holes/rejected", (p_, h_), "u1", None, "1: hole rejected"),
+        ResultArray("holes/model_deviation", (p_, h_), "u1", None, "1: residuals exceed the [model] bounds"),
+        ResultArray("holes/mean_residual", (p_, h_), "f4", "mm", "mean residual over the stations", np.nan),
+        ResultArray("holes/max_abs_residual", (p_, h_), "f4", "mm", "largest |residual| over the stations", np.nan),
+        ResultArray(
+            "holes/residual_slope",
+            (p_, h_),
+            "f4",
+            "mm/mm",
+            "least-squares slope of the residual over depth (taper error)",
+            np.nan,
+        ),
+    ]
+    for ch, unit in CHARACTERISTICS.items():
+        shape: tuple[int, ...] = (p_, h_, s_) if ch == "diameter" else (p_, h_)
+        arrs.append(ResultArray(f"characteristics/{ch}/verdict", shape, "i1", None, f"verdict of {ch}", -1))
+        if ch in ("entry_diameter", "exit_diameter", "taper", "position"):
+            arrs.append(ResultArray(f"characteristics/{ch}/value", (p_, h_), "f4", unit, f"evaluated {ch}", np.nan))
+    if with_pred:
+        arrs.append(
+            ResultArray(
+                "residuals/diameter", (p_, h_, s_), "f4", "mm", "measured − predicted diameter at the station", np.nan
+            )
+        )
+    return arrs
+
+
+def _stream(
+    reader: BatchReader,
+    rspec: ResolvedSpec,
+    pred: np.ndarray,
+    pred_src: np.ndarray,
+    preds: Predictions,
+    out: Path,
+    digest: str,
+    now: str,
+) -> BatchOutcome:
+    spec = rspec.spec
+    dec = spec.decision
+    d = reader.design
+    p_, h_, s_ = reader.n_parts, d.n_holes, d.n_stations
+    with_pred = bool(preds) and bool(np.isfinite(pred).any())
+    dev_u = reader.device_uncertainty.copy()
+    if dec.default_uncertainty_mm is not None:
+        dev_u[np.isnan(dev_u)] = dec.default_uncertainty_mm
+    dev_u_ext = np.append(dev_u, np.nan)  # index -1 (not measured) → NaN
+    mask = d.station_mask
+    has_st = mask.any(axis=1)
+    i_entry = np.argmax(mask, axis=1)
+    i_exit = s_ - 1 - np.argmax(mask[:, ::-1], axis=1) if s_ else i_entry
+    length = np.where(has_st, d.station_depth[i_exit] - d.station_depth[i_entry], np.nan) if s_ else np.full(h_, np.nan)
+    rows = np.arange(h_)
+    groups = d.groups()
+    g_index = np.array([groups.index(g) for g in d.group], np.int64)
+    onehot = np.zeros((h_, len(groups)))
+    onehot[rows, g_index] = 1.0
+    lim = rspec.limits
+    nominal = np.asarray(d.nominal_diameter, float)
+    # histogram bins: diameter deviation from nominal and residuals
+    dl = lim["diameter"]
+    spans = np.concatenate([(dl.hi - dl.nominal)[dl.specified], (dl.nominal - dl.lo)[dl.specified]])
+    spans = spans[np.isfinite(spans)]
+    half = 2.0 * float(spans.max()) if spans.size else 0.1
+    dev_edges = np.linspace(-half, half, 61)
+    rb = spec.model.max_residual_mm or spec.model.max_mean_residual_mm or 0.05
+    res_edges = np.linspace(-2.5 * rb, 2.5 * rb, 61)
+    stats: dict[str, Any] = {
+        "dev_edges": dev_edges,
+        "dev_hist": np.zeros(62, np.int64),
+        "res_edges": res_edges,
+        "res_hist": np.zeros(62, np.int64),
+        "d_sum": np.zeros((h_, s_)),
+        "d_cnt": np.zeros((h_, s_)),
+        "d_min": np.full((h_, s_), np.inf),
+        "d_max": np.full((h_, s_), -np.inf),
+        "part_group_dev": np.full((p_, len(groups)), np.nan),
+        "part_group_res": np.full((p_, len(groups)), np.nan),
+        "groups": groups,
+        "pred": pred,
+        "limits": lim,
+        "pred_src": pred_src,
+    }
+    counts = np.zeros((len(CHARS), len(_VERDICT_CODES)), np.int64)
+    hole_counts = np.zeros(len(_VERDICT_CODES), np.int64)
+    part_verdict = np.full(p_, VERDICT_NA, np.int8)
+    accepted = np.zeros(p_, bool)
+    n_rej_holes = np.zeros(p_, np.int64)
+    n_undecided = np.zeros(p_, np.int64)
+    n_rej_char = np.zeros((p_, len(CHARS)), np.int64)
+    model_dev = np.zeros(p_, bool)
+    mean_res = np.full(p_, np.nan)
+    max_res = np.full(p_, np.nan)
+    reasons: dict[int, list[str]] = {}
+    n_holes_dev = 0
+    pred32 = pred.astype(np.float32)
+    attrs = {
+        "checked_at": now,
+        "batch_id": reader.meta["batch_id"],
+        "part_number": reader.meta["part_number"],
+        "drawing_revision": reader.meta["drawing_revision"],
+        "inspection_file": str(reader.path),
+        "inspection_sha256": digest,
+        "spec_file": spec.source,
+        "spec_sha256": spec.sha256,
+        "spec_name": spec.name,
+        "decision_rule": dec.rule,
+        "decision_rule_reference": RULE_REFERENCES[dec.rule],
+        "guard_band_factor": dec.guard_band_factor,
+        "accept_conditional_pass": int(dec.accept_conditional_pass),
+        "missing_measurements": dec.missing,
+        "prediction_matching": "one file: all holes; several: file stem = hole group" if preds else "no predictions",
+    }
+    inputs = [("inspection", str(reader.path), digest), ("spec", spec.source, spec.sha256)]
+    inputs += [("prediction", p, h) for p, h in zip(preds.paths, preds.sha256, strict=True)]
+    with qc_result_file(
+        out,
+        attrs=attrs,
+        texts={"spec_toml": spec.text, "spec_json": dumps_json(spec.to_dict())},
+        inputs=inputs,
+        serials=reader.serials,
+        measured_at=reader.measured_at,
+        hole_id=d.hole_id,
+        station_depth=d.station_depth,
+        characteristics=CHARS,
+        arrays=_result_arrays(p_, h_, s_, with_pred),
+    ) as w:
+        for name, l_ in lim.items():
+            unit = CHARACTERISTICS[name]
+            w.dataset(f"characteristics/{name}/lower_limit", l_.lo, unit, "lower tolerance limit (-inf: none)")
+            w.dataset(f"characteristics/{name}/upper_limit", l_.hi, unit, "upper tolerance limit (inf: none)")
+        if with_pred:
+            w.dataset("predictions/diameter", pred, "mm", "predicted diameter at each hole × station (NaN: none)")
+            w.dataset("predictions/source", pred_src, "1", "index of the prediction input per hole (-1: none)")
+        for a, b, m in reader.iter_chunks():
+            res = _evaluate(m, rspec, dev_u_ext, mask, i_entry, i_exit, length, rows, d, dec)
+            codes = res["codes"]
+            # hole and part verdicts
+            hv = np.full((b - a, h_), VERDICT_NA, np.int8)
+            n_und = np.zeros(b - a, np.int64)
+            for ci, ch in enumerate(CHARS):
+                c = codes[ch]
+                if dec.missing == "ignore":
+                    c[c == VERDICT_MISSING] = VERDICT_NA
+                counts[ci] += np.bincount((c.ravel() + 1).astype(np.int64), minlength=len(_VERDICT_CODES))
+                worst = c.max(axis=2) if c.ndim == 3 else c
+                np.maximum(hv, worst, out=hv)
+                und = (c == VERDICT_COND_PASS) | (c == VERDICT_COND_FAIL)
+                n_und += und.reshape(b - a, -1).sum(axis=1)
+                n_rej_char[a:b, ci] = _rejected(worst, dec.accept_conditional_pass).sum(axis=1)
+                w.write(f"characteristics/{ch}/verdict", a, b, c)
+                if ch in res["values"]:
+                    w.write(f"characteristics/{ch}/value", a, b, res["values"][ch])
+            hole_rej = _rejected(hv, dec.accept_conditional_pass)
+            hole_counts += np.bincount((hv.ravel() + 1).astype(np.int64), minlength=len(_VERDICT_CODES))
+            pv = hv.max(axis=1)
+            part_verdict[a:b] = pv
+            accepted[a:b] = ~_rejected(pv, dec.accept_conditional_pass) & (pv != VERDICT_NA)
+            n_rej_holes[a:b] = hole_rej.sum(axis=1)
+            n_undecided[a:b] = n_und
+            w.write("holes/verdict", a, b, hv)
+            w.write("holes/rejected", a, b, hole_rej.astype(np.uint8))
+            for i in np.nonzero(~accepted[a:b])[0]:
+                reasons[a + int(i)] = []
+            _collect_reasons(reasons, a, codes, res, rspec, d, dec)
+            # statistics for the report
+            dia = m["diameter"]
+            fin = np.isfinite(dia)
+            dz = np.where(fin, dia, 0.0)
+            stats["d_sum"] += dz.sum(axis=0)
+            stats["d_cnt"] += fin.sum(axis=0)
+            np.fmin(stats["d_min"], np.fmin.reduce(np.where(fin, dia, np.inf), axis=0), out=stats["d_min"])
+            np.fmax(stats["d_max"], np.fmax.reduce(np.where(fin, dia, -np.inf), axis=0), out=stats["d_max"])
+            dev = dia - nominal[None, :, None].astype(np.float32)
+            stats["dev_hist"] += _hist(dev, dev_edges)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                gs = (np.where(fin, dev, 0.0).sum(axis=2)) @ onehot
+                gc = fin.sum(axis=2) @ onehot
+                stats["part_group_dev"][a:b] = np.where(gc > 0, gs / np.maximum(gc, 1), np.nan)
+            if with_pred:
+                r = dia - pred32[None]
+                w.write("residuals/diameter", a, b, r)
+                rs = _residual_stats(r, d.station_depth)
+                bounds = spec.model
+                with np.errstate(invalid="ignore"):
+                    hdev = np.zeros((b - a, h_), bool)
+                    if bounds.max_residual_mm is not None:
+                        hdev |= rs["max_abs"] > bounds.max_residual_mm
+                    if bounds.max_mean_residual_mm is not None:
+                        hdev |= np.abs(rs["mean"]) > bounds.max_mean_residual_mm
+                n_holes_dev += int(hdev.sum())
+                model_dev[a:b] = hdev.any(axis=1)
+                mean_res[a:b] = rs["part_mean"]
+                max_res[a:b] = rs["part_max"]
+                w.write("holes/model_deviation", a, b, hdev.astype(np.uint8))
+                w.write("holes/mean_residual", a, b, rs["mean"])
+                w.write("holes/max_abs_residual", a, b, rs["max_abs"])
+                w.write("holes/residual_slope", a, b, rs["slope"])
+                w.write("parts/model_deviation", a, b, model_dev[a:b].astype(np.uint8))
+                w.write("parts/mean_residual", a, b, mean_res[a:b])
+                w.write("parts/max_abs_residual", a, b, max_res[a:b])
+                stats["res_hist"] += _hist(r, res_edges)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    rfin = np.isfinite(r)
+                    gs = np.where(rfin, r, 0.0).sum(axis=2) @ onehot
+                    gc = rfin.sum(axis=2) @ onehot
+                    stats["part_group_res"][a:b] = np.where(gc > 0, gs / np.maximum(gc, 1), np.nan)
+            w.write("parts/verdict", a, b, pv)
+            w.write("parts/accepted", a, b, accepted[a:b].astype(np.uint8))
+            w.write("parts/n_rejected_holes", a, b, n_rej_holes[a:b])
+            w.write("parts/n_undecided", a, b, n_undecided[a:b])
+            w.write("parts/n_rejected_holes_by_characteristic", a, b, n_rej_char[a:b])
+        w.attrs(
+            {
+                "n_parts": p_,
+                "n_accepted": int(accepted.sum()),
+                "n_rejected": int(p_ - accepted.sum()),
+                "n_parts_model_deviation": int(model_dev.sum()),
+                "all_conform": int(bool(accepted.all())),
+            }
+        )
+    names = [VERDICT_NAMES[c] for c in _VERDICT_CODES]
+    return BatchOutcome(
+        path=str(reader.path),
+        sha256=digest,
+        meta=dict(reader.meta),
+        design=d,
+        serials=reader.serials,
+        measured_at=reader.measured_at,
+        results_file=str(out),
+        part_verdict=part_verdict,
+        accepted=accepted,
+        n_rejected_holes=n_rej_holes,
+        n_undecided=n_undecided,
+        n_rejected_by_char=n_rej_char,
+        model_deviation=model_dev,
+        mean_residual=mean_res,
+        max_abs_residual=max_res,
+        reasons=reasons,
+        verdict_counts={
+            ch: {n: int(k) for n, k in zip(names, counts[ci], strict=True) if k} for ci, ch in enumerate(CHARS)
+        },
+        hole_verdict_counts={n: int(k) for n, k in zip(names, hole_counts, strict=True) if k},
+        n_holes_model_deviation=n_holes_dev,
+        stats=stats,
+        predictions={
+            "files": preds.paths,
+            "holes_with_prediction": int((pred_src >= 0).sum()),
+            "holes_without_prediction": [d.hole_id[i] for i in np.nonzero(pred_src < 0)[0][:50]] if preds else [],
+            "rule": "one file: all holes; several: file stem = hole group",
+        },
+    )
+
+
+def _rejected(code: np.ndarray, accept_cond: bool) -> np.ndarray:
+    rej = code >= VERDICT_COND_FAIL
+    if not accept_cond:
+        rej |= code == VERDICT_COND_PASS
+    return rej
+
+
+def _hist(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Counts in ``edges`` bins plus underflow (first) and overflow (last), NaN ignored."""
+    v = x[np.isfinite(x)]
+    idx = np.searchsorted(edges, v, side="right")  # 0: below, len(edges): above
+    return np.bincount(idx, minlength=edges.size + 1)
+
+
+def _residual_stats(r: np.ndarray, z: np.ndarray) -> dict[str, np.ndarray]:
+    fin = np.isfinite(r)
+    cnt = fin.sum(axis=2)
+    r0 = np.where(fin, r, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s1 = r0.sum(axis=2)
+        mean = np.where(cnt > 0, s1 / np.maximum(cnt, 1), np.nan)
+        max_abs = np.fmax.reduce(np.abs(r), axis=2)
+        zm = (fin * z).sum(axis=2) / np.maximum(cnt, 1)
+        dz = np.where(fin, z - zm[..., None], 0.0)
+        den = (dz * dz).sum(axis=2)
+        slope = np.where(den > 0, (dz * (r0 - mean[..., None])).sum(axis=2) / np.where(den > 0, den, 1.0), np.nan)
+        tot = cnt.sum(axis=1)
+        part_mean = np.where(tot > 0, s1.sum(axis=1) / np.maximum(tot, 1), np.nan)
+        part_max = np.fmax.reduce(max_abs, axis=1)
+    return {"mean": mean, "max_abs": max_abs, "slope": slope, "part_mean": part_mean, "part_max": part_max}
+
+
+def _evaluate(
+    m: dict[str, np.ndarray],
+    rspec: ResolvedSpec,
+    dev_u_ext: np.ndarray,
+    mask: np.ndarray,
+    i_entry: np.ndarray,
+    i_exit: np.ndarray,
+    length: np.ndarray,
+    rows: np.ndarray,
+    d: Any,
+    dec: Any,
+) -> dict[str, Any]:
+    """Verdict codes and derived values of every characteristic for one block of parts."""
+    lim = rspec.limits
+    rule, gbf = dec.rule, dec.guard_band_factor
+    dia = m["diameter"]
+    u_val = dev_u_ext[m["device"]]  # (p, H, S), NaN: not measured or unknown
+    codes: dict[str, np.ndarray] = {}
+    values: dict[str, np.ndarray] = {}
+    ucs: dict[str, np.ndarray] = {}
+
+    def decide(name: str, v: np.ndarray, u: np.ndarray, in_hole: np.ndarray) -> None:
+        l_ = lim[name]
+        uu = np.where(np.isnan(l_.u), u, l_.u)
+        w = gbf * uu
+        nan_v = np.isnan(v)
+        if rule != "simple":
+            need = l_.specified & ~nan_v & np.isnan(w)
+            if need.any():
+                idx = np.argwhere(need)[0]
+                raise InputDataError(
+                    f"the {rule} decision rule needs the measurement uncertainty, but {name} of hole "
+                    f"{d.hole_id[idx[1]]} has none (device uncertainty not stated); give uncertainty_mm in the "
+                    f"CSV, [decision] default_uncertainty_mm or uncertainty_{CHARACTERISTICS[name]} in the spec"
+                )
+        c = zones(v, l_.lo, l_.hi, w, rule)
+        c[nan_v & l_.specified & in_hole] = VERDICT_MISSING
+        c[np.broadcast_to(~l_.specified, c.shape) | (nan_v & ~in_hole)] = VERDICT_NA
+        codes[name] = c
+        ucs[name] = uu
+
+    decide("diameter", dia, u_val, np.broadcast_to(mask, dia.shape))
+    has = mask.any(axis=1)
+    de, dx = dia[:, rows, i_entry], dia[:, rows, i_exit]
+    ue, ux = u_val[:, rows, i_entry], u_val[:, rows, i_exit]
+    de = np.where(has, de, np.nan)
+    dx = np.where(has, dx, np.nan)
+    decide("entry_diameter", de, ue, np.broadcast_to(has, de.shape))
+    decide("exit_diameter", dx, ux, np.broadcast_to(has, dx.shape))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        two_l = 2.0 * np.where(length > 0, length, np.nan)
+        taper = np.degrees(np.arctan((de - dx) / two_l))
+        u_taper = np.degrees(np.hypot(ue, ux) / two_l)
+    decide("taper", taper, u_taper, np.broadcast_to(has & (length > 0), taper.shape))
+    tp = 2.0 * np.hypot(m["x_dev"], m["y_dev"])
+    pos = np.fmax.reduce(tp, axis=2)
+    u_pos = 2.0 * np.fmax.reduce(np.where(np.isfinite(tp), u_val, np.nan), axis=2)
+    decide("position", pos, u_pos, np.ones(pos.shape, bool))
+    depth = m["depth"]
+    u_depth = dev_u_ext[m["depth_device"]]
+    decide("depth", depth, u_depth, np.ones(depth.shape, bool))
+    codes["depth"][m["blocked"]] = VERDICT_FAIL
+    values.update(entry_diameter=de, exit_diameter=dx, taper=taper, position=pos)
+    return {
+        "codes": codes,
+        "values": values,
+        "raw": {"diameter": dia, "depth": depth},
+        "blocked": m["blocked"],
+        "u": ucs,
+    }
+
+
+def _collect_reasons(
+    reasons: dict[int, list[str]],
+    a: int,
+    codes: dict[str, np.ndarray],
+    res: dict[str, Any],
+    rspec: ResolvedSpec,
+    d: Any,
+    dec: Any,
+) -> None:
+    """Up to MAX_REASONS explanations per rejected part (a loop over the kept reasons only)."""
+    parts, chars, holes, stations = [], [], [], []
+    for ci, ch in enumerate(CHARS):
+        rej = _rejected(codes[ch], dec.accept_conditional_pass)
+        idx = np.nonzero(rej)
+        if not idx[0].size:
+            continue
+        parts.append(idx[0])
+        holes.append(idx[1])
+        stations.append(idx[2] if len(idx) == 3 else np.full(idx[0].size, -1))
+        chars.append(np.full(idx[0].size, ci))
+    if not parts:
+        return
+    p, c, h, s = (np.concatenate(x) for x in (parts, chars, holes, stations))
+    sev = np.concatenate(
+        [
+            (codes[CHARS[ci]][pp, hh, ss] if CHARS[ci] == "diameter" else codes[CHARS[ci]][pp, hh])
+            for ci, pp, hh, ss in _by_char(c, p, h, s)
+        ]
+    )
+    order = np.lexsort((s, h, c, -sev.astype(np.int16), p))  # worst verdict first
+    p, c, h, s = p[order], c[order], h[order], s[order]
+    first = np.searchsorted(p, p, side="left")
+    keep = (np.arange(p.size) - first) < MAX_REASONS
+    for pi, ci, hi, si in zip(p[keep].tolist(), c[keep].tolist(), h[keep].tolist(), s[keep].tolist(), strict=True):
+        ch = CHARS[ci]
+        unit = CHARACTERISTICS[ch]
+        code = int(codes[ch][pi, hi, si] if si >= 0 else codes[ch][pi, hi])
+        l_ = rspec.limits[ch]
+        lo = float(l_.lo[hi, si] if si >= 0 else l_.lo[hi])
+        hi_ = float(l_.hi[hi, si] if si >= 0 else l_.hi[hi])
+        where = f"{d.hole_id[hi]} {ch}" + (f" @ {d.station_depth[si]:g} mm" if si >= 0 else "")
+        if ch == "depth" and bool(res["blocked"][pi, hi]):
+            text = f"{where}: blocked"
+        elif code == VERDICT_MISSING:
+            text = f"{where}: not measured"
+        else:
+            if ch == "diameter":
+                v = float(res["raw"]["diameter"][pi, hi, si])
+                u = float(res["u"][ch][pi, hi, si])
+            else:
+                v = float(res["values"][ch][pi, hi] if ch in res["values"] else res["raw"][ch][pi, hi])
+                u = float(res["u"][ch][pi, hi])
+            lim_txt = f"{_fmt(lo)}..{_fmt(hi_)}" if np.isfinite(lo) else f"≤ {_fmt(hi_)}"
+            if not np.isfinite(hi_):
+                lim_txt = f"≥ {_fmt(lo)}"
+            u_txt = f", U {u:.4f}" if np.isfinite(u) and dec.rule != "simple" else ""
+            text = f"{where}: {v:.4f} {unit}, {VERDICT_NAMES[code]} (limits {lim_txt} {unit}{u_txt})"
+        reasons.setdefault(a + pi, []).append(text)
+
+
+def _by_char(
+    c: np.ndarray, p: np.ndarray, h: np.ndarray, s: np.ndarray
+) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Split the concatenated reason candidates back by characteristic (they are grouped by it)."""
+    out = []
+    for ci in np.unique(c).tolist():
+        m = c == ci
+        out.append((ci, p[m], h[m], s[m]))
+    return out
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4f}"
+
+
+# --------------------------------------------------------------------------- terminal summary
+def summary_lines(run: CheckRun, max_rejected: int = 20) -> list[str]:
+    """The terminal summary: one table row per batch, then the rejected parts and why."""
+    rule = run.spec.decision.rule
+    lines = [f"spec {run.spec.source} (sha256 {run.spec.sha256[:12]}), decision rule: {rule}"]
+    head = f"{'batch':<20} {'parts':>6} {'accepted':>9} {'rejected':>9} {'undecided':>10} {'model dev.':>11}"
+    lines += [head, "-" * len(head)]
+    for o in run.outcomes:
+        lines.append(
+            f"{o.meta['batch_id'][:20]:<20} {o.n_parts:>6} {o.n_accepted:>9} {o.n_parts - o.n_accepted:>9} "
+            f"{int((o.n_undecided > 0).sum()):>10} {int(o.model_deviation.sum()):>11}"
+        )
+    for o in run.outcomes:
+        rej = np.nonzero(~o.accepted)[0]
+        if rej.size:
+            lines.append(f"rejected parts of {o.meta['batch_id']} ({rej.size}):")
+            for i in rej[:max_rejected]:
+                why = "; ".join(o.reasons.get(int(i), [])[:2])
+                lines.append(
+                    f"  {o.serials[i]:<16} {VERDICT_NAMES[int(o.part_verdict[i])]:<16} "
+                    f"{int(o.n_rejected_holes[i])} hole(s): {why}"
+                )
+            if rej.size > max_rejected:
+                lines.append(f"  … {rej.size - max_rejected} more (see the report or --json)")
+        flagged = np.nonzero(o.model_deviation & o.accepted)[0]
+        if flagged.size:
+            names = ", ".join(o.serials[i] for i in flagged[:10]) + (" …" if flagged.size > 10 else "")
+            lines.append(f"in tolerance but deviating from the prediction ({flagged.size}): {names}")
+        lines.append(f"results: {o.results_file}")
+    lines.append("all parts conform" if run.all_conform else "some parts are rejected (exit code 1)")
+    return lines

@@ -1,0 +1,423 @@
+"""Import inspection results from long-format CSV into an inspection batch.
+
+Two files (``docs/qc.md`` documents them, with examples):
+
+* the **design** CSV, one row per hole: ``hole_id``, ``nominal_diameter_mm``,
+  ``depth_mm`` and optionally ``group``, ``x_mm``, ``y_mm`` (nominal
+  position) and ``stations_mm`` (the hole's station depths, separated by
+  ``;``);
+* the **measurements** CSV, one row per measurement (part × hole ×
+  station): ``serial``, ``hole_id``, ``station_depth_mm``, ``diameter_mm``
+  and optionally ``x_dev_mm``, ``y_dev_mm``, ``depth_mm`` (a number or
+  ``blocked``), ``device``, ``uncertainty_mm``, ``measured_at``.
+
+Every bad row is collected and reported with the file, the line and the
+reason; nothing is written unless every row is good.  Unknown columns are
+errors (a misspelt optional column would otherwise be silently ignored).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import difflib
+import io
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecmsim.errors import InputDataError
+from ecmsim.io.inspection import Batch, Design, sha256_file, validate_serials
+
+MEASUREMENT_REQUIRED = ("serial", "hole_id", "station_depth_mm", "diameter_mm")
+MEASUREMENT_OPTIONAL = ("x_dev_mm", "y_dev_mm", "depth_mm", "device", "uncertainty_mm", "measured_at")
+DESIGN_REQUIRED = ("hole_id", "nominal_diameter_mm", "depth_mm")
+DESIGN_OPTIONAL = ("group", "x_mm", "y_mm", "stations_mm")
+#: Station depths are rounded to this many decimals of a mm (1 µm) to form the station set.
+STATION_DECIMALS = 3
+#: Group of holes whose design row leaves ``group`` empty.
+DEFAULT_GROUP = "all"
+_MAX_REPORTED = 30
+
+
+class _Errors:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.items: list[tuple[int, str]] = []
+
+    def add(self, line: int, msg: str) -> None:
+        self.items.append((line, msg))
+
+    def raise_if_any(self, what: str) -> None:
+        if not self.items:
+            return
+        n = len(self.items)
+        shown = "\n".join(f"  {self.path}:{line}: {msg}" for line, msg in self.items[:_MAX_REPORTED])
+        more = f"\n  … and {n - _MAX_REPORTED} more" if n > _MAX_REPORTED else ""
+        raise InputDataError(f"{self.path}: {n} bad {what}{'s' if n > 1 else ''}; nothing was written:\n{shown}{more}")
+
+
+def _read_table(
+    path: Path, required: Sequence[str], optional: Sequence[str], delimiter: str, encoding: str
+) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Header (normalised) and ``(line number, fields)`` rows of a CSV file."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputDataError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise InputDataError(f"{path}: cannot read: {exc.strerror}") from None
+    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        text = raw.decode(enc)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputDataError(
+            f"{path}:{line}: not {encoding} text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+            f"save the file as UTF-8 or give its encoding with --encoding (e.g. --encoding latin-1)"
+        ) from None
+    except LookupError:
+        raise InputDataError(f"unknown encoding {encoding!r}") from None
+    if not text.strip():
+        raise InputDataError(f"{path}: the file is empty")
+    first = text.lstrip().splitlines()[0]
+    if delimiter not in first:
+        for cand, name in ((";", "semicolon"), ("\t", "tab"), ("|", "bar")):
+            if cand in first:
+                opt = "'\\t'" if cand == "\t" else repr(cand)
+                raise InputDataError(
+                    f"{path}:1: the header is separated by {name}s, expected {delimiter!r}; "
+                    f"export comma-separated values or pass --delimiter {opt}"
+                )
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    rows: list[tuple[int, list[str]]] = []
+    header: list[str] | None = None
+    try:
+        for fields in reader:
+            if not fields or all(not f.strip() for f in fields):
+                continue
+            if header is None:
+                header = [f.strip().lower() for f in fields]
+                continue
+            rows.append((reader.line_num, [f.strip() for f in fields]))
+    except csv.Error as exc:
+        raise InputDataError(f"{path}:{reader.line_num}: malformed CSV: {exc}") from None
+    assert header is not None
+    allowed = (*required, *optional)
+    unknown = [c for c in header if c not in allowed]
+    if unknown:
+        hints = []
+        for c in unknown:
+            near = difflib.get_close_matches(c, allowed, n=1, cutoff=0.6)
+            hints.append(f"{c!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+        raise InputDataError(
+            f"{path}:1: unknown column{'s' if len(unknown) > 1 else ''} {', '.join(hints)}; "
+            f"allowed: {', '.join(allowed)}"
+        )
+    dup = sorted({c for c in header if header.count(c) > 1})
+    if dup:
+        raise InputDataError(f"{path}:1: column {dup[0]!r} appears more than once")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputDataError(
+            f"{path}:1: missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"(found: {', '.join(header)}; required: {', '.join(required)})"
+        )
+    if not rows:
+        raise InputDataError(f"{path}: no data rows after the header")
+    return header, rows
+
+
+def _number(text: str, col: str, errors: _Errors, line: int, positive: bool = False, nonneg: bool = False) -> float:
+    """Parse a decimal number; '' → NaN; records an error and returns NaN on failure."""
+    if text == "":
+        return math.nan
+    try:
+        v = float(text)
+    except ValueError:
+        hint = " (the decimal separator must be '.')" if "," in text else ""
+        errors.add(line, f"{col} = {text!r} is not a number{hint}")
+        return math.nan
+    if not math.isfinite(v):
+        errors.add(line, f"{col} = {text!r}: must be a finite number (leave the field empty if not measured)")
+        return math.nan
+    if positive and v <= 0:
+        errors.add(line, f"{col} = {text!r}: must be > 0")
+        return math.nan
+    if nonneg and v < 0:
+        errors.add(line, f"{col} = {text!r}: must be ≥ 0")
+        return math.nan
+    return v
+
+
+def _timestamp(text: str, errors: _Errors, line: int) -> str:
+    """ISO 8601 date or date-time; with a time zone converted to UTC ('Z')."""
+    if not text:
+        return ""
+    try:
+        t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        errors.add(line, f"measured_at = {text!r} is not an ISO 8601 date or date-time (e.g. 2024-03-05T14:30:00Z)")
+        return ""
+    if len(text) == 10:
+        return t.date().isoformat()
+    if t.tzinfo is not None:
+        return t.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def read_design_csv(path: str | Path, delimiter: str = ",", encoding: str = "utf-8") -> tuple[Design, dict[str, int]]:
+    """Read the design CSV; return the design (stations empty unless given) and the hole's design line.
+
+    The stations are completed by :func:`import_csv` from the measurements
+    when the design does not list them.
+    """
+    p = Path(path)
+    header, rows = _read_table(p, DESIGN_REQUIRED, DESIGN_OPTIONAL, delimiter, encoding)
+    col = {c: i for i, c in enumerate(header)}
+    errors = _Errors(p)
+    ids: list[str] = []
+    lines: dict[str, int] = {}
+    group, dia, depth, xs, ys, stations = [], [], [], [], [], []
+    for line, f in rows:
+        if len(f) != len(header):
+            errors.add(line, f"expected {len(header)} fields, found {len(f)}")
+            continue
+        hid = f[col["hole_id"]]
+        if not hid:
+            errors.add(line, "hole_id is empty")
+            continue
+        if hid in lines:
+            errors.add(line, f"hole_id {hid!r} already defined on line {lines[hid]}")
+            continue
+        lines[hid] = line
+        ids.append(hid)
+        g = f[col["group"]] if "group" in col else ""
+        group.append(g or DEFAULT_GROUP)
+        d = _number(f[col["nominal_diameter_mm"]], "nominal_diameter_mm", errors, line, positive=True)
+        z = _number(f[col["depth_mm"]], "depth_mm", errors, line, positive=True)
+        if f[col["nominal_diameter_mm"]] == "":
+            errors.add(line, "nominal_diameter_mm is empty")
+        if f[col["depth_mm"]] == "":
+            errors.add(line, "depth_mm is empty")
+        dia.append(d)
+        depth.append(z)
+        xs.append(_number(f[col["x_mm"]], "x_mm", errors, line) if "x_mm" in col else math.nan)
+        ys.append(_number(f[col["y_mm"]], "y_mm", errors, line) if "y_mm" in col else math.nan)
+        st: list[float] = []
+        if "stations_mm" in col and f[col["stations_mm"]]:
+            for part in f[col["stations_mm"]].split(";"):
+                v = _number(part.strip(), "stations_mm", errors, line, nonneg=True)
+                if math.isfinite(v):
+                    if math.isfinite(z) and v > z + 1e-9:
+                        errors.add(line, f"station {v:g} mm is deeper than the hole's depth_mm {z:g}")
+                    st.append(round(v, STATION_DECIMALS))
+            if len(set(st)) != len(st):
+                errors.add(line, "stations_mm lists a station twice")
+        stations.append(sorted(set(st)))
+    errors.raise_if_any("design row")
+    try:  # hole ids and group names follow the rules of serial numbers
+        validate_serials(ids)
+        validate_serials(list(dict.fromkeys(group)))
+    except InputDataError as exc:
+        raise InputDataError(f"{p}: {str(exc).replace('serial number', 'hole id or group')}") from None
+    union = sorted({s for st in stations for s in st})
+    mask = np.zeros((len(ids), len(union)), bool)
+    pos = {s: k for k, s in enumerate(union)}
+    for i, st in enumerate(stations):
+        mask[i, [pos[s] for s in st]] = True
+    design = Design(
+        hole_id=ids,
+        group=group,
+        nominal_diameter=np.array(dia),
+        nominal_x=np.array(xs),
+        nominal_y=np.array(ys),
+        depth=np.array(depth),
+        station_depth=np.array(union, float),
+        station_mask=mask,
+    )
+    return design, lines
+
+
+def import_csv(
+    measurements: str | Path,
+    design_csv: str | Path,
+    meta: Mapping[str, str],
+    *,
+    device: str = "",
+    uncertainty_mm: float | None = None,
+    delimiter: str = ",",
+    encoding: str = "utf-8",
+) -> Batch:
+    """Read a measurements CSV and its design CSV into a :class:`Batch` (nothing written).
+
+    Parameters
+    ----------
+    meta
+        Batch metadata (``ecmsim.io.inspection.BATCH_FIELDS``); the
+        inspection dates are filled in from ``measured_at`` when not given.
+    device, uncertainty_mm
+        Defaults for rows that leave ``device`` / ``uncertainty_mm`` empty.
+
+    Raises
+    ------
+    InputDataError
+        Naming the file, the line and the reason for every bad row.
+    """
+    mp, dp = Path(measurements), Path(design_csv)
+    design, _ = read_design_csv(dp, delimiter, encoding)
+    header, rows = _read_table(mp, MEASUREMENT_REQUIRED, MEASUREMENT_OPTIONAL, delimiter, encoding)
+    col = {c: i for i, c in enumerate(header)}
+    errors = _Errors(mp)
+    hole_index = {h: i for i, h in enumerate(design.hole_id)}
+    design_has_stations = bool(design.station_mask.any())
+    serial_index: dict[str, int] = {}
+    times: dict[int, str] = {}
+    devices: dict[tuple[str, float | None], int] = {}
+    n = len(rows)
+    pi = np.empty(n, np.int64)
+    hi = np.empty(n, np.int64)
+    zi = np.empty(n)
+    vals = np.full((n, 3), np.nan)
+    dev = np.empty(n, np.int64)
+    keep = np.zeros(n, bool)
+    line_no = np.empty(n, np.int64)
+    depth_of: dict[tuple[int, int], tuple[float, bool, int, int]] = {}
+    u_default = math.nan if uncertainty_mm is None else float(uncertainty_mm)
+
+    def get(fields: list[str], name: str) -> str:
+        return fields[col[name]] if name in col else ""
+
+    for r, (line, f) in enumerate(rows):
+        line_no[r] = line
+        if len(f) != len(header):
+            errors.add(line, f"expected {len(header)} fields, found {len(f)}")
+            continue
+        n_err = len(errors.items)
+        serial = f[col["serial"]]
+        if not serial:
+            errors.add(line, "serial is empty")
+        hid = f[col["hole_id"]]
+        h = hole_index.get(hid, -1)
+        if h < 0:
+            near = difflib.get_close_matches(hid, hole_index, n=1, cutoff=0.6)
+            errors.add(
+                line,
+                f"hole_id {hid!r} is not in the design {dp.name}" + (f" (did you mean {near[0]!r}?)" if near else ""),
+            )
+        zt = f[col["station_depth_mm"]]
+        z = _number(zt, "station_depth_mm", errors, line, nonneg=True)
+        if zt == "":
+            errors.add(line, "station_depth_mm is empty")
+        elif h >= 0 and math.isfinite(z) and z > design.depth[h] + 1e-9:
+            errors.add(line, f"station_depth_mm = {zt} is deeper than hole {hid}'s design depth {design.depth[h]:g} mm")
+        d = _number(f[col["diameter_mm"]], "diameter_mm", errors, line, positive=True)
+        x = _number(get(f, "x_dev_mm"), "x_dev_mm", errors, line)
+        y = _number(get(f, "y_dev_mm"), "y_dev_mm", errors, line)
+        if math.isnan(x) != math.isnan(y):
+            errors.add(line, "x_dev_mm and y_dev_mm must be given together")
+        dt = get(f, "depth_mm")
+        blocked = dt.lower() == "blocked"
+        hd = math.nan if blocked else _number(dt, "depth_mm", errors, line, positive=True)
+        u = _number(get(f, "uncertainty_mm"), "uncertainty_mm", errors, line, nonneg=True)
+        u = u_default if get(f, "uncertainty_mm") == "" else u
+        name = get(f, "device") or device or "unknown"
+        if len(name.encode("utf-8")) > 64 or not name.isascii() or not name.isprintable():
+            errors.add(line, f"device {name!r}: at most 64 printable ASCII characters")
+        ts = _timestamp(get(f, "measured_at"), errors, line)
+        if len(errors.items) > n_err:
+            continue
+        p = serial_index.setdefault(serial, len(serial_index))
+        if ts and ts > times.get(p, ""):
+            times[p] = ts
+        key = (name, None if math.isnan(u) else u)
+        k = devices.get(key)
+        if k is None:
+            k = devices[key] = len(devices)
+        if blocked or math.isfinite(hd):
+            prev = depth_of.get((p, h))
+            if prev is not None and (prev[1] != blocked or (not blocked and prev[0] != hd)):
+                errors.add(line, f"depth_mm = {dt!r} contradicts line {prev[2]} for serial {serial}, hole {hid}")
+                continue
+            if prev is None:
+                depth_of[(p, h)] = (hd, blocked, line, k)
+        pi[r], hi[r], zi[r], dev[r] = p, h, round(z, STATION_DECIMALS), k
+        vals[r] = (d, x, y)
+        keep[r] = True
+    errors.raise_if_any("row")
+    pi, hi, zi, vals, dev, line_no = pi[keep], hi[keep], zi[keep], vals[keep], dev[keep], line_no[keep]
+    # stations: from the design if it lists them, otherwise the depths measured on each hole
+    if design_has_stations:
+        st = design.station_depth
+        si = np.searchsorted(st, zi).clip(0, max(st.size - 1, 0))
+        ok = (st.size > 0) & (np.abs(st[si] - zi) < 1e-9) if st.size else np.zeros(zi.size, bool)
+        ok &= design.station_mask[hi, si] if st.size else ok
+        for r in np.nonzero(~ok)[0][: _MAX_REPORTED + 1]:
+            listed = design.station_depth[design.station_mask[hi[r]]]
+            errors.add(
+                int(line_no[r]),
+                f"station_depth_mm {zi[r]:g} is not a station of hole "
+                f"{design.hole_id[hi[r]]} (stations_mm: {', '.join(f'{v:g}' for v in listed)})",
+            )
+        errors.raise_if_any("row")
+    else:
+        st, si = np.unique(zi, return_inverse=True)
+        mask = np.zeros((design.n_holes, st.size), bool)
+        mask[hi, si] = True
+        design.station_depth, design.station_mask = st.astype(float), mask
+    n_p, n_h, n_s = len(serial_index), design.n_holes, design.station_depth.size
+    flat = (pi * n_h + hi) * n_s + si
+    order = np.argsort(flat, kind="stable")
+    dup = np.nonzero(np.diff(flat[order]) == 0)[0]
+    serials = list(serial_index)
+    for j in dup[: _MAX_REPORTED + 1]:
+        a, b = order[j], order[j + 1]
+        errors.add(
+            int(line_no[b]),
+            f"duplicate measurement of serial {serials[pi[b]]}, hole "
+            f"{design.hole_id[hi[b]]}, station {zi[b]:g} mm (first on line {line_no[a]})",
+        )
+    errors.raise_if_any("row")
+    try:
+        validate_serials(serials)
+    except InputDataError as exc:
+        raise InputDataError(f"{mp}: {exc}") from None
+    shape = (n_p, n_h, n_s)
+    diameter = np.full(shape, np.nan, np.float32)
+    x_dev = np.full(shape, np.nan, np.float32)
+    y_dev = np.full(shape, np.nan, np.float32)
+    device_idx = np.full(shape, -1, np.int16)
+    diameter[pi, hi, si] = vals[:, 0]
+    x_dev[pi, hi, si] = vals[:, 1]
+    y_dev[pi, hi, si] = vals[:, 2]
+    device_idx[pi, hi, si] = dev
+    depth = np.full((n_p, n_h), np.nan, np.float32)
+    depth_dev = np.full((n_p, n_h), -1, np.int16)
+    blocked_arr = np.zeros((n_p, n_h), bool)
+    for (p, h), (hd, blk, _line, k) in depth_of.items():
+        depth[p, h], blocked_arr[p, h], depth_dev[p, h] = hd, blk, k
+    measured = [times.get(p, "") for p in range(n_p)]
+    known = sorted(t for t in measured if t)
+    full_meta: dict[str, Any] = {k: str(v) for k, v in meta.items() if v is not None}
+    if known:
+        full_meta.setdefault("inspected_from", known[0])
+        full_meta.setdefault("inspected_to", known[-1])
+    return Batch(
+        meta=full_meta,
+        serials=serials,
+        design=design,
+        devices=[name for name, _ in devices],
+        device_uncertainty=np.array([np.nan if u is None else u for _, u in devices], float),
+        diameter=diameter,
+        x_dev=x_dev,
+        y_dev=y_dev,
+        device=device_idx,
+        depth=depth,
+        depth_device=depth_dev,
+        blocked=blocked_arr,
+        measured_at=measured,
+        sources=[(mp.name, sha256_file(mp)), (dp.name, sha256_file(dp))],
+    )

@@ -101,8 +101,8 @@ def hierarchy(nr, nz, min_size):
 
     Returns
     -------
-    levels : int64 array (nlev, 4)
-        ``nr_l, nz_l, voff_l, soff_l`` as described in the module docstring.
+    levels : int64 array (nlev, 5)
+        ``nr_l, nz_l, voff_l, soff_l, roff_l`` (module docstring).
     """
     m = max(min_size, 3)
     nlev = 1
@@ -112,21 +112,24 @@ def hierarchy(nr, nz, min_size):
         a = a // 2 + 1
         b = b // 2 + 1
         nlev += 1
-    levels = np.zeros((nlev, 4), dtype=np.int64)
+    levels = np.zeros((nlev, 5), dtype=np.int64)
     a = nr
     b = nz
     voff = 0
     soff = 0
+    roff = 0
     for lev in range(nlev):
         levels[lev, 0] = a
         levels[lev, 1] = b
         levels[lev, 2] = voff
+        levels[lev, 4] = roff
         if lev == 0:
             levels[lev, 3] = -1
         else:
             levels[lev, 3] = soff
             soff += 9 * a * b
         voff += a * b
+        roff += a
         a = a // 2 + 1
         b = b // 2 + 1
     return levels
@@ -138,7 +141,7 @@ def storage_sizes(levels):
 
     Parameters
     ----------
-    levels : int64 array (nlev, 4)
+    levels : int64 array (nlev, 5)
         From :func:`hierarchy`.
 
     Returns
@@ -147,6 +150,8 @@ def storage_sizes(levels):
         Length of ``kinds`` and of each row of ``vec``.
     n_stencil : int
         Length of ``sten`` (at least 1).
+    n_rows : int
+        Rows of ``spans``.
     n_coarsest : int
         Number of nodes of the coarsest level (rows of ``band``).
     bandwidth : int
@@ -158,12 +163,39 @@ def storage_sizes(levels):
     n_stencil = 1
     if last > 0:
         n_stencil = levels[last, 3] + 9 * ncl
+    n_rows = levels[last, 4] + levels[last, 0]
     bw = min(levels[last, 0], levels[last, 1]) + 1
-    return n_nodes, n_stencil, ncl, bw
+    return n_nodes, n_stencil, n_rows, ncl, bw
+
+
+@njit(cache=True)
+def row_spans(kind, sp):
+    """Per row ``i``, the range ``[sp[i, 0], sp[i, 1])`` of ``j`` holding every unknown.
+
+    Loops over a level visit only these ranges; rows without unknowns get ``(0, 0)``.
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+    sp : int64 array (nr, 2), out
+    """
+    nr, nz = kind.shape
+    for i in range(nr):
+        lo = 0
+        while lo < nz and kind[i, lo] != 0:
+            lo += 1
+        hi = nz
+        while hi > lo and kind[i, hi - 1] != 0:
+            hi -= 1
+        if lo == nz:
+            lo = 0
+            hi = 0
+        sp[i, 0] = lo
+        sp[i, 1] = hi
 
 
 # ---------------------------------------------------------- transfer operators
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _parents(i):
     # Coarse parents of fine index i along one axis: first index, count, weight.
     if i & 1:
@@ -172,7 +204,25 @@ def _parents(i):
 
 
 @njit(cache=True)
-def prolong_add(kind, uc, u):
+def _prolong_row(kind, sp, uc, u, i):
+    # u += P uc on row i.
+    i0, ni, wi = _parents(i)
+    for j in range(sp[i, 0], sp[i, 1]):
+        if kind[i, j] != 0:
+            continue
+        j0, nj, wj = _parents(j)
+        s = uc[i0, j0]
+        if nj == 2:
+            s += uc[i0, j0 + 1]
+        if ni == 2:
+            s += uc[i0 + 1, j0]
+            if nj == 2:
+                s += uc[i0 + 1, j0 + 1]
+        u[i, j] += wi * wj * s
+
+
+@njit(cache=True)
+def prolong_add(kind, sp, uc, u):
     """Add the interpolated coarse correction: ``u += P uc`` on unknowns.
 
     ``P`` is the masked bilinear interpolation of the module docstring: for a fine node
@@ -183,65 +233,94 @@ def prolong_add(kind, uc, u):
     ----------
     kind : int8 array (nr, nz)
         Kinds of the fine level (0 unknown).
+    sp : int64 array (nr, 2)
+        Row spans of ``kind`` (:func:`row_spans`).
     uc : float64 array (nr // 2 + 1, nz // 2 + 1)
         Coarse correction.
     u : float64 array (nr, nz), in/out
     """
-    nr, nz = kind.shape
-    for i in range(nr):
-        i0, ni, wi = _parents(i)
-        for j in range(nz):
-            if kind[i, j] != 0:
-                continue
-            j0, nj, wj = _parents(j)
-            s = 0.0
-            for a in range(i0, i0 + ni):
-                for b in range(j0, j0 + nj):
-                    s += uc[a, b]
-            u[i, j] += wi * wj * s
+    for i in range(kind.shape[0]):
+        _prolong_row(kind, sp, uc, u, i)
 
 
 @njit(cache=True)
-def restrict_residual5(kind, diag, c_rm, c_rp, c_zm, c_zp, f, u, fc):
+def _restrict_row5(kind, diag, c_rp, c_zp, sp, f, u, fc, i):
+    # Add P^T of the residual of row i to fc.
+    nr, nz = kind.shape
+    i0, ni, wi = _parents(i)
+    for j in range(sp[i, 0], sp[i, 1]):
+        if kind[i, j] != 0:
+            continue
+        r = f[i, j] - diag[i, j] * u[i, j]
+        if i > 0:
+            r += c_rp[i - 1, j] * u[i - 1, j]
+        if i + 1 < nr:
+            r += c_rp[i, j] * u[i + 1, j]
+        if j > 0:
+            r += c_zp[i, j - 1] * u[i, j - 1]
+        if j + 1 < nz:
+            r += c_zp[i, j] * u[i, j + 1]
+        j0, nj, wj = _parents(j)
+        r *= wi * wj
+        fc[i0, j0] += r
+        if nj == 2:
+            fc[i0, j0 + 1] += r
+        if ni == 2:
+            fc[i0 + 1, j0] += r
+            if nj == 2:
+                fc[i0 + 1, j0 + 1] += r
+
+
+@njit(cache=True)
+def restrict_residual5(kind, diag, c_rp, c_zp, sp, f, u, fc):
     """Restricted residual of the fine 5-point level: ``fc = P^T (f - A u)``.
 
-    The residual is taken on unknowns only (``kind == 0``) and distributed to the
-    coarse parents with the weights of :func:`prolong_add`.
+    ``A`` is the symmetric operator of ``potential.assemble``; only its upper links are
+    read, since ``c_rm[i, j] = c_rp[i - 1, j]`` and ``c_zm[i, j] = c_zp[i, j - 1]``.
+    The residual is taken on unknowns only and distributed to the coarse parents with
+    the weights of :func:`prolong_add`.
 
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    diag, c_rm, c_rp, c_zm, c_zp : float64 arrays (nr, nz)
-        Fine stencil, as from ``potential.assemble`` (``A`` has ``-c`` off the diagonal).
+    diag, c_rp, c_zp : float64 arrays (nr, nz)
+        Fine stencil (``A`` has ``-c`` off the diagonal).
+    sp : int64 array (nr, 2)
+        Row spans of ``kind``.
     f, u : float64 arrays (nr, nz)
         Right-hand side and current approximation.
     fc : float64 array (nr // 2 + 1, nz // 2 + 1), out
     """
-    nr, nz = kind.shape
     fc[:, :] = 0.0
-    for i in range(nr):
-        i0, ni, wi = _parents(i)
-        for j in range(nz):
-            if kind[i, j] != 0:
-                continue
-            r = f[i, j] - diag[i, j] * u[i, j]
-            if i > 0:
-                r += c_rm[i, j] * u[i - 1, j]
-            if i + 1 < nr:
-                r += c_rp[i, j] * u[i + 1, j]
-            if j > 0:
-                r += c_zm[i, j] * u[i, j - 1]
-            if j + 1 < nz:
-                r += c_zp[i, j] * u[i, j + 1]
-            j0, nj, wj = _parents(j)
-            r *= wi * wj
-            for a in range(i0, i0 + ni):
-                for b in range(j0, j0 + nj):
-                    fc[a, b] += r
+    for i in range(kind.shape[0]):
+        _restrict_row5(kind, diag, c_rp, c_zp, sp, f, u, fc, i)
 
 
 @njit(cache=True)
-def restrict_residual9(kind, a, f, u, fc):
+def _offsum9(a, u, i, j, nr, nz):
+    # sum over the 8 neighbours of a[i, j, d] u[nb] (skipping those off the grid).
+    if i > 0 and i + 1 < nr and j > 0 and j + 1 < nz:
+        return (
+            a[i, j, 0] * u[i - 1, j - 1]
+            + a[i, j, 1] * u[i - 1, j]
+            + a[i, j, 2] * u[i - 1, j + 1]
+            + a[i, j, 3] * u[i, j - 1]
+            + a[i, j, 5] * u[i, j + 1]
+            + a[i, j, 6] * u[i + 1, j - 1]
+            + a[i, j, 7] * u[i + 1, j]
+            + a[i, j, 8] * u[i + 1, j + 1]
+        )
+    s = 0.0
+    for k in range(max(i - 1, 0), min(i + 2, nr)):
+        d0 = 3 * (k - i + 1) + 1 - j
+        for m in range(max(j - 1, 0), min(j + 2, nz)):
+            if k != i or m != j:
+                s += a[i, j, d0 + m] * u[k, m]
+    return s
+
+
+@njit(cache=True)
+def restrict_residual9(kind, a, sp, f, u, fc):
     """Restricted residual of a 9-point level: ``fc = P^T (f - A u)``.
 
     Parameters
@@ -251,6 +330,8 @@ def restrict_residual9(kind, a, f, u, fc):
     a : float64 array (nr, nz, 9)
         Stencil, ``a[i, j, 3 (di + 1) + dj + 1]`` is the matrix entry coupling
         ``(i, j)`` to ``(i + di, j + dj)``.
+    sp : int64 array (nr, 2)
+        Row spans of ``kind``.
     f, u : float64 arrays (nr, nz)
     fc : float64 array (nr // 2 + 1, nz // 2 + 1), out
     """
@@ -258,29 +339,25 @@ def restrict_residual9(kind, a, f, u, fc):
     fc[:, :] = 0.0
     for i in range(nr):
         i0, ni, wi = _parents(i)
-        klo = max(i - 1, 0)
-        khi = min(i + 2, nr)
-        for j in range(nz):
+        for j in range(sp[i, 0], sp[i, 1]):
             if kind[i, j] != 0:
                 continue
-            llo = max(j - 1, 0)
-            lhi = min(j + 2, nz)
-            r = f[i, j]
-            for k in range(klo, khi):
-                d0 = 3 * (k - i + 1) + 1 - j
-                for m in range(llo, lhi):
-                    r -= a[i, j, d0 + m] * u[k, m]
+            r = f[i, j] - a[i, j, 4] * u[i, j] - _offsum9(a, u, i, j, nr, nz)
             j0, nj, wj = _parents(j)
             r *= wi * wj
-            for p in range(i0, i0 + ni):
-                for q in range(j0, j0 + nj):
-                    fc[p, q] += r
+            fc[i0, j0] += r
+            if nj == 2:
+                fc[i0, j0 + 1] += r
+            if ni == 2:
+                fc[i0 + 1, j0] += r
+                if nj == 2:
+                    fc[i0 + 1, j0 + 1] += r
 
 
 # ---------------------------------------------------------- coarse operators
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rap_add(ac, i, j, k, m, v):
-    # A_c[(I, J), (K, M)] += P[(i, j), (I, J)] v P[(k, m), (K, M)] for all parents.
+    # A_c[(I, J), (K, M)] += P[(i, j), (I, J)] v P[(k, m), (K, M)] over all parents.
     i0, ni, wi = _parents(i)
     j0, nj, wj = _parents(j)
     k0, nk, wk = _parents(k)
@@ -294,50 +371,74 @@ def _rap_add(ac, i, j, k, m, v):
                     ac[p, q, d0 + t] += s
 
 
+@njit(cache=True, inline="always")
+def _rap_add_sym(ac, i, j, k, m, v):
+    # As _rap_add for the entry (ij, km) and its mirror (km, ij) at once; the two
+    # coarse entries receive the same sequence of terms, so A_c is exactly symmetric.
+    i0, ni, wi = _parents(i)
+    j0, nj, wj = _parents(j)
+    k0, nk, wk = _parents(k)
+    m0, nm, wm = _parents(m)
+    s = v * wi * wj * wk * wm
+    for p in range(i0, i0 + ni):
+        for q in range(j0, j0 + nj):
+            for r in range(k0, k0 + nk):
+                d0 = 3 * (r - p + 1) + 1 - q
+                for t in range(m0, m0 + nm):
+                    d = d0 + t
+                    ac[p, q, d] += s
+                    ac[r, t, 8 - d] += s
+
+
 @njit(cache=True)
-def _mark(ac, kc):
-    # Coarse kinds: unknown where the Galerkin diagonal is positive.
+def _mark(ac, kc, spc):
+    # Coarse kinds (unknown where the Galerkin diagonal is positive) and their spans.
     nr, nz = kc.shape
     for i in range(nr):
         for j in range(nz):
             kc[i, j] = 0 if ac[i, j, 4] > 0.0 else 4
+    row_spans(kc, spc)
 
 
 @njit(cache=True)
-def galerkin5(kind, diag, c_rm, c_rp, c_zm, c_zp, ac, kc):
+def galerkin5(kind, diag, c_rp, c_zp, sp, ac, kc, spc):
     """Galerkin coarse operator of the fine 5-point level: ``A_c = P^T A P``.
+
+    ``A`` is symmetric (only its diagonal and upper links ``c_rp, c_zp`` are read).
 
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    diag, c_rm, c_rp, c_zm, c_zp : float64 arrays (nr, nz)
+    diag, c_rp, c_zp : float64 arrays (nr, nz)
         Fine stencil (``A`` has ``-c`` off the diagonal).
+    sp : int64 array (nr, 2)
+        Row spans of ``kind``.
     ac : float64 array (nr // 2 + 1, nz // 2 + 1, 9), out
         Coarse 9-point stencil (matrix entries, see :func:`restrict_residual9`).
     kc : int8 array (nr // 2 + 1, nz // 2 + 1), out
         Coarse kinds: 0 where ``ac[..., 4] > 0``, else 4.
+    spc : int64 array (nr // 2 + 1, 2), out
+        Row spans of ``kc``.
     """
     nr, nz = kind.shape
     ac[:, :, :] = 0.0
     for i in range(nr):
-        for j in range(nz):
+        for j in range(sp[i, 0], sp[i, 1]):
             if kind[i, j] != 0:
                 continue
             _rap_add(ac, i, j, i, j, diag[i, j])
-            if i > 0 and c_rm[i, j] != 0.0:
-                _rap_add(ac, i, j, i - 1, j, -c_rm[i, j])
             if i + 1 < nr and c_rp[i, j] != 0.0:
-                _rap_add(ac, i, j, i + 1, j, -c_rp[i, j])
-            if j > 0 and c_zm[i, j] != 0.0:
-                _rap_add(ac, i, j, i, j - 1, -c_zm[i, j])
+                _rap_add_sym(ac, i, j, i + 1, j, -c_rp[i, j])
             if j + 1 < nz and c_zp[i, j] != 0.0:
-                _rap_add(ac, i, j, i, j + 1, -c_zp[i, j])
-    _mark(ac, kc)
+                _rap_add_sym(ac, i, j, i, j + 1, -c_zp[i, j])
+    _mark(ac, kc, spc)
 
 
 @njit(cache=True)
-def galerkin9(kind, a, ac, kc):
+def galerkin9(kind, a, sp, ac, kc, spc):
     """Galerkin coarse operator of a 9-point level: ``A_c = P^T A P``.
+
+    ``A`` is symmetric (only the centre and the upper entries ``d = 5..8`` are read).
 
     Parameters
     ----------
@@ -345,70 +446,188 @@ def galerkin9(kind, a, ac, kc):
         Kinds of this level.
     a : float64 array (nr, nz, 9)
         Stencil of this level.
+    sp : int64 array (nr, 2)
+        Row spans of ``kind``.
     ac : float64 array (nr // 2 + 1, nz // 2 + 1, 9), out
     kc : int8 array (nr // 2 + 1, nz // 2 + 1), out
+    spc : int64 array (nr // 2 + 1, 2), out
     """
     nr, nz = kind.shape
     ac[:, :, :] = 0.0
     for i in range(nr):
-        for j in range(nz):
+        for j in range(sp[i, 0], sp[i, 1]):
             if kind[i, j] != 0:
                 continue
-            for di in range(-1, 2):
-                k = i + di
-                if k < 0 or k >= nr:
-                    continue
+            _rap_add(ac, i, j, i, j, a[i, j, 4])
+            if j + 1 < nz and a[i, j, 5] != 0.0:
+                _rap_add_sym(ac, i, j, i, j + 1, a[i, j, 5])
+            if i + 1 < nr:
                 for dj in range(-1, 2):
                     m = j + dj
-                    if m < 0 or m >= nz:
-                        continue
-                    v = a[i, j, 3 * (di + 1) + dj + 1]
-                    if v != 0.0:
-                        _rap_add(ac, i, j, k, m, v)
-    _mark(ac, kc)
+                    v = a[i, j, 7 + dj]
+                    if m >= 0 and m < nz and v != 0.0:
+                        _rap_add_sym(ac, i, j, i + 1, m, v)
+    _mark(ac, kc, spc)
 
 
 # ----------------------------------------------------------------- smoothers
 @njit(cache=True)
-def smooth_rb(kind, diag, c_rm, c_rp, c_zm, c_zp, f, u, sweeps, reverse):
+def _rb_node(kind, diag, c_rp, c_zp, f, u, i, j):
+    # Gauss-Seidel update of node (i, j), neighbours off the grid skipped.
+    nr, nz = kind.shape
+    if kind[i, j] != 0:
+        return
+    t = f[i, j]
+    if i > 0:
+        t += c_rp[i - 1, j] * u[i - 1, j]
+    if i + 1 < nr:
+        t += c_rp[i, j] * u[i + 1, j]
+    if j > 0:
+        t += c_zp[i, j - 1] * u[i, j - 1]
+    if j + 1 < nz:
+        t += c_zp[i, j] * u[i, j + 1]
+    u[i, j] = t / diag[i, j]
+
+
+@njit(cache=True)
+def _rb_row(kind, diag, c_rp, c_zp, f, u, i, lo, hi, colour):
+    # Gauss-Seidel update of the nodes of one colour ((i + j) % 2 == colour) in row i,
+    # columns lo <= j < hi; the interior of the row runs without bounds tests.
+    nr, nz = kind.shape
+    j0 = lo + ((i + lo + colour) & 1)
+    if i == 0 or i + 1 == nr:
+        for j in range(j0, hi, 2):
+            _rb_node(kind, diag, c_rp, c_zp, f, u, i, j)
+        return
+    if j0 == 0:
+        _rb_node(kind, diag, c_rp, c_zp, f, u, i, 0)
+        j0 = 2
+    jend = min(hi, nz - 1)
+    for j in range(j0, jend, 2):
+        if kind[i, j] == 0:
+            u[i, j] = (
+                f[i, j]
+                + c_rp[i - 1, j] * u[i - 1, j]
+                + c_rp[i, j] * u[i + 1, j]
+                + c_zp[i, j - 1] * u[i, j - 1]
+                + c_zp[i, j] * u[i, j + 1]
+            ) / diag[i, j]
+    if hi == nz and (i + nz - 1 - colour) % 2 == 0 and nz - 1 >= j0:
+        _rb_node(kind, diag, c_rp, c_zp, f, u, i, nz - 1)
+
+
+@njit(cache=True)
+def smooth_rb(kind, diag, c_rp, c_zp, sp, f, u, sweeps, reverse):
     """Red-black Gauss-Seidel on the fine 5-point level.
 
     One sweep updates every unknown of one colour, ``u_ij = (f_ij + sum c u_nb) /
     diag_ij``, then the other; red is ``(i + j)`` even.  ``reverse = False`` does red
-    then black, ``reverse = True`` black then red (the adjoint sweep).  Nodes with
-    ``kind != 0`` are not touched.
+    then black, ``reverse = True`` black then red (the adjoint sweep).  The two
+    half-sweeps run as one wavefront (first colour on row ``i``, second colour on row
+    ``i - 1``), which gives the same result with one pass over memory.  Nodes with
+    ``kind != 0`` are not touched; ``A`` is symmetric, so only ``c_rp, c_zp`` are read.
 
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    diag, c_rm, c_rp, c_zm, c_zp : float64 arrays (nr, nz)
+    diag, c_rp, c_zp : float64 arrays (nr, nz)
+    sp : int64 array (nr, 2)
+        Row spans of ``kind``.
     f : float64 array (nr, nz)
     u : float64 array (nr, nz), in/out
     sweeps : int
     reverse : bool
     """
-    nr, nz = kind.shape
+    nr = kind.shape[0]
+    first = 1 if reverse else 0
     for _ in range(sweeps):
-        for half in range(2):
-            colour = 1 - half if reverse else half
-            for i in range(nr):
-                for j in range((i + colour) & 1, nz, 2):
-                    if kind[i, j] != 0:
-                        continue
-                    t = f[i, j]
-                    if i > 0:
-                        t += c_rm[i, j] * u[i - 1, j]
-                    if i + 1 < nr:
-                        t += c_rp[i, j] * u[i + 1, j]
-                    if j > 0:
-                        t += c_zm[i, j] * u[i, j - 1]
-                    if j + 1 < nz:
-                        t += c_zp[i, j] * u[i, j + 1]
-                    u[i, j] = t / diag[i, j]
+        for i in range(nr + 1):
+            if i < nr:
+                _rb_row(kind, diag, c_rp, c_zp, f, u, i, sp[i, 0], sp[i, 1], first)
+            if i > 0:
+                _rb_row(kind, diag, c_rp, c_zp, f, u, i - 1, sp[i - 1, 0], sp[i - 1, 1], 1 - first)
 
 
 @njit(cache=True)
-def smooth9(kind, a, f, u, sweeps, reverse):
+def _rb_row_from_zero(kind, diag, f, u, i, lo, hi, colour):
+    # First half-sweep from a zero guess: the neighbours are all zero.
+    for j in range(lo + ((i + lo + colour) & 1), hi, 2):
+        if kind[i, j] == 0:
+            u[i, j] = f[i, j] / diag[i, j]
+
+
+@njit(cache=True)
+def presmooth_restrict5(kind, diag, c_rp, c_zp, sp, f, u, sweeps, fc):
+    """Pre-smoothing from a zero guess and restriction on the fine level, in one pass.
+
+    Same result as setting ``u = 0`` on unknowns, :func:`smooth_rb` (``sweeps``,
+    ``reverse = False``) and :func:`restrict_residual5`, computed as a wavefront over
+    the rows: half-sweep ``s`` (``s = 0 .. 2 sweeps - 1``, red when ``s`` is even)
+    works on row ``i - s`` while the residual of row ``i - 2 sweeps`` is restricted,
+    so that the fine arrays are streamed from memory once.  Values of ``u`` at
+    unknowns are overwritten without being read.
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+    diag, c_rp, c_zp : float64 arrays (nr, nz)
+    sp : int64 array (nr, 2)
+        Row spans of ``kind``.
+    f : float64 array (nr, nz)
+    u : float64 array (nr, nz), out
+        Must be finite at non-unknowns.
+    sweeps : int
+        At least 1.
+    fc : float64 array (nr // 2 + 1, nz // 2 + 1), out
+    """
+    nr = kind.shape[0]
+    nst = 2 * sweeps
+    fc[:, :] = 0.0
+    for i in range(nr + nst):
+        if i < nr:
+            _rb_row_from_zero(kind, diag, f, u, i, sp[i, 0], sp[i, 1], 0)
+        for st in range(1, nst):
+            row = i - st
+            if row >= 0 and row < nr:
+                _rb_row(kind, diag, c_rp, c_zp, f, u, row, sp[row, 0], sp[row, 1], st & 1)
+        row = i - nst
+        if row >= 0:
+            _restrict_row5(kind, diag, c_rp, c_zp, sp, f, u, fc, row)
+
+
+@njit(cache=True)
+def prolong_postsmooth5(kind, diag, c_rp, c_zp, sp, f, uc, u, sweeps):
+    """Prolongation and post-smoothing on the fine level, in one pass.
+
+    Same result as :func:`prolong_add` followed by :func:`smooth_rb` (``sweeps``,
+    ``reverse = True``), computed as a wavefront over the rows (row ``i`` is
+    corrected while half-sweep ``s`` works on row ``i - 1 - s``, black when ``s`` is
+    even).
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+    diag, c_rp, c_zp : float64 arrays (nr, nz)
+    sp : int64 array (nr, 2)
+        Row spans of ``kind``.
+    f : float64 array (nr, nz)
+    uc : float64 array (nr // 2 + 1, nz // 2 + 1)
+    u : float64 array (nr, nz), in/out
+    sweeps : int
+    """
+    nr = kind.shape[0]
+    nst = 2 * sweeps
+    for i in range(nr + nst):
+        if i < nr:
+            _prolong_row(kind, sp, uc, u, i)
+        for st in range(nst):
+            row = i - 1 - st
+            if row >= 0 and row < nr:
+                _rb_row(kind, diag, c_rp, c_zp, f, u, row, sp[row, 0], sp[row, 1], 1 - (st & 1))
+
+
+@njit(cache=True)
+def smooth9(kind, a, sp, f, u, sweeps, reverse):
     """Lexicographic Gauss-Seidel on a 9-point level.
 
     ``u_ij = (f_ij - sum_{nb != ij} a_nb u_nb) / a_ij,ij`` node by node, ``i`` outer and
@@ -420,6 +639,8 @@ def smooth9(kind, a, f, u, sweeps, reverse):
     kind : int8 array (nr, nz)
     a : float64 array (nr, nz, 9)
         Stencil (see :func:`restrict_residual9`).
+    sp : int64 array (nr, 2)
+        Row spans of ``kind``.
     f : float64 array (nr, nz)
     u : float64 array (nr, nz), in/out
     sweeps : int
@@ -429,21 +650,23 @@ def smooth9(kind, a, f, u, sweeps, reverse):
     for _ in range(sweeps):
         for ii in range(nr):
             i = nr - 1 - ii if reverse else ii
-            klo = max(i - 1, 0)
-            khi = min(i + 2, nr)
-            for jj in range(nz):
-                j = nz - 1 - jj if reverse else jj
+            lo = sp[i, 0]
+            hi = sp[i, 1]
+            for jj in range(lo, hi):
+                j = lo + hi - 1 - jj if reverse else jj
                 if kind[i, j] != 0:
                     continue
-                llo = max(j - 1, 0)
-                lhi = min(j + 2, nz)
-                t = f[i, j]
-                for k in range(klo, khi):
-                    d0 = 3 * (k - i + 1) + 1 - j
-                    for m in range(llo, lhi):
-                        t -= a[i, j, d0 + m] * u[k, m]
-                # the loop also subtracted the centre term: add it back
-                t += a[i, j, 4] * u[i, j]
+                if i > 0 and i + 1 < nr and j > 0 and j + 1 < nz:
+                    # the neighbour updated last goes last: it ends the dependency chain
+                    t = (a[i, j, 0] * u[i - 1, j - 1] + a[i, j, 1] * u[i - 1, j] + a[i, j, 2] * u[i - 1, j + 1]) + (
+                        a[i, j, 6] * u[i + 1, j - 1] + a[i, j, 7] * u[i + 1, j] + a[i, j, 8] * u[i + 1, j + 1]
+                    )
+                    if reverse:
+                        t = f[i, j] - t - a[i, j, 3] * u[i, j - 1] - a[i, j, 5] * u[i, j + 1]
+                    else:
+                        t = f[i, j] - t - a[i, j, 5] * u[i, j + 1] - a[i, j, 3] * u[i, j - 1]
+                else:
+                    t = f[i, j] - _offsum9(a, u, i, j, nr, nz)
                 u[i, j] = t / a[i, j, 4]
 
 
@@ -457,16 +680,17 @@ def _band_index(i, j, nr, nz):
 
 
 @njit(cache=True)
-def band_from5(kind, diag, c_rm, c_rp, c_zm, c_zp, band):
+def band_from5(kind, diag, c_rp, c_zp, band):
     """Lower band storage of the 5-point operator (used when there is one level).
 
-    ``band[k, d] = A[k, k - d]`` with nodes numbered by :func:`_band_index`; rows of
-    non-unknowns are identity rows.
+    ``band[k, d] = A[k, k - d]`` with the nodes numbered lexicographically, the shorter
+    axis inner; rows of non-unknowns are identity rows.  In both numberings the lower
+    neighbours of ``(i, j)`` are ``(i - 1, j)`` and ``(i, j - 1)``.
 
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    diag, c_rm, c_rp, c_zm, c_zp : float64 arrays (nr, nz)
+    diag, c_rp, c_zp : float64 arrays (nr, nz)
     band : float64 array (nr nz, >= min(nr, nz) + 1), out
     """
     nr, nz = kind.shape
@@ -479,26 +703,14 @@ def band_from5(kind, diag, c_rm, c_rp, c_zm, c_zp, band):
                 continue
             band[k, 0] = diag[i, j]
             if i > 0:
-                d = k - _band_index(i - 1, j, nr, nz)
-                if d > 0:
-                    band[k, d] = -c_rm[i, j]
-            if i + 1 < nr:
-                d = k - _band_index(i + 1, j, nr, nz)
-                if d > 0:
-                    band[k, d] = -c_rp[i, j]
+                band[k, k - _band_index(i - 1, j, nr, nz)] = -c_rp[i - 1, j]
             if j > 0:
-                d = k - _band_index(i, j - 1, nr, nz)
-                if d > 0:
-                    band[k, d] = -c_zm[i, j]
-            if j + 1 < nz:
-                d = k - _band_index(i, j + 1, nr, nz)
-                if d > 0:
-                    band[k, d] = -c_zp[i, j]
+                band[k, k - _band_index(i, j - 1, nr, nz)] = -c_zp[i, j - 1]
 
 
 @njit(cache=True)
 def band_from9(kind, a, band):
-    """Lower band storage of a 9-point operator (see :func:`band_from5`).
+    """Lower band storage of a 9-point operator (numbering of :func:`band_from5`).
 
     Parameters
     ----------
@@ -623,76 +835,97 @@ def _vview(levels, lev, row, vec):
 
 
 @njit(cache=True)
-def setup(kind, diag, c_rm, c_rp, c_zm, c_zp, levels, kinds, sten, band):
-    """Fill the hierarchy for the operator: Galerkin coarse operators, coarsest factor.
+def _sview(levels, lev, spans):
+    # Row spans of level lev as (nr_l, 2).
+    r = levels[lev, 4]
+    return spans[r : r + levels[lev, 0]]
+
+
+@njit(cache=True)
+def setup(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band):
+    """Fill the hierarchy for an operator: spans, Galerkin operators, coarsest factor.
 
     Cost O(nr nz); to be called whenever the operator changes (every time step).
 
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    diag, c_rm, c_rp, c_zm, c_zp : float64 arrays (nr, nz)
-        Fine stencil, as from ``potential.assemble``.
-    levels : int64 array (nlev, 4)
+    diag, c_rp, c_zp : float64 arrays (nr, nz)
+        Fine stencil from ``potential.assemble`` (symmetric: the lower links are not
+        needed).
+    levels : int64 array (nlev, 5)
         From :func:`hierarchy` for ``(nr, nz)``.
     kinds : int8 array (n_nodes,), out
+    spans : int64 array (n_rows, 2), out
     sten : float64 array (n_stencil,), out
     band : float64 array (n_coarsest, bandwidth + 1), out
         Sizes from :func:`storage_sizes`.
     """
     nlev = levels.shape[0]
+    row_spans(kind, _sview(levels, 0, spans))
     if nlev == 1:
-        band_from5(kind, diag, c_rm, c_rp, c_zm, c_zp, band)
+        band_from5(kind, diag, c_rp, c_zp, band)
         band_factor(band)
         return
-    galerkin5(kind, diag, c_rm, c_rp, c_zm, c_zp, _aview(levels, 1, sten), _kview(levels, 1, kinds))
+    galerkin5(
+        kind,
+        diag,
+        c_rp,
+        c_zp,
+        _sview(levels, 0, spans),
+        _aview(levels, 1, sten),
+        _kview(levels, 1, kinds),
+        _sview(levels, 1, spans),
+    )
     for lev in range(1, nlev - 1):
         galerkin9(
             _kview(levels, lev, kinds),
             _aview(levels, lev, sten),
+            _sview(levels, lev, spans),
             _aview(levels, lev + 1, sten),
             _kview(levels, lev + 1, kinds),
+            _sview(levels, lev + 1, spans),
         )
     band_from9(_kview(levels, nlev - 1, kinds), _aview(levels, nlev - 1, sten), band)
     band_factor(band)
 
 
 @njit(cache=True)
-def vcycle(kind, diag, c_rm, c_rp, c_zm, c_zp, levels, kinds, sten, band, vec, nu):
+def vcycle(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band, vec, nu):
     """One V(nu, nu)-cycle from a zero guess: ``u_0 = M f_0``.
 
     Reads the fine right-hand side from ``vec[1, :nr nz]`` and writes the result to
-    ``vec[0, :nr nz]`` (both viewed as ``(nr, nz)``; the result is zero on
-    non-unknowns).  ``M`` is symmetric positive definite (module docstring).
+    ``vec[0, :nr nz]`` (both viewed as ``(nr, nz)``) at the unknowns; values at
+    non-unknowns are not written (they must be finite).  ``M`` is symmetric positive
+    definite (module docstring).
 
     Parameters
     ----------
-    kind, diag, c_rm, c_rp, c_zm, c_zp : arrays (nr, nz)
+    kind, diag, c_rp, c_zp : arrays (nr, nz)
         Fine operator.
-    levels, kinds, sten, band : arrays
+    levels, kinds, spans, sten, band : arrays
         Hierarchy filled by :func:`setup` for this operator.
     vec : float64 array (3, n_nodes), in/out
     nu : int
-        Pre- and post-smoothing sweeps per level.
+        Pre- and post-smoothing sweeps per level (at least 1).
     """
     nlev = levels.shape[0]
-    nr, nz = kind.shape
+    sp0 = _sview(levels, 0, spans)
     u0 = _vview(levels, 0, 0, vec)
     f0 = _vview(levels, 0, 1, vec)
-    u0[:, :] = 0.0
     if nlev == 1:
-        _coarse_solve(kind, band, f0, u0, vec[2, : nr * nz])
+        _coarse_solve(kind, band, f0, u0, vec[2, : u0.size])
         return
-    smooth_rb(kind, diag, c_rm, c_rp, c_zm, c_zp, f0, u0, nu, False)
-    restrict_residual5(kind, diag, c_rm, c_rp, c_zm, c_zp, f0, u0, _vview(levels, 1, 1, vec))
+    presmooth_restrict5(kind, diag, c_rp, c_zp, sp0, f0, u0, nu, _vview(levels, 1, 1, vec))
     for lev in range(1, nlev - 1):
         k = _kview(levels, lev, kinds)
         a = _aview(levels, lev, sten)
+        sp = _sview(levels, lev, spans)
         u = _vview(levels, lev, 0, vec)
         f = _vview(levels, lev, 1, vec)
         u[:, :] = 0.0
-        smooth9(k, a, f, u, nu, False)
-        restrict_residual9(k, a, f, u, _vview(levels, lev + 1, 1, vec))
+        smooth9(k, a, sp, f, u, nu, False)
+        restrict_residual9(k, a, sp, f, u, _vview(levels, lev + 1, 1, vec))
     last = nlev - 1
     v = levels[last, 2]
     n = levels[last, 0] * levels[last, 1]
@@ -701,20 +934,20 @@ def vcycle(kind, diag, c_rm, c_rp, c_zm, c_zp, levels, kinds, sten, band, vec, n
     )
     for lev in range(nlev - 2, 0, -1):
         k = _kview(levels, lev, kinds)
+        sp = _sview(levels, lev, spans)
         u = _vview(levels, lev, 0, vec)
-        prolong_add(k, _vview(levels, lev + 1, 0, vec), u)
-        smooth9(k, _aview(levels, lev, sten), _vview(levels, lev, 1, vec), u, nu, True)
-    prolong_add(kind, _vview(levels, 1, 0, vec), u0)
-    smooth_rb(kind, diag, c_rm, c_rp, c_zm, c_zp, f0, u0, nu, True)
+        prolong_add(k, sp, _vview(levels, lev + 1, 0, vec), u)
+        smooth9(k, _aview(levels, lev, sten), sp, _vview(levels, lev, 1, vec), u, nu, True)
+    prolong_postsmooth5(kind, diag, c_rp, c_zp, sp0, f0, _vview(levels, 1, 0, vec), u0, nu)
 
 
 # ------------------------------------------------------------------------- CG
 @njit(cache=True)
-def _apply(kind, diag, c_rm, c_rp, c_zm, c_zp, x, out):
-    # out = A x on unknowns, 0 elsewhere (as potential.apply).
+def _apply(kind, diag, c_rm, c_rp, c_zm, c_zp, sp, x, out):
+    # out = A x on unknowns (as potential.apply), 0 on non-unknowns inside the spans.
     nr, nz = kind.shape
     for i in range(nr):
-        for j in range(nz):
+        for j in range(sp[i, 0], sp[i, 1]):
             if kind[i, j] != 0:
                 out[i, j] = 0.0
                 continue
@@ -731,25 +964,57 @@ def _apply(kind, diag, c_rm, c_rp, c_zm, c_zp, x, out):
 
 
 @njit(cache=True)
-def _dot(kind, a, b):
+def _update_apply_dot(kind, diag, c_rm, c_rp, c_zm, c_zp, sp, z, beta, p, q):
+    # p = z + beta p, then q = A p, both on unknowns, in one pass (the product on row
+    # i - 1 follows the update of row i); returns p . q.
     nr, nz = kind.shape
     s = 0.0
-    for i in range(nr):
-        for j in range(nz):
+    for i in range(nr + 1):
+        if i < nr:
+            for j in range(sp[i, 0], sp[i, 1]):
+                if kind[i, j] == 0:
+                    p[i, j] = z[i, j] + beta * p[i, j]
+        k = i - 1
+        if k < 0:
+            continue
+        for j in range(sp[k, 0], sp[k, 1]):
+            if kind[k, j] != 0:
+                continue
+            t = diag[k, j] * p[k, j]
+            if k > 0:
+                t -= c_rm[k, j] * p[k - 1, j]
+            if k + 1 < nr:
+                t -= c_rp[k, j] * p[k + 1, j]
+            if j > 0:
+                t -= c_zm[k, j] * p[k, j - 1]
+            if j + 1 < nz:
+                t -= c_zp[k, j] * p[k, j + 1]
+            q[k, j] = t
+            s += p[k, j] * t
+    return s
+
+
+@njit(cache=True)
+def _dot(kind, sp, a, b):
+    s = 0.0
+    for i in range(kind.shape[0]):
+        for j in range(sp[i, 0], sp[i, 1]):
             if kind[i, j] == 0:
                 s += a[i, j] * b[i, j]
     return s
 
 
 @njit(cache=True)
-def mgcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, tol, maxiter, nu, levels, kinds, sten, band, vec, work):
+def mgcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, tol, maxiter, nu, levels, kinds, spans, sten, band, vec, work):
     """Solve ``A x = rhs`` by conjugate gradients preconditioned with one V-cycle.
 
     A drop-in replacement for ``potential.pcg``: warm-started from ``x``, which is
     updated in place on unknowns only; stops when ``||rhs - A x||_2 / ||rhs||_2 <= tol``
     (recursively updated residual) or after ``maxiter`` iterations; ``rhs = 0`` gives
-    ``x = 0`` on unknowns.  The hierarchy is (re)built by :func:`setup` unless the
-    initial guess already meets the tolerance.
+    ``x = 0`` on unknowns.  The hierarchy is rebuilt by :func:`setup` unless the
+    initial guess already meets the tolerance.  ``A`` must be symmetric (as assembled):
+    the matrix-vector product uses all five arrays, the preconditioner only the upper
+    links.
 
     Parameters
     ----------
@@ -763,8 +1028,9 @@ def mgcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, tol, maxiter, nu, levels, k
     maxiter : int
     nu : int
         Smoothing sweeps before and after the coarse correction on every level.
-    levels, kinds, sten, band, vec : arrays
-        Hierarchy storage for ``(nr, nz)`` (:func:`hierarchy`, :func:`storage_sizes`).
+    levels, kinds, spans, sten, band, vec : arrays
+        Hierarchy storage for ``(nr, nz)`` (:func:`hierarchy`, :func:`storage_sizes`);
+        ``vec`` must hold finite values (e.g. allocated with zeros).
     work : float64 array (2, nr, nz)
         Scratch space.
 
@@ -775,47 +1041,43 @@ def mgcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, tol, maxiter, nu, levels, k
     initial_relative_residual : float
         ``||rhs - A x0|| / ||rhs||`` of the initial guess (0 if ``rhs = 0``).
     """
-    nr, nz = kind.shape
-    n0 = nr * nz
-    z = vec[0, :n0].reshape((nr, nz))
-    r = vec[1, :n0].reshape((nr, nz))
+    nr = kind.shape[0]
+    sp = _sview(levels, 0, spans)
+    row_spans(kind, sp)
+    z = _vview(levels, 0, 0, vec)
+    r = _vview(levels, 0, 1, vec)
     p = work[0]
     q = work[1]
-    bnorm = math.sqrt(_dot(kind, rhs, rhs))
+    bnorm = math.sqrt(_dot(kind, sp, rhs, rhs))
     if bnorm == 0.0:
         for i in range(nr):
-            for j in range(nz):
+            for j in range(sp[i, 0], sp[i, 1]):
                 if kind[i, j] == 0:
                     x[i, j] = 0.0
         return 0, 0.0, 0.0
-    _apply(kind, diag, c_rm, c_rp, c_zm, c_zp, x, q)
+    p[:, :] = 0.0
+    _apply(kind, diag, c_rm, c_rp, c_zm, c_zp, sp, x, q)
     for i in range(nr):
-        for j in range(nz):
-            if kind[i, j] == 0:
-                r[i, j] = rhs[i, j] - q[i, j]
-            else:
-                r[i, j] = 0.0
-    rel0 = math.sqrt(_dot(kind, r, r)) / bnorm
+        for j in range(sp[i, 0], sp[i, 1]):
+            r[i, j] = rhs[i, j] - q[i, j] if kind[i, j] == 0 else 0.0
+    rel0 = math.sqrt(_dot(kind, sp, r, r)) / bnorm
     rel = rel0
     if rel <= tol:
         return 0, rel, rel0
-    setup(kind, diag, c_rm, c_rp, c_zm, c_zp, levels, kinds, sten, band)
-    vcycle(kind, diag, c_rm, c_rp, c_zm, c_zp, levels, kinds, sten, band, vec, nu)
-    rz = _dot(kind, r, z)
-    for i in range(nr):
-        for j in range(nz):
-            p[i, j] = z[i, j]
+    setup(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band)
+    vcycle(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band, vec, nu)
+    rz = _dot(kind, sp, r, z)
+    beta = 0.0
     it = 0
     while it < maxiter:
         it += 1
-        _apply(kind, diag, c_rm, c_rp, c_zm, c_zp, p, q)
-        pq = _dot(kind, p, q)
+        pq = _update_apply_dot(kind, diag, c_rm, c_rp, c_zm, c_zp, sp, z, beta, p, q)
         if pq <= 0.0:
             break
         alpha = rz / pq
         rr = 0.0
         for i in range(nr):
-            for j in range(nz):
+            for j in range(sp[i, 0], sp[i, 1]):
                 if kind[i, j] == 0:
                     x[i, j] += alpha * p[i, j]
                     r[i, j] -= alpha * q[i, j]
@@ -823,12 +1085,8 @@ def mgcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, tol, maxiter, nu, levels, k
         rel = math.sqrt(rr) / bnorm
         if rel <= tol:
             break
-        vcycle(kind, diag, c_rm, c_rp, c_zm, c_zp, levels, kinds, sten, band, vec, nu)
-        rz_new = _dot(kind, r, z)
+        vcycle(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band, vec, nu)
+        rz_new = _dot(kind, sp, r, z)
         beta = rz_new / rz
         rz = rz_new
-        for i in range(nr):
-            for j in range(nz):
-                if kind[i, j] == 0:
-                    p[i, j] = z[i, j] + beta * p[i, j]
     return it, rel, rel0

@@ -177,6 +177,10 @@ class NumericsConfig:
         0.4, min=0.0, min_exclusive=True, max=0.5,
         help="time step as a fraction of a cell per fastest surface speed (≤ 0.5)",
     )  # fmt: skip
+    solver: str = param(
+        "mg-cg", kind="str", choices=("mg-cg", "mic-cg"),
+        help="potential solver: multigrid-preconditioned CG (mg-cg) or MIC(0)-preconditioned CG (mic-cg)",
+    )  # fmt: skip
     solver_tolerance: float = param(
         1e-8, min=0.0, min_exclusive=True, max=1e-2,
         help="relative residual at which the potential solve stops",

@@ -43,6 +43,7 @@ from ecmsim.geometry import (
     wall_radius,
 )  # fmt: skip
 from ecmsim.process import Process, resolve
+from ecmsim.solvers import SolveStats
 from ecmsim.units import MM, MM3
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class SimulationResult:
     faraday_volume: FloatArray  # m³, ∫ η ω d I dt
     max_current_density: FloatArray  # A/m²
     solver_iterations: FloatArray  # per step
+    solver_convergence_factor: FloatArray  # mean residual reduction per iteration, per step
     wall_radius: FloatArray  # m, shape (nz,), NaN where no hole
     snapshot_tool_depth: FloatArray  # m, shape (n_snap,)
     snapshot_wall_radius: FloatArray  # m, shape (n_snap, nz)
@@ -190,6 +192,7 @@ class SimulationResult:
             "equilibrium_frontal_gap_mm": mm(self.process.equilibrium_gap),
             "steps": int(self.time.size),
             "mean_solver_iterations": float(self.solver_iterations.mean()) if self.time.size else 0.0,
+            "solver": self.process.config.numerics.solver,
             "wall_clock_s": self.wall_clock_s,
         }
 
@@ -314,6 +317,9 @@ class Simulation:
             )
         self.window_ahead = 3.0 * self.gap_scale + m.initial_gap_mm * MM + 20 * h
         self.win: _Window | None = None
+        from ecmsim.solvers import make_solver
+
+        self.solver = make_solver(n.solver)
         # Frontal gap: read on the axis for a solid rod, at mid-wall for a tube.
         self.i_mid = 0 if self.tool.r_inner == 0 else round(0.5 * (self.tool.r_inner + self.tool.r_outer) / h)
         self.removed = 0.0
@@ -323,6 +329,7 @@ class Simulation:
             for k in (
                 "time", "tool_depth", "current", "charge", "frontal_gap", "min_gap",
                 "removed_volume", "faraday_volume", "max_current_density", "solver_iterations",
+                "solver_convergence_factor",
             )
         }  # fmt: skip
         self.snap_depth: list[float] = []
@@ -427,8 +434,8 @@ class Simulation:
             return math.inf
         return float((psi + psi_t)[near].min())
 
-    def solve_potential(self, psi_t: FloatArray) -> int:
-        """Assemble and solve for the potential in the window (warm start); return iterations."""
+    def solve_potential(self, psi_t: FloatArray) -> SolveStats:
+        """Assemble and solve for the potential in the window (warm start)."""
         from ecmsim.kernels import potential
 
         win = self.win
@@ -436,17 +443,18 @@ class Simulation:
         n = self.process.config.numerics
         diag, c_rm, c_rp, c_zm, c_zp, rhs = win.sys
         potential.assemble(win.kind, win.psi, psi_t, self.u, n.theta_min, diag, c_rm, c_rp, c_zm, c_zp, rhs)
-        its, res = potential.pcg(
-            win.kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, win.phi, n.solver_tolerance, n.max_solver_iterations,
-            win.work,
-        )  # fmt: skip
+        stats = self.solver.solve(
+            win.kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, win.phi, n.solver_tolerance, n.max_solver_iterations
+        )
+        res = stats.relative_residual
         if not (res <= 10 * n.solver_tolerance) or not np.isfinite(res):
             raise SolverError(
-                f"potential solve did not converge at step {self.steps}, t = {self.t:.3f} s, tool depth "
-                f"{self.z_tip / MM:.4f} mm: relative residual {res:.3g} after {its} iterations "
-                f"(tolerance {n.solver_tolerance:g}; raise [numerics] max_solver_iterations or refine the grid)"
+                f"potential solve ({self.solver.name}) did not converge at step {self.steps}, t = {self.t:.3f} s, "
+                f"tool depth {self.z_tip / MM:.4f} mm: relative residual {res:.3g} after {stats.iterations} "
+                f"iterations (tolerance {n.solver_tolerance:g}; raise [numerics] max_solver_iterations, "
+                "refine the grid or try [numerics] solver = \"mic-cg\")"
             )
-        return int(its)
+        return stats
 
     def surface_speed(self) -> tuple[float, float]:
         """Fill the window's speed with the extended Faraday speed; return (max j, mean η)."""
@@ -462,7 +470,7 @@ class Simulation:
         speed = win.speed
         speed.fill(0.0)
         speed[known] = eta * self.omega * self.duty * j
-        levelset.extend_velocity(win.psi, speed, known, self.band, 2)
+        levelset.extend_velocity(win.psi, speed, known, self.band, 1)
         np.maximum(speed, 0.0, out=speed)
         speed[win.outside] = 0.0
         jmax = float(j.max()) if j.size else 0.0
@@ -526,7 +534,7 @@ class Simulation:
                 f"the tool–workpiece gap closed ({max(gap, 0.0) / MM * 1000:.1f} µm)",
             )
             return
-        its = self.solve_potential(psi_t)
+        stats = self.solve_potential(psi_t)
         flux = potential.boundary_flux(win.kind, win.psi, win.phi, ANODE, self.u, n.theta_min)
         current = 2.0 * math.pi * self.kappa * self.h * flux
         jmax, eta_mean = self.surface_speed()
@@ -556,10 +564,10 @@ class Simulation:
         self.charge += current * dt
         self.faraday_volume += eta_mean * self.omega * self.duty * current * dt
         self.wall[win.j0 : win.j1] = wall_radius(self.grid, win.psi, self.tool.r_inner)
-        self._record(current, gap, jmax, its)
+        self._record(current, gap, jmax, stats)
         self._check_domain()
 
-    def _record(self, current: float, gap: float, jmax: float, its: int) -> None:
+    def _record(self, current: float, gap: float, jmax: float, stats: SolveStats) -> None:
         hist = self.history
         bottom = bottom_depth(self.grid, self.psi_w, self.i_mid, self.z_tip)
         if self.thickness is not None and self.breakthrough_time is None:
@@ -576,7 +584,8 @@ class Simulation:
         hist["removed_volume"].append(self.removed)
         hist["faraday_volume"].append(self.faraday_volume)
         hist["max_current_density"].append(jmax)
-        hist["solver_iterations"].append(its)
+        hist["solver_iterations"].append(stats.iterations)
+        hist["solver_convergence_factor"].append(stats.convergence_factor)
         interval = self.process.config.numerics.output_interval_mm * MM
         if self.z_tip >= self._next_snap or self.finished():
             self.snap_depth.append(self.z_tip)
@@ -651,6 +660,7 @@ class Simulation:
             faraday_volume=np.array(h["faraday_volume"]),
             max_current_density=np.array(h["max_current_density"]),
             solver_iterations=np.array(h["solver_iterations"], dtype=float),
+            solver_convergence_factor=np.array(h["solver_convergence_factor"]),
             wall_radius=wall_radius(self.grid, self.psi_w, self.tool.r_inner),
             snapshot_tool_depth=np.array(self.snap_depth),
             snapshot_wall_radius=(np.array(self.snap_wall) if self.snap_wall else np.zeros((0, g.nz))),

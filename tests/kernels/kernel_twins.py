@@ -243,3 +243,163 @@ def electrolyte_volume(psi, h):
                 f = _clip_area(square, dr[i, j] / g, dz[i, j] / g, -psi[i, j] / h)
             v += rw * f
     return 2 * math.pi * h**3 * v
+
+
+# -------------------------------------------------------------------- multigrid
+def mg_shapes(nr: int, nz: int, min_size: int) -> list[tuple[int, int]]:
+    """Level shapes of the multigrid hierarchy: halve (n -> n // 2 + 1) both axes while
+    the shorter one exceeds ``max(min_size, 3)``."""
+    shapes = [(nr, nz)]
+    while min(shapes[-1]) > max(min_size, 3):
+        a, b = shapes[-1]
+        shapes.append((a // 2 + 1, b // 2 + 1))
+    return shapes
+
+
+def full_matrix5(kind, diag, c_rm, c_rp, c_zm, c_zp):
+    """The 5-point operator on all ``nr nz`` nodes (C order) as CSR; rows and columns
+    of non-unknowns are zero."""
+    nr, nz = kind.shape
+    rows, cols, vals = [], [], []
+    for i, j in np.argwhere(kind == ELECTROLYTE):
+        n = i * nz + j
+        rows.append(n)
+        cols.append(n)
+        vals.append(diag[i, j])
+        for a, b, c in ((i - 1, j, c_rm), (i + 1, j, c_rp), (i, j - 1, c_zm), (i, j + 1, c_zp)):
+            if 0 <= a < nr and 0 <= b < nz and c[i, j] != 0.0:
+                rows.append(n)
+                cols.append(a * nz + b)
+                vals.append(-c[i, j])
+    return sp.csr_matrix((vals, (rows, cols)), shape=(nr * nz, nr * nz))
+
+
+def full_matrix9(kind, a):
+    """A 9-point stencil ``a[i, j, 3 (di + 1) + dj + 1]`` (matrix entries) as CSR on all
+    nodes; rows of non-unknowns are zero."""
+    nr, nz = kind.shape
+    rows, cols, vals = [], [], []
+    for i, j in np.argwhere(kind == ELECTROLYTE):
+        for di in (-1, 0, 1):
+            for dj in (-1, 0, 1):
+                p, q = i + di, j + dj
+                v = a[i, j, 3 * (di + 1) + dj + 1]
+                if 0 <= p < nr and 0 <= q < nz and v != 0.0:
+                    rows.append(i * nz + j)
+                    cols.append(p * nz + q)
+                    vals.append(v)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(nr * nz, nr * nz))
+
+
+def stencil9_from_matrix(a_full, nr: int, nz: int) -> np.ndarray:
+    """Inverse of :func:`full_matrix9` for a matrix with 9-point structure."""
+    a = np.zeros((nr, nz, 9))
+    coo = a_full.tocoo()
+    for n, m, v in zip(coo.row, coo.col, coo.data, strict=True):
+        i, j = divmod(int(n), nz)
+        p, q = divmod(int(m), nz)
+        assert abs(p - i) <= 1 and abs(q - j) <= 1
+        a[i, j, 3 * (p - i + 1) + q - j + 1] += v
+    return a
+
+
+def linear_interpolation_1d(n: int) -> np.ndarray:
+    """1-D vertex-centred linear interpolation from ``n // 2 + 1`` coarse nodes: fine
+    ``i`` even takes coarse ``i / 2``, odd takes the mean of ``(i -+ 1) / 2``."""
+    w = np.zeros((n, n // 2 + 1))
+    for i in range(n):
+        if i % 2 == 0:
+            w[i, i // 2] = 1.0
+        else:
+            w[i, (i - 1) // 2] = 0.5
+            w[i, (i + 1) // 2] = 0.5
+    return w
+
+
+def interpolation(kind: np.ndarray) -> sp.csr_matrix:
+    """Masked bilinear interpolation ``P`` (fine nodes x coarse nodes, C order): the
+    tensor product of the 1-D interpolations with the rows of non-unknowns zeroed."""
+    nr, nz = kind.shape
+    p = sp.kron(sp.csr_matrix(linear_interpolation_1d(nr)), sp.csr_matrix(linear_interpolation_1d(nz)))
+    mask = sp.diags((kind.ravel() == ELECTROLYTE).astype(float))
+    return sp.csr_matrix(mask @ p)
+
+
+def gauss_seidel(a_full, f: np.ndarray, u: np.ndarray, order, active: np.ndarray) -> np.ndarray:
+    """Gauss-Seidel updates ``u_n = (f_n - sum_{m != n} A_nm u_m) / A_nn`` at the active
+    nodes, one by one in ``order`` (flat indices); returns the new ``u``."""
+    a = a_full.tocsr()
+    u = u.ravel().copy()
+    f = f.ravel()
+    act = active.ravel()
+    for n in order:
+        if not act[n]:
+            continue
+        lo, hi = a.indptr[n], a.indptr[n + 1]
+        cols = a.indices[lo:hi]
+        vals = a.data[lo:hi]
+        diag = vals[cols == n].sum()
+        off = vals[cols != n] @ u[cols[cols != n]]
+        u[n] = (f[n] - off) / diag
+    return u
+
+
+def red_black_order(nr: int, nz: int, first: int) -> list[int]:
+    """Flat indices of the nodes of colour ``first`` (``(i + j) % 2``), then the other."""
+    i, j = np.meshgrid(np.arange(nr), np.arange(nz), indexing="ij")
+    colour = ((i + j) % 2).ravel()
+    flat = np.arange(nr * nz)
+    return [*flat[colour == first], *flat[colour != first]]
+
+
+def galerkin_hierarchy(kind, diag, c_rm, c_rp, c_zm, c_zp, min_size: int):
+    """Matrices ``A_l``, interpolations ``P_l`` and unknown masks of every level, built
+    with sparse products ``A_{l+1} = P_l^T A_l P_l``; a coarse node is an unknown where
+    its diagonal is positive."""
+    shapes = mg_shapes(*kind.shape, min_size)
+    mats = [full_matrix5(kind, diag, c_rm, c_rp, c_zm, c_zp)]
+    actives = [kind == ELECTROLYTE]
+    interps = []
+    for shape in shapes[1:]:
+        k = np.where(actives[-1], ELECTROLYTE, OUTSIDE).astype(np.int8)
+        p = interpolation(k)
+        ac = sp.csr_matrix(p.T @ mats[-1] @ p)
+        interps.append(p)
+        mats.append(ac)
+        actives.append((ac.diagonal() > 0.0).reshape(shape))
+    return shapes, mats, interps, actives
+
+
+def vcycle(shapes, mats, interps, actives, f: np.ndarray, nu: int) -> np.ndarray:
+    """One V(nu, nu)-cycle from zero, written with the matrices of
+    :func:`galerkin_hierarchy`: red-black Gauss-Seidel (red first, black first after the
+    correction) on level 0, lexicographic forward/backward Gauss-Seidel on coarser
+    levels, exact solve on the coarsest."""
+
+    def cycle(lev, f):
+        nr, nz = shapes[lev]
+        a = mats[lev]
+        act = actives[lev].ravel()
+        if lev == len(shapes) - 1:
+            u = np.zeros(nr * nz)
+            idx = np.flatnonzero(act)
+            if idx.size:
+                u[idx] = np.linalg.solve(a[idx][:, idx].toarray(), f.ravel()[idx])
+            return u
+        if lev == 0:
+            pre = red_black_order(nr, nz, 0)
+            post = red_black_order(nr, nz, 1)
+        else:
+            pre = list(range(nr * nz))
+            post = pre[::-1]
+        u = np.zeros(nr * nz)
+        for _ in range(nu):
+            u = gauss_seidel(a, f, u, pre, act)
+        r = np.where(act, f.ravel() - a @ u, 0.0)
+        p = interps[lev]
+        u = u + np.where(act, p @ cycle(lev + 1, p.T @ r), 0.0)
+        for _ in range(nu):
+            u = gauss_seidel(a, f, u, post, act)
+        return u
+
+    return cycle(0, f.ravel()).reshape(shapes[0])

@@ -33,6 +33,7 @@ _HISTORIES = {
     "faraday_volume": ("m^3", "integral of eta*omega*duty*I dt (Faraday's law)"),
     "max_current_density": ("A/m^2", "largest anode current density"),
     "solver_iterations": ("1", "conjugate-gradient iterations of the potential solve"),
+    "solver_convergence_factor": ("1", "mean residual reduction per iteration of the potential solve"),
 }
 
 

@@ -202,7 +202,7 @@ class NumericsConfig:
     )  # fmt: skip
     window_behind_mm: float | None = param(
         unit="mm", min=0.0, min_exclusive=True,
-        help="window length above the tool face; default: bare tip + 10 equilibrium gaps",
+        help="window length above the tool face; default: bare tip + 8 equilibrium gaps",
     )  # fmt: skip
     output_interval_mm: float = param(
         0.05, unit="mm", min=0.0, min_exclusive=True,

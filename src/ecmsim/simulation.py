@@ -313,7 +313,7 @@ class Simulation:
             self.window_behind = (
                 n.window_behind_mm * MM
                 if n.window_behind_mm is not None
-                else self.tool.bare_tip + 10.0 * self.gap_scale + 20 * h
+                else self.tool.bare_tip + 8.0 * self.gap_scale + 20 * h
             )
         self.window_ahead = 3.0 * self.gap_scale + m.initial_gap_mm * MM + 20 * h
         self.win: _Window | None = None

@@ -547,8 +547,15 @@ class Simulation:
                 f"{self.j_limit / 1e4:g} A/cm² at t = {self.t:.2f} s, tool depth {self.z_tip / MM:.4f} mm",
             )
             return
-        vmax = float(win.speed[win.known].max()) if win.known.any() else 0.0
+        vmax = float(win.speed.max()) if win.speed.size else 0.0
         dt = self.choose_dt(vmax)
+        if vmax * dt > 0.5 * self.h * (1 + 1e-9):
+            # choose_dt keeps the surface within half a cell per step; anything else is a bug
+            # that would make the explicit level-set step unstable.
+            raise SolverError(
+                f"time step {dt:.3g} s above the stability limit at step {self.steps}, t = {self.t:.3f} s: "
+                f"the surface would move {vmax * dt / self.h:.2f} cells (limit 0.5)"
+            )
         before = self._window_volume(win.psi)
         levelset.advance(win.psi, win.speed, dt, self.h, win.psi_new)
         win.psi, win.psi_new = win.psi_new, win.psi
@@ -556,6 +563,11 @@ class Simulation:
         if self.steps % n.redistance_every == 0:
             levelset.redistance(win.psi, self.h, self.band * 2, 2, win.psi_new)
             win.psi, win.psi_new = win.psi_new, win.psi
+        if not np.isfinite(win.psi).all():
+            raise SolverError(
+                f"the workpiece level set became non-finite at step {self.steps}, t = {self.t:.3f} s, "
+                f"tool depth {self.z_tip / MM:.4f} mm"
+            )
         self.removed += self._window_volume(win.psi) - before
         win.store(self)
         if self.z_tip < self.depth and self.feed > 0:

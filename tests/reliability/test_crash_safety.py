@@ -76,8 +76,8 @@ def test_simulate_killed_while_writing_leaves_previous_or_new_file(tmp_path: Pat
     rng = random.Random(7)
     kills_mid_write = 0
     for delay in [None, None, None, *(rng.uniform(0.2, 3.0) for _ in range(3))]:
-        kills_mid_write += run_and_kill(["simulate", "example:stem-in718", "-o", str(out), *SIM, "--set", "electrical.voltage_V=7.5"],
-                     tmp_path, delay)  # fmt: skip
+        args = ["simulate", "example:stem-in718", "-o", str(out), *SIM, "--set", "electrical.voltage_V=7.5"]
+        kills_mid_write += run_and_kill(args, tmp_path, delay)
         assert out.exists()
         if sha(out) != previous:
             data = read_result(out)  # a new file must be complete
@@ -91,9 +91,9 @@ def test_qc_import_killed_leaves_no_partial_batch(tmp_path: Path, batch_dir: Pat
     kills_mid_write = 0
     for k, delay in enumerate([None, None, *(rng.uniform(0.05, 1.5) for _ in range(3))]):
         out = tmp_path / f"batch{k}.h5"
-        kills_mid_write += run_and_kill(["qc", "import", str(batch_dir / "measurements.csv"), "--design", str(batch_dir / "design.csv"),
-                      "-o", str(out), "--batch-id", "B1", "--part-number", "P1", "--drawing-revision", "A"],
-                     tmp_path, delay)  # fmt: skip
+        args = ["qc", "import", str(batch_dir / "measurements.csv"), "--design", str(batch_dir / "design.csv"),
+                "-o", str(out), "--batch-id", "B1", "--part-number", "P1", "--drawing-revision", "A"]  # fmt: skip
+        kills_mid_write += run_and_kill(args, tmp_path, delay)
         if out.exists():
             batch = read_batch(out)  # complete, or it would not read
             assert len(batch.serials) == 40
@@ -106,9 +106,9 @@ def test_qc_check_killed_leaves_no_corrupt_outputs(tmp_path: Path, batch_dir: Pa
     rng = random.Random(13)
     kills_mid_write = 0
     for delay in [None, None, *(rng.uniform(0.05, 1.5) for _ in range(3))]:
-        kills_mid_write += run_and_kill(["qc", "check", str(batch_dir / "batch.h5"), "--spec", str(batch_dir / "spec.toml"),
-                      "--store", str(store), "--report", str(report), "--json", str(js)],
-                     tmp_path, delay)  # fmt: skip
+        args = ["qc", "check", str(batch_dir / "batch.h5"), "--spec", str(batch_dir / "spec.toml"),
+                "--store", str(store), "--report", str(report), "--json", str(js)]  # fmt: skip
+        kills_mid_write += run_and_kill(args, tmp_path, delay)
         if js.exists():
             json.loads(js.read_text(encoding="utf-8"))
         if report.exists():

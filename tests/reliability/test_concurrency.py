@@ -17,9 +17,23 @@ def test_two_qc_checks_into_one_store(tmp_path: Path) -> None:
     subprocess.run([*CLI, "qc", "synth", "-o", str(batch), "--parts", "30"], check=True, capture_output=True)
     store = tmp_path / "store"
     procs = [
-        subprocess.Popen([*CLI, "qc", "check", str(batch / "batch.h5"), "--spec", str(batch / "spec.toml"),
-                          "--store", str(store), "--json", str(tmp_path / f"out{k}.json")],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        subprocess.Popen(
+            [
+                *CLI,
+                "qc",
+                "check",
+                str(batch / "batch.h5"),
+                "--spec",
+                str(batch / "spec.toml"),
+                "--store",
+                str(store),
+                "--json",
+                str(tmp_path / f"out{k}.json"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for k in range(2)
     ]
     errs = [p.communicate(timeout=300)[1] for p in procs]
@@ -40,8 +54,12 @@ def test_two_simulations_into_one_output(tmp_path: Path) -> None:
     args = ["simulate", "example:stem-in718", "-o", str(out), "--set", "motion.depth_mm=0.3",
             "--set", "numerics.cell_size_mm=0.02"]  # fmt: skip
     procs = [
-        subprocess.Popen([*CLI, *args, "--set", f"electrical.voltage_V={v}"], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)  # fmt: skip
+        subprocess.Popen(
+            [*CLI, *args, "--set", f"electrical.voltage_V={v}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for v in (7.0, 7.5)
     ]
     errs = [p.communicate(timeout=300)[1] for p in procs]

@@ -66,3 +66,15 @@ def test_read_rejects_foreign_files(tmp_path: Path) -> None:
         f.attrs["schema"] = "other"
     with pytest.raises(InputDataError, match="not an ecmsim simulation result"):
         read_result(tmp_path / "y.h5")
+
+
+def test_result_reader_refuses_external_links(small_result, tmp_path: Path) -> None:
+    out = tmp_path / "r.h5"
+    write_result(out, small_result)
+    other = tmp_path / "elsewhere.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = np.arange(3.0)
+    with h5py.File(out, "a") as f:
+        f["history/extra"] = h5py.ExternalLink(str(other), "/x")
+    with pytest.raises(InputDataError, match="points outside itself.*external link"):
+        read_result(out)

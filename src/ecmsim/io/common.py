@@ -75,9 +75,44 @@ def write_dataset(group: Any, name: str, data: Any, units: str, description: str
     return ds
 
 
+def check_self_contained(f: Any, path: str | Path) -> None:
+    """Refuse files whose data lives elsewhere: external links, virtual or external datasets."""
+    import h5py
+
+    problems: list[str] = []
+
+    def walk(group: Any, prefix: str) -> None:
+        for name in group:
+            link = group.get(name, getlink=True)
+            full = f"{prefix}/{name}"
+            if isinstance(link, h5py.ExternalLink):
+                problems.append(f"{full} is an external link to {link.filename}")
+                continue
+            if isinstance(link, h5py.SoftLink):
+                continue  # points inside this file; its target is walked on its own
+            obj = group[name]
+            if isinstance(obj, h5py.Group):
+                walk(obj, full)
+            elif isinstance(obj, h5py.Dataset):
+                if obj.is_virtual:
+                    for src in obj.virtual_sources():
+                        if src.file_name != ".":
+                            problems.append(f"{full} is a virtual dataset reading {src.file_name}")
+                if obj.external:
+                    problems.append(f"{full} keeps its data in external files")
+
+    walk(f, "")
+    if problems:
+        raise InputDataError(f"{path}: refused, the file points outside itself: {'; '.join(problems[:3])}")
+
+
 @contextlib.contextmanager
 def open_h5(path: str | Path, what: str = "HDF5 file") -> Iterator[Any]:
-    """Open an HDF5 file read-only; missing or damaged files become :class:`InputDataError`."""
+    """Open an HDF5 file read-only; missing or damaged files become :class:`InputDataError`.
+
+    Files that point outside themselves (external links, virtual or external
+    datasets) are refused: a record must not change when another file does.
+    """
     import h5py
 
     p = Path(path)
@@ -88,4 +123,5 @@ def open_h5(path: str | Path, what: str = "HDF5 file") -> Iterator[Any]:
     except OSError as exc:
         raise InputDataError(f"{p}: not a readable HDF5 file ({exc})") from None
     with f:
+        check_self_contained(f, p)
         yield f

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ecmsim.errors import InputDataError, OutputError
-from ecmsim.io.common import atomic_h5, open_h5, write_provenance
+from ecmsim.io.common import atomic_h5, check_self_contained, open_h5, write_provenance
 
 INSPECTION_SCHEMA = "ecmsim-inspection-batch"
 INSPECTION_SCHEMA_VERSION = 1
@@ -219,37 +219,6 @@ def _text_dataset(group: Any, name: str, text: str, description: str) -> Any:
     ds = group.create_dataset(name, data=text, dtype=h5py.string_dtype("utf-8"))
     ds.attrs["description"] = description
     return ds
-
-
-def check_self_contained(f: Any, path: str | Path) -> None:
-    """Refuse files whose data lives elsewhere: external links, virtual or external datasets."""
-    import h5py
-
-    problems: list[str] = []
-
-    def walk(group: Any, prefix: str) -> None:
-        for name in group:
-            link = group.get(name, getlink=True)
-            full = f"{prefix}/{name}"
-            if isinstance(link, h5py.ExternalLink):
-                problems.append(f"{full} is an external link to {link.filename}")
-                continue
-            if isinstance(link, h5py.SoftLink):
-                continue  # points inside this file; its target is walked on its own
-            obj = group[name]
-            if isinstance(obj, h5py.Group):
-                walk(obj, full)
-            elif isinstance(obj, h5py.Dataset):
-                if obj.is_virtual:
-                    for src in obj.virtual_sources():
-                        if src.file_name != ".":
-                            problems.append(f"{full} is a virtual dataset reading {src.file_name}")
-                if obj.external:
-                    problems.append(f"{full} keeps its data in external files")
-
-    walk(f, "")
-    if problems:
-        raise InputDataError(f"{path}: refused, the file points outside itself: {'; '.join(problems[:3])}")
 
 
 def _check_schema(f: Any, path: Path, schema: str, version: int, what: str) -> int:
@@ -687,7 +656,6 @@ def read_qc_result(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     with open_h5(p, "QC results file") as f:
         _check_schema(f, p, QC_RESULT_SCHEMA, QC_RESULT_SCHEMA_VERSION, "ecmsim QC results file")
-        check_self_contained(f, p)
         try:
             parts = {k: f["parts"][k][()] for k in f["parts"]}
             parts["serial"] = np.array(_decode(parts["serial"]))
@@ -772,7 +740,6 @@ def trace_serial(serial: str, store: str | Path) -> tuple[list[dict[str, Any]], 
     for path in files:
         with open_h5(path, "QC results file") as f:
             _check_schema(f, path, QC_RESULT_SCHEMA, QC_RESULT_SCHEMA_VERSION, "ecmsim QC results file")
-            check_self_contained(f, path)
             serials = f["parts/serial"][()]
             hits = np.nonzero(serials == key)[0]
             if not hits.size:

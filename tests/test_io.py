@@ -76,5 +76,5 @@ def test_result_reader_refuses_external_links(small_result, tmp_path: Path) -> N
         f["x"] = np.arange(3.0)
     with h5py.File(out, "a") as f:
         f["history/extra"] = h5py.ExternalLink(str(other), "/x")
-    with pytest.raises(InputDataError, match="points outside itself.*external link"):
+    with pytest.raises(InputDataError, match=r"points outside itself.*external link"):
         read_result(out)

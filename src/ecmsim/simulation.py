@@ -13,6 +13,11 @@ the kernels in :mod:`ecmsim.kernels` own the math.  Each step:
 5. extend v_n off the surface, advance the workpiece level set, redistance;
 6. feed the tool and record current, charge, gaps and removed volume.
 
+Steps work on a window of grid rows that follows the tool tip (coated
+tools): the finished wall behind it is frozen, so a step costs the same at
+any depth.  The potential solver is chosen by ``[numerics] solver``
+(:mod:`ecmsim.solvers`).
+
 Everything inside is SI; :meth:`SimulationResult.summary` reports in mm.
 """
 
@@ -22,7 +27,7 @@ import logging
 import math
 import time as _time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +94,6 @@ class SimulationResult:
     breakthrough_time: float | None = None
     wall_clock_s: float = 0.0
     started_at: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     # ---- derived quantities -------------------------------------------------
     @property

@@ -18,6 +18,7 @@ from ecmsim.cli.demo_cmd import demo_command
 from ecmsim.cli.materials_cmd import materials_group
 from ecmsim.cli.qc_cmd import qc_group
 from ecmsim.cli.simulate_cmd import simulate_command
+from ecmsim.cli.spc_cmd import spc_command
 
 _state = {"verbose": 0}
 
@@ -44,6 +45,7 @@ def cli(verbose: int, quiet: bool) -> None:
 cli.add_command(config_group)
 cli.add_command(materials_group)
 cli.add_command(simulate_command)
+qc_group.add_command(spc_command)
 cli.add_command(qc_group)
 cli.add_command(demo_command)
 

@@ -21,6 +21,14 @@ from ecmsim.io.inspection import (
     write_batch,
 )
 from ecmsim.io.result import RESULT_SCHEMA, RESULT_SCHEMA_VERSION, read_result, write_equilibrium, write_result
+from ecmsim.io.spc_limits import (
+    SPC_LIMITS_SCHEMA,
+    SPC_LIMITS_SCHEMA_VERSION,
+    FrozenLimit,
+    SpcLimits,
+    read_spc_limits,
+    write_spc_limits,
+)
 
 __all__ = [
     "INSPECTION_SCHEMA",
@@ -29,18 +37,24 @@ __all__ = [
     "QC_RESULT_SCHEMA_VERSION",
     "RESULT_SCHEMA",
     "RESULT_SCHEMA_VERSION",
+    "SPC_LIMITS_SCHEMA",
+    "SPC_LIMITS_SCHEMA_VERSION",
     "Batch",
     "Design",
+    "FrozenLimit",
+    "SpcLimits",
     "atomic_h5",
     "open_batch",
     "open_h5",
     "read_batch",
     "read_qc_result",
     "read_result",
+    "read_spc_limits",
     "trace_serial",
     "write_batch",
     "write_dataset",
     "write_equilibrium",
     "write_provenance",
     "write_result",
+    "write_spc_limits",
 ]

@@ -1,0 +1,183 @@
+"""``ecmsim qc spc``: capability, control charts, residual drift (registered by the lead under ``qc``)."""
+
+from __future__ import annotations
+
+import click
+
+from ecmsim.cli.options import echo_json
+
+_CHARTS = ("auto", "imr", "xbar-r", "xbar-s", "ewma", "cusum")
+
+
+@click.command("spc")
+@click.argument("batches", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--spec", "spec", required=True, type=click.Path(dir_okay=False), help="Tolerance spec (TOML).")
+@click.option(
+    "--predictions",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Simulation result file(s): monitor the residuals measured − predicted (matching as in qc check).",
+)
+@click.option(
+    "--limits",
+    "limits",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Phase II: monitor against the frozen limits of this file.",
+)
+@click.option(
+    "--freeze",
+    "freeze",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Phase I: compute the limits from these batches and store them in this new file.",
+)
+@click.option(
+    "--rules",
+    default="we",
+    show_default=True,
+    help="Run rules: we (Western Electric 1-4), nelson (Nelson 1-8) or a list such as we1,we2,n3.",
+)
+@click.option(
+    "--chart",
+    "charts",
+    multiple=True,
+    type=click.Choice(_CHARTS),
+    help="Chart(s) of every series (repeatable); auto: I-MR for --subgroup 1, X̄-R up to 10, X̄-S above.",
+)
+@click.option(
+    "--subgroup",
+    default="1",
+    show_default=True,
+    help="Parts per subgroup (1: individual parts), or a batch field (batch_id, machine, electrode, …).",
+)
+@click.option(
+    "--drift",
+    type=click.Choice(("both", "ewma", "cusum")),
+    default="both",
+    show_default=True,
+    help="Drift detector(s) on the residual series.",
+)
+@click.option("--lambda", "lam", type=float, default=0.2, show_default=True, help="EWMA weight λ.")
+@click.option("--ewma-l", "ewma_l", type=float, default=3.0, show_default=True, help="EWMA limit width L (sigmas).")
+@click.option("--cusum-k", type=float, default=0.5, show_default=True, help="CUSUM reference value k (sigmas).")
+@click.option("--cusum-h", type=float, default=5.0, show_default=True, help="CUSUM decision interval h (sigmas).")
+@click.option(
+    "--confidence",
+    type=click.FloatRange(0.5, 0.9999),
+    default=0.95,
+    show_default=True,
+    help="Level of the confidence intervals of the capability indices.",
+)
+@click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write the HTML report here.")
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default=None,
+    help="Write the results as JSON here ('-': stdout).",
+)
+@click.pass_context
+def spc_command(
+    ctx: click.Context,
+    batches: tuple[str, ...],
+    spec: str,
+    predictions: tuple[str, ...],
+    limits: str | None,
+    freeze: str | None,
+    rules: str,
+    charts: tuple[str, ...],
+    subgroup: str,
+    drift: str,
+    lam: float,
+    ewma_l: float,
+    cusum_k: float,
+    cusum_h: float,
+    confidence: float,
+    report: str | None,
+    json_out: str | None,
+) -> None:
+    """Process statistics of inspection BATCHES (in production order): capability, control charts,
+    run rules, and drift of the residuals measured − predicted.
+
+    \b
+    Phase I:  ecmsim qc spc b1.h5 b2.h5 --spec spec.toml --freeze limits.h5
+    Phase II: ecmsim qc spc b3.h5 --spec spec.toml --limits limits.h5 --report spc.html
+
+    Exit code 0 when every chart is in control, 1 when a run rule signals or a drift is
+    detected, 2 for bad input, 4 when an output cannot be written.
+    """
+    import json
+    from pathlib import Path
+
+    from ecmsim.errors import ConfigError, InputDataError, OutputError
+    from ecmsim.io.spc_limits import write_spc_limits
+    from ecmsim.qc.charts import parse_rules
+    from ecmsim.qc.spc import SpcOptions, run_spc, summary_lines
+    from ecmsim.qc.textfiles import check_output_folder, write_text_atomic
+
+    if limits and freeze:
+        raise ConfigError("--limits (Phase II) and --freeze (Phase I) exclude each other")
+    try:
+        rule_ids = parse_rules(rules)
+    except ValueError as exc:
+        raise ConfigError(f"--rules {rules!r}: {exc}") from None
+    kinds = tuple(c for c in charts if c != "auto")
+    opts = SpcOptions(
+        charts=kinds,
+        rules=rule_ids,
+        subgroup=subgroup.strip(),
+        confidence=confidence,
+        drift=("ewma", "cusum") if drift == "both" else (drift,),
+        lam=lam,
+        L=ewma_l,
+        k=cusum_k,
+        h=cusum_h,
+    )
+    opts.validate()
+    inputs = [*batches, spec, *predictions, *([limits] if limits else [])]
+    outputs = [p for p in (report, json_out, freeze) if p and p != "-"]
+    for out in outputs:
+        for src in inputs:
+            if _same_file(src, out):
+                raise InputDataError(f"{out}: the output would overwrite the input {src}")
+        check_output_folder(out)
+    if len(set(map(str, outputs))) != len(outputs):
+        raise ConfigError("--report, --json and --freeze must name different files")
+    if freeze and Path(freeze).exists():
+        raise OutputError(f"{freeze}: exists; limits files are records and are never overwritten (give a new name)")
+    run = run_spc(batches, spec, predictions, limits_path=limits, options=opts)
+    html = None
+    if report:
+        from ecmsim.qc.spc_report import render_spc_html
+
+        html = render_spc_html(run)
+    data = run.to_json() if json_out else None
+    if freeze:
+        write_spc_limits(freeze, run.frozen_limits())
+    if html is not None and report:
+        write_text_atomic(report, html)
+    if data is not None and json_out and json_out != "-":
+        write_text_atomic(json_out, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    to_err = json_out == "-"
+    for line in summary_lines(run):
+        click.echo(line, err=to_err)
+    if freeze:
+        click.echo(f"Phase I limits frozen in {freeze}", err=to_err)
+        if not run.in_control:
+            click.echo(
+                "warning: Phase I has signals; investigate them, remove parts with assignable causes and freeze again",
+                err=to_err,
+            )
+    if report:
+        click.echo(f"report written to {report}", err=to_err)
+    if data is not None and json_out == "-":
+        echo_json(data)
+    ctx.exit(run.exit_code)
+
+
+def _same_file(a: str, b: str) -> bool:
+    from pathlib import Path
+
+    pa, pb = Path(a), Path(b)
+    return pa.resolve() == pb.resolve() or (pa.exists() and pb.exists() and pa.samefile(pb))

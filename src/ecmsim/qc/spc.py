@@ -1,0 +1,1050 @@
+"""Process statistics over inspection batches: capability, control charts, residual drift and attribution.
+
+What is monitored (``docs/spc.md`` has the reasoning):
+
+* a **series** is one toleranced characteristic of one hole group, as the
+  deviation from its nominal (mm, or deg for taper); groups are the holes of
+  one electrode, so their statistics are not mixed;
+* **capability** uses the individual values (every hole and station), so the
+  expected fraction out of specification is per decision; the short-term
+  sigma is the pooled within-part sigma (a part is the rational subgroup),
+  the overall sigma is that of all values;
+* **control charts** plot one value per part, the part mean of the series
+  (Wheeler's "three-way" logic: the holes of one part are not independent
+  repeats of the process, so limits from within-part scatter would flag
+  every part); parts are in file order, batches in the order given; they
+  are charted individually (I-MR, default) or in subgroups of N
+  consecutive parts, or of consecutive parts sharing a batch field
+  (X̄-R up to 10 parts, X̄-S above);
+* with predictions, **residual** series (measured − predicted diameter):
+  per part the mean offset over all holes and per hole group, and the
+  taper error (mean least-squares slope of the residual over depth); EWMA
+  and CUSUM detect sustained drifts on them; a signal is **attributed** to
+  the factor whose levels drift differently (electrode/hole group, row,
+  zone along x, station depth), or called uniform.
+
+Batches are streamed part block by part block (like :mod:`ecmsim.qc.check`):
+per part only sums are kept, plus a systematic sample of at most
+:data:`MAX_SAMPLE` individual values per series for the normality test and
+the non-normal methods.  Loops are per series, chart and block, never per value.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecmsim.errors import EXIT_OK, EXIT_REJECTED, ConfigError, InputDataError
+from ecmsim.io.inspection import BATCH_FIELDS, open_batch, sha256_file
+from ecmsim.io.spc_limits import FrozenLimit, SpcLimits, read_spc_limits
+from ecmsim.qc.capability import (
+    Capability,
+    anderson_darling,
+    box_cox_indices,
+    indices,
+    normal_out_of_spec,
+    percentile_method,
+    pooled_sigma,
+)
+from ecmsim.qc.charts import CHARTS, CUSUM_H, CUSUM_K, EWMA_L, EWMA_LAMBDA, RULE_SETS, RULES, Chart, chart
+from ecmsim.qc.check import Predictions, _residual_stats, load_predictions
+from ecmsim.qc.spec import CHARACTERISTICS, Spec, load_spec
+
+#: Individual values kept per series for the normality test and the non-normal methods.
+MAX_SAMPLE = 200_000
+#: Factors a residual drift is attributed to, in reporting priority.
+FACTORS = ("electrode", "row", "zone", "depth")
+#: Significance level of the attribution test (differences of drift between the levels of a factor).
+ATTRIBUTION_ALPHA = 0.01
+
+
+# --------------------------------------------------------------------------- options
+@dataclass
+class SpcOptions:
+    """What to chart and how (CLI options map one to one)."""
+
+    charts: tuple[str, ...] = ()  # () = automatic (Shewhart chart by subgroup size)
+    rules: tuple[str, ...] = RULE_SETS["we"]
+    subgroup: str = "1"  # parts per subgroup, or a batch field (batch_id, machine, electrode, …)
+    confidence: float = 0.95
+    drift: tuple[str, ...] = ("ewma", "cusum")
+    lam: float = EWMA_LAMBDA
+    L: float = EWMA_L
+    k: float = CUSUM_K
+    h: float = CUSUM_H
+
+    def subgroup_size(self) -> int | None:
+        return int(self.subgroup) if self.subgroup.isdigit() else None
+
+    def validate(self) -> None:
+        n = self.subgroup_size()
+        if n is None and self.subgroup not in BATCH_FIELDS:
+            raise ConfigError(
+                f"--subgroup {self.subgroup!r}: give a number of parts (1, 5, …) or a batch field "
+                f"({', '.join(BATCH_FIELDS)})"
+            )
+        if n is not None and n < 1:
+            raise ConfigError(f"--subgroup {n}: must be ≥ 1")
+        bad = [c for c in self.charts if c not in CHARTS]
+        if bad:
+            raise ConfigError(f"--chart {bad[0]!r}: allowed: {', '.join(CHARTS)}")
+        if n == 1 and any(c in ("xbar-r", "xbar-s") for c in self.charts):
+            raise ConfigError("--chart xbar-r/xbar-s need subgroups: give --subgroup N (N ≥ 2) or a batch field")
+        if n != 1 and "imr" in self.charts:
+            raise ConfigError("--chart imr charts individual parts: use it with --subgroup 1")
+        if not 0 < self.lam <= 1:
+            raise ConfigError(f"EWMA lambda {self.lam}: must be in (0, 1]")
+        for name, v in (("EWMA L", self.L), ("CUSUM k", self.k), ("CUSUM h", self.h)):
+            if not (math.isfinite(v) and v > 0):
+                raise ConfigError(f"{name} = {v}: must be > 0")
+
+
+# --------------------------------------------------------------------------- series definitions
+@dataclass
+class SeriesDef:
+    """One monitored series: a characteristic of a hole group with uniform deviation limits."""
+
+    key: str
+    characteristic: str
+    group: str
+    unit: str
+    lsl: float | None  # deviation from nominal
+    usl: float | None
+    mask: np.ndarray  # (H,) or (H, S) bool: which values belong to the series
+    nominal: np.ndarray  # same shape: nominal subtracted
+
+
+def _series_defs(spec: Spec, design: Any) -> list[SeriesDef]:
+    rspec = spec.resolve(design)
+    groups = np.asarray(design.group)
+    has = design.station_mask.any(axis=1)
+    out: list[SeriesDef] = []
+    for char, unit in CHARACTERISTICS.items():
+        lim = rspec.limits[char]
+        spec_mask = lim.specified & (design.station_mask if char == "diameter" else has)
+        if not spec_mask.any():
+            continue
+        with np.errstate(invalid="ignore"):
+            dl = np.round(lim.lo - lim.nominal, 9)
+            du = np.round(lim.hi - lim.nominal, 9)
+        for g in design.groups():
+            gm = groups == g
+            m = spec_mask & (gm[:, None] if char == "diameter" else gm)
+            if not m.any():
+                continue
+            pairs = np.stack([dl[m], du[m]], axis=1)
+            uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
+            inv = inv.ravel()
+            for j, (lo, hi) in enumerate(uniq.tolist()):
+                mm = np.zeros_like(m)
+                mm[m] = inv == j
+                key = f"{char}:{g}" + (f":{j + 1}" if len(uniq) > 1 else "")
+                out.append(
+                    SeriesDef(
+                        key=key,
+                        characteristic=char,
+                        group=g,
+                        unit=unit,
+                        lsl=None if not math.isfinite(lo) else float(lo),
+                        usl=None if not math.isfinite(hi) else float(hi),
+                        mask=mm,
+                        nominal=np.where(np.isfinite(lim.nominal), lim.nominal, 0.0),
+                    )
+                )
+    return out
+
+
+def _values(m: dict[str, np.ndarray], design: Any) -> dict[str, np.ndarray]:
+    """Characteristic values of a block of parts: diameter (p, H, S), the others (p, H); mm or deg."""
+    dia = m["diameter"].astype(float)
+    sm = design.station_mask
+    has = sm.any(axis=1)
+    i_entry = np.argmax(sm, axis=1)
+    i_exit = sm.shape[1] - 1 - np.argmax(sm[:, ::-1], axis=1)
+    rows = np.arange(design.n_holes)
+    z = design.station_depth
+    length = np.where(has, z[i_exit] - z[i_entry], 0.0)
+    de = np.where(has, dia[:, rows, i_entry], np.nan)
+    dx = np.where(has, dia[:, rows, i_exit], np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        taper = np.degrees(np.arctan((de - dx) / (2.0 * np.where(length > 0, length, np.nan))))
+        pos = np.fmax.reduce(2.0 * np.hypot(m["x_dev"].astype(float), m["y_dev"].astype(float)), axis=2)
+    depth = np.where(m["blocked"], np.nan, m["depth"].astype(float))
+    return {
+        "diameter": dia,
+        "entry_diameter": de,
+        "exit_diameter": dx,
+        "taper": taper,
+        "position": pos,
+        "depth": depth,
+    }
+
+
+# --------------------------------------------------------------------------- accumulators
+@dataclass
+class _Acc:
+    """Streaming sums of one series: per part, overall, and a systematic sample."""
+
+    n_parts: int
+    stride: int
+    count: np.ndarray = field(init=False)
+    total: np.ndarray = field(init=False)
+    sumsq: np.ndarray = field(init=False)
+    seen: int = 0
+    below: int = 0
+    above: int = 0
+    sample: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.count = np.zeros(self.n_parts, np.int64)
+        self.total = np.zeros(self.n_parts)
+        self.sumsq = np.zeros(self.n_parts)
+
+    def add(self, a: int, v: np.ndarray, sd: SeriesDef) -> None:
+        """``v`` (p, …) deviations with NaN outside the series."""
+        fin = np.isfinite(v)
+        axes = tuple(range(1, v.ndim))
+        v0 = np.where(fin, v, 0.0)
+        b = a + v.shape[0]
+        self.count[a:b] += fin.sum(axis=axes)
+        self.total[a:b] += v0.sum(axis=axes)
+        self.sumsq[a:b] += (v0 * v0).sum(axis=axes)
+        flat = v[fin]
+        if sd.lsl is not None:
+            self.below += int((flat < sd.lsl).sum())
+        if sd.usl is not None:
+            self.above += int((flat > sd.usl).sum())
+        pos = self.seen + np.arange(flat.size)
+        self.sample.append(flat[pos % self.stride == 0])
+        self.seen += flat.size
+
+    def part_means(self) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.count > 0, self.total / np.maximum(self.count, 1), np.nan)
+
+
+# --------------------------------------------------------------------------- results
+@dataclass
+class SeriesResult:
+    """Capability and charts of one series."""
+
+    key: str
+    characteristic: str
+    group: str
+    unit: str
+    kind: str  # "characteristic" | "residual"
+    description: str
+    values: np.ndarray  # per-part value (P,)
+    capability: Capability | None
+    charts: dict[str, Chart]
+    frozen: dict[str, bool]  # chart → limits came from a limits file
+    labels: list[str]  # one per chart point (subgroup label)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def in_control(self) -> bool:
+        return all(c.in_control for c in self.charts.values())
+
+
+@dataclass
+class SpcRun:
+    """The outcome of one ``qc spc`` run."""
+
+    spec: Spec
+    options: SpcOptions
+    phase: str  # "I" | "II"
+    batches: list[dict[str, Any]]
+    serials: list[str]
+    series: list[SeriesResult]
+    residuals: dict[str, Any] | None
+    predictions: Predictions
+    limits: SpcLimits | None
+    analysed_at: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def in_control(self) -> bool:
+        return all(s.in_control for s in self.series)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.in_control else EXIT_REJECTED
+
+    def frozen_limits(self, frozen_at: str | None = None) -> SpcLimits:
+        """The Phase I parameters of every chart, to be written with ``write_spc_limits``."""
+        out = []
+        for s in self.series:
+            for kind, c in s.charts.items():
+                out.append(
+                    FrozenLimit(
+                        key=s.key,
+                        characteristic=s.characteristic,
+                        group=s.group,
+                        unit=s.unit,
+                        chart=kind,
+                        mu=c.mu,
+                        sigma=c.sigma,
+                        subgroup_size=float(np.median(c.n[c.n > 0])) if (c.n > 0).any() else math.nan,
+                        n_points=int(c.n.size),
+                        n_signals=len(c.signal_list()),
+                        params=dict(c.params),
+                    )
+                )
+        return SpcLimits(
+            limits=out,
+            sources=[(b["path"], b["sha256"]) for b in self.batches],
+            spec_file=self.spec.source,
+            spec_sha256=self.spec.sha256,
+            rules=self.options.rules,
+            subgroup=self.options.subgroup,
+            frozen_at=frozen_at or self.analysed_at,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        from ecmsim import __version__
+
+        return _clean(
+            {
+                "schema": "ecmsim-qc-spc-report",
+                "schema_version": 1,
+                "ecmsim_version": __version__,
+                "analysed_at": self.analysed_at,
+                "phase": self.phase,
+                "limits_file": self.limits.path if self.limits else None,
+                "spec": {"path": self.spec.source, "sha256": self.spec.sha256, "name": self.spec.name},
+                "predictions": [
+                    {"path": p, "sha256": h}
+                    for p, h in zip(self.predictions.paths, self.predictions.sha256, strict=True)
+                ],
+                "rules": {r: RULES[r] for r in self.options.rules},
+                "subgroup": self.options.subgroup,
+                "batches": self.batches,
+                "n_parts": len(self.serials),
+                "in_control": self.in_control,
+                "exit_code": self.exit_code,
+                "series": [_series_json(s, self.serials) for s in self.series],
+                "residuals": self.residuals,
+                "notes": self.notes,
+            }
+        )
+
+
+def _clean(x: Any) -> Any:
+    if isinstance(x, float | np.floating):
+        v = float(x)
+        return v if math.isfinite(v) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    if isinstance(x, np.ndarray):
+        return _clean(x.tolist())
+    if isinstance(x, dict):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    return x
+
+
+def _varies(a: np.ndarray) -> bool:
+    f = a[np.isfinite(a)]
+    return bool(f.size and np.ptp(f) > 0)
+
+
+def _series_json(s: SeriesResult, serials: list[str]) -> dict[str, Any]:
+    charts = {}
+    for kind, c in s.charts.items():
+        sig = c.signal_list()
+        first = c.first_signal()
+        for r in sig:
+            r["subgroup"] = s.labels[r["index"]] if r["index"] < len(s.labels) else None
+        charts[kind] = {
+            "mu": c.mu,
+            "sigma": c.sigma,
+            "frozen": s.frozen.get(kind, False),
+            "params": c.params,
+            "panels": [
+                {
+                    "name": p.name,
+                    "center": float(p.center[0]) if p.center.size else None,
+                    "lcl": float(p.lcl[0]) if p.lcl.size else None,
+                    "ucl": float(p.ucl[0]) if p.ucl.size else None,
+                    "limits_vary": _varies(p.lcl) or _varies(p.ucl),
+                    "rules": list(p.rules),
+                }
+                for p in c.panels
+            ],
+            "in_control": c.in_control,
+            "first_signal": first,
+            "first_signal_subgroup": s.labels[first] if first is not None else None,
+            "n_signals": len(sig),
+            "signals": sig[:200],
+        }
+    return {
+        "key": s.key,
+        "characteristic": s.characteristic,
+        "group": s.group,
+        "unit": s.unit,
+        "kind": s.kind,
+        "description": s.description,
+        "in_control": s.in_control,
+        "capability": s.capability.to_dict() if s.capability else None,
+        "charts": charts,
+        "notes": s.notes,
+    }
+
+
+# --------------------------------------------------------------------------- subgrouping
+def _subgroups(
+    values: np.ndarray, part_field: list[str], opts: SpcOptions, serials: list[str]
+) -> tuple[Any, list[str]]:
+    """1-D (individuals) or 2-D (subgroups × parts, NaN-padded) values and a label per point."""
+    n = opts.subgroup_size()
+    p_ = values.size
+    if n == 1:
+        return values, list(serials)
+    if n is not None:
+        starts = np.arange(0, p_, n)
+    else:  # consecutive parts sharing the field value
+        f = np.asarray(part_field, dtype=object)
+        change = np.ones(p_, bool)
+        change[1:] = f[1:] != f[:-1]
+        starts = np.nonzero(change)[0]
+    ends = np.append(starts[1:], p_)
+    size = int((ends - starts).max()) if starts.size else 1
+    idx = starts[:, None] + np.arange(size)[None, :]
+    ok = idx < ends[:, None]
+    out = np.where(ok, values[np.minimum(idx, p_ - 1)], np.nan)
+    if n is not None:
+        labels = [
+            f"{serials[a]}…{serials[b - 1]}" if b - a > 1 else serials[a] for a, b in zip(starts, ends, strict=True)
+        ]
+    else:
+        labels = [f"{part_field[a]} ({serials[a]}…{serials[b - 1]})" for a, b in zip(starts, ends, strict=True)]
+    return out, labels
+
+
+def _chart_kinds(opts: SpcOptions, values2: Any, residual: bool) -> tuple[str, ...]:
+    if opts.charts:
+        kinds = list(opts.charts)
+    else:
+        a = np.asarray(values2)
+        if a.ndim == 1:
+            kinds = ["imr"]
+        else:
+            nmax = int(np.isfinite(a).sum(axis=1).max()) if a.size else 1
+            kinds = ["xbar-r" if nmax <= 10 else "xbar-s"]
+    if residual:
+        kinds += [d for d in opts.drift if d not in kinds]
+    return tuple(kinds)
+
+
+def _make_charts(
+    key: str,
+    values2: Any,
+    kinds: tuple[str, ...],
+    opts: SpcOptions,
+    limits: SpcLimits | None,
+    notes: list[str],
+) -> tuple[dict[str, Chart], dict[str, bool]]:
+    charts: dict[str, Chart] = {}
+    frozen: dict[str, bool] = {}
+    a = np.asarray(values2, float)
+    for kind in kinds:
+        mu = sigma = None
+        if limits is not None:
+            fl = limits.get(key, kind)
+            if fl is None:
+                notes.append(f"{kind}: no frozen limits for {key} in {limits.path}; Phase I estimate used")
+            else:
+                mu, sigma = fl.mu, fl.sigma
+        if kind in ("imr",) and a.ndim != 1:
+            continue
+        if kind in ("xbar-r", "xbar-s") and a.ndim != 2:
+            continue
+        if np.isfinite(a).sum() < 2:
+            notes.append(f"{kind}: fewer than two values, no chart")
+            continue
+        c = chart(kind, a, mu=mu, sigma=sigma, rules=opts.rules, lam=opts.lam, L=opts.L, k=opts.k, h=opts.h)
+        if not (math.isfinite(c.sigma) and c.sigma > 0):
+            notes.append(f"{kind}: sigma is zero or undefined (constant data), no chart")
+            continue
+        charts[kind] = c
+        frozen[kind] = mu is not None
+    return charts, frozen
+
+
+# --------------------------------------------------------------------------- the analysis
+def run_spc(
+    batch_paths: Sequence[str | Path],
+    spec_path: str | Path,
+    prediction_paths: Sequence[str | Path] = (),
+    limits_path: str | Path | None = None,
+    options: SpcOptions | None = None,
+    analysed_at: str | None = None,
+) -> SpcRun:
+    """Capability, control charts and residual monitoring of the parts of ``batch_paths`` (in order).
+
+    Phase I (no ``limits_path``): limits are estimated from these parts.
+    Phase II: the frozen parameters of ``limits_path`` are used.  The inputs are only read.
+
+    Raises
+    ------
+    ConfigError
+        Bad spec or options.
+    InputDataError
+        Unreadable or inconsistent batches, predictions or limits file.
+    """
+    opts = options or SpcOptions()
+    opts.validate()
+    if not batch_paths:
+        raise InputDataError("no inspection batch given")
+    spec = load_spec(spec_path)
+    preds = load_predictions(prediction_paths)
+    limits = read_spc_limits(limits_path) if limits_path is not None else None
+    now = analysed_at or datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    design = None
+    metas: list[dict[str, str]] = []
+    n_parts: list[int] = []
+    for path in batch_paths:
+        with open_batch(path) as r:
+            for key in ("part_number", "drawing_revision"):
+                want = getattr(spec, key)
+                if want and r.meta[key] != want:
+                    raise InputDataError(
+                        f"{path}: batch is for {key.replace('_', ' ')} {r.meta[key]!r}, but the spec "
+                        f"{spec.source} is for {want!r}"
+                    )
+            if design is None:
+                design = r.design
+            else:
+                _same_design(design, r.design, str(batch_paths[0]), str(path))
+            metas.append(dict(r.meta))
+            n_parts.append(r.n_parts)
+    assert design is not None
+    p_total = int(sum(n_parts))
+    if p_total == 0:
+        raise InputDataError("the batches hold no parts")
+    defs = _series_defs(spec, design)
+    if not defs:
+        raise ConfigError("the spec tolerances no characteristic of these holes", spec.source)
+    accs = {sd.key: _Acc(p_total, max(1, math.ceil(p_total * int(sd.mask.sum()) / MAX_SAMPLE))) for sd in defs}
+    pred, pred_src = preds.match(design, str(batch_paths[0])) if preds else (None, None)
+    res_acc = _ResidualAcc(design, p_total, metas[0].get("electrode", "")) if pred is not None else None
+    serials: list[str] = []
+    part_field: list[str] = []
+    batches = []
+    offset = 0
+    field_name = opts.subgroup if opts.subgroup_size() is None else None
+    for path, meta in zip(batch_paths, metas, strict=True):
+        digest = sha256_file(path)
+        with open_batch(path) as r:
+            serials += r.serials
+            part_field += [meta.get(field_name, "") if field_name else ""] * r.n_parts
+            for a, _b, m in r.iter_chunks():
+                vals = _values(m, design)
+                for sd in defs:
+                    v = vals[sd.characteristic]
+                    dev = np.where(sd.mask[None], v - sd.nominal[None], np.nan)
+                    accs[sd.key].add(offset + a, dev, sd)
+                if res_acc is not None:
+                    res_acc.add(offset + a, vals["diameter"] - pred[None])  # type: ignore[index]
+            batches.append({"path": str(path), "sha256": digest, "batch_id": meta["batch_id"], "parts": r.n_parts,
+                            "metadata": meta})  # fmt: skip
+        offset += r.n_parts
+    if len(set(serials)) != len(serials):
+        seen: set[str] = set()
+        dup = next(s for s in serials if s in seen or seen.add(s))  # type: ignore[func-returns-value]
+        raise InputDataError(f"serial {dup!r} occurs in more than one batch; give each part once")
+    series: list[SeriesResult] = []
+    for sd in defs:
+        acc = accs[sd.key]
+        series.append(_characteristic_series(sd, acc, opts, limits, part_field, serials))
+    residuals = None
+    if res_acc is not None:
+        rs, residuals = res_acc.finish(opts, limits, part_field, serials, spec)
+        series += rs
+    run = SpcRun(
+        spec=spec,
+        options=opts,
+        phase="II" if limits is not None else "I",
+        batches=batches,
+        serials=serials,
+        series=series,
+        residuals=residuals,
+        predictions=preds,
+        limits=limits,
+        analysed_at=now,
+    )
+    if limits is not None and limits.spec_sha256 != spec.sha256:
+        run.notes.append(
+            f"the limits were frozen with another spec (sha256 {limits.spec_sha256[:12]}, {limits.spec_file}); "
+            "control limits do not depend on the tolerances, but check that the characteristics are the same"
+        )
+    if limits is not None and tuple(limits.rules) != tuple(opts.rules):
+        run.notes.append(f"run rules differ from Phase I ({','.join(limits.rules)})")
+    if pred_src is not None and (pred_src < 0).any():
+        run.notes.append(f"{int((pred_src < 0).sum())} holes have no prediction and no residuals")
+    return run
+
+
+def _same_design(d0: Any, d1: Any, p0: str, p1: str) -> None:
+    same = (
+        d0.hole_id == d1.hole_id
+        and d0.group == d1.group
+        and d0.station_depth.shape == d1.station_depth.shape
+        and np.allclose(d0.station_depth, d1.station_depth)
+        and np.array_equal(d0.station_mask, d1.station_mask)
+        and np.allclose(d0.nominal_diameter, d1.nominal_diameter)
+    )
+    if not same:
+        raise InputDataError(
+            f"{p1}: its hole design (hole ids, groups, stations or nominal diameters) differs from {p0}; "
+            "process statistics need batches of the same design"
+        )
+
+
+def _characteristic_series(
+    sd: SeriesDef, acc: _Acc, opts: SpcOptions, limits: SpcLimits | None, part_field: list[str], serials: list[str]
+) -> SeriesResult:
+    notes: list[str] = []
+    n = int(acc.count.sum())
+    cap = None
+    if n >= 2:
+        mean = float(acc.total.sum() / n)
+        ss_tot = float(acc.sumsq.sum() - n * mean * mean)
+        s_over = math.sqrt(max(ss_tot, 0.0) / (n - 1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ss_in = acc.sumsq - np.where(acc.count > 0, acc.total**2 / np.maximum(acc.count, 1), 0.0)
+        sw, nu = pooled_sigma(acc.count, acc.total, np.maximum(ss_in, 0.0))
+        if nu < 1:  # one value per part: the within-part sigma is the moving range of the parts
+            pm = acc.part_means()
+            pm = pm[np.isfinite(pm)]
+            sw = float(np.mean(np.abs(np.diff(pm))) / 1.128379) if pm.size >= 2 else math.nan
+            method = "mr"
+        else:
+            method = "pooled within-part"
+        sample = np.concatenate(acc.sample) if acc.sample else np.zeros(0)
+        cap = _capability_from_summary(sample, n, mean, sw, s_over, method, sd.lsl, sd.usl, opts.confidence)
+        cap.observed_out_of_spec = (acc.below + acc.above) / n
+        if acc.stride > 1:
+            cap.notes.append(f"normality and non-normal methods on a systematic sample of {sample.size} of {n} values")
+    else:
+        notes.append("fewer than two values: no capability")
+    values = acc.part_means()
+    v2, labels = _subgroups(values, part_field, opts, serials)
+    kinds = _chart_kinds(opts, v2, residual=False)
+    charts, frozen = _make_charts(sd.key, v2, kinds, opts, limits, notes)
+    lim = ", ".join(
+        x
+        for x in (f"LSL {sd.lsl:+g}" if sd.lsl is not None else "", f"USL {sd.usl:+g}" if sd.usl is not None else "")
+        if x
+    )
+    desc = f"{sd.characteristic} − nominal, hole group {sd.group} ({lim} {sd.unit}); chart: per-part mean"
+    return SeriesResult(sd.key, sd.characteristic, sd.group, sd.unit, "characteristic", desc, values, cap, charts,
+                        frozen, labels, notes)  # fmt: skip
+
+
+def _capability_from_summary(
+    sample: np.ndarray,
+    n: int,
+    mean: float,
+    sw: float,
+    s: float,
+    method: str,
+    lsl: float | None,
+    usl: float | None,
+    confidence: float,
+) -> Capability:
+    ix = indices(mean, sw, s, n, lsl, usl, None, confidence)
+    cap = Capability(
+        n=n, mean=mean, sigma_within=sw, sigma_overall=s, sigma_method=method, lsl=lsl, usl=usl,
+        target=ix["target"], confidence=confidence,
+        **{k: ix[k] for k in ("cp", "cpu", "cpl", "cpk", "pp", "ppu", "ppl", "ppk", "cpm")}, ci=ix["ci"],
+    )  # fmt: skip
+    cap.expected_out_of_spec_within = normal_out_of_spec(mean, sw, lsl, usl)
+    cap.expected_out_of_spec_overall = normal_out_of_spec(mean, s, lsl, usl)
+    cap.normality = anderson_darling(sample)
+    if (lsl is None) != (usl is None):
+        cap.notes.append(
+            "one-sided specification: Cp, Pp and Cpm are undefined; Cpk = " + ("Cpu" if usl is not None else "Cpl")
+        )
+    if sample.size >= 8 and np.ptp(sample) > 0:
+        cap.percentile = percentile_method(sample, lsl, usl)
+        cap.box_cox = box_cox_indices(sample, lsl, usl, confidence)
+    if cap.normality.get("normal") is False:
+        cap.notes.append(
+            "the values are not normal (Anderson-Darling p < 0.05): prefer the percentile or Box-Cox indices"
+        )
+    return cap
+
+
+# --------------------------------------------------------------------------- residuals
+_ELECTRODE_RE = re.compile(r"\s*([^,()]+?)\s*\(\s*group\s+([^)]+?)\s*\)")
+
+
+def electrode_names(meta_electrode: str, groups: list[str]) -> dict[str, str]:
+    """Hole group → electrode name from batch metadata like ``"E1 (group A), E2 (group B)"``."""
+    found = {g.strip(): e.strip() for e, g in _ELECTRODE_RE.findall(meta_electrode or "")}
+    return {g: (f"{found[g]} (group {g})" if g in found else f"group {g}") for g in groups}
+
+
+class _ResidualAcc:
+    """Per part and per hole residual summaries, streamed."""
+
+    def __init__(self, design: Any, p_total: int, electrode_meta: str) -> None:
+        self.d = design
+        h, s = design.n_holes, design.n_stations
+        self.levels: dict[str, tuple[list[str], np.ndarray]] = {}
+        groups = design.groups()
+        names = electrode_names(electrode_meta, groups)
+        gi = np.array([groups.index(g) for g in design.group])
+        self.levels["electrode"] = ([names[g] for g in groups], gi)
+        y = np.asarray(design.nominal_y, float)
+        if np.isfinite(y).all() and np.unique(np.round(y, 3)).size > 1:
+            uy, iy = np.unique(np.round(y, 3), return_inverse=True)
+            self.levels["row"] = ([f"row y = {v:g} mm" for v in uy.tolist()], iy.ravel())
+        x = np.asarray(design.nominal_x, float)
+        if np.isfinite(x).all() and np.ptp(x) > 0:
+            edges = np.quantile(x, [1 / 3, 2 / 3])
+            iz = np.searchsorted(edges, x, side="right")
+            names_z = [
+                f"zone x < {edges[0]:g} mm",
+                f"zone {edges[0]:g} ≤ x < {edges[1]:g} mm",
+                f"zone x ≥ {edges[1]:g} mm",
+            ]
+            used = np.unique(iz)
+            if used.size > 1:
+                remap = {int(u): i for i, u in enumerate(used.tolist())}
+                self.levels["zone"] = ([names_z[int(u)] for u in used.tolist()], np.array([remap[int(v)] for v in iz]))
+        self.onehot = {f: np.eye(len(lv))[idx] for f, (lv, idx) in self.levels.items()}  # (H, L) per hole factor
+        self.part_sum = {f: np.zeros((p_total, len(lv))) for f, (lv, _) in self.levels.items()}
+        self.part_cnt = {f: np.zeros((p_total, len(lv))) for f, (lv, _) in self.levels.items()}
+        self.depth_sum = np.zeros((p_total, s))
+        self.depth_cnt = np.zeros((p_total, s))
+        self.slope_sum = np.zeros(p_total)
+        self.slope_cnt = np.zeros(p_total)
+        self.worst = np.full(p_total, np.nan)
+        self.worst_station = np.full(p_total, -1)
+        self.worst_hole = np.full(p_total, -1)
+        self.hole_mean_sum = np.zeros(h)
+        self.hole_mean_cnt = np.zeros(h)
+        self.hole_slope_sum = np.zeros(h)
+        self.hole_slope_cnt = np.zeros(h)
+        self.hole_station_sum = np.zeros((h, s))
+        self.hole_station_cnt = np.zeros((h, s))
+        self.hole_worst = np.full(h, np.nan)
+
+    def add(self, a: int, r: np.ndarray) -> None:
+        p = r.shape[0]
+        b = a + p
+        fin = np.isfinite(r)
+        r0 = np.where(fin, r, 0.0)
+        hs, hc = r0.sum(axis=2), fin.sum(axis=2)  # (p, H)
+        for f, oh in self.onehot.items():
+            self.part_sum[f][a:b] += hs @ oh
+            self.part_cnt[f][a:b] += hc @ oh
+        self.depth_sum[a:b] += r0.sum(axis=1)
+        self.depth_cnt[a:b] += fin.sum(axis=1)
+        st = _residual_stats(r, self.d.station_depth)
+        sl = st["slope"]
+        sok = np.isfinite(sl)
+        self.slope_sum[a:b] += np.where(sok, sl, 0.0).sum(axis=1)
+        self.slope_cnt[a:b] += sok.sum(axis=1)
+        absr = np.where(fin, np.abs(r), -1.0).reshape(p, -1)
+        j = np.argmax(absr, axis=1)
+        best = absr[np.arange(p), j]
+        self.worst[a:b] = np.where(best >= 0, best, np.nan)
+        self.worst_hole[a:b] = np.where(best >= 0, j // r.shape[2], -1)
+        self.worst_station[a:b] = np.where(best >= 0, j % r.shape[2], -1)
+        mok = np.isfinite(st["mean"])
+        self.hole_mean_sum += np.where(mok, st["mean"], 0.0).sum(axis=0)
+        self.hole_mean_cnt += mok.sum(axis=0)
+        self.hole_slope_sum += np.where(sok, sl, 0.0).sum(axis=0)
+        self.hole_slope_cnt += sok.sum(axis=0)
+        self.hole_station_sum += r0.sum(axis=0)
+        self.hole_station_cnt += fin.sum(axis=0)
+        self.hole_worst = np.fmax(self.hole_worst, np.fmax.reduce(st["max_abs"], axis=0))
+
+    def finish(
+        self, opts: SpcOptions, limits: SpcLimits | None, part_field: list[str], serials: list[str], spec: Spec
+    ) -> tuple[list[SeriesResult], dict[str, Any]]:
+        d = self.d
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tot_s = self.part_sum["electrode"].sum(axis=1)
+            tot_c = self.part_cnt["electrode"].sum(axis=1)
+            offset = np.where(tot_c > 0, tot_s / np.maximum(tot_c, 1), np.nan)
+            lv = {f: np.where(self.part_cnt[f] > 0, self.part_sum[f] / np.maximum(self.part_cnt[f], 1), np.nan)
+                  for f in self.levels}  # fmt: skip
+            by_depth = np.where(self.depth_cnt > 0, self.depth_sum / np.maximum(self.depth_cnt, 1), np.nan)
+            taper_err = np.where(self.slope_cnt > 0, self.slope_sum / np.maximum(self.slope_cnt, 1), np.nan)
+            hole_mean = np.where(self.hole_mean_cnt > 0, self.hole_mean_sum / np.maximum(self.hole_mean_cnt, 1), np.nan)
+            hole_slope = np.where(
+                self.hole_slope_cnt > 0, self.hole_slope_sum / np.maximum(self.hole_slope_cnt, 1), np.nan
+            )
+            hs_mean = np.where(
+                self.hole_station_cnt > 0, self.hole_station_sum / np.maximum(self.hole_station_cnt, 1), np.nan
+            )
+        series_in: list[tuple[str, str, str, str, np.ndarray]] = [
+            ("residual_offset:all", "residual_offset", "all", "mm", offset),
+        ]
+        enames, _ = self.levels["electrode"]
+        if len(enames) > 1:
+            for gi, g in enumerate(d.groups()):
+                series_in.append((f"residual_offset:{g}", "residual_offset", g, "mm", lv["electrode"][:, gi]))
+        series_in.append(("residual_taper_error:all", "residual_taper_error", "all", "mm/mm", taper_err))
+        out: list[SeriesResult] = []
+        for key, char, g, unit, vals in series_in:
+            notes: list[str] = []
+            v2, labels = _subgroups(vals, part_field, opts, serials)
+            kinds = _chart_kinds(opts, v2, residual=True)
+            if char == "residual_taper_error":
+                kinds = tuple(k for k in kinds if k != "cusum")
+            charts, frozen = _make_charts(key, v2, kinds, opts, limits, notes)
+            desc = (
+                "mean residual (measured − predicted diameter) per part, "
+                + ("all holes" if g == "all" else f"hole group {g}")
+                if char == "residual_offset"
+                else "taper error per part: mean least-squares slope of the residual over depth"
+            )
+            out.append(SeriesResult(key, char, g, unit, "residual", desc, vals, None, charts, frozen, labels, notes))
+        # drift signals and their attribution
+        drift: list[dict[str, Any]] = []
+        for s in out:
+            for kind in ("ewma", "cusum"):
+                c = s.charts.get(kind)
+                if c is not None and not c.in_control:
+                    i = c.first_signal()
+                    drift.append({"series": s.key, "chart": kind, "first_signal": i,
+                                  "subgroup": s.labels[i] if i is not None else None,
+                                  "run_length": None if i is None else i + 1})  # fmt: skip
+        factors = dict(lv)
+        factors["depth"] = by_depth
+        level_names = {f: self.levels[f][0] for f in self.levels}
+        level_names["depth"] = [f"station {z:g} mm" for z in d.station_depth.tolist()]
+        attribution = attribute(factors, level_names, self.levels, part_field if opts.subgroup_size() != 1 else None)
+        worst_i = self.worst_station
+        per_hole = [
+            {
+                "hole": d.hole_id[i],
+                "group": d.group[i],
+                "mean_offset_mm": float(hole_mean[i]),
+                "taper_error_mm_per_mm": float(hole_slope[i]),
+                "worst_station_mm": (
+                    float(d.station_depth[int(np.nanargmax(np.abs(hs_mean[i])))])
+                    if np.isfinite(hs_mean[i]).any()
+                    else None
+                ),
+                "max_abs_residual_mm": float(self.hole_worst[i]),
+            }
+            for i in range(d.n_holes)
+        ]
+        per_part = [
+            {
+                "serial": serials[i],
+                "mean_offset_mm": float(offset[i]),
+                "taper_error_mm_per_mm": float(taper_err[i]),
+                "max_abs_residual_mm": float(self.worst[i]),
+                "worst_hole": d.hole_id[int(self.worst_hole[i])] if self.worst_hole[i] >= 0 else None,
+                "worst_station_mm": float(d.station_depth[int(worst_i[i])]) if worst_i[i] >= 0 else None,
+            }
+            for i in range(len(serials))
+        ]
+        summary = {
+            "definition": "residual = measured − predicted diameter at each station (mm); per hole: mean offset, "
+            "least-squares slope over depth (taper error, mm/mm), station of the largest mean |residual|",
+            "drift_detected": bool(drift),
+            "drift_signals": drift,
+            "attribution": attribution if drift else {**attribution, "conclusion": "no drift signal"},
+            "per_hole": per_hole,
+            "per_part": per_part[:2000],
+            "by_depth_mean_mm": [
+                float(x) for x in np.nanmean(np.where(np.isfinite(by_depth), by_depth, np.nan), axis=0)
+            ]
+            if np.isfinite(by_depth).any()
+            else [],
+            "model_bounds": {
+                "max_residual_mm": spec.model.max_residual_mm,
+                "max_mean_residual_mm": spec.model.max_mean_residual_mm,
+            },
+        }
+        return out, summary
+
+
+def _level_slopes(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares slope per column of y (parts × levels) against the part index, and its standard error."""
+    p_ = y.shape[0]
+    t = np.arange(p_, dtype=float)
+    ok = np.isfinite(y)
+    n = ok.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tm = (ok * t[:, None]).sum(axis=0) / n
+        ym = np.where(ok, y, 0.0).sum(axis=0) / n
+        dt = np.where(ok, t[:, None] - tm, 0.0)
+        dy = np.where(ok, y - ym, 0.0)
+        sxx = (dt * dt).sum(axis=0)
+        b = (dt * dy).sum(axis=0) / sxx
+        resid = np.where(ok, dy - b * dt, 0.0)
+        s2 = (resid * resid).sum(axis=0) / (n - 2)
+        se = np.sqrt(s2 / sxx)
+    return b, se
+
+
+def attribute(
+    factors: dict[str, np.ndarray],
+    level_names: dict[str, list[str]],
+    hole_levels: dict[str, tuple[list[str], np.ndarray]],
+    _field: Any = None,
+) -> dict[str, Any]:
+    """Which factor's levels drift differently (a χ² test of equal slopes per factor).
+
+    For each factor the per-part mean residual of each level is regressed on
+    the part index; the slopes are compared with χ² = Σ (bₗ − b̄)²/SEₗ²
+    (b̄ the inverse-variance weighted mean), L − 1 degrees of freedom.  The
+    factor with the smallest p-value below :data:`ATTRIBUTION_ALPHA` is named,
+    with the level(s) whose slope differs from the others by more than 3 SE;
+    factors that partition the holes identically are reported as confounded.
+    If no factor is significant the drift is uniform: the process (electrolyte,
+    temperature, machine) or a global model offset rather than one tool.
+    """
+    from scipy import stats
+
+    results: list[dict[str, Any]] = []
+    for f in FACTORS:
+        if f not in factors:
+            continue
+        y = factors[f]
+        if y.shape[1] < 2 or y.shape[0] < 4:
+            continue
+        b, se = _level_slopes(y)
+        ok = np.isfinite(b) & np.isfinite(se) & (se > 0)
+        if ok.sum() < 2:
+            continue
+        w = 1.0 / se[ok] ** 2
+        bbar = float(np.sum(w * b[ok]) / w.sum())
+        chi2 = float(np.sum((b[ok] - bbar) ** 2 * w))
+        p = float(stats.chi2.sf(chi2, int(ok.sum()) - 1))
+        # a level stands out when its slope differs from the mean of the other levels by > 3 SE and is larger
+        out_lv = []
+        for i in np.nonzero(ok)[0].tolist():
+            others = ok.copy()
+            others[i] = False
+            wo = 1.0 / se[others] ** 2
+            bo = float(np.sum(wo * b[others]) / wo.sum())
+            seo = math.sqrt(1.0 / wo.sum())
+            zl = (b[i] - bo) / math.hypot(se[i], seo)
+            if abs(zl) > 3.0 and abs(b[i]) > abs(bo):  # this level carries the drift
+                out_lv.append({"level": level_names[f][i], "drift_per_part": float(b[i]), "others_per_part": bo,
+                               "z": float(zl)})  # fmt: skip
+        results.append(
+            {
+                "factor": f,
+                "p_value": p,
+                "chi2": chi2,
+                "levels": [
+                    {"level": level_names[f][i], "drift_per_part_mm": float(b[i]), "se": float(se[i])}
+                    for i in range(len(level_names[f]))
+                ],
+                "outstanding_levels": out_lv,
+            }
+        )
+    sig = [r for r in results if r["p_value"] < ATTRIBUTION_ALPHA and r["outstanding_levels"]]
+    conclusion: str
+    named: dict[str, Any] | None = None
+    confounded: list[str] = []
+    if sig:
+        best_p = min(r["p_value"] for r in sig)
+        # the first factor (in FACTORS order) among those as significant as the best (ties: confounded designs)
+        top = [r for r in sig if r["p_value"] <= best_p * 10 or r["p_value"] < 1e-12]
+        named = top[0]
+        for r in top[1:]:
+            f0, f1 = named["factor"], r["factor"]
+            if f0 in hole_levels and f1 in hole_levels and _same_partition(hole_levels[f0][1], hole_levels[f1][1]):
+                confounded.append(f1)
+        lvls = ", ".join(x["level"] for x in named["outstanding_levels"])
+        conclusion = f"drift confined to {named['factor']} {lvls}"
+        if named["factor"] == "electrode":
+            conclusion += ": points to that electrode (wear, coating damage)"
+        elif named["factor"] == "depth":
+            conclusion += ": depth-dependent, points to the model or the tool tip"
+        else:
+            conclusion += ": points to the model or a tool for that region"
+        if confounded:
+            conclusion += f" (confounded with {', '.join(confounded)}: the design cannot separate them)"
+    else:
+        conclusion = (
+            "uniform drift across electrodes, rows, zones and depth: points to the process or a global model offset"
+        )
+    return {"method": "χ² test of equal residual drift per part between the levels of each factor",
+            "alpha": ATTRIBUTION_ALPHA, "factors": results, "attributed_to": named["factor"] if named else None,
+            "levels": [x["level"] for x in named["outstanding_levels"]] if named else [],
+            "confounded_with": confounded, "conclusion": conclusion}  # fmt: skip
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    pairs = np.unique(np.stack([a, b], axis=1), axis=0)
+    return bool(pairs.shape[0] == np.unique(a).size == np.unique(b).size)
+
+
+# --------------------------------------------------------------------------- terminal summary
+def _f(x: Any, nd: int = 2) -> str:
+    return "–" if x is None or not math.isfinite(float(x)) else f"{float(x):.{nd}f}"
+
+
+def summary_lines(run: SpcRun) -> list[str]:
+    """Terminal summary: capability table, charts and signals, residual drift and attribution."""
+    lines = [
+        f"process statistics, phase {run.phase}"
+        + (
+            f" against {run.limits.path} (frozen {run.limits.frozen_at})"
+            if run.limits
+            else " (limits from these parts)"
+        ),
+        f"{len(run.serials)} parts in {len(run.batches)} batch(es); spec {run.spec.source}; rules "
+        f"{','.join(run.options.rules)}; subgroup {run.options.subgroup}",
+    ]
+    head = f"{'series':<26} {'n':>7} {'Cp':>6} {'Cpk':>6} {'Pp':>6} {'Ppk':>6} {'ppm exp.':>9} {'normal':>7}  charts"
+    lines += [head, "-" * len(head)]
+    for s in run.series:
+        cap = s.capability
+        ch = " ".join(f"{k}:{'ok' if v.in_control else 'SIGNAL'}" for k, v in s.charts.items())
+        if cap is not None:
+            ppm = cap.expected_out_of_spec_overall
+            nrm = cap.normality.get("normal")
+            lines.append(
+                f"{s.key[:26]:<26} {cap.n:>7} {_f(cap.cp):>6} {_f(cap.cpk):>6} {_f(cap.pp):>6} {_f(cap.ppk):>6} "
+                f"{_f(None if ppm is None else ppm * 1e6, 0):>9} "
+                f"{'yes' if nrm else ('no' if nrm is False else '–'):>7}  {ch}"
+            )
+        else:
+            lines.append(f"{s.key[:26]:<26} {s.values.size:>7} {'':>6} {'':>6} {'':>6} {'':>6} {'':>9} {'':>7}  {ch}")
+    for s in run.series:
+        for kind, c in s.charts.items():
+            sig = c.signal_list()
+            if sig:
+                first = sig[0]
+                lines.append(
+                    f"  {s.key} {kind}: {len(sig)} signal(s), first at {s.labels[first['index']]} "
+                    f"({first['panel']}: {first['description']})"
+                )
+    if run.residuals is not None:
+        att = run.residuals["attribution"]
+        if run.residuals["drift_detected"]:
+            d0 = run.residuals["drift_signals"][0]
+            lines.append(
+                f"residual drift: {d0['series']} {d0['chart']} signals at {d0['subgroup']} "
+                f"(run length {d0['run_length']})"
+            )
+        else:
+            lines.append("residual drift: none detected")
+        lines.append(f"attribution: {att['conclusion']}")
+    lines += [f"note: {n}" for n in run.notes]
+    lines.append("in statistical control" if run.in_control else "OUT OF CONTROL: signals found (exit code 1)")
+    return lines

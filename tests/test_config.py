@@ -29,8 +29,10 @@ def test_minimal_config_fills_defaults(minimal_config: Path) -> None:
 def test_every_field_has_unit_or_kind_and_help() -> None:
     for table, key, meta, _default in schema_fields():
         assert meta["help"], (table, key)
-        if meta["kind"] in ("float",) and not key.endswith(("cfl", "tolerance", "theta_min")):
-            assert meta["unit"] or key in ("cfl",), (table, key)
+        # Every physical number carries its unit; only these are dimensionless by nature.
+        dimensionless = ("cfl", "solver_tolerance", "theta_min", "conductivity_factor")
+        if meta["kind"] == "float" and key not in dimensionless:
+            assert meta["unit"], (table, key)
 
 
 def test_override_sets_value_and_records_it(minimal_config: Path) -> None:

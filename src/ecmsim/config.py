@@ -111,6 +111,10 @@ class ElectrolyteConfig:
         unit="S/m", min=0.0, min_exclusive=True, max=1000.0,
         help="measured conductivity at temperature_C; overrides the tabulated value",
     )  # fmt: skip
+    conductivity_factor: float = param(
+        1.0, min=0.0, min_exclusive=True, max=10.0,
+        help="calibration factor on the conductivity (gas and heating in the gap); κ = factor × κ(table or measured)",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -305,6 +309,14 @@ def _describe_allowed(meta: Mapping[str, Any]) -> str:
     return " ".join(parts[:1]) + (" " + " and ".join(parts[1:]) if parts[1:] else "")
 
 
+def _finite(value: float) -> bool:
+    """True for a number that converts to a finite float."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
 def _check_value(table: str, key: str, value: Any, meta: Mapping[str, Any], src: str) -> Any:
     unit = f" {meta['unit']}" if meta["unit"] else ""
     what = f"[{table}] {key} = {value!r}{unit}"
@@ -325,15 +337,18 @@ def _check_value(table: str, key: str, value: Any, meta: Mapping[str, Any], src:
         return list(value)
     if kind == "dict":
         if not isinstance(value, dict) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in value.values()
+            isinstance(v, int | float) and not isinstance(v, bool) and _finite(v) and v > 0
+            for v in value.values()
         ):
-            raise ConfigError(f"{what}: expected a table of element = positive number", src)
+            raise ConfigError(f"{what}: expected a table of element = positive finite number", src)
         return {str(k): float(v) for k, v in value.items()}
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise bad()
     if kind == "int" and not isinstance(value, int):
         raise bad()
-    if isinstance(value, float) and not math.isfinite(value):
+    if not _finite(value):  # also integers too large for a float (TOML allows 400 digits)
+        raise bad()
+    if kind == "int" and not -(2**63) <= value < 2**63:
         raise bad()
     lo, hi = meta["min"], meta["max"]
     if lo is not None and (value <= lo if meta["min_exclusive"] else value < lo):

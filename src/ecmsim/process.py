@@ -171,6 +171,9 @@ def resolve(cfg: ProcessConfig) -> Process:
         except DataError as exc:
             raise ConfigError(f"[electrolyte]: {exc}", cfg.source) from None
         k_origin = f"table at {electrolyte.reference_temperature_C:g} °C + temperature law"
+    if e.conductivity_factor != 1.0:
+        kappa *= e.conductivity_factor
+        k_origin += f" × calibration factor {e.conductivity_factor:g}"
     if e.temperature_C >= electrolyte.boiling_point_C:
         raise ConfigError(
             f"[electrolyte] temperature_C = {e.temperature_C} °C is at or above the boiling "

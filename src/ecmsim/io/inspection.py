@@ -36,12 +36,24 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ecmsim.errors import InputDataError, OutputError
-from ecmsim.io.common import atomic_h5, check_self_contained, open_h5, write_provenance
+from ecmsim.io.common import (
+    H5_ERRORS,
+    atomic_h5,
+    attr_int,
+    attr_text,
+    check_self_contained,
+    check_values,
+    get_dataset,
+    get_group,
+    open_h5,
+    read_dataset,
+    write_provenance,
+)
 
 INSPECTION_SCHEMA = "ecmsim-inspection-batch"
 INSPECTION_SCHEMA_VERSION = 1
@@ -187,6 +199,59 @@ def _decode(arr: np.ndarray) -> list[str]:
     return [b.decode("ascii") for b in np.asarray(arr).tolist()]
 
 
+def _read_strings(
+    f: Any,
+    name: str,
+    path: Path,
+    length: int,
+    what: str,
+    pattern: re.Pattern[str] | None,
+    shape: tuple[int | None, ...] = (None,),
+    unique: bool = False,
+) -> list[str]:
+    """A fixed-length ASCII string dataset, every value checked as on writing (never truncated)."""
+    ds = get_dataset(f, name, path, kind="text", shape=shape)
+    out: list[str] = []
+    for i, b in enumerate(np.asarray(read_dataset(ds, path)).ravel().tolist()):
+        try:
+            v = b.decode("ascii")
+        except UnicodeDecodeError:
+            raise InputDataError(f"{path}: /{name}[{i}] = {b!r}: {what} must be ASCII text") from None
+        if len(v) > length:
+            raise InputDataError(
+                f"{path}: /{name}[{i}]: {what} {v!r} is {len(v)} characters long; at most {length} are allowed"
+            )
+        if pattern is not None and not pattern.match(v):
+            raise InputDataError(
+                f"{path}: /{name}[{i}]: {what} {v!r} must start with a letter or digit and contain only "
+                "letters, digits and . _ / + -"
+            )
+        if pattern is None and not v.isprintable():
+            raise InputDataError(f"{path}: /{name}[{i}]: {what} {v!r} contains control characters")
+        out.append(v)
+    if unique and len(set(out)) != len(out):
+        seen: dict[str, int] = {}
+        for i, v in enumerate(out):
+            if v in seen:
+                raise InputDataError(
+                    f"{path}: /{name}: {what} {v!r} occurs more than once (entries {seen[v]} and {i}); "
+                    f"{what}s must be unique"
+                )
+            seen[v] = i
+    return out
+
+
+def _is_iso_time(text: str) -> bool:
+    """True for an ISO 8601 date or date-time as written by the importer."""
+    import datetime
+
+    try:
+        datetime.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+    except ValueError:
+        return False
+    return True
+
+
 def _text_attr(value: Any, what: str) -> str:
     s = "" if value is None else str(value)
     if len(s) > _MAX_ATTR_TEXT or not s.isprintable():
@@ -222,12 +287,13 @@ def _text_dataset(group: Any, name: str, text: str, description: str) -> Any:
 
 
 def _check_schema(f: Any, path: Path, schema: str, version: int, what: str) -> int:
-    got = f.attrs.get("schema")
-    if isinstance(got, bytes):
-        got = got.decode()
+    try:
+        got: str | None = attr_text(f, "schema", path, default=None)
+    except InputDataError:
+        got = None
     if got != schema:
         raise InputDataError(f"{path}: not an {what} (schema {got!r}, expected {schema!r})")
-    v = int(f.attrs.get("schema_version", 0))
+    v = attr_int(f, "schema_version", path, 0)
     if v > version or v < 1:
         raise InputDataError(f"{path}: {what} schema version {v} is not readable by this ecmsim (reads 1..{version})")
     return v
@@ -389,6 +455,17 @@ class BatchReader:
     :meth:`iter_chunks`.
     """
 
+    #: Per part × hole (× station) measurement datasets: name -> (kind, units, per station).
+    _MEASUREMENTS: ClassVar[dict[str, tuple[str, str, bool]]] = {
+        "diameter": ("float", "mm", True),
+        "x_dev": ("float", "mm", True),
+        "y_dev": ("float", "mm", True),
+        "device": ("int", "1", True),
+        "depth": ("float", "mm", False),
+        "depth_device": ("int", "1", False),
+        "blocked": ("flag", "1", False),
+    }
+
     def __init__(self, f: Any, path: Path) -> None:
         self._f = f
         self.path = path
@@ -396,53 +473,127 @@ class BatchReader:
             f, path, INSPECTION_SCHEMA, INSPECTION_SCHEMA_VERSION, "ecmsim inspection batch"
         )
         check_self_contained(f, path)
+        # Everything is validated as on writing: a batch file is a record, and a
+        # damaged or hand-edited one must be refused, never half-read.
+        grp, _ = get_group(f, "batch", path)
+        self.meta = {k: attr_text(grp, k, path) for k in BATCH_FIELDS}
+        for k, v in self.meta.items():
+            if len(v) > _MAX_ATTR_TEXT or not v.isprintable():
+                raise InputDataError(f"{path}: batch metadata /batch@{k} = {v[:40]!r}: must be printable text")
+        for k in REQUIRED_BATCH_FIELDS:
+            if not self.meta[k].strip():
+                raise InputDataError(f"{path}: batch metadata /batch@{k} is missing or empty (required)")
+        hole_id = _read_strings(f, "design/hole_id", path, HOLE_ID_LEN, "hole id", _ID_RE, unique=True)
+        h_ = len(hole_id)
+        group = _read_strings(f, "design/group", path, GROUP_LEN, "hole group", _ID_RE, shape=(h_,))
+
+        def hole(i: tuple[int, ...]) -> str:
+            return f" of hole {hole_id[i[0]]}"
+
+        def floats(name: str, shape: tuple[int | None, ...], **kw: Any) -> np.ndarray:
+            ds = get_dataset(f, name, path, kind="float", shape=shape, units="mm")
+            arr = np.asarray(read_dataset(ds, path), float)
+            where = kw.pop("where", hole if name.startswith("design/") else None)
+            check_values(arr, path, f"/{name}", unit="mm", where=where, **kw)
+            return arr
+
+        nominal_diameter = floats("design/nominal_diameter", (h_,), minimum=0.0, strict=True)
+        nominal_x = floats("design/nominal_x", (h_,), allow_nan="not given")
+        nominal_y = floats("design/nominal_y", (h_,), allow_nan="not given")
+        depth = floats("design/depth", (h_,), minimum=0.0, strict=True)
+        st = floats("design/station_depth", (None,), minimum=0.0, where=None)
+        if st.size > 1 and np.any(np.diff(st) <= 0):
+            raise InputDataError(f"{path}: /design/station_depth must be strictly increasing, got {st.tolist()[:8]}")
+        s_ = int(st.size)
+        mds = get_dataset(f, "design/station_mask", path, kind="flag", shape=(h_, s_), units="1")
+        mask = np.asarray(read_dataset(mds, path))
+        if mask.size and not np.isin(mask, (0, 1)).all():
+            raise InputDataError(f"{path}: /design/station_mask must hold only 0 and 1")
+        self.design = Design(
+            hole_id=hole_id,
+            group=group,
+            nominal_diameter=nominal_diameter,
+            nominal_x=nominal_x,
+            nominal_y=nominal_y,
+            depth=depth,
+            station_depth=st,
+            station_mask=mask.astype(bool),
+        )
+        self.serials = _read_strings(f, "parts/serial", path, SERIAL_LEN, "serial number", _ID_RE, unique=True)
+        p_ = len(self.serials)
+        self.measured_at = _read_strings(f, "parts/measured_at", path, TIME_LEN, "measured_at", None, shape=(p_,))
+        for i, t in enumerate(self.measured_at):
+            if t and not _is_iso_time(t):
+                raise InputDataError(
+                    f"{path}: /parts/measured_at[{i}] = {t!r} (part {self.serials[i]}) is not an ISO 8601 time"
+                )
+        self.devices = _read_strings(f, "devices/name", path, DEVICE_LEN, "device name", None)
+        n_dev = len(self.devices)
+        self.device_uncertainty = floats("devices/uncertainty", (n_dev,), allow_nan="not stated", minimum=0.0)
+        files = _read_strings(f, "sources/file", path, 256, "source file name", None)
+        hashes = _read_strings(f, "sources/sha256", path, 64, "source sha256", None, shape=(len(files),))
+        self.sources = list(zip(files, hashes, strict=True))
+        self.supersedes = attr_text(f, "supersedes_sha256", path)
+        self._n_dev = n_dev
+        self._m = {}
+        for name, (kind, units, per_station) in self._MEASUREMENTS.items():
+            shape = (p_, h_, s_) if per_station else (p_, h_)
+            self._m[name] = get_dataset(f, f"measurements/{name}", path, kind=kind, shape=shape, units=units)
         try:
-            self.meta = {k: str(f["batch"].attrs.get(k, "")) for k in BATCH_FIELDS}
-            des = f["design"]
-            st = des["station_depth"][()]
-            self.design = Design(
-                hole_id=_decode(des["hole_id"][()]),
-                group=_decode(des["group"][()]),
-                nominal_diameter=des["nominal_diameter"][()],
-                nominal_x=des["nominal_x"][()],
-                nominal_y=des["nominal_y"][()],
-                depth=des["depth"][()],
-                station_depth=st,
-                station_mask=des["station_mask"][()].astype(bool),
-            )
-            self.serials = _decode(f["parts/serial"][()])
-            self.measured_at = _decode(f["parts/measured_at"][()])
-            self.devices = _decode(f["devices/name"][()])
-            self.device_uncertainty = np.asarray(f["devices/uncertainty"][()], float)
-            self.sources = list(zip(_decode(f["sources/file"][()]), _decode(f["sources/sha256"][()]), strict=True))
-            self.supersedes = str(f.attrs.get("supersedes_sha256", ""))
-            m = f["measurements"]
-            self._m = {k: m[k] for k in ("diameter", "x_dev", "y_dev", "device", "depth", "depth_device", "blocked")}
-        except KeyError as exc:
-            raise InputDataError(f"{path}: missing dataset or group {exc}") from None
-        p_, h_, s_ = len(self.serials), self.design.n_holes, self.design.n_stations
-        for name, ds in self._m.items():
-            want = (p_, h_, s_) if name in ("diameter", "x_dev", "y_dev", "device") else (p_, h_)
-            if ds.shape != want:
-                raise InputDataError(f"{path}: /measurements/{name} has shape {ds.shape}, expected {want}")
-        for name in ("diameter", "x_dev", "y_dev", "depth"):
-            u = self._m[name].attrs.get("units")
-            if u != "mm":
-                raise InputDataError(f"{path}: /measurements/{name} has units {u!r}, expected 'mm'")
-        chunks = self._m["diameter"].chunks
-        self.chunk_parts = int(chunks[0]) if chunks else max(p_, 1)
+            chunks = self._m["diameter"].chunks
+        except H5_ERRORS as exc:
+            raise InputDataError(
+                f"{path}: /measurements/diameter cannot be read, the file is damaged ({exc})"
+            ) from None
+        self.chunk_parts = int(chunks[0]) if chunks and chunks[0] else max(p_, 1)
 
     @property
     def n_parts(self) -> int:
         return len(self.serials)
 
     def read_parts(self, start: int, stop: int) -> dict[str, np.ndarray]:
-        """Measurements of parts ``start:stop``: arrays as in :class:`Batch` (blocked as bool)."""
-        try:
-            out = {k: ds[start:stop] for k, ds in self._m.items()}
-        except OSError as exc:  # checksum (fletcher32) or decompression failure
-            raise InputDataError(f"{self.path}: damaged data in parts {start}..{stop - 1}: {exc}") from None
-        out["blocked"] = out["blocked"].astype(bool)
+        """Measurements of parts ``start:stop``: arrays as in :class:`Batch` (blocked as bool).
+
+        Values are checked: diameters and depths finite and > 0, position
+        deviations finite (NaN: not measured), device indices valid, blocked 0/1.
+        """
+        out: dict[str, np.ndarray] = {}
+        for k, ds in self._m.items():
+            try:
+                out[k] = ds[start:stop]
+            except H5_ERRORS as exc:  # checksum (fletcher32) or decompression failure
+                raise InputDataError(
+                    f"{self.path}: damaged data in /measurements/{k}, parts {start}..{stop - 1} "
+                    f"({', '.join(self.serials[start : min(stop, start + 3)])}{', …' if stop - start > 3 else ''}): "
+                    f"{exc}"
+                ) from None
+        d = self.design
+
+        def where(idx: tuple[int, ...]) -> str:
+            txt = f" of part {self.serials[start + idx[0]]}, hole {d.hole_id[idx[1]]}"
+            return txt + (f", station {d.station_depth[idx[2]]:g} mm" if len(idx) > 2 else "")
+
+        for k, positive in (("diameter", True), ("x_dev", False), ("y_dev", False), ("depth", True)):
+            check_values(
+                out[k], self.path, f"/measurements/{k}", allow_nan="not measured", minimum=0.0 if positive else None,
+                strict=True, unit="mm", where=where,
+            )  # fmt: skip
+        for k in ("device", "depth_device"):
+            idx = out[k]
+            bad = (idx < -1) | (idx >= self._n_dev)
+            if bad.any():
+                i = tuple(int(x) for x in np.argwhere(bad)[0])
+                raise InputDataError(
+                    f"{self.path}: /measurements/{k}{where(i)} = {int(idx[i])}: must be a device index "
+                    f"0..{self._n_dev - 1} (or -1: not measured)"
+                )
+        blk = out["blocked"]
+        if blk.size and not np.isin(blk, (0, 1)).all():
+            i = tuple(int(x) for x in np.argwhere(~np.isin(blk, (0, 1)))[0])
+            raise InputDataError(f"{self.path}: /measurements/blocked{where(i)} = {int(blk[i])}: must be 0 or 1")
+        for k in ("device", "depth_device"):
+            out[k] = out[k].astype(np.int16, copy=False)
+        out["blocked"] = blk.astype(bool)
         return out
 
     def iter_chunks(self, parts_per_chunk: int | None = None) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:
@@ -680,6 +831,8 @@ def read_qc_result(path: str | Path) -> dict[str, Any]:
             }
         except KeyError as exc:
             raise InputDataError(f"{p}: missing dataset or group {exc}") from None
+        except (OSError, ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+            raise InputDataError(f"{p}: damaged or malformed QC results file ({type(exc).__name__}: {exc})") from None
 
 
 # --------------------------------------------------------------------------- the trace store
@@ -729,57 +882,79 @@ def result_file_name(batch_id: str, checked_at: str, digest: str) -> str:
 
 
 def trace_serial(serial: str, store: str | Path) -> tuple[list[dict[str, Any]], int]:
-    """Every QC record of ``serial`` in the store, oldest first; and the number of files scanned."""
+    """Every QC record of ``serial`` in the store, oldest first; and the number of files scanned.
+
+    A results file that cannot be read (damaged, truncated, hand-edited) is an
+    :class:`InputDataError` naming it: it might hold a record of the serial,
+    so the trace would be incomplete without it.
+    """
     s = Path(store)
     res = s / "results"
     if not res.is_dir():
         raise InputDataError(f"{s}: not an ecmsim QC store (no results/ folder)")
-    key = serial.encode("ascii", errors="replace")
     records: list[dict[str, Any]] = []
-    files = sorted(res.glob("*.h5"))
+    files = sorted(res.glob("*.h5"))  # hidden temporary files (.NAME.XXXX.tmp) never match
     for path in files:
-        with open_h5(path, "QC results file") as f:
-            _check_schema(f, path, QC_RESULT_SCHEMA, QC_RESULT_SCHEMA_VERSION, "ecmsim QC results file")
-            serials = f["parts/serial"][()]
-            hits = np.nonzero(serials == key)[0]
-            if not hits.size:
-                continue
-            i = int(hits[0])
-            attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
-            row = {k: f["parts"][k][i] for k in f["parts"] if f["parts"][k].shape[:1] == serials.shape}
-            chars = _decode(f["design/characteristic"][()])
-            hole_ids = _decode(f["design/hole_id"][()])
-            hv = f["holes/verdict"][i] if "holes/verdict" in f else np.zeros(0)
-            rejected = (
-                [hole_ids[j] for j in np.nonzero(f["holes/rejected"][i])[0][:20]] if "holes/rejected" in f else []
-            )
-            nbc = row.get("n_rejected_holes_by_characteristic")
-            why = {c: int(n) for c, n in zip(chars, nbc, strict=True) if n} if nbc is not None else {}
-            records.append(
-                {
-                    "serial": serial,
-                    "results_file": str(path),
-                    "checked_at": str(attrs.get("checked_at", "")),
-                    "batch_id": str(attrs.get("batch_id", "")),
-                    "part_number": str(attrs.get("part_number", "")),
-                    "drawing_revision": str(attrs.get("drawing_revision", "")),
-                    "inspection_file": str(attrs.get("inspection_file", "")),
-                    "inspection_sha256": str(attrs.get("inspection_sha256", "")),
-                    "spec_sha256": str(attrs.get("spec_sha256", "")),
-                    "decision_rule": str(attrs.get("decision_rule", "")),
-                    "measured_at": _decode(np.array([row["measured_at"]]))[0],
-                    "verdict": VERDICT_NAMES.get(int(row["verdict"]), "?"),
-                    "accepted": bool(row["accepted"]),
-                    "rejected_holes": rejected,
-                    "n_holes": int(hv.size),
-                    "n_undecided": int(row.get("n_undecided", 0)),
-                    "rejected_by_characteristic": why,
-                    "model_deviation": bool(row.get("model_deviation", 0)),
-                    "ecmsim_version": str(attrs.get("ecmsim_version", "")),
-                }
-            )
+        try:
+            with open_h5(path, "QC results file") as f:
+                rec = _trace_record(f, path, serial)
+        except InputDataError as exc:
+            raise InputDataError(
+                f"{exc} (QC store {s}: this results file is damaged; restore it from a backup, the trace "
+                "of a serial is incomplete without it)"
+            ) from None
+        if rec is not None:
+            records.append(rec)
     records.sort(key=lambda r: (r["checked_at"], r["results_file"]))
     return records, len(files)
+
+
+def _trace_record(f: Any, path: Path, serial: str) -> dict[str, Any] | None:
+    """The record of ``serial`` in one QC results file (None if the file does not hold it)."""
+    _check_schema(f, path, QC_RESULT_SCHEMA, QC_RESULT_SCHEMA_VERSION, "ecmsim QC results file")
+    serials = _read_strings(f, "parts/serial", path, SERIAL_LEN, "serial number", _ID_RE, unique=True)
+    if serial not in serials:
+        return None
+    i = serials.index(serial)
+    p_ = len(serials)
+    chars = _read_strings(f, "design/characteristic", path, 32, "characteristic", _ID_RE)
+    hole_ids = _read_strings(f, "design/hole_id", path, HOLE_ID_LEN, "hole id", _ID_RE)
+    measured_at = _read_strings(f, "parts/measured_at", path, TIME_LEN, "measured_at", None, shape=(p_,))[i]
+
+    def part(name: str, kind: str, shape: tuple[int, ...] = (p_,)) -> Any:
+        return read_dataset(get_dataset(f, f"parts/{name}", path, kind=kind, shape=shape), path, i)
+
+    verdict = int(part("verdict", "int"))
+    if verdict not in VERDICT_NAMES:
+        raise InputDataError(f"{path}: /parts/verdict of {serial} = {verdict}: not a verdict code ({_LEGEND})")
+    nbc = part("n_rejected_holes_by_characteristic", "int", (p_, len(chars)))
+    hv = get_dataset(f, "holes/verdict", path, kind="int", shape=(p_, len(hole_ids)))
+    hr = read_dataset(get_dataset(f, "holes/rejected", path, kind="flag", shape=(p_, len(hole_ids))), path, i)
+
+    def text(name: str) -> str:
+        return attr_text(f, name, path)
+
+    return {
+        "serial": serial,
+        "results_file": str(path),
+        "checked_at": text("checked_at"),
+        "batch_id": text("batch_id"),
+        "part_number": text("part_number"),
+        "drawing_revision": text("drawing_revision"),
+        "inspection_file": text("inspection_file"),
+        "inspection_sha256": text("inspection_sha256"),
+        "spec_sha256": text("spec_sha256"),
+        "decision_rule": text("decision_rule"),
+        "measured_at": measured_at,
+        "verdict": VERDICT_NAMES[verdict],
+        "accepted": bool(part("accepted", "flag")),
+        "rejected_holes": [hole_ids[j] for j in np.nonzero(hr)[0][:20]],
+        "n_holes": int(hv.shape[1]),
+        "n_undecided": int(part("n_undecided", "int")),
+        "rejected_by_characteristic": {c: int(n) for c, n in zip(chars, nbc, strict=True) if n},
+        "model_deviation": bool(part("model_deviation", "flag")),
+        "ecmsim_version": text("ecmsim_version"),
+    }
 
 
 def dumps_json(obj: Any) -> str:

@@ -17,7 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from ecmsim.errors import InputDataError, OutputError
-from ecmsim.io.common import atomic_h5, open_h5, write_dataset, write_provenance
+from ecmsim.io.common import (
+    H5_ERRORS,
+    atomic_h5,
+    attr_int,
+    attr_text,
+    check_values,
+    get_dataset,
+    get_group,
+    open_h5,
+    read_dataset,
+    write_dataset,
+    write_provenance,
+)
 
 RESULT_SCHEMA = "ecmsim-simulation-result"
 RESULT_SCHEMA_VERSION = 1
@@ -105,8 +117,51 @@ def write_result(path: str | Path, result: Any) -> None:
         raise OutputError(f"{path}: cannot write the result: {exc}") from None
 
 
+#: Datasets of ``/profile`` in a simulation result: name -> (units, NaN allowed (its meaning), minimum).
+_PROFILE: dict[str, tuple[str, bool | str, float | None]] = {
+    "depth": ("m", False, None),
+    "wall_radius": ("m", "no wall in this row", 0.0),
+    "hole_depth": ("m", False, None),
+    "diameter": ("m", False, 0.0),
+}
+
+
+def _json_dataset(f: Any, name: str, path: Path) -> dict[str, Any]:
+    ds = get_dataset(f, name, path, kind="json", shape=())
+    raw = read_dataset(ds, path)
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+        data = json.loads(text)
+    except (UnicodeDecodeError, ValueError):
+        raise InputDataError(f"{path}: /{name} is not valid JSON text") from None
+    if not isinstance(data, dict):
+        raise InputDataError(f"{path}: /{name} must hold a JSON object")
+    return data
+
+
+def _numeric_group(f: Any, name: str, path: Path) -> dict[str, Any]:
+    """Every dataset of group ``name``: numeric, with a ``units`` attribute."""
+    _, keys = get_group(f, name, path)
+    out: dict[str, Any] = {}
+    for key in keys:
+        ds = get_dataset(f, f"{name}/{key}", path, kind="number")
+        expected = _HISTORIES.get(key, (None, ""))[0] if name == "history" else None
+        units = attr_text(ds, "units", path, default="")
+        if not units or (expected is not None and units != expected):
+            have = f"units {units!r}" if units else "no units attribute"
+            want = f"units {expected!r}" if expected else "a units attribute"
+            raise InputDataError(f"{path}: /{name}/{key} has {have}, expected {want}")
+        out[key] = read_dataset(ds, path)
+    return out
+
+
 def read_result(path: str | Path) -> dict[str, Any]:
     """Read a result file back as plain arrays and dicts (SI units).
+
+    The file is validated: schema and version, the JSON datasets, a
+    ``units`` attribute on every history and profile dataset (the profile
+    in metres), profile depths finite and wall radii finite and ≥ 0 (NaN:
+    no wall in that row).  Any fault is an :class:`InputDataError`.
 
     Returns
     -------
@@ -116,24 +171,39 @@ def read_result(path: str | Path) -> dict[str, Any]:
     """
     p = Path(path)
     with open_h5(p, "result file") as f:
-        if f.attrs.get("schema") != RESULT_SCHEMA:
-            raise InputDataError(f"{p}: not an ecmsim simulation result (schema {f.attrs.get('schema')!r})")
-        version = int(f.attrs.get("schema_version", 0))
-        if version > RESULT_SCHEMA_VERSION:
+        try:
+            schema: str | None = attr_text(f, "schema", p, default=None)
+        except InputDataError:
+            schema = None
+        if schema != RESULT_SCHEMA:
+            raise InputDataError(f"{p}: not an ecmsim simulation result (schema {schema!r})")
+        version = attr_int(f, "schema_version", p, 0)
+        if version > RESULT_SCHEMA_VERSION or version < 1:
             raise InputDataError(
-                f"{p}: result schema version {version} is newer than this ecmsim reads "
-                f"({RESULT_SCHEMA_VERSION}); upgrade ecmsim"
+                f"{p}: result schema version {version} is not readable by this ecmsim "
+                f"(reads 1..{RESULT_SCHEMA_VERSION}); upgrade ecmsim for newer files"
             )
         try:
-            return {
-                "attrs": {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()},
-                "config": json.loads(f["config_json"][()]),
-                "summary": json.loads(f["summary_json"][()]),
-                "history": {k: f["history"][k][()] for k in f["history"]},
-                "profile": {k: f["profile"][k][()] for k in f["profile"]},
-            }
-        except KeyError as exc:
-            raise InputDataError(f"{p}: missing dataset {exc}") from None
+            attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+        except H5_ERRORS as exc:
+            raise InputDataError(f"{p}: root attributes cannot be read, the file is damaged ({exc})") from None
+        config = _json_dataset(f, "config_json", p)
+        summary = _json_dataset(f, "summary_json", p)
+        history = _numeric_group(f, "history", p)
+        profile = {}
+        n_rows: int | None = None
+        for key, (units, allow_nan, minimum) in _PROFILE.items():
+            ds = get_dataset(f, f"profile/{key}", p, kind="float", shape=(None,), units=units)
+            arr = read_dataset(ds, p)
+            check_values(arr, p, f"/profile/{key}", allow_nan=allow_nan, minimum=minimum, unit=units)
+            profile[key] = arr
+            if key == "depth":
+                n_rows = arr.size
+            if key == "wall_radius" and arr.size != n_rows:
+                raise InputDataError(f"{p}: /profile/wall_radius has {arr.size} rows but /profile/depth has {n_rows}")
+        if profile["hole_depth"].size != profile["diameter"].size:
+            raise InputDataError(f"{p}: /profile/diameter and /profile/hole_depth differ in length")
+        return {"attrs": attrs, "config": config, "summary": summary, "history": history, "profile": profile}
 
 
 EQUILIBRIUM_SCHEMA = "ecmsim-equilibrium-result"

@@ -32,8 +32,10 @@ if it is in tolerance.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +45,7 @@ import numpy as np
 
 from ecmsim.errors import EXIT_OK, EXIT_REJECTED, InputDataError
 from ecmsim.io.inspection import (
+    STORE_SUBDIRS,
     VERDICT_COND_FAIL,
     VERDICT_COND_PASS,
     VERDICT_FAIL,
@@ -317,29 +320,60 @@ def run_check(
         raise InputDataError("no inspection batch given")
     spec = load_spec(spec_path)
     preds = load_predictions(prediction_paths)
-    now = checked_at or datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    st = prepare_store(store)
-    spec_archived = archive_input(st, "specs", spec_path, spec.sha256, ".toml")
-    for p, h in zip(preds.paths, preds.sha256, strict=True):
-        archive_input(st, "predictions", p, h, ".h5")
-    outcomes = []
+    # Every input is validated before anything is written: a bad batch, spec or
+    # prediction leaves no trace in the store.
     for path in batch_paths:
-        outcomes.append(_check_one(Path(path), spec, preds, st, now))
-    del spec_archived
+        with open_batch(path) as reader:
+            _validate_batch(Path(path), reader, spec, preds)
+    now = checked_at or datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    store_existed = Path(store).is_dir()
+    st = prepare_store(store)
+    outcomes: list[BatchOutcome] = []
+    try:
+        for path in batch_paths:
+            outcomes.append(_check_one(Path(path), spec, preds, st, now))
+        # Inputs are archived once every batch was checked (content-addressed copies).
+        archive_input(st, "specs", spec_path, spec.sha256, ".toml")
+        for p, h in zip(preds.paths, preds.sha256, strict=True):
+            archive_input(st, "predictions", p, h, ".h5")
+        for o in outcomes:
+            archive_input(st, "inspections", o.path, o.sha256, ".h5")
+    except BaseException:
+        # A check that failed part way (a damaged block of measurements, a full
+        # disk) leaves no results: the files of this run are removed.
+        for o in outcomes:
+            with contextlib.suppress(OSError):
+                os.unlink(o.results_file)
+        if not store_existed:
+            for sub in (*STORE_SUBDIRS, ""):
+                with contextlib.suppress(OSError):
+                    (st / sub).rmdir()  # only if empty
+        raise
     return CheckRun(spec=spec, predictions=preds, checked_at=now, outcomes=outcomes, store=str(st))
+
+
+def _validate_batch(path: Path, reader: BatchReader, spec: Spec, preds: Predictions) -> None:
+    """Checks of a batch that need no measurements: not empty, part number, spec and predictions fit."""
+    if reader.n_parts == 0 or reader.design.n_holes == 0:
+        what = "parts" if reader.n_parts == 0 else "holes"
+        raise InputDataError(f"{path}: the inspection batch holds no {what}; there is nothing to check")
+    meta = reader.meta
+    for key in ("part_number", "drawing_revision"):
+        want = getattr(spec, key)
+        if want and meta[key] != want:
+            raise InputDataError(
+                f"{path}: batch is for {key.replace('_', ' ')} {meta[key]!r}, but the spec "
+                f"{spec.source} is for {want!r}"
+            )
+    spec.resolve(reader.design)
+    preds.match(reader.design, str(path))
 
 
 def _check_one(path: Path, spec: Spec, preds: Predictions, store: Path, now: str) -> BatchOutcome:
     digest = sha256_file(path)
     with open_batch(path) as reader:
+        _validate_batch(path, reader, spec, preds)
         meta = reader.meta
-        for key in ("part_number", "drawing_revision"):
-            want = getattr(spec, key)
-            if want and meta[key] != want:
-                raise InputDataError(
-                    f"{path}: batch is for {key.replace('_', ' ')} {meta[key]!r}, but the spec "
-                    f"{spec.source} is for {want!r}"
-                )
         rspec = spec.resolve(reader.design)
         pred, pred_src = preds.match(reader.design, str(path))
         name = result_file_name(
@@ -348,9 +382,7 @@ def _check_one(path: Path, spec: Spec, preds: Predictions, store: Path, now: str
             hashlib.sha256(f"{digest}{spec.sha256}{''.join(preds.sha256)}{now}".encode()).hexdigest(),
         )
         out = store / "results" / name
-        outcome = _stream(reader, rspec, pred, pred_src, preds, out, digest, now)
-    archive_input(store, "inspections", path, digest, ".h5")
-    return outcome
+        return _stream(reader, rspec, pred, pred_src, preds, out, digest, now)
 
 
 def _result_arrays(p_: int, h_: int, s_: int, with_pred: bool) -> list[ResultArray]:

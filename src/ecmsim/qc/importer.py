@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ecmsim.errors import InputDataError
-from ecmsim.io.inspection import Batch, Design, sha256_file, validate_serials
+from ecmsim.io.inspection import _ID_RE, SERIAL_LEN, Batch, Design, sha256_file, validate_serials
 
 MEASUREMENT_REQUIRED = ("serial", "hole_id", "station_depth_mm", "diameter_mm")
 MEASUREMENT_OPTIONAL = ("x_dev_mm", "y_dev_mm", "depth_mm", "device", "uncertainty_mm", "measured_at")
@@ -41,6 +41,7 @@ STATION_DECIMALS = 3
 #: Group of holes whose design row leaves ``group`` empty.
 DEFAULT_GROUP = "all"
 _MAX_REPORTED = 30
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class _Errors:
@@ -80,7 +81,7 @@ def _read_table(
             f"save the file as UTF-8 or give its encoding with --encoding (e.g. --encoding latin-1)"
         ) from None
     except LookupError:
-        raise InputDataError(f"unknown encoding {encoding!r}") from None
+        raise InputDataError(f"{path}: unknown encoding {encoding!r} (--encoding; e.g. utf-8, latin-1)") from None
     if not text.strip():
         raise InputDataError(f"{path}: the file is empty")
     first = text.lstrip().splitlines()[0]
@@ -105,7 +106,8 @@ def _read_table(
             rows.append((reader.line_num, [f.strip() for f in fields]))
     except csv.Error as exc:
         raise InputDataError(f"{path}:{reader.line_num}: malformed CSV: {exc}") from None
-    assert header is not None
+    if header is None:
+        raise InputDataError(f"{path}: no header row (every line is empty)")
     allowed = (*required, *optional)
     unknown = [c for c in header if c not in allowed]
     if unknown:
@@ -131,6 +133,24 @@ def _read_table(
     return header, rows
 
 
+def _field_count(expected: int, found: int, delimiter: str) -> str:
+    hint = " (a decimal comma? the decimal separator must be '.')" if found > expected and delimiter == "," else ""
+    return f"expected {expected} fields, found {found}{hint}"
+
+
+def _id_problem(value: str, col: str) -> str | None:
+    """Why ``value`` is not a valid serial / hole id / group (the batch file's rules), or None."""
+    if not value and col == "group":
+        return None
+    if not value.isascii():
+        return f"{col} = {value!r}: only ASCII characters are allowed"
+    if len(value) > SERIAL_LEN:
+        return f"{col} = {value!r} is {len(value)} characters long; at most {SERIAL_LEN} are allowed"
+    if not _ID_RE.match(value):
+        return f"{col} = {value!r}: must start with a letter or digit and contain only letters, digits and . _ / + -"
+    return None
+
+
 def _number(text: str, col: str, errors: _Errors, line: int, positive: bool = False, nonneg: bool = False) -> float:
     """Parse a decimal number; '' → NaN; records an error and returns NaN on failure."""
     if text == "":
@@ -144,8 +164,14 @@ def _number(text: str, col: str, errors: _Errors, line: int, positive: bool = Fa
     if not math.isfinite(v):
         errors.add(line, f"{col} = {text!r}: must be a finite number (leave the field empty if not measured)")
         return math.nan
+    if abs(v) > _FLOAT32_MAX:  # measured values are stored as float32: it would become inf
+        errors.add(line, f"{col} = {text!r}: out of range (at most {_FLOAT32_MAX:.3g} in magnitude)")
+        return math.nan
     if positive and v <= 0:
         errors.add(line, f"{col} = {text!r}: must be > 0")
+        return math.nan
+    if positive and float(np.float32(v)) == 0.0:  # stored as float32, it would become 0
+        errors.add(line, f"{col} = {text!r}: too small, rounds to 0 (must be > 0)")
         return math.nan
     if nonneg and v < 0:
         errors.add(line, f"{col} = {text!r}: must be ≥ 0")
@@ -158,15 +184,15 @@ def _timestamp(text: str, errors: _Errors, line: int) -> str:
     if not text:
         return ""
     try:
-        t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
-    except ValueError:
+        t = datetime.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        if len(text) == 10:
+            return t.date().isoformat()
+        if t.tzinfo is not None:
+            t = t.astimezone(datetime.UTC)
+    except (ValueError, OverflowError):  # OverflowError: a zone shifts the time out of years 1..9999
         errors.add(line, f"measured_at = {text!r} is not an ISO 8601 date or date-time (e.g. 2024-03-05T14:30:00Z)")
         return ""
-    if len(text) == 10:
-        return t.date().isoformat()
-    if t.tzinfo is not None:
-        return t.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return t.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{t.year:04d}-{t:%m-%dT%H:%M:%S}" + ("Z" if t.tzinfo is not None else "")
 
 
 def read_design_csv(path: str | Path, delimiter: str = ",", encoding: str = "utf-8") -> tuple[Design, dict[str, int]]:
@@ -184,11 +210,15 @@ def read_design_csv(path: str | Path, delimiter: str = ",", encoding: str = "utf
     group, dia, depth, xs, ys, stations = [], [], [], [], [], []
     for line, f in rows:
         if len(f) != len(header):
-            errors.add(line, f"expected {len(header)} fields, found {len(f)}")
+            errors.add(line, _field_count(len(header), len(f), delimiter))
             continue
         hid = f[col["hole_id"]]
         if not hid:
             errors.add(line, "hole_id is empty")
+            continue
+        bad = _id_problem(hid, "hole_id") or _id_problem(f[col["group"]] if "group" in col else "", "group")
+        if bad:
+            errors.add(line, bad)
             continue
         if hid in lines:
             errors.add(line, f"hole_id {hid!r} already defined on line {lines[hid]}")
@@ -294,12 +324,16 @@ def import_csv(
     for r, (line, f) in enumerate(rows):
         line_no[r] = line
         if len(f) != len(header):
-            errors.add(line, f"expected {len(header)} fields, found {len(f)}")
+            errors.add(line, _field_count(len(header), len(f), delimiter))
             continue
         n_err = len(errors.items)
         serial = f[col["serial"]]
         if not serial:
             errors.add(line, "serial is empty")
+        elif serial not in serial_index:
+            bad = _id_problem(serial, "serial")
+            if bad:
+                errors.add(line, bad)
         hid = f[col["hole_id"]]
         h = hole_index.get(hid, -1)
         if h < 0:

@@ -272,7 +272,7 @@ def _tolerance(i: int, e: Mapping[str, Any], source: str) -> Tolerance:
     char = e.get("characteristic")
     if char is None:
         raise ConfigError(f"{where}: 'characteristic' is required (one of {', '.join(CHARACTERISTICS)})", source)
-    if char not in CHARACTERISTICS:
+    if not isinstance(char, str) or char not in CHARACTERISTICS:
         raise ConfigError(
             f"{where}: characteristic = {char!r}{_suggest(str(char), CHARACTERISTICS)}; "
             f"allowed: {', '.join(CHARACTERISTICS)}",

@@ -36,17 +36,24 @@ the actual matrix entries ``a[I, J, d]`` with ``d = 3 (dI + 1) + (dJ + 1)`` for 
 neighbour ``(I + dI, J + dJ)`` (centre ``d = 4``; off-diagonal entries are negative or
 zero).  A coarse node is an unknown (coarse kind 0) when its diagonal entry is positive,
 i.e. when it interpolates to at least one fine unknown; otherwise it gets kind 4 and its
-row and column are zero.  Because the coarse operator is Galerkin, the radius weighting
-of the rows needs no rescaling of the coarse right-hand side (a rediscretised operator
-would need the factor 2 of numerics.md), and thin gaps that vanish on coarse grids stay
-represented as well as bilinear interpolation allows; the V-cycle is then used as a
-preconditioner for CG, which absorbs what the coarse grids miss.
+row and column are zero.  ``P`` is the tensor product of the two 1-D interpolations, so
+``A_c`` is formed in two 1-D Galerkin stages (along ``z`` within each fine row, then
+along ``r``) with every coarse entry summed in registers and stored once, together with
+its mirror entry (so ``A_c`` is exactly symmetric); see :func:`galerkin5`.
+
+Because the coarse operator is Galerkin, the radius weighting of the rows needs no
+rescaling of the coarse right-hand side (a rediscretised operator would need the factor
+2 of numerics.md), and thin gaps that vanish on coarse grids stay represented as well
+as bilinear interpolation allows; the V-cycle is then used as a preconditioner for CG,
+which absorbs what the coarse grids miss.
 
 Smoothers and V-cycle
 ---------------------
 Fine level: red-black Gauss-Seidel (red: ``i + j`` even), pre-smoothing red then black,
 post-smoothing black then red.  Coarse levels: lexicographic Gauss-Seidel, forward
-before the coarse-grid correction, backward after it.  Each post-smoother is the
+before the coarse-grid correction, backward after it.  On every level the
+pre-smoothing and the restriction of the residual, and the prolongation and the
+post-smoothing, run as one wavefront over the rows (one pass over memory each).  Each post-smoother is the
 adjoint of its pre-smoother, the coarsest level is solved exactly, and the cycle starts
 from a zero guess, so one V-cycle is a fixed symmetric positive definite linear map
 ``z = M r``: a valid preconditioner for conjugate gradients.
@@ -203,7 +210,7 @@ def _parents(i):
     return i >> 1, 1, 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _prolong_row(kind, sp, uc, u, i):
     # u += P uc on row i.
     i0, ni, wi = _parents(i)
@@ -243,32 +250,69 @@ def prolong_add(kind, sp, uc, u):
         _prolong_row(kind, sp, uc, u, i)
 
 
-@njit(cache=True)
-def _restrict_row5(kind, diag, c_rp, c_zp, sp, f, u, fc, i):
-    # Add P^T of the residual of row i to fc.
+@njit(cache=True, inline="always")
+def _gather_row(buf, lo, hi, fc, i):
+    # Add P^T of one fine row of residuals to fc: buf[j + 2] holds r[j] for lo <= j < hi
+    # (zero at non-unknowns); the two entries either side of the span are cleared here.
+    # Coarse node J of the row gathers r[2J] + (r[2J - 1] + r[2J + 1]) / 2, weighted 1
+    # (i even, one coarse row) or 1/2 (i odd, two coarse rows).
+    buf[lo] = 0.0
+    buf[lo + 1] = 0.0
+    buf[hi + 2] = 0.0
+    buf[hi + 3] = 0.0
+    i0 = i >> 1
+    if i & 1:
+        for jc in range(lo >> 1, (hi >> 1) + 1):
+            v = 0.5 * (buf[2 * jc + 2] + 0.5 * (buf[2 * jc + 1] + buf[2 * jc + 3]))
+            fc[i0, jc] += v
+            fc[i0 + 1, jc] += v
+    else:
+        for jc in range(lo >> 1, (hi >> 1) + 1):
+            fc[i0, jc] += buf[2 * jc + 2] + 0.5 * (buf[2 * jc + 1] + buf[2 * jc + 3])
+
+
+@njit(cache=True, inline="always")
+def _restrict_row5(kind, diag, c_rp, c_zp, sp, f, u, fc, buf, i):
+    # Add P^T of the residual of row i to fc (buf: scratch of length nz + 4).
     nr, nz = kind.shape
-    i0, ni, wi = _parents(i)
-    for j in range(sp[i, 0], sp[i, 1]):
-        if kind[i, j] != 0:
-            continue
-        r = f[i, j] - diag[i, j] * u[i, j]
-        if i > 0:
-            r += c_rp[i - 1, j] * u[i - 1, j]
-        if i + 1 < nr:
-            r += c_rp[i, j] * u[i + 1, j]
-        if j > 0:
-            r += c_zp[i, j - 1] * u[i, j - 1]
-        if j + 1 < nz:
-            r += c_zp[i, j] * u[i, j + 1]
-        j0, nj, wj = _parents(j)
-        r *= wi * wj
-        fc[i0, j0] += r
-        if nj == 2:
-            fc[i0, j0 + 1] += r
-        if ni == 2:
-            fc[i0 + 1, j0] += r
-            if nj == 2:
-                fc[i0 + 1, j0 + 1] += r
+    lo = sp[i, 0]
+    hi = sp[i, 1]
+    if lo >= hi:
+        return
+    if i == 0 or i + 1 == nr:
+        for j in range(lo, hi):
+            r = 0.0
+            if kind[i, j] == 0:
+                r = f[i, j] - diag[i, j] * u[i, j]
+                if i > 0:
+                    r += c_rp[i - 1, j] * u[i - 1, j]
+                if i + 1 < nr:
+                    r += c_rp[i, j] * u[i + 1, j]
+                if j > 0:
+                    r += c_zp[i, j - 1] * u[i, j - 1]
+                if j + 1 < nz:
+                    r += c_zp[i, j] * u[i, j + 1]
+            buf[j + 2] = r
+    else:
+        for j in range(lo, hi):
+            if j == 0 or j + 1 == nz:
+                r = 0.0
+                if kind[i, j] == 0:
+                    r = f[i, j] - diag[i, j] * u[i, j] + c_rp[i - 1, j] * u[i - 1, j] + c_rp[i, j] * u[i + 1, j]
+                    if j > 0:
+                        r += c_zp[i, j - 1] * u[i, j - 1]
+                    if j + 1 < nz:
+                        r += c_zp[i, j] * u[i, j + 1]
+            else:
+                r = (
+                    f[i, j]
+                    - diag[i, j] * u[i, j]
+                    + (c_rp[i - 1, j] * u[i - 1, j] + c_rp[i, j] * u[i + 1, j])
+                    + (c_zp[i, j - 1] * u[i, j - 1] + c_zp[i, j] * u[i, j + 1])
+                )
+                r = r if kind[i, j] == 0 else 0.0
+            buf[j + 2] = r
+    _gather_row(buf, lo, hi, fc, i)
 
 
 @njit(cache=True)
@@ -291,12 +335,13 @@ def restrict_residual5(kind, diag, c_rp, c_zp, sp, f, u, fc):
         Right-hand side and current approximation.
     fc : float64 array (nr // 2 + 1, nz // 2 + 1), out
     """
+    buf = np.zeros(kind.shape[1] + 4)
     fc[:, :] = 0.0
     for i in range(kind.shape[0]):
-        _restrict_row5(kind, diag, c_rp, c_zp, sp, f, u, fc, i)
+        _restrict_row5(kind, diag, c_rp, c_zp, sp, f, u, fc, buf, i)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _offsum9(a, u, i, j, nr, nz):
     # sum over the 8 neighbours of a[i, j, d] u[nb] (skipping those off the grid).
     if i > 0 and i + 1 < nr and j > 0 and j + 1 < nz:
@@ -319,6 +364,36 @@ def _offsum9(a, u, i, j, nr, nz):
     return s
 
 
+@njit(cache=True, inline="always")
+def _restrict_row9(kind, a, sp, f, u, fc, buf, i):
+    # Add P^T of the residual of row i to fc: the residual goes to buf[j + 2] (zero
+    # around the span and at non-unknowns), then each coarse node of the row gathers
+    # r[2J] + (r[2J - 1] + r[2J + 1]) / 2.
+    nr, nz = kind.shape
+    lo = sp[i, 0]
+    hi = sp[i, 1]
+    if lo >= hi:
+        return
+    inner = i > 0 and i + 1 < nr
+    for j in range(lo, hi):
+        r = 0.0
+        if kind[i, j] == 0:
+            if inner and j > 0 and j + 1 < nz:
+                r = (
+                    f[i, j]
+                    - a[i, j, 4] * u[i, j]
+                    - (
+                        (a[i, j, 0] * u[i - 1, j - 1] + a[i, j, 1] * u[i - 1, j] + a[i, j, 2] * u[i - 1, j + 1])
+                        + (a[i, j, 3] * u[i, j - 1] + a[i, j, 5] * u[i, j + 1])
+                        + (a[i, j, 6] * u[i + 1, j - 1] + a[i, j, 7] * u[i + 1, j] + a[i, j, 8] * u[i + 1, j + 1])
+                    )
+                )
+            else:
+                r = f[i, j] - a[i, j, 4] * u[i, j] - _offsum9(a, u, i, j, nr, nz)
+        buf[j + 2] = r
+    _gather_row(buf, lo, hi, fc, i)
+
+
 @njit(cache=True)
 def restrict_residual9(kind, a, sp, f, u, fc):
     """Restricted residual of a 9-point level: ``fc = P^T (f - A u)``.
@@ -335,76 +410,151 @@ def restrict_residual9(kind, a, sp, f, u, fc):
     f, u : float64 arrays (nr, nz)
     fc : float64 array (nr // 2 + 1, nz // 2 + 1), out
     """
-    nr, nz = kind.shape
+    buf = np.zeros(kind.shape[1] + 4)
     fc[:, :] = 0.0
-    for i in range(nr):
-        i0, ni, wi = _parents(i)
-        for j in range(sp[i, 0], sp[i, 1]):
-            if kind[i, j] != 0:
-                continue
-            r = f[i, j] - a[i, j, 4] * u[i, j] - _offsum9(a, u, i, j, nr, nz)
-            j0, nj, wj = _parents(j)
-            r *= wi * wj
-            fc[i0, j0] += r
-            if nj == 2:
-                fc[i0, j0 + 1] += r
-            if ni == 2:
-                fc[i0 + 1, j0] += r
-                if nj == 2:
-                    fc[i0 + 1, j0 + 1] += r
+    for i in range(kind.shape[0]):
+        _restrict_row9(kind, a, sp, f, u, fc, buf, i)
 
 
 # ---------------------------------------------------------- coarse operators
+# P = P_r (x) P_z is separable, so A_c = P^T A P is formed in two 1-D stages, each coarse
+# entry summed in registers and stored once.  Stage 1 (along z, per fine row i):
+# B_ii = P_z^T A_ii P_z and B_i,i+1 = P_z^T A_i,i+1 P_z, where A_ii (the couplings
+# within row i) and A_i,i+1 (from row i to row i + 1) are tridiagonal in j.  For a
+# tridiagonal T with centre t0[j], T[j, j+1] = up[j] and T[j+1, j] = dn[j], bilinear
+# P_z gives
+#     (P^T T P)[J, J]   = t0(2J) + (t0(2J-1) + t0(2J+1)) / 4 + (up + dn)(2J-1) / 2 + (up + dn)(2J) / 2
+#     (P^T T P)[J, J+1] = t0(2J+1) / 4 + (up(2J) + up(2J+1)) / 2
+#     (P^T T P)[J+1, J] = t0(2J+1) / 4 + (dn(2J) + dn(2J+1)) / 2
+# (terms with an index off the row are 0).  Stage 2 applies the same formulas along i to
+# the block-tridiagonal B, with blocks in place of numbers and B_i+1,i = B_i,i+1^T.
+# Masking P on the fine non-unknowns equals zeroing their rows and columns of A.
 @njit(cache=True, inline="always")
-def _rap_add(ac, i, j, k, m, v):
-    # A_c[(I, J), (K, M)] += P[(i, j), (I, J)] v P[(k, m), (K, M)] over all parents.
-    i0, ni, wi = _parents(i)
-    j0, nj, wj = _parents(j)
-    k0, nk, wk = _parents(k)
-    m0, nm, wm = _parents(m)
-    s = v * wi * wj * wk * wm
-    for p in range(i0, i0 + ni):
-        for q in range(j0, j0 + nj):
-            for r in range(k0, k0 + nk):
-                d0 = 3 * (r - p + 1) + 1 - q
-                for t in range(m0, m0 + nm):
-                    ac[p, q, d0 + t] += s
+def _stage1(t, lo, hi, nzc, b):
+    # Stage 1 of one fine row: t (5, nz + 3) holds t0, up (within the row), and the
+    # couplings to the next row c7 (j -> j), c8 (j -> j + 1), dn (j + 1 -> j), at offset
+    # 1 and zero outside the row's data; writes b (5, nzc): centre and east of B_ii,
+    # centre, east (J -> J + 1) and west (J + 1 -> J) of B_i,i+1; returns the range of J
+    # written (zero elsewhere).
+    jlo = max(lo - 1, 0) >> 1
+    jhi = min((hi >> 1) + 1, nzc)
+    for jc in range(jlo, jhi):
+        m = 2 * jc  # fine j - 1 at offset 1
+        b[0, jc] = t[0, m + 1] + 0.25 * (t[0, m] + t[0, m + 2]) + (t[1, m] + t[1, m + 1])
+        b[1, jc] = 0.25 * t[0, m + 2] + 0.5 * (t[1, m + 1] + t[1, m + 2])
+        b[2, jc] = (
+            t[2, m + 1] + 0.25 * (t[2, m] + t[2, m + 2]) + 0.5 * ((t[3, m] + t[4, m]) + (t[3, m + 1] + t[4, m + 1]))
+        )
+        b[3, jc] = 0.25 * t[2, m + 2] + 0.5 * (t[3, m + 1] + t[3, m + 2])
+        b[4, jc] = 0.25 * t[2, m + 2] + 0.5 * (t[4, m + 1] + t[4, m + 2])
+    return jlo, jhi
 
 
 @njit(cache=True, inline="always")
-def _rap_add_sym(ac, i, j, k, m, v):
-    # As _rap_add for the entry (ij, km) and its mirror (km, ij) at once; the two
-    # coarse entries receive the same sequence of terms, so A_c is exactly symmetric.
-    i0, ni, wi = _parents(i)
-    j0, nj, wj = _parents(j)
-    k0, nk, wk = _parents(k)
-    m0, nm, wm = _parents(m)
-    s = v * wi * wj * wk * wm
-    for p in range(i0, i0 + ni):
-        for q in range(j0, j0 + nj):
-            for r in range(k0, k0 + nk):
-                d0 = 3 * (r - p + 1) + 1 - q
-                for t in range(m0, m0 + nm):
-                    d = d0 + t
-                    ac[p, q, d] += s
-                    ac[r, t, 8 - d] += s
+def _stage2(b, rng, sa, sb, sc, ac, kc, ic):
+    # Coarse row ic from the stage-1 rows 2 ic - 1 (slot sa), 2 ic (sb), 2 ic + 1 (sc):
+    # A_c,ii = B_bb + (B_aa + B_cc) / 4 + (B_ab + B_ab^T) / 2 + (B_bc + B_bc^T) / 2 and
+    # A_c,i,i+1 = B_cc / 4 + (B_bc + B_c,next) / 2.  Entries are stored with their mirrors
+    # (exactly symmetric); ac rows ic and ic + 1 must be zero where nothing is stored.
+    nrc, nzc = kc.shape
+    jlo = min(rng[sa, 0], rng[sb, 0], rng[sc, 0])
+    jhi = max(rng[sa, 1], rng[sb, 1], rng[sc, 1])
+    if jlo >= jhi:
+        jlo = 0
+        jhi = 0
+    for jc in range(0, jlo):
+        kc[ic, jc] = 4
+    for jc in range(jhi, nzc):
+        kc[ic, jc] = 4
+    nxt = ic + 1 < nrc
+    for jc in range(jlo, jhi):
+        c = b[sb, 0, jc] + 0.25 * (b[sa, 0, jc] + b[sc, 0, jc]) + (b[sa, 2, jc] + b[sb, 2, jc])
+        ac[ic, jc, 4] = c
+        kc[ic, jc] = 0 if c > 0.0 else 4
+        east = jc + 1 < nzc
+        if east:
+            e = (
+                b[sb, 1, jc]
+                + 0.25 * (b[sa, 1, jc] + b[sc, 1, jc])
+                + 0.5 * ((b[sa, 3, jc] + b[sa, 4, jc]) + (b[sb, 3, jc] + b[sb, 4, jc]))
+            )
+            ac[ic, jc, 5] = e
+            ac[ic, jc + 1, 3] = e
+        if nxt:
+            v = 0.25 * b[sc, 0, jc] + 0.5 * (b[sb, 2, jc] + b[sc, 2, jc])
+            ac[ic, jc, 7] = v
+            ac[ic + 1, jc, 1] = v
+            if east:
+                v = 0.25 * b[sc, 1, jc] + 0.5 * (b[sb, 3, jc] + b[sc, 3, jc])
+                ac[ic, jc, 8] = v
+                ac[ic + 1, jc + 1, 0] = v
+                v = 0.25 * b[sc, 1, jc] + 0.5 * (b[sb, 4, jc] + b[sc, 4, jc])
+                ac[ic, jc + 1, 6] = v
+                ac[ic + 1, jc, 2] = v
 
 
-@njit(cache=True)
-def _mark(ac, kc, spc):
-    # Coarse kinds (unknown where the Galerkin diagonal is positive) and their spans.
-    nr, nz = kc.shape
-    for i in range(nr):
-        for j in range(nz):
-            kc[i, j] = 0 if ac[i, j, 4] > 0.0 else 4
-    row_spans(kc, spc)
+@njit(cache=True, inline="always")
+def _fill5(kind, diag, c_rp, c_zp, sp, t, i):
+    # Stage-1 input of row i of the 5-point level (masked to the unknowns); returns the span.
+    nr, nz = kind.shape
+    lo = sp[i, 0]
+    hi = sp[i, 1]
+    for j in range(lo, hi):
+        if kind[i, j] == 0:
+            t[0, j + 1] = diag[i, j]
+            if j + 1 < nz:
+                t[1, j + 1] = -c_zp[i, j]
+            if i + 1 < nr:
+                t[2, j + 1] = -c_rp[i, j]
+    return lo, hi
+
+
+@njit(cache=True, inline="always")
+def _fill9(a, sp, t, i):
+    # Stage-1 input of row i of a 9-point level (rows of non-unknowns are zero in a);
+    # returns the range of j written.
+    lo = sp[i, 0]
+    hi = sp[i, 1]
+    for j in range(lo, hi):
+        t[0, j + 1] = a[i, j, 4]
+        t[1, j + 1] = a[i, j, 5]
+        t[2, j + 1] = a[i, j, 7]
+        t[3, j + 1] = a[i, j, 8]
+        if j > 0:
+            t[4, j] = a[i, j, 6]
+    if lo > 0:
+        return lo - 1, hi
+    return lo, hi
+
+
+@njit(cache=True, inline="always")
+def _galerkin_begin(ac, kc):
+    nzc = kc.shape[1]
+    b = np.zeros((3, 5, nzc))
+    rng = np.zeros((3, 2), dtype=np.int64)
+    if kc.shape[0] > 0:
+        ac[0, :, :] = 0.0
+    return b, rng
+
+
+@njit(cache=True, inline="always")
+def _galerkin_slot(t, lo, hi, b, rng, s, nzc):
+    # Stage 1 of a fine row whose input t covers [lo, hi) into slot s, then clear t.
+    b[s, :, rng[s, 0] : rng[s, 1]] = 0.0
+    jlo, jhi = _stage1(t, lo, hi, nzc, b[s])
+    rng[s, 0] = jlo
+    rng[s, 1] = jhi
+    t[:, lo : hi + 2] = 0.0
 
 
 @njit(cache=True)
 def galerkin5(kind, diag, c_rp, c_zp, sp, ac, kc, spc):
     """Galerkin coarse operator of the fine 5-point level: ``A_c = P^T A P``.
 
-    ``A`` is symmetric (only its diagonal and upper links ``c_rp, c_zp`` are read).
+    ``A`` is symmetric (only its diagonal and upper links ``c_rp, c_zp`` are read, at
+    unknowns).  Computed in two separable 1-D stages (see the comment above
+    :func:`_stage1`), row by row; mirror entries are stored from the same value, so
+    ``A_c`` is exactly symmetric.
 
     Parameters
     ----------
@@ -421,24 +571,32 @@ def galerkin5(kind, diag, c_rp, c_zp, sp, ac, kc, spc):
         Row spans of ``kc``.
     """
     nr, nz = kind.shape
-    ac[:, :, :] = 0.0
-    for i in range(nr):
-        for j in range(sp[i, 0], sp[i, 1]):
-            if kind[i, j] != 0:
-                continue
-            _rap_add(ac, i, j, i, j, diag[i, j])
-            if i + 1 < nr and c_rp[i, j] != 0.0:
-                _rap_add_sym(ac, i, j, i + 1, j, -c_rp[i, j])
-            if j + 1 < nz and c_zp[i, j] != 0.0:
-                _rap_add_sym(ac, i, j, i, j + 1, -c_zp[i, j])
-    _mark(ac, kc, spc)
+    nrc, nzc = kc.shape
+    t = np.zeros((5, nz + 3))
+    b, rng = _galerkin_begin(ac, kc)
+    for ic in range(nrc):
+        if ic + 1 < nrc:
+            ac[ic + 1, :, :] = 0.0
+        for i in range(2 * ic, 2 * ic + 2):
+            s = i % 3
+            if i < nr:
+                lo, hi = _fill5(kind, diag, c_rp, c_zp, sp, t, i)
+                _galerkin_slot(t, lo, hi, b, rng, s, nzc)
+            else:
+                b[s, :, rng[s, 0] : rng[s, 1]] = 0.0
+                rng[s, 0] = 0
+                rng[s, 1] = 0
+        _stage2(b, rng, (2 * ic + 2) % 3, (2 * ic) % 3, (2 * ic + 1) % 3, ac, kc, ic)
+    row_spans(kc, spc)
 
 
 @njit(cache=True)
 def galerkin9(kind, a, sp, ac, kc, spc):
     """Galerkin coarse operator of a 9-point level: ``A_c = P^T A P``.
 
-    ``A`` is symmetric (only the centre and the upper entries ``d = 5..8`` are read).
+    ``A`` is symmetric with zero rows and columns at non-unknowns (as :func:`setup` builds
+    it); the centre and the entries ``d = 5..8`` are read, and ``d = 6`` as the lower
+    coupling ``(i, j + 1) -> (i + 1, j)``.  Computed as :func:`galerkin5`.
 
     Parameters
     ----------
@@ -453,25 +611,27 @@ def galerkin9(kind, a, sp, ac, kc, spc):
     spc : int64 array (nr // 2 + 1, 2), out
     """
     nr, nz = kind.shape
-    ac[:, :, :] = 0.0
-    for i in range(nr):
-        for j in range(sp[i, 0], sp[i, 1]):
-            if kind[i, j] != 0:
-                continue
-            _rap_add(ac, i, j, i, j, a[i, j, 4])
-            if j + 1 < nz and a[i, j, 5] != 0.0:
-                _rap_add_sym(ac, i, j, i, j + 1, a[i, j, 5])
-            if i + 1 < nr:
-                for dj in range(-1, 2):
-                    m = j + dj
-                    v = a[i, j, 7 + dj]
-                    if m >= 0 and m < nz and v != 0.0:
-                        _rap_add_sym(ac, i, j, i + 1, m, v)
-    _mark(ac, kc, spc)
+    nrc, nzc = kc.shape
+    t = np.zeros((5, nz + 3))
+    b, rng = _galerkin_begin(ac, kc)
+    for ic in range(nrc):
+        if ic + 1 < nrc:
+            ac[ic + 1, :, :] = 0.0
+        for i in range(2 * ic, 2 * ic + 2):
+            s = i % 3
+            if i < nr:
+                lo, hi = _fill9(a, sp, t, i)
+                _galerkin_slot(t, lo, hi, b, rng, s, nzc)
+            else:
+                b[s, :, rng[s, 0] : rng[s, 1]] = 0.0
+                rng[s, 0] = 0
+                rng[s, 1] = 0
+        _stage2(b, rng, (2 * ic + 2) % 3, (2 * ic) % 3, (2 * ic + 1) % 3, ac, kc, ic)
+    row_spans(kc, spc)
 
 
 # ----------------------------------------------------------------- smoothers
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rb_node(kind, diag, c_rp, c_zp, f, u, i, j):
     # Gauss-Seidel update of node (i, j), neighbours off the grid skipped.
     nr, nz = kind.shape
@@ -489,7 +649,7 @@ def _rb_node(kind, diag, c_rp, c_zp, f, u, i, j):
     u[i, j] = t / diag[i, j]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rb_row(kind, diag, c_rp, c_zp, f, u, i, lo, hi, colour):
     # Gauss-Seidel update of the nodes of one colour ((i + j) % 2 == colour) in row i,
     # columns lo <= j < hi; the interior of the row runs without bounds tests.
@@ -548,7 +708,7 @@ def smooth_rb(kind, diag, c_rp, c_zp, sp, f, u, sweeps, reverse):
                 _rb_row(kind, diag, c_rp, c_zp, f, u, i - 1, sp[i - 1, 0], sp[i - 1, 1], 1 - first)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rb_row_from_zero(kind, diag, f, u, i, lo, hi, colour):
     # First half-sweep from a zero guess: the neighbours are all zero.
     for j in range(lo + ((i + lo + colour) & 1), hi, 2):
@@ -582,6 +742,7 @@ def presmooth_restrict5(kind, diag, c_rp, c_zp, sp, f, u, sweeps, fc):
     """
     nr = kind.shape[0]
     nst = 2 * sweeps
+    buf = np.zeros(kind.shape[1] + 4)
     fc[:, :] = 0.0
     for i in range(nr + nst):
         if i < nr:
@@ -592,7 +753,7 @@ def presmooth_restrict5(kind, diag, c_rp, c_zp, sp, f, u, sweeps, fc):
                 _rb_row(kind, diag, c_rp, c_zp, f, u, row, sp[row, 0], sp[row, 1], st & 1)
         row = i - nst
         if row >= 0:
-            _restrict_row5(kind, diag, c_rp, c_zp, sp, f, u, fc, row)
+            _restrict_row5(kind, diag, c_rp, c_zp, sp, f, u, fc, buf, row)
 
 
 @njit(cache=True)
@@ -614,16 +775,87 @@ def prolong_postsmooth5(kind, diag, c_rp, c_zp, sp, f, uc, u, sweeps):
     uc : float64 array (nr // 2 + 1, nz // 2 + 1)
     u : float64 array (nr, nz), in/out
     sweeps : int
+
+    Returns
+    -------
+    fu : float
+        ``sum f_ij u_ij`` over the unknowns after smoothing.
     """
     nr = kind.shape[0]
     nst = 2 * sweeps
-    for i in range(nr + nst):
+    fu = 0.0
+    for i in range(nr + nst + 1):
         if i < nr:
             _prolong_row(kind, sp, uc, u, i)
         for st in range(nst):
             row = i - 1 - st
             if row >= 0 and row < nr:
                 _rb_row(kind, diag, c_rp, c_zp, f, u, row, sp[row, 0], sp[row, 1], 1 - (st & 1))
+        row = i - 1 - nst
+        if row >= 0:
+            # row is final: its neighbours have had their last half-sweep too
+            for j in range(sp[row, 0], sp[row, 1]):
+                if kind[row, j] == 0:
+                    fu += f[row, j] * u[row, j]
+    return fu
+
+
+@njit(cache=True, inline="always")
+def _gs9_node(kind, a, f, u, i, j):
+    # Gauss-Seidel update of node (i, j) of a 9-point level, neighbours off the grid skipped.
+    nr, nz = kind.shape
+    if kind[i, j] == 0:
+        u[i, j] = (f[i, j] - _offsum9(a, u, i, j, nr, nz)) * (1.0 / a[i, j, 4])
+
+
+@njit(cache=True, inline="always")
+def _gs9_row(kind, a, f, u, i, lo, hi, reverse):
+    # Lexicographic Gauss-Seidel over row i, columns lo <= j < hi, ascending (or descending
+    # if reverse).  The neighbour updated last is carried in a register and multiplied by
+    # 1 / a_ii, so that no division and no store-to-load round trip sits on the
+    # dependency chain along the row.
+    nr, nz = kind.shape
+    if lo >= hi:
+        return
+    if i == 0 or i + 1 == nr:
+        for jj in range(lo, hi):
+            _gs9_node(kind, a, f, u, i, hi - 1 - (jj - lo) if reverse else jj)
+        return
+    j0 = max(lo, 1)
+    j1 = min(hi, nz - 1)
+    if not reverse:
+        if lo == 0:
+            _gs9_node(kind, a, f, u, i, 0)
+        w = u[i, j0 - 1]
+        for j in range(j0, j1):
+            if kind[i, j] != 0:
+                w = u[i, j]
+                continue
+            t = (a[i, j, 0] * u[i - 1, j - 1] + a[i, j, 1] * u[i - 1, j] + a[i, j, 2] * u[i - 1, j + 1]) + (
+                a[i, j, 6] * u[i + 1, j - 1] + a[i, j, 7] * u[i + 1, j] + a[i, j, 8] * u[i + 1, j + 1]
+            )
+            t = f[i, j] - t - a[i, j, 5] * u[i, j + 1]
+            w = (t - a[i, j, 3] * w) * (1.0 / a[i, j, 4])
+            u[i, j] = w
+        if hi == nz and nz - 1 >= j0:
+            _gs9_node(kind, a, f, u, i, nz - 1)
+    else:
+        if hi == nz and nz - 1 >= j0:
+            _gs9_node(kind, a, f, u, i, nz - 1)
+        w = u[i, j1]
+        for jj in range(j0, j1):
+            j = j1 - 1 - (jj - j0)
+            if kind[i, j] != 0:
+                w = u[i, j]
+                continue
+            t = (a[i, j, 0] * u[i - 1, j - 1] + a[i, j, 1] * u[i - 1, j] + a[i, j, 2] * u[i - 1, j + 1]) + (
+                a[i, j, 6] * u[i + 1, j - 1] + a[i, j, 7] * u[i + 1, j] + a[i, j, 8] * u[i + 1, j + 1]
+            )
+            t = f[i, j] - t - a[i, j, 3] * u[i, j - 1]
+            w = (t - a[i, j, 5] * w) * (1.0 / a[i, j, 4])
+            u[i, j] = w
+        if lo == 0:
+            _gs9_node(kind, a, f, u, i, 0)
 
 
 @njit(cache=True)
@@ -646,32 +878,83 @@ def smooth9(kind, a, sp, f, u, sweeps, reverse):
     sweeps : int
     reverse : bool
     """
-    nr, nz = kind.shape
+    nr = kind.shape[0]
     for _ in range(sweeps):
         for ii in range(nr):
             i = nr - 1 - ii if reverse else ii
-            lo = sp[i, 0]
-            hi = sp[i, 1]
-            for jj in range(lo, hi):
-                j = lo + hi - 1 - jj if reverse else jj
-                if kind[i, j] != 0:
-                    continue
-                if i > 0 and i + 1 < nr and j > 0 and j + 1 < nz:
-                    # the neighbour updated last goes last: it ends the dependency chain
-                    t = (a[i, j, 0] * u[i - 1, j - 1] + a[i, j, 1] * u[i - 1, j] + a[i, j, 2] * u[i - 1, j + 1]) + (
-                        a[i, j, 6] * u[i + 1, j - 1] + a[i, j, 7] * u[i + 1, j] + a[i, j, 8] * u[i + 1, j + 1]
-                    )
-                    if reverse:
-                        t = f[i, j] - t - a[i, j, 3] * u[i, j - 1] - a[i, j, 5] * u[i, j + 1]
-                    else:
-                        t = f[i, j] - t - a[i, j, 5] * u[i, j + 1] - a[i, j, 3] * u[i, j - 1]
-                else:
-                    t = f[i, j] - _offsum9(a, u, i, j, nr, nz)
-                u[i, j] = t / a[i, j, 4]
+            _gs9_row(kind, a, f, u, i, sp[i, 0], sp[i, 1], reverse)
+
+
+@njit(cache=True)
+def presmooth_restrict9(kind, a, sp, f, u, sweeps, fc):
+    """Pre-smoothing from a zero guess and restriction on a 9-point level, in one pass.
+
+    Same result as setting ``u = 0`` on the row spans, :func:`smooth9` (``sweeps``,
+    ``reverse = False``) and :func:`restrict_residual9`, computed as a wavefront over
+    the rows: row ``i + 1`` is cleared, sweep ``s`` (``s = 1 .. sweeps``) works on row
+    ``i + 1 - s`` and the residual of row ``i - sweeps`` is restricted.
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+    a : float64 array (nr, nz, 9)
+    sp : int64 array (nr, 2)
+        Row spans of ``kind``.
+    f : float64 array (nr, nz)
+    u : float64 array (nr, nz), out
+        Overwritten with zeros and then the smoothed values on the row spans; must be
+        finite elsewhere.
+    sweeps : int
+    fc : float64 array (nr // 2 + 1, nz // 2 + 1), out
+    """
+    nr, nz = kind.shape
+    buf = np.zeros(nz + 4)
+    fc[:, :] = 0.0
+    if nr > 0:
+        u[0, sp[0, 0] : sp[0, 1]] = 0.0
+    for i in range(nr + sweeps):
+        if i + 1 < nr:
+            u[i + 1, sp[i + 1, 0] : sp[i + 1, 1]] = 0.0
+        for st in range(sweeps):
+            row = i - st
+            if row >= 0 and row < nr:
+                _gs9_row(kind, a, f, u, row, sp[row, 0], sp[row, 1], False)
+        row = i - sweeps
+        if row >= 0:
+            _restrict_row9(kind, a, sp, f, u, fc, buf, row)
+
+
+@njit(cache=True)
+def prolong_postsmooth9(kind, a, sp, f, uc, u, sweeps):
+    """Prolongation and post-smoothing on a 9-point level, in one pass.
+
+    Same result as :func:`prolong_add` followed by :func:`smooth9` (``sweeps``,
+    ``reverse = True``), computed as a wavefront over the rows in descending order
+    (row ``i`` is corrected while sweep ``s`` works on row ``i + s``).
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+    a : float64 array (nr, nz, 9)
+    sp : int64 array (nr, 2)
+        Row spans of ``kind``.
+    f : float64 array (nr, nz)
+    uc : float64 array (nr // 2 + 1, nz // 2 + 1)
+    u : float64 array (nr, nz), in/out
+    sweeps : int
+    """
+    nr = kind.shape[0]
+    for i in range(nr - 1, -sweeps - 1, -1):
+        if i >= 0:
+            _prolong_row(kind, sp, uc, u, i)
+        for st in range(1, sweeps + 1):
+            row = i + st
+            if row >= 0 and row < nr:
+                _gs9_row(kind, a, f, u, row, sp[row, 0], sp[row, 1], True)
 
 
 # ------------------------------------------------------------ coarsest solve
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _band_index(i, j, nr, nz):
     # Lexicographic numbering with the shorter axis inner.
     if nz <= nr:
@@ -807,7 +1090,7 @@ def _coarse_solve(kind, band, f, u, t):
 
 
 # ------------------------------------------------------------ setup and cycle
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _kview(levels, lev, kinds):
     # Kinds of level lev as (nr_l, nz_l).
     nr = levels[lev, 0]
@@ -816,7 +1099,7 @@ def _kview(levels, lev, kinds):
     return kinds[v : v + nr * nz].reshape((nr, nz))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _aview(levels, lev, sten):
     # 9-point stencil of level lev >= 1 as (nr_l, nz_l, 9).
     nr = levels[lev, 0]
@@ -825,7 +1108,7 @@ def _aview(levels, lev, sten):
     return sten[s : s + 9 * nr * nz].reshape((nr, nz, 9))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _vview(levels, lev, row, vec):
     # Row `row` of vec on level lev as (nr_l, nz_l).
     nr = levels[lev, 0]
@@ -834,7 +1117,7 @@ def _vview(levels, lev, row, vec):
     return vec[row, v : v + nr * nz].reshape((nr, nz))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sview(levels, lev, spans):
     # Row spans of level lev as (nr_l, 2).
     r = levels[lev, 4]
@@ -908,6 +1191,11 @@ def vcycle(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band, vec, nu):
     vec : float64 array (3, n_nodes), in/out
     nu : int
         Pre- and post-smoothing sweeps per level (at least 1).
+
+    Returns
+    -------
+    fu : float
+        ``f_0 . u_0`` over the unknowns (``r . z`` for CG), accumulated in the last pass.
     """
     nlev = levels.shape[0]
     sp0 = _sview(levels, 0, spans)
@@ -915,7 +1203,7 @@ def vcycle(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band, vec, nu):
     f0 = _vview(levels, 0, 1, vec)
     if nlev == 1:
         _coarse_solve(kind, band, f0, u0, vec[2, : u0.size])
-        return
+        return _dot(kind, sp0, f0, u0)
     presmooth_restrict5(kind, diag, c_rp, c_zp, sp0, f0, u0, nu, _vview(levels, 1, 1, vec))
     for lev in range(1, nlev - 1):
         k = _kview(levels, lev, kinds)
@@ -923,9 +1211,7 @@ def vcycle(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band, vec, nu):
         sp = _sview(levels, lev, spans)
         u = _vview(levels, lev, 0, vec)
         f = _vview(levels, lev, 1, vec)
-        u[:, :] = 0.0
-        smooth9(k, a, sp, f, u, nu, False)
-        restrict_residual9(k, a, sp, f, u, _vview(levels, lev + 1, 1, vec))
+        presmooth_restrict9(k, a, sp, f, u, nu, _vview(levels, lev + 1, 1, vec))
     last = nlev - 1
     v = levels[last, 2]
     n = levels[last, 0] * levels[last, 1]
@@ -936,62 +1222,117 @@ def vcycle(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band, vec, nu):
         k = _kview(levels, lev, kinds)
         sp = _sview(levels, lev, spans)
         u = _vview(levels, lev, 0, vec)
-        prolong_add(k, sp, _vview(levels, lev + 1, 0, vec), u)
-        smooth9(k, _aview(levels, lev, sten), sp, _vview(levels, lev, 1, vec), u, nu, True)
-    prolong_postsmooth5(kind, diag, c_rp, c_zp, sp0, f0, _vview(levels, 1, 0, vec), u0, nu)
+        prolong_postsmooth9(
+            k, _aview(levels, lev, sten), sp, _vview(levels, lev, 1, vec), _vview(levels, lev + 1, 0, vec), u, nu
+        )
+    return prolong_postsmooth5(kind, diag, c_rp, c_zp, sp0, f0, _vview(levels, 1, 0, vec), u0, nu)
 
 
 # ------------------------------------------------------------------------- CG
-@njit(cache=True)
-def _apply(kind, diag, c_rm, c_rp, c_zm, c_zp, sp, x, out):
-    # out = A x on unknowns (as potential.apply), 0 on non-unknowns inside the spans.
+@njit(cache=True, inline="always")
+def _apply_row(kind, diag, c_rp, c_zp, sp, x, q, i, y):
+    # q = A x on row i (0 at non-unknowns of the span), with A symmetric: the lower links
+    # are read as c_rm[i, j] = c_rp[i - 1, j], c_zm[i, j] = c_zp[i, j - 1].  Returns the
+    # sum over the row of y q.  Interior nodes run without bounds tests or branches.
     nr, nz = kind.shape
+    lo = sp[i, 0]
+    hi = sp[i, 1]
+    s = 0.0
+    if lo >= hi:
+        return s
+    if i == 0 or i + 1 == nr:
+        for j in range(lo, hi):
+            t = 0.0
+            if kind[i, j] == 0:
+                t = diag[i, j] * x[i, j]
+                if i > 0:
+                    t -= c_rp[i - 1, j] * x[i - 1, j]
+                if i + 1 < nr:
+                    t -= c_rp[i, j] * x[i + 1, j]
+                if j > 0:
+                    t -= c_zp[i, j - 1] * x[i, j - 1]
+                if j + 1 < nz:
+                    t -= c_zp[i, j] * x[i, j + 1]
+            q[i, j] = t
+            s += y[i, j] * t
+        return s
+    j0 = max(lo, 1)
+    j1 = min(hi, nz - 1)
+    if lo == 0:
+        t = 0.0
+        if kind[i, 0] == 0:
+            t = diag[i, 0] * x[i, 0] - c_rp[i - 1, 0] * x[i - 1, 0] - c_rp[i, 0] * x[i + 1, 0]
+            if nz > 1:
+                t -= c_zp[i, 0] * x[i, 1]
+        q[i, 0] = t
+        s += y[i, 0] * t
+    for j in range(j0, j1):
+        t = (
+            diag[i, j] * x[i, j]
+            - (c_rp[i - 1, j] * x[i - 1, j] + c_rp[i, j] * x[i + 1, j])
+            - (c_zp[i, j - 1] * x[i, j - 1] + c_zp[i, j] * x[i, j + 1])
+        )
+        t = t if kind[i, j] == 0 else 0.0
+        q[i, j] = t
+        s += y[i, j] * t
+    if hi == nz and nz - 1 >= j0:
+        j = nz - 1
+        t = 0.0
+        if kind[i, j] == 0:
+            t = diag[i, j] * x[i, j] - c_rp[i - 1, j] * x[i - 1, j] - c_rp[i, j] * x[i + 1, j]
+            t -= c_zp[i, j - 1] * x[i, j - 1]
+        q[i, j] = t
+        s += y[i, j] * t
+    return s
+
+
+@njit(cache=True)
+def _residual(kind, diag, c_rp, c_zp, sp, rhs, x, r):
+    # r = rhs - A x on unknowns (0 at non-unknowns of the spans), in one pass; returns
+    # (r . r, rhs . rhs) over the unknowns.
+    nr = kind.shape[0]
+    rr = 0.0
+    bb = 0.0
     for i in range(nr):
+        _apply_row(kind, diag, c_rp, c_zp, sp, x, r, i, x)
         for j in range(sp[i, 0], sp[i, 1]):
-            if kind[i, j] != 0:
-                out[i, j] = 0.0
-                continue
-            s = diag[i, j] * x[i, j]
-            if i > 0:
-                s -= c_rm[i, j] * x[i - 1, j]
-            if i + 1 < nr:
-                s -= c_rp[i, j] * x[i + 1, j]
-            if j > 0:
-                s -= c_zm[i, j] * x[i, j - 1]
-            if j + 1 < nz:
-                s -= c_zp[i, j] * x[i, j + 1]
-            out[i, j] = s
+            b = rhs[i, j] if kind[i, j] == 0 else 0.0
+            t = b - r[i, j]
+            r[i, j] = t
+            rr += t * t
+            bb += b * b
+    return rr, bb
 
 
 @njit(cache=True)
-def _update_apply_dot(kind, diag, c_rm, c_rp, c_zm, c_zp, sp, z, beta, p, q):
-    # p = z + beta p, then q = A p, both on unknowns, in one pass (the product on row
-    # i - 1 follows the update of row i); returns p . q.
-    nr, nz = kind.shape
+def _direction_apply(kind, diag, c_rp, c_zp, sp, z, beta, alpha, x, p, q):
+    # x += alpha p, p = z + beta p (p = z if beta = 0), then q = A p, in one pass (the
+    # product on row i - 1 follows the update of row i); x and p change on unknowns
+    # only.  Returns p . q.
+    nr = kind.shape[0]
     s = 0.0
     for i in range(nr + 1):
         if i < nr:
             for j in range(sp[i, 0], sp[i, 1]):
                 if kind[i, j] == 0:
-                    p[i, j] = z[i, j] + beta * p[i, j]
-        k = i - 1
-        if k < 0:
-            continue
-        for j in range(sp[k, 0], sp[k, 1]):
-            if kind[k, j] != 0:
-                continue
-            t = diag[k, j] * p[k, j]
-            if k > 0:
-                t -= c_rm[k, j] * p[k - 1, j]
-            if k + 1 < nr:
-                t -= c_rp[k, j] * p[k + 1, j]
-            if j > 0:
-                t -= c_zm[k, j] * p[k, j - 1]
-            if j + 1 < nz:
-                t -= c_zp[k, j] * p[k, j + 1]
-            q[k, j] = t
-            s += p[k, j] * t
+                    pij = p[i, j]
+                    x[i, j] += alpha * pij
+                    p[i, j] = z[i, j] + beta * pij if beta != 0.0 else z[i, j]
+        if i > 0:
+            s += _apply_row(kind, diag, c_rp, c_zp, sp, p, q, i - 1, p)
     return s
+
+
+@njit(cache=True)
+def _update_residual(kind, sp, alpha, q, r):
+    # r -= alpha q on unknowns; returns r . r.
+    rr = 0.0
+    for i in range(kind.shape[0]):
+        for j in range(sp[i, 0], sp[i, 1]):
+            t = r[i, j] - alpha * q[i, j]
+            r[i, j] = t
+            rr += t * t
+    return rr
 
 
 @njit(cache=True)
@@ -1012,9 +1353,13 @@ def mgcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, tol, maxiter, nu, levels, k
     updated in place on unknowns only; stops when ``||rhs - A x||_2 / ||rhs||_2 <= tol``
     (recursively updated residual) or after ``maxiter`` iterations; ``rhs = 0`` gives
     ``x = 0`` on unknowns.  The hierarchy is rebuilt by :func:`setup` unless the
-    initial guess already meets the tolerance.  ``A`` must be symmetric (as assembled):
-    the matrix-vector product uses all five arrays, the preconditioner only the upper
-    links.
+    initial guess already meets the tolerance.  ``A`` must be symmetric (as assembled,
+    ``c_rm[i, j] = c_rp[i - 1, j]`` and ``c_zm[i, j] = c_zp[i, j - 1]``): the
+    matrix-vector product and the preconditioner read only ``diag, c_rp, c_zp``
+    (``c_rm, c_zm`` are taken for the common solver signature).  Each iteration makes
+    one fused pass for ``x += alpha p`` (of the previous step), ``p = z + beta p`` and
+    ``q = A p``, one for ``r -= alpha q`` and ``r . r``, and one V-cycle, whose last
+    pass also returns ``r . z``.
 
     Parameters
     ----------
@@ -1048,45 +1393,40 @@ def mgcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, tol, maxiter, nu, levels, k
     r = _vview(levels, 0, 1, vec)
     p = work[0]
     q = work[1]
-    bnorm = math.sqrt(_dot(kind, sp, rhs, rhs))
+    rr, bb = _residual(kind, diag, c_rp, c_zp, sp, rhs, x, r)
+    bnorm = math.sqrt(bb)
     if bnorm == 0.0:
         for i in range(nr):
             for j in range(sp[i, 0], sp[i, 1]):
                 if kind[i, j] == 0:
                     x[i, j] = 0.0
         return 0, 0.0, 0.0
-    p[:, :] = 0.0
-    _apply(kind, diag, c_rm, c_rp, c_zm, c_zp, sp, x, q)
-    for i in range(nr):
-        for j in range(sp[i, 0], sp[i, 1]):
-            r[i, j] = rhs[i, j] - q[i, j] if kind[i, j] == 0 else 0.0
-    rel0 = math.sqrt(_dot(kind, sp, r, r)) / bnorm
+    rel0 = math.sqrt(rr) / bnorm
     rel = rel0
     if rel <= tol:
         return 0, rel, rel0
     setup(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band)
-    vcycle(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band, vec, nu)
-    rz = _dot(kind, sp, r, z)
+    rz = vcycle(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band, vec, nu)
+    alpha = 0.0
     beta = 0.0
     it = 0
     while it < maxiter:
         it += 1
-        pq = _update_apply_dot(kind, diag, c_rm, c_rp, c_zm, c_zp, sp, z, beta, p, q)
+        # x += alpha p of the previous step is folded into this pass
+        pq = _direction_apply(kind, diag, c_rp, c_zp, sp, z, beta, alpha, x, p, q)
+        alpha = 0.0
         if pq <= 0.0:
             break
         alpha = rz / pq
-        rr = 0.0
+        rel = math.sqrt(_update_residual(kind, sp, alpha, q, r)) / bnorm
+        if rel <= tol:
+            break
+        rz_new = vcycle(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band, vec, nu)
+        beta = rz_new / rz
+        rz = rz_new
+    if alpha != 0.0:
         for i in range(nr):
             for j in range(sp[i, 0], sp[i, 1]):
                 if kind[i, j] == 0:
                     x[i, j] += alpha * p[i, j]
-                    r[i, j] -= alpha * q[i, j]
-                    rr += r[i, j] * r[i, j]
-        rel = math.sqrt(rr) / bnorm
-        if rel <= tol:
-            break
-        vcycle(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band, vec, nu)
-        rz_new = _dot(kind, sp, r, z)
-        beta = rz_new / rz
-        rz = rz_new
     return it, rel, rel0

@@ -184,11 +184,12 @@ def test_fine_level_kernels_match_twins(geom, seed):
         np.testing.assert_array_equal(out, ref)
         np.testing.assert_array_equal(fc2, fc)
         out = v.copy()
-        mg.prolong_postsmooth5(kind, s[0], s[2], s[4], sp, f, uc, out, nu)
+        fu = mg.prolong_postsmooth5(kind, s[0], s[2], s[4], sp, f, uc, out, nu)
         ref = v.copy()
         mg.prolong_add(kind, sp, uc, ref)
         mg.smooth_rb(kind, s[0], s[2], s[4], sp, f, ref, nu, True)
         np.testing.assert_array_equal(out, ref)
+        assert fu == pytest.approx(np.sum((f * ref)[act]), rel=1e-12, abs=1e-12 * np.abs(f * ref).sum())
 
 
 @settings(deadline=None, max_examples=40, database=None)
@@ -223,6 +224,25 @@ def test_galerkin_and_coarse_kernels_match_twins(geom, seed):
             mg.restrict_residual9(k, a, sp, f, v, fc)
             r = np.where(k.ravel() == 0, f.ravel() - a_full @ v.ravel(), 0.0)
             np.testing.assert_allclose(fc.ravel(), interps[lev].T @ r, rtol=1e-12, atol=1e-12 * scale * 10)
+            # fused 9-point kernels equal the compositions
+            uc = rng.standard_normal(shapes[lev + 1])
+            for nu in (1, 2):
+                out = rng.standard_normal((nr, nz))  # overwritten on the spans
+                fc2 = np.full(shapes[lev + 1], np.nan)
+                mg.presmooth_restrict9(k, a, sp, f, out, nu, fc2)
+                ref = out.copy()
+                for i in range(nr):
+                    ref[i, sp[i, 0] : sp[i, 1]] = 0.0
+                mg.smooth9(k, a, sp, f, ref, nu, False)
+                mg.restrict_residual9(k, a, sp, f, ref, fc)
+                np.testing.assert_array_equal(out, ref)
+                np.testing.assert_array_equal(fc2, fc)
+                out = v.copy()
+                mg.prolong_postsmooth9(k, a, sp, f, uc, out, nu)
+                ref = v.copy()
+                mg.prolong_add(k, sp, uc, ref)
+                mg.smooth9(k, a, sp, f, ref, nu, True)
+                np.testing.assert_array_equal(out, ref)
 
 
 @settings(deadline=None, max_examples=30, database=None)
@@ -242,8 +262,10 @@ def test_vcycle_matches_twin_and_is_symmetric_positive(geom, seed):
 
     def m_apply(f):
         hier.vec[1, :n0] = f.ravel()
-        mg.vcycle(kind, s[0], s[2], s[4], hier.levels, hier.kinds, hier.spans, hier.sten, hier.band, hier.vec, 2)
-        return np.where(act.ravel(), hier.vec[0, :n0], 0.0)
+        fu = mg.vcycle(kind, s[0], s[2], s[4], hier.levels, hier.kinds, hier.spans, hier.sten, hier.band, hier.vec, 2)
+        mf = np.where(act.ravel(), hier.vec[0, :n0], 0.0)
+        assert fu == pytest.approx(f.ravel() @ mf, rel=1e-12, abs=1e-13 * np.abs(f.ravel() * mf).sum())
+        return mf
 
     f = np.where(act, rng.standard_normal(kind.shape), 0.0)
     g = np.where(act, rng.standard_normal(kind.shape), 0.0)

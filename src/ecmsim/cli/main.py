@@ -13,12 +13,16 @@ import traceback
 import click
 
 from ecmsim import __version__
+from ecmsim.cli.calibrate_cmd import calibrate_command
 from ecmsim.cli.config_cmd import config_group
 from ecmsim.cli.demo_cmd import demo_command
 from ecmsim.cli.materials_cmd import materials_group
+from ecmsim.cli.plot_cmd import plot_group
 from ecmsim.cli.qc_cmd import qc_group
 from ecmsim.cli.simulate_cmd import simulate_command
 from ecmsim.cli.spc_cmd import spc_command
+from ecmsim.cli.sweep_cmd import sweep_command
+from ecmsim.cli.tune_cmd import tune_command
 
 _state = {"verbose": 0}
 
@@ -48,6 +52,10 @@ cli.add_command(simulate_command)
 qc_group.add_command(spc_command)
 cli.add_command(qc_group)
 cli.add_command(demo_command)
+cli.add_command(sweep_command)
+cli.add_command(tune_command)
+cli.add_command(calibrate_command)
+cli.add_command(plot_group)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -29,6 +29,7 @@ from ecmsim.io.spc_limits import (
     read_spc_limits,
     write_spc_limits,
 )
+from ecmsim.io.sweep import SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION, SweepData, read_sweep, write_sweep
 
 __all__ = [
     "INSPECTION_SCHEMA",
@@ -39,10 +40,13 @@ __all__ = [
     "RESULT_SCHEMA_VERSION",
     "SPC_LIMITS_SCHEMA",
     "SPC_LIMITS_SCHEMA_VERSION",
+    "SWEEP_SCHEMA",
+    "SWEEP_SCHEMA_VERSION",
     "Batch",
     "Design",
     "FrozenLimit",
     "SpcLimits",
+    "SweepData",
     "atomic_h5",
     "open_batch",
     "open_h5",
@@ -50,6 +54,7 @@ __all__ = [
     "read_qc_result",
     "read_result",
     "read_spc_limits",
+    "read_sweep",
     "trace_serial",
     "write_batch",
     "write_dataset",
@@ -57,4 +62,5 @@ __all__ = [
     "write_provenance",
     "write_result",
     "write_spc_limits",
+    "write_sweep",
 ]

@@ -1,0 +1,71 @@
+"""``ecmsim calibrate``: fit model parameters to measured holes."""
+
+from __future__ import annotations
+
+import click
+
+from ecmsim.cli.options import echo_json, json_flag, set_option
+
+
+@click.command("calibrate")
+@click.argument("config")
+@click.option(
+    "--measurements", "measurements", multiple=True, required=True, metavar="BATCH.h5[@TABLE.KEY=VALUE,...]",
+    help="Inspection batch (ecmsim qc import) and the conditions it was drilled under, if they differ "
+    "from CONFIG, e.g. b8.h5@electrical.voltage_V=8 (repeatable).",
+)  # fmt: skip
+@click.option(
+    "--fit", "fit", default="conductivity_factor,overpotential_V", show_default=True, metavar="KEY,KEY",
+    help="Comma-separated config keys to fit.",
+)  # fmt: skip
+@click.option(
+    "--mode", type=click.Choice(["auto", "equilibrium", "transient"]), default="auto", show_default=True,
+    help="Model: equilibrium shape (coated tools, auto) or transient runs.",
+)  # fmt: skip
+@click.option(
+    "--max-evaluations", type=click.IntRange(min=2), default=40, show_default=True,
+    help="Budget of model evaluations (each runs the model once per measurement set).",
+)  # fmt: skip
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Calibrated config (TOML); default: <config name>-calibrated.toml.")  # fmt: skip
+@set_option
+@json_flag
+def calibrate_command(
+    config: str, measurements: tuple[str, ...], fit: str, mode: str, max_evaluations: int, output: str | None,
+    overrides: tuple[str, ...], as_json: bool,
+) -> None:  # fmt: skip
+    """Fit parameters of CONFIG to measured hole diameters (least squares) and write a calibrated config.
+
+    \b
+    ecmsim calibrate my.toml --measurements b8.h5@electrical.voltage_V=8 \\
+        --measurements b12.h5@electrical.voltage_V=12 --fit conductivity_factor,overpotential_V
+    """
+    from pathlib import Path
+
+    from ecmsim.engineering.calibrate import calibrate, calibrated_header
+    from ecmsim.engineering.common import write_config_toml
+    from ecmsim.qc.textfiles import check_output_folder
+
+    out = Path(output) if output else Path(Path(config.split(":")[-1]).stem + "-calibrated.toml")
+    check_output_folder(out)
+    names = [f.strip() for f in fit.split(",") if f.strip()]
+    res = calibrate(config, measurements, fit=names, mode=mode, overrides=overrides, max_evaluations=max_evaluations)
+    write_config_toml(out, res.config_doc, calibrated_header(res, config))
+    summary = {**res.summary(), "output": str(out)}
+    if as_json:
+        echo_json(summary)
+        return
+    click.echo(f"  {summary['n_measurements']} measured diameters in {len(res.sets)} sets, {res.mode} model, "
+               f"{res.evaluations} evaluations, {res.wall_clock_s:.1f} s")  # fmt: skip
+    click.echo(f"  {'parameter':<40} {'initial':>10} {'fitted':>10}   95 % confidence interval")
+    for p in summary["parameters"]:
+        lo, hi = p["ci95"]
+        ci = "-" if lo is None or hi is None else f"[{lo:.4g}, {hi:.4g}]"
+        click.echo(f"  {p['name']:<40} {p['initial']:10.4g} {p['fitted']:10.4g}   {ci} {p['unit']}")
+    click.echo(f"  residual RMS: {res.rms_before * 1e3:.2f} µm before, {res.rms_after * 1e3:.2f} µm after")
+    for s in res.sets:
+        click.echo(f"    {s['label']:<20} measured {s['measured_mean_mm']:.4f} mm, predicted "
+                   f"{s['predicted_before_mm']:.4f} → {s['predicted_after_mm']:.4f} mm")  # fmt: skip
+    for w in res.warnings:
+        click.echo(f"  warning: {w}")
+    click.echo(f"  calibrated config written to {out}")

@@ -1,0 +1,59 @@
+"""``ecmsim plot``: hole profiles, fields and process-window maps as PNG or SVG."""
+
+from __future__ import annotations
+
+import click
+
+_OUT = click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Image file: .png or .svg.")
+
+
+@click.group("plot")
+def plot_group() -> None:
+    """Draw hole profiles, potential and current-density fields, and process windows."""
+
+
+@plot_group.command("profile")
+@click.argument("result", type=click.Path(dir_okay=False))
+@click.option("--measurements", type=click.Path(dir_okay=False), default=None, help="Inspection batch to overlay.")
+@_OUT
+def profile_command(result: str, measurements: str | None, output: str) -> None:
+    """Predicted diameter against depth from RESULT (ecmsim simulate), with measured holes."""
+    from ecmsim.engineering.plots import plot_profile
+
+    plot_profile(result, output, measurements)
+    click.echo(f"  profile plot written to {output}")
+
+
+@plot_group.command("field")
+@click.argument("result", type=click.Path(dir_okay=False))
+@_OUT
+def field_command(result: str, output: str) -> None:
+    """Potential and current density at the end of the run in RESULT."""
+    from ecmsim.engineering.plots import plot_field
+
+    plot_field(result, output)
+    click.echo(f"  field plot written to {output}")
+
+
+@plot_group.command("window")
+@click.argument("sweep", type=click.Path(dir_okay=False))
+@click.option("--metric", default="diameter_mm", show_default=True, help="Metric to map (a sweep column).")
+@click.option("--x", "x", default=None, help="Parameter on the x axis (default: the first varied).")
+@click.option("--y", "y", default=None, help="Parameter on the y axis (default: the second varied).")
+@click.option("--target", default=None, metavar="VALUE:TOL", help="Outline the band VALUE ± TOL of the metric.")
+@_OUT
+def window_command(sweep: str, metric: str, x: str | None, y: str | None, target: str | None, output: str) -> None:
+    """Process-window map of METRIC over two parameters of SWEEP (ecmsim sweep)."""
+    from ecmsim.engineering.plots import plot_window
+
+    band = None
+    if target is not None:
+        try:
+            v, t = (float(s) for s in target.split(":"))
+        except ValueError:
+            raise click.BadParameter(f"{target!r}: expected VALUE:TOL, e.g. 0.90:0.02", param_hint="--target") from None
+        if t <= 0:
+            raise click.BadParameter(f"{target!r}: the tolerance must be positive", param_hint="--target")
+        band = (v, t)
+    plot_window(sweep, output, metric=metric, x=x, y=y, target=band)
+    click.echo(f"  process-window map written to {output}")

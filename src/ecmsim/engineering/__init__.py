@@ -1,0 +1,1 @@
+"""Process engineering on top of the simulator: sweeps, parameter search, calibration, plots."""

@@ -1,0 +1,417 @@
+"""Calibration: fit model parameters to measured holes by least squares.
+
+Each measurement set is an inspection batch (``ecmsim qc import``) drilled
+under one set of process conditions, given as ``BATCH.h5`` (the config as
+is) or ``BATCH.h5@table.key=value,table.key=value`` (the conditions that
+differ from the config, e.g. the voltage of that batch).  Parameters that
+are not separable from one operating point (the conductivity factor and the
+overpotential both scale the gap through κ (U − ΔU)) need sets at several
+voltages or feeds.
+
+Residuals are measured − predicted diameter at every measured station of
+every hole of every part.  The model is the equilibrium shape for coated
+tools (one diameter per set, compared with the interior stations: a hole's
+first and last station, the entry flare and the exit, are left out when it
+has at least three) and otherwise the transient run (its profile at every
+station depth).  :func:`scipy.optimize.least_squares` (trust region,
+bounds from the schema) minimises the sum of squares; finite differences
+use 5 % steps because the predictions jitter by 1–2 µm on the grid.
+
+Confidence intervals: with the Jacobian J of the residuals at the optimum
+(central differences), s² = RSS / (n − p) and cov = s² (JᵀJ)⁻¹, the 95 %
+interval of parameter i is x̂ᵢ ± t₀.₉₇₅,ₙ₋ₚ √covᵢᵢ (independent errors of
+equal variance; a linearisation at the optimum).  The prediction itself
+jitters on the grid by about 2 µm (τ), an error shared by all values of one
+set; its share, (JᵀJ)⁻¹ [Σₖ τ² gₖgₖᵀ] (JᵀJ)⁻¹ with gₖ the column sums of J
+over set k, is added to cov.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecmsim.engineering.common import USABLE_STATUSES, Key, build_config, choose_mode, format_value, resolve_key
+from ecmsim.errors import ConfigError, InputDataError, SolverError
+
+#: Parameters fitted when ``fit`` is not given.
+DEFAULT_FIT = ("electrolyte.conductivity_factor", "electrical.overpotential_V")
+DIFF_STEP = 0.1
+#: Repeatability of a predicted diameter (grid jitter of the equilibrium solve: 0.8–1.8 µm rms,
+#: up to 4 µm, measured at 0.01–0.04 mm cells), mm.
+MODEL_UNCERTAINTY_MM = 0.002
+
+
+@dataclass
+class MeasurementSet:
+    """The measured diameters of one batch and the conditions it was drilled under."""
+
+    path: str
+    overrides: list[str]
+    label: str
+    station_depth: np.ndarray  # (n,) mm, one entry per measured value
+    diameter: np.ndarray  # (n,) mm
+    n_parts: int
+    excluded: int = 0  # entry/exit station values left out
+
+
+def parse_measurement_arg(text: str) -> tuple[str, list[str]]:
+    """``BATCH.h5`` or ``BATCH.h5@table.key=value,table.key=value``."""
+    from ecmsim.config import parse_override
+
+    path, sep, rest = text.partition("@")
+    overrides = [s.strip() for s in rest.split(",") if s.strip()] if sep else []
+    if sep and not overrides:
+        raise ConfigError(f"--measurements {text!r}: nothing after '@' (expected table.key=value,...)")
+    for o in overrides:
+        try:
+            parse_override(o)
+        except ConfigError as exc:
+            raise ConfigError(f"--measurements {text!r}: {exc}") from None
+    return path, overrides
+
+
+def load_measurements(path: str | Path, overrides: Sequence[str] = (), interior_only: bool = True) -> MeasurementSet:
+    """Read the measured diameters of an inspection batch (all parts, holes, stations)."""
+    from ecmsim.io import read_batch
+
+    b = read_batch(path)
+    mask = np.asarray(b.design.station_mask, bool).copy()  # (H, S)
+    excluded_mask = np.zeros_like(mask)
+    if interior_only:
+        for h in range(mask.shape[0]):
+            idx = np.flatnonzero(mask[h])
+            if idx.size >= 3:
+                excluded_mask[h, idx[[0, -1]]] = True
+                mask[h, idx[[0, -1]]] = False
+    dia = np.asarray(b.diameter, float)  # (P, H, S)
+    depth = np.broadcast_to(np.asarray(b.design.station_depth, float)[None, None, :], dia.shape)
+    sel = np.isfinite(dia) & mask[None, :, :]
+    excl = int((np.isfinite(dia) & excluded_mask[None, :, :]).sum())
+    if not sel.any():
+        raise InputDataError(f"{path}: no measured diameters to calibrate against")
+    label = b.meta.get("batch_id") or Path(path).stem
+    return MeasurementSet(str(path), list(overrides), label, depth[sel].copy(), dia[sel].copy(), len(b.serials), excl)
+
+
+@dataclass
+class CalibrationResult:
+    """Fitted parameters with 95 % confidence intervals and the residuals before and after."""
+
+    parameters: list[str]
+    units: list[str]
+    initial: np.ndarray
+    fitted: np.ndarray
+    std_error: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    correlation: np.ndarray
+    rms_before: float
+    rms_after: float
+    n_measurements: int
+    mode: str
+    sets: list[dict[str, Any]]
+    evaluations: int
+    wall_clock_s: float
+    warnings: list[str] = field(default_factory=list)
+    config_doc: dict[str, Any] = field(default_factory=dict)
+    success: bool = True
+
+    def summary(self) -> dict[str, Any]:
+        def f(x: float) -> float | None:
+            return float(x) if math.isfinite(x) else None
+
+        return {
+            "mode": self.mode,
+            "parameters": [
+                {"name": p, "unit": u, "initial": f(a), "fitted": f(b), "std_error": f(s), "ci95": [f(lo), f(hi)]}
+                for p, u, a, b, s, lo, hi in zip(
+                    self.parameters,
+                    self.units,
+                    self.initial,
+                    self.fitted,
+                    self.std_error,
+                    self.ci_low,
+                    self.ci_high,
+                    strict=True,
+                )
+            ],
+            "correlation": [[f(v) for v in row] for row in self.correlation],
+            "rms_before_mm": self.rms_before,
+            "rms_after_mm": self.rms_after,
+            "n_measurements": self.n_measurements,
+            "sets": self.sets,
+            "evaluations": self.evaluations,
+            "wall_clock_s": self.wall_clock_s,
+            "warnings": self.warnings,
+        }
+
+
+class _BudgetSpent(Exception):
+    """The evaluation budget of the fit is used up: the best point so far is the result."""
+
+
+class _Problem:
+    def __init__(self, cfg: Any, keys: Sequence[Key], sets: Sequence[MeasurementSet], mode: str) -> None:
+        self.base = {k: dict(v) if isinstance(v, dict) else v for k, v in cfg.raw.items()}
+        self.source, self.base_dir = str(cfg.source), str(cfg.base_dir)
+        self.keys, self.sets, self.mode = list(keys), list(sets), mode
+        self.measured = np.concatenate([s.diameter for s in sets])
+        self.cache: dict[tuple[float, ...], np.ndarray] = {}
+        self.notes: set[str] = set()
+        self.failures: dict[str, str] = {}
+        self.budget: int | None = None
+
+    def overrides(self, x: np.ndarray) -> list[str]:
+        return [format_value(k, v) for k, v in zip(self.keys, x, strict=True)]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predicted diameters (mm) at every measurement for parameters ``x``."""
+        key = tuple(np.round(np.asarray(x, float), 12))
+        if key in self.cache:
+            return self.cache[key]
+        if self.budget is not None and len(self.cache) >= self.budget:
+            raise _BudgetSpent
+        out = []
+        for s in self.sets:
+            try:
+                ov = [*s.overrides, *self.overrides(np.asarray(x))]
+                cfg = build_config(self.base, ov, self.source, self.base_dir)
+                out.append(self._predict_set(cfg, s))
+            except (ConfigError, SolverError) as exc:
+                # The model fails here (e.g. a short circuit): NaN, turned into a large residual.
+                self.failures[s.label] = str(exc)
+                out.append(np.full(s.diameter.size, np.nan))
+        pred = np.concatenate(out)
+        self.cache[key] = pred
+        return pred
+
+    def _predict_set(self, cfg: Any, s: MeasurementSet) -> np.ndarray:
+        if self.mode == "equilibrium":
+            from ecmsim.equilibrium import solve_equilibrium
+
+            eq = solve_equilibrium(cfg)
+            if not eq.converged:
+                self.notes.add("not_converged")
+            return np.full(s.diameter.size, eq.summary()["diameter_mm"])
+        from ecmsim.process import resolve
+        from ecmsim.simulation import Simulation
+
+        res = Simulation(resolve(cfg)).run()
+        if res.status not in USABLE_STATUSES:
+            raise SolverError(f"{s.label}: the transient run ended as {res.status} ({res.message})")
+        depth, dia = res.profile()
+        if depth.size < 2:
+            raise SolverError(f"{s.label}: the transient run left no hole wall to compare with")
+        return np.interp(s.station_depth, depth * 1e3, dia * 1e3)
+
+    def residuals(self, x: np.ndarray) -> np.ndarray:
+        r = self.measured - self.predict(x)
+        return np.where(np.isfinite(r), r, 1.0)  # 1 mm: far worse than any real misfit
+
+
+def _jacobian(problem: _Problem, x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """d(residual)/d(x) by central differences (one-sided at a bound), steps of 5 % of |x|."""
+    cols = []
+    for i in range(x.size):
+        h = DIFF_STEP * max(abs(x[i]), 1e-3)
+        up, dn = x.copy(), x.copy()
+        up[i] = min(hi[i], x[i] + h)
+        dn[i] = max(lo[i], x[i] - h)
+        cols.append((problem.residuals(up) - problem.residuals(dn)) / (up[i] - dn[i]))
+    return np.stack(cols, axis=1)
+
+
+def _initial(cfg: Any, key: Key) -> float:
+    v = getattr(getattr(cfg, key.table), key.name)
+    if v is not None:
+        return float(v)
+    from ecmsim.process import resolve
+
+    proc = resolve(cfg)
+    if key.path == "workpiece.electrochemical_equivalent_mm3_per_C":
+        return proc.omega * 1e9
+    if key.path == "electrolyte.conductivity_S_per_m":
+        return proc.conductivity / cfg.electrolyte.conductivity_factor
+    raise ConfigError(f"--fit {key.path}: the config has no value to start from; set it (--set {key.path}=...)")
+
+
+def calibrate(
+    config: Any,
+    measurements: Sequence[str | MeasurementSet],
+    *,
+    fit: Sequence[str] = DEFAULT_FIT,
+    mode: str = "auto",
+    overrides: Sequence[str] = (),
+    max_evaluations: int = 40,
+    model_uncertainty_mm: float = MODEL_UNCERTAINTY_MM,
+) -> CalibrationResult:
+    """Fit ``fit`` parameters of ``config`` to the measured holes.
+
+    Parameters
+    ----------
+    config
+        Config path (or ``example:NAME``) or :class:`~ecmsim.config.ProcessConfig`.
+    measurements
+        ``BATCH.h5`` or ``BATCH.h5@table.key=value,...`` strings, or loaded :class:`MeasurementSet`.
+    fit
+        Config keys (``table.key``, bare key or alias) to fit.
+    model_uncertainty_mm
+        Standard uncertainty of a predicted diameter from grid jitter, the same
+        for all values of one set; added to the confidence intervals.
+    """
+    from scipy.optimize import least_squares
+    from scipy.stats import t as student_t
+
+    from ecmsim.config import ProcessConfig, load_config
+
+    t0 = time.perf_counter()
+    cfg = config if isinstance(config, ProcessConfig) else load_config(config, overrides)
+    if not fit:
+        raise ConfigError("--fit: give at least one parameter, e.g. conductivity_factor")
+    keys = [resolve_key(f, "--fit") for f in fit]
+    if len({k.path for k in keys}) != len(keys):
+        raise ConfigError(f"--fit: a parameter is given twice ({', '.join(k.path for k in keys)})")
+    if not measurements:
+        raise ConfigError("give at least one --measurements BATCH.h5")
+    mode = choose_mode(cfg, mode)
+    sets = []
+    for m in measurements:
+        if isinstance(m, MeasurementSet):
+            sets.append(m)
+            continue
+        path, ov = parse_measurement_arg(m)
+        build_config(cfg.raw, ov, f"--measurements {m}", str(cfg.base_dir))  # conditions must be valid
+        sets.append(load_measurements(path, ov, interior_only=(mode == "equilibrium")))
+    n = int(sum(s.diameter.size for s in sets))
+    p = len(keys)
+    if n <= p:
+        raise InputDataError(f"{n} measured values cannot determine {p} parameters; measure more holes")
+
+    x0 = np.array([_initial(cfg, k) for k in keys])
+    lo = np.array([-np.inf if k.min is None else k.min * (1 + 1e-9) + (1e-12 if k.min_exclusive else 0) for k in keys])
+    hi = np.array([np.inf if k.max is None else k.max for k in keys])
+    for i, k in enumerate(keys):
+        if k.path == "electrical.overpotential_V":  # ΔU must stay below every set's voltage
+            volts = [
+                build_config(cfg.raw, s.overrides, cfg.source, str(cfg.base_dir)).electrical.voltage_V for s in sets
+            ]
+            hi[i] = min(hi[i], min(volts) - 0.1)
+    x0 = np.clip(x0, lo, hi)
+    problem = _Problem(cfg, keys, sets, mode)
+    if not np.all(np.isfinite(problem.predict(x0))):
+        label, msg = next(iter(problem.failures.items()))
+        raise SolverError(f"the model fails at the starting parameters for measurement set {label}: {msg}")
+    r0 = problem.residuals(x0)
+    rms0 = float(np.sqrt(np.mean(r0**2)))
+    scale = np.where(np.abs(x0) > 0, np.abs(x0), 1.0)
+    # Stop after max_evaluations model evaluations (Jacobian columns included); the best point seen wins.
+    problem.budget = max_evaluations
+    success = True
+    try:
+        ls = least_squares(
+            problem.residuals, x0, bounds=(lo, hi), x_scale=scale, diff_step=DIFF_STEP, method="trf",
+            jac="3-point", xtol=5e-3, ftol=1e-3,
+        )  # fmt: skip
+        x_end, success = ls.x, bool(ls.success)
+    except _BudgetSpent:
+        x_end, success = x0, False
+    problem.budget = None
+    # The optimiser's end point, or any evaluated point that fits better (jitter can hide it).
+    x_hat = x_end
+    best = min(problem.cache, key=lambda k: float(np.sum(problem.residuals(np.array(k)) ** 2)))
+    if np.sum(problem.residuals(np.array(best)) ** 2) < np.sum(problem.residuals(x_hat) ** 2):
+        x_hat = np.array(best)
+    r1 = problem.residuals(x_hat)
+    rss = float(np.sum(r1**2))
+    rms1 = float(np.sqrt(rss / n))
+    jac = _jacobian(problem, x_hat, lo, hi)
+    dof = n - p
+    s2 = rss / dof
+    warnings: list[str] = []
+    # Set-level model error (grid jitter of the prediction, the same for every value of a set):
+    # sandwich (JᵀJ)⁻¹ [Σ_k τ² (J_kᵀ1)(J_kᵀ1)ᵀ] (JᵀJ)⁻¹ added to s² (JᵀJ)⁻¹.
+    meat = np.zeros((p, p))
+    start = 0
+    for st in sets:
+        g = jac[start : start + st.diameter.size].sum(axis=0)
+        start += st.diameter.size
+        meat += model_uncertainty_mm**2 * np.outer(g, g)
+    try:
+        inv = np.linalg.inv(jac.T @ jac)
+        cov = s2 * inv + inv @ meat @ inv
+        se = np.sqrt(np.clip(np.diag(cov), 0, None))
+        corr = cov / np.outer(se, se) if np.all(se > 0) else np.full((p, p), np.nan)
+    except np.linalg.LinAlgError:
+        se = np.full(p, np.inf)
+        corr = np.full((p, p), np.nan)
+        warnings.append("the measurements do not determine the parameters (singular JᵀJ): add sets at other conditions")
+    tq = float(student_t.ppf(0.975, dof))
+    for i in range(p):
+        for j in range(i + 1, p):
+            if math.isfinite(corr[i, j]) and abs(corr[i, j]) > 0.95:
+                warnings.append(
+                    f"{keys[i].path} and {keys[j].path} are strongly correlated (r = {corr[i, j]:+.3f}): the "
+                    "measurements barely separate them; add sets at other voltages or feeds, or fit one of them"
+                )
+    for i, k in enumerate(keys):
+        if np.isclose(x_hat[i], lo[i]) or np.isclose(x_hat[i], hi[i]):
+            warnings.append(f"{k.path} = {x_hat[i]:.4g} ended at the edge of its allowed range")
+    if not success:
+        warnings.append(f"the fit stopped at its budget of {max_evaluations} model evaluations before converging")
+    if "not_converged" in problem.notes:
+        warnings.append("some equilibrium solves stopped at their travel limit (coarse grid jitter); refine the grid")
+    set_info = []
+    start = 0
+    pred0, pred1 = problem.predict(x0), problem.predict(x_hat)
+    for s in sets:
+        sl = slice(start, start + s.diameter.size)
+        start += s.diameter.size
+        set_info.append({
+            "file": s.path, "label": s.label, "conditions": s.overrides, "n": int(s.diameter.size),
+            "excluded_entry_exit": s.excluded, "measured_mean_mm": float(np.mean(s.diameter)),
+            "predicted_before_mm": float(np.mean(pred0[sl])), "predicted_after_mm": float(np.mean(pred1[sl])),
+        })  # fmt: skip
+    doc = {k: dict(v) if isinstance(v, dict) else v for k, v in cfg.raw.items()}
+    for k, v in zip(keys, x_hat, strict=True):
+        doc.setdefault(k.table, {})[k.name] = int(round(v)) if k.kind == "int" else float(v)
+    return CalibrationResult(
+        parameters=[k.path for k in keys],
+        units=[k.unit for k in keys],
+        initial=x0,
+        fitted=x_hat,
+        std_error=se,
+        ci_low=x_hat - tq * se,
+        ci_high=x_hat + tq * se,
+        correlation=corr,
+        rms_before=rms0,
+        rms_after=rms1,
+        n_measurements=n,
+        mode=mode,
+        sets=set_info,
+        evaluations=len(problem.cache),
+        wall_clock_s=time.perf_counter() - t0,
+        warnings=warnings,
+        config_doc=doc,
+        success=success,
+    )
+
+
+def calibrated_header(result: CalibrationResult, source: str) -> list[str]:
+    """Comment lines for the calibrated config: what was fitted, from what, when."""
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = [f"Calibrated by ecmsim calibrate on {now} from {source} ({result.mode} model).", "Measurements:"]
+    lines += [f"  {s['file']} {' '.join(s['conditions'])} ({s['n']} values)" for s in result.sets]
+    lines.append("Fitted (95 % confidence interval):")
+    rows = zip(result.parameters, result.units, result.fitted, result.ci_low, result.ci_high, strict=True)
+    for p_, u, v, lo, hi in rows:
+        lines.append(f"  {p_} = {v:.5g} {u} [{lo:.5g}, {hi:.5g}]")
+    lines.append(f"Residual RMS {result.rms_before * 1e3:.2f} µm before, {result.rms_after * 1e3:.2f} µm after.")
+    return lines

@@ -1,0 +1,208 @@
+"""Plots for process engineers (matplotlib, Agg backend; PNG or SVG by the file suffix).
+
+* :func:`plot_profile`: predicted hole diameter against depth (a result file),
+  with measured diameters of an inspection batch (every value, and the mean
+  ± one standard deviation per station);
+* :func:`plot_field`: potential and current-density magnitude |j| = κ |∇φ|
+  in the electrolyte at the end of a run, with the hole wall;
+* :func:`plot_window`: a process-window map from a sweep: one metric over two
+  varied parameters (filled contours on a grid, coloured points for a Latin
+  hypercube), failed points marked by status, and the target band.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecmsim.errors import ConfigError, InputDataError, OutputError
+
+FORMATS = ("png", "svg")
+
+
+def _figure(figsize: tuple[float, float] = (6.4, 4.8)) -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _save(fig: Any, path: str | Path, dpi: int = 150) -> None:
+    """Save atomically: a temporary file in the target folder, then rename."""
+    import contextlib
+    import os
+    import tempfile
+
+    from ecmsim.qc.textfiles import check_output_folder
+
+    p = check_output_folder(path)
+    fmt = p.suffix.lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise ConfigError(f"{p}: unknown plot format {p.suffix!r} (use {', '.join('.' + f for f in FORMATS)})")
+    folder = p.parent if str(p.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=f".{fmt}", dir=folder)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format=fmt, dpi=dpi, metadata={"Creator": "ecmsim"} if fmt == "svg" else None)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, p)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OutputError(f"{p}: cannot write the plot: {exc.strerror or exc}") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def plot_profile(result: str | Path, output: str | Path, measurements: str | Path | None = None) -> None:
+    """Predicted diameter against depth, with measured diameters if given."""
+    from ecmsim.io import read_result
+
+    res = read_result(result)
+    prof = res["profile"]
+    fig = _figure()
+    ax = fig.add_subplot()
+    ax.plot(prof["hole_depth"] * 1e3, prof["diameter"] * 1e3, color="C0", lw=2, label="predicted")
+    if measurements is not None:
+        from ecmsim.io import read_batch
+
+        b = read_batch(measurements)
+        depth = np.asarray(b.design.station_depth, float)
+        dia = np.asarray(b.diameter, float).reshape(-1, depth.size)
+        xs = np.broadcast_to(depth, dia.shape)
+        ok = np.isfinite(dia)
+        ax.scatter(xs[ok], dia[ok], s=6, color="C1", alpha=0.3, label=f"measured ({int(ok.sum())} values)")
+        cols = [dia[ok[:, k], k] for k in range(depth.size)]
+        have = np.array([c.size > 0 for c in cols])
+        mean = np.array([c.mean() for c in cols if c.size])
+        sd = np.array([c.std(ddof=1) if c.size > 1 else 0.0 for c in cols if c.size])
+        ax.errorbar(depth[have], mean, yerr=sd, fmt="s", color="C3", capsize=3, label="measured mean ± 1 s.d.")
+    s = res["summary"]
+    ax.set_xlabel("depth below the entry surface (mm)")
+    ax.set_ylabel("hole diameter (mm)")
+    ax.set_title(f"Hole profile: {Path(str(res['attrs'].get('config_source', result))).name} ({s.get('status')})")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, output)
+
+
+def plot_field(result: str | Path, output: str | Path) -> None:
+    """Potential and current-density magnitude at the end of a run (result file with fields)."""
+    from ecmsim.io.common import open_h5
+
+    res_path = Path(result)
+    with open_h5(res_path, "result file") as f:
+        if "field" not in f:
+            raise InputDataError(
+                f"{res_path}: no fields in this file (an equilibrium result?); plot a simulation result"
+            )
+        r = f["field/r"][()] * 1e3
+        z = f["field/z"][()] * 1e3
+        phi = f["field/potential"][()]
+        kind = f["field/node_kind"][()]
+        psi = f["field/workpiece_level_set"][()]
+        derived = f["derived_json"][()] if "derived_json" in f else None
+    import json
+
+    kappa = float(json.loads(derived)["conductivity"]["value"]) if derived is not None else 1.0
+    elec = kind == 0
+    h = (r[1] - r[0]) * 1e-3 if r.size > 1 else 1.0
+    g_r, g_z = np.gradient(phi, h, h)
+    j = kappa * np.hypot(g_r, g_z) * 1e-4  # A/cm²
+    phi_m = np.where(elec, phi, np.nan)
+    j_m = np.where(elec, j, np.nan)
+    fig = _figure((9.0, 4.8))
+    for i, (data, label, cmap) in enumerate(
+        ((phi_m, "potential φ (V)", "viridis"), (j_m, "current density |j| (A/cm²)", "inferno"))
+    ):
+        ax = fig.add_subplot(1, 2, i + 1)
+        mesh = ax.pcolormesh(r, z, data.T, shading="auto", cmap=cmap)
+        ax.contour(r, z, psi.T, levels=[0.0], colors="w", linewidths=1)
+        fig.colorbar(mesh, ax=ax, label=label)
+        ax.set_xlabel("radius r (mm)")
+        ax.set_ylabel("depth z (mm)")
+        ax.invert_yaxis()
+        ax.set_aspect("equal", adjustable="box")
+        ax.set_title(label.split(" (")[0])
+    _save(fig, output)
+
+
+def plot_window(
+    sweep: str | Path,
+    output: str | Path,
+    metric: str = "diameter_mm",
+    x: str | None = None,
+    y: str | None = None,
+    target: tuple[float, float] | None = None,
+) -> None:
+    """Process-window map: ``metric`` over parameters ``x`` and ``y`` of a sweep."""
+    from ecmsim.engineering.common import GOOD_STATUSES, resolve_key
+    from ecmsim.engineering.tune import check_metric
+    from ecmsim.io.sweep import SWEEP_METRICS, read_sweep
+
+    sw = read_sweep(sweep)
+    metric = check_metric(metric, "--metric")
+    if sw.n_points == 0:
+        raise InputDataError(f"{sweep}: the sweep has no evaluated points yet")
+    params = sw.parameters
+
+    def index(name: str | None, default: int) -> int:
+        if name is None:
+            if default >= len(params):
+                raise ConfigError(f"{sweep}: the sweep varies only {', '.join(params)}; a map needs two parameters")
+            return default
+        path = name if name in params else resolve_key(name).path
+        if path not in params:
+            raise ConfigError(f"{name!r} is not varied in {sweep} (parameters: {', '.join(params)})")
+        return params.index(path)
+
+    ix = index(x, 0)
+    iy = index(y, 1) if (y is not None or len(params) > 1) else None
+    if iy is None:
+        raise ConfigError(f"{sweep}: the sweep varies only {params[0]}; a map needs two parameters")
+    if ix == iy:
+        raise ConfigError("--x and --y name the same parameter")
+    vx, vy = sw.values[:, ix], sw.values[:, iy]
+    v = sw.metrics[metric]
+    good = np.array([s in (*GOOD_STATUSES, "not_converged") for s in sw.status]) & np.isfinite(v)
+    unit = SWEEP_METRICS[metric][0]
+    fig = _figure()
+    ax = fig.add_subplot()
+    ux, uy = np.unique(vx), np.unique(vy)
+    is_grid = sw.design == "grid" and ux.size * uy.size == sw.n_points and ux.size > 1 and uy.size > 1
+    cs = None
+    if is_grid and good.sum() >= 4:
+        zz = np.full((uy.size, ux.size), np.nan)
+        for a, b, c, ok in zip(vx, vy, v, good, strict=True):
+            if ok:
+                zz[np.searchsorted(uy, b), np.searchsorted(ux, a)] = c
+        cs = ax.pcolormesh(ux, uy, np.ma.masked_invalid(zz), shading="nearest", cmap="viridis")
+        if target is not None and np.isfinite(zz).sum() >= 4:
+            lo, hi = target[0] - target[1], target[0] + target[1]
+            if np.nanmin(zz) < hi and np.nanmax(zz) > lo:
+                ax.contour(ux, uy, np.ma.masked_invalid(zz), levels=[lo, hi], colors="w", linewidths=1.5)
+    else:
+        cs = ax.scatter(vx[good], vy[good], c=v[good], cmap="viridis", s=40)
+    if cs is not None and good.any():
+        fig.colorbar(cs, ax=ax, label=f"{metric} ({unit})")
+    if target is not None:
+        inside = good & (np.abs(v - target[0]) <= target[1])
+        ax.scatter(vx[inside], vy[inside], marker="o", facecolors="none", edgecolors="w", s=80,
+                   label=f"{metric} = {target[0]:g} ± {target[1]:g}")  # fmt: skip
+    markers = {"short_circuit": "x", "limit_exceeded": "^", "error": "s", "invalid": "D", "max_steps": "v"}
+    for status, mk in markers.items():
+        sel = np.array([s == status for s in sw.status])
+        if sel.any():
+            ax.scatter(vx[sel], vy[sel], marker=mk, color="C3", s=50, label=status.replace("_", " "))
+    ax.set_xlabel(f"{params[ix]} ({sw.units[ix]})")
+    ax.set_ylabel(f"{params[iy]} ({sw.units[iy]})")
+    ax.set_title(f"Process window: {metric} ({sw.mode}, {sw.n_points} points)")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize="small")
+    _save(fig, output)

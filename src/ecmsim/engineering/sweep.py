@@ -1,0 +1,462 @@
+"""Parameter sweeps: a grid or a Latin hypercube of configs, run side by side, resumable.
+
+``--vary table.key=start:stop:n`` gives n evenly spaced values (grid),
+``table.key=a,b,c`` a list, ``table.key=lo:hi`` a range for a Latin
+hypercube of ``--samples N`` points (:class:`scipy.stats.qmc.LatinHypercube`).
+
+Executors (numerics.md: parallelism comes from running simulations side by
+side, one Numba thread each):
+
+* ``serial``: in this process;
+* ``pool`` (default with more than one worker): a
+  :class:`concurrent.futures.ProcessPoolExecutor` of spawned processes with
+  ``NUMBA_NUM_THREADS=1``; the JIT cache is warmed in the parent first, as
+  concurrent cache writes have crashed workers;
+* ``dask``: a running Dask distributed scheduler (``tcp://host:port``); the
+  same worker function, Numba limited to one thread on every worker.
+
+Each finished point goes to the journal at once and into the HDF5 file at
+least every ``merge_every_s`` seconds and at the end (see
+:mod:`ecmsim.io.sweep`): an interrupted sweep resumes without recomputing
+finished points, matched by their parameter hash (SHA-256 of the point's
+resolved config and the evaluation mode).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ecmsim.engineering.common import (
+    ExecutorError,
+    Key,
+    build_config,
+    choose_mode,
+    evaluate_config,
+    format_value,
+    resolve_key,
+    set_numba_threads,
+)
+from ecmsim.errors import ConfigError, EcmsimError
+
+Row = dict[str, Any]
+ProgressFn = Callable[[int, int, float | None], None]
+MAX_POINTS = 100_000
+
+
+@dataclass(frozen=True)
+class VarySpec:
+    """One varied parameter: explicit values (grid/list) or a range (Latin hypercube)."""
+
+    key: Key
+    low: float
+    high: float
+    values: tuple[float, ...] | None  # None: a range for the Latin hypercube
+
+
+def parse_vary(text: str, samples: int | None = None) -> VarySpec:
+    """Parse ``table.key=start:stop:n``, ``table.key=a,b,c`` or (Latin hypercube) ``table.key=lo:hi``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown key (with the nearest one), bad numbers, n < 1, values outside the schema range.
+    """
+    what = f"--vary {text!r}"
+    if "=" not in text:
+        raise ConfigError(f"{what}: expected table.key=start:stop:n (grid) or table.key=lo:hi (with --samples)")
+    name, _, spec = text.partition("=")
+    key = resolve_key(name, f"{what}:")
+    spec = spec.strip()
+
+    def num(s: str) -> float:
+        try:
+            v = float(s)
+        except ValueError:
+            raise ConfigError(f"{what}: {s.strip()!r} is not a number") from None
+        if not math.isfinite(v):
+            raise ConfigError(f"{what}: {s.strip()!r} is not a finite number")
+        return v
+
+    values: tuple[float, ...] | None
+    if "," in spec:
+        values = tuple(num(s) for s in spec.split(",") if s.strip())
+        if not values:
+            raise ConfigError(f"{what}: empty list of values")
+        low, high = min(values), max(values)
+    elif ":" in spec:
+        parts = spec.split(":")
+        if len(parts) == 2:
+            low, high = num(parts[0]), num(parts[1])
+            if samples is None:
+                raise ConfigError(
+                    f"{what}: a grid needs start:stop:n (e.g. {key.path}={parts[0]}:{parts[1]}:5); "
+                    "a range lo:hi is for a Latin hypercube (--samples N)"
+                )
+            if not low < high:
+                raise ConfigError(f"{what}: the range {low:g}:{high:g} is empty (need lo < hi)")
+            values = None
+        elif len(parts) == 3:
+            low, high = num(parts[0]), num(parts[1])
+            try:
+                n = int(parts[2])
+            except ValueError:
+                raise ConfigError(f"{what}: the number of values {parts[2]!r} is not an integer") from None
+            if n < 1:
+                raise ConfigError(f"{what}: the number of values must be at least 1 (got {n})")
+            if n == 1 and low != high:
+                raise ConfigError(f"{what}: one value between {low:g} and {high:g}? use start:stop:n with n >= 2")
+            if samples is not None:
+                raise ConfigError(f"{what}: a Latin hypercube (--samples) takes ranges lo:hi; drop ':{n}'")
+            values = tuple(float(v) for v in np.linspace(low, high, n))
+        else:
+            raise ConfigError(f"{what}: expected start:stop:n, lo:hi or a,b,c")
+    else:
+        values = (num(spec),)
+        low = high = values[0]
+    for v in (low, high):
+        key.check(v, what)
+    if key.kind == "int" and values is not None:
+        values = tuple(float(round(v)) for v in values)
+    return VarySpec(key, min(low, high), max(low, high), values)
+
+
+def plan_points(specs: Sequence[VarySpec], samples: int | None = None, seed: int = 0) -> np.ndarray:
+    """The planned points, (N, P): the full grid, or ``samples`` Latin-hypercube points."""
+    if not specs:
+        raise ConfigError("nothing to sweep: give at least one --vary table.key=start:stop:n")
+    paths = [s.key.path for s in specs]
+    dup = {p for p in paths if paths.count(p) > 1}
+    if dup:
+        raise ConfigError(f"--vary: {', '.join(sorted(dup))} is given more than once")
+    if samples is not None:
+        if samples < 1:
+            raise ConfigError(f"--samples {samples}: need at least 1 point")
+        from scipy.stats import qmc
+
+        fixed = [s for s in specs if s.values is not None and len(s.values) > 1]
+        if fixed:
+            raise ConfigError(
+                f"--vary {fixed[0].key.path}: a Latin hypercube takes ranges lo:hi (or one fixed value), not lists"
+            )
+        unit = qmc.LatinHypercube(d=len(specs), seed=np.random.default_rng(seed)).random(samples)
+        lo = np.array([s.low for s in specs])
+        hi = np.array([s.high for s in specs])
+        pts = lo + unit * (hi - lo)
+        for j, s in enumerate(specs):
+            if s.key.kind == "int":
+                pts[:, j] = np.round(pts[:, j])
+        return pts
+    n = math.prod(len(s.values or ()) for s in specs)
+    if n > MAX_POINTS:
+        raise ConfigError(f"--vary: the grid has {n} points; at most {MAX_POINTS} are allowed")
+    grids = np.meshgrid(*[np.asarray(s.values, float) for s in specs], indexing="ij")
+    return np.stack([g.ravel() for g in grids], axis=1)
+
+
+def point_overrides(keys: Sequence[Key], values: Iterable[float]) -> list[str]:
+    """``table.key=value`` overrides of one point."""
+    return [format_value(k, v) for k, v in zip(keys, values, strict=True)]
+
+
+def point_hash(base: dict[str, Any], overrides: Sequence[str], mode: str) -> str:
+    """SHA-256 of the point's config (resolved when valid, else as given) and the evaluation mode."""
+    from ecmsim.config import apply_overrides
+
+    try:
+        cfg = build_config(base, overrides, "<sweep>", ".")
+        doc: Any = cfg.to_dict()
+    except EcmsimError:
+        doc = apply_overrides(base, overrides)
+    text = json.dumps({"config": doc, "mode": mode}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- the worker
+def evaluate_point(payload: dict[str, Any]) -> Row:
+    """Evaluate one sweep point (runs in a worker process; arguments and result are plain data)."""
+    set_numba_threads(1)
+    overrides = payload["overrides"]
+    row: Row = {"param_hash": payload["param_hash"], "values": list(payload["values"])}
+    try:
+        cfg = build_config(payload["base"], overrides, payload["source"], payload["base_dir"])
+    except EcmsimError as exc:
+        from ecmsim.io.sweep import SWEEP_METRICS
+
+        row.update({name: None for name in SWEEP_METRICS}, status="invalid", message=str(exc))
+        return row
+    status, message, metrics = evaluate_config(cfg, payload["mode"])
+    row.update({k: (v if math.isfinite(v) else None) for k, v in metrics.items()}, status=status, message=message)
+    return row
+
+
+def warm_jit(base: dict[str, Any], mode: str) -> None:
+    """Compile (or load from the cache) every kernel a sweep point uses, in this process.
+
+    Runs a tiny version of the bundled STEM example (coarse grid, shallow
+    hole) with the sweep's potential solver, so that workers started
+    afterwards only read the Numba cache.
+    """
+    from ecmsim.config import load_config
+    from ecmsim.process import resolve
+    from ecmsim.simulation import Simulation
+
+    solver = (base.get("numerics") or {}).get("solver", "mg-cg")
+    cfg = load_config(
+        "example:stem-in718",
+        [f"numerics.solver={json.dumps(solver)}", "numerics.cell_size_mm=0.05", "motion.depth_mm=0.4",
+         "tool.bare_tip_length_mm=0.2", "motion.initial_gap_mm=0.1"],
+    )  # fmt: skip
+    Simulation(resolve(cfg)).run()
+    if mode == "equilibrium":
+        from ecmsim.kernels import levelset
+
+        psi = np.ones((8, 8))
+        levelset.redistance(psi, 1.0, 4.0, 1, np.empty_like(psi))
+
+
+# --------------------------------------------------------------------------- executors
+def _run_serial(payloads: list[dict[str, Any]], evaluate: Callable[[dict[str, Any]], Row]) -> Iterator[Row]:
+    for p in payloads:
+        yield evaluate(p)
+
+
+def _init_pool_worker() -> None:
+    set_numba_threads(1)
+
+
+def _run_pool(payloads: list[dict[str, Any]], evaluate: Callable[[dict[str, Any]], Row], workers: int) -> Iterator[Row]:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads and open files
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_pool_worker)
+    try:
+        # Keep at most 2 tasks per worker queued: an interrupt then loses little work.
+        todo = list(reversed(payloads))
+        running: set[Any] = set()
+        while todo or running:
+            while todo and len(running) < 2 * workers:
+                running.add(pool.submit(evaluate, todo.pop()))
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                try:
+                    yield fut.result()
+                except BrokenProcessPool:
+                    raise ExecutorError(
+                        "a sweep worker process died (out of memory or killed); finished points are kept, "
+                        "run the same command again to resume"
+                    ) from None
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_dask(
+    payloads: list[dict[str, Any]], evaluate: Callable[[dict[str, Any]], Row], address: str, timeout: float
+) -> Iterator[Row]:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ExecutorError("--scheduler needs Dask distributed: pip install 'ecmsim[dask]'") from None
+    try:
+        client = Client(address, timeout=f"{timeout:g}s", set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise ExecutorError(f"cannot connect to the Dask scheduler at {address}: {exc}") from None
+    try:
+        client.run(set_numba_threads, 1)
+        futures = client.map(evaluate, payloads, pure=False)
+        try:
+            for fut in as_completed(futures, loop=client.loop):
+                try:
+                    yield fut.result()
+                except Exception as exc:  # a worker died or raised: keep what is done, report
+                    raise ExecutorError(f"a Dask task failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            client.cancel(futures)
+    finally:
+        client.close()
+
+
+# --------------------------------------------------------------------------- the sweep
+@dataclass
+class SweepOutcome:
+    """What :func:`run_sweep` did: the file, how many points were planned, skipped and computed."""
+
+    path: Path
+    planned: int
+    skipped: int
+    computed: int
+    executor: str
+    wall_clock_s: float
+
+
+def run_sweep(
+    config: str | Path | Any,
+    vary: Sequence[str | VarySpec],
+    output: str | Path,
+    *,
+    samples: int | None = None,
+    seed: int = 0,
+    mode: str = "transient",
+    overrides: Sequence[str] = (),
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: ProgressFn | None = None,
+    evaluate: Callable[[dict[str, Any]], Row] = evaluate_point,
+    merge_every_s: float = 10.0,
+    warm: bool = True,
+    scheduler_timeout: float = 10.0,
+) -> SweepOutcome:
+    """Run (or resume) a sweep and write it to ``output``.
+
+    Parameters
+    ----------
+    config
+        A config path (or ``example:NAME``) or a validated :class:`~ecmsim.config.ProcessConfig`.
+    vary
+        ``table.key=start:stop:n`` (grid), ``table.key=a,b,c`` or, with ``samples``, ``table.key=lo:hi``.
+    output
+        The sweep file (HDF5).  When it exists with the same base config and
+        mode, the sweep resumes: points already there are not recomputed.
+    mode
+        ``transient`` (drill each hole in time: taper and entry diameter),
+        ``equilibrium`` (steady shape, coated tools) or ``auto``.
+    workers
+        Processes of the local pool (default: the number of CPUs); 1 runs in this process.
+    scheduler
+        ``tcp://host:port`` of a Dask scheduler: run the points there instead.
+    progress
+        Called as ``progress(done, total, seconds_left)`` after every point.
+    evaluate
+        The worker function (for tests); must be picklable for the pool and Dask.
+    """
+    from ecmsim.config import ProcessConfig, load_config
+    from ecmsim.io.sweep import SweepData, append_journal, read_journal, read_sweep, remove_journal, write_sweep
+    from ecmsim.qc.textfiles import check_output_folder
+
+    t_start = time.perf_counter()
+    out = check_output_folder(output)
+    cfg = config if isinstance(config, ProcessConfig) else load_config(config, overrides)
+    mode = choose_mode(cfg, mode)
+    specs = [v if isinstance(v, VarySpec) else parse_vary(v, samples) for v in vary]
+    pts = plan_points(specs, samples, seed)
+    keys = [s.key for s in specs]
+    base = {k: dict(v) if isinstance(v, dict) else v for k, v in cfg.raw.items()}
+    plan = [(point_overrides(keys, row), row) for row in pts]
+    hashes = [point_hash(base, ov, mode) for ov, _ in plan]
+
+    sweep = SweepData(
+        mode=mode,
+        design="lhs" if samples is not None else "grid",
+        parameters=[k.path for k in keys],
+        units=[k.unit for k in keys],
+        base_config=base,
+        base_config_hash=cfg.hash(),
+        config_source=str(cfg.source),
+        plan=pts,
+        plan_hash=hashes,
+        seed=seed,
+        base_dir=str(cfg.base_dir),
+    )
+    rows: dict[str, Row] = {}
+    if out.exists():
+        old = read_sweep(out)
+        _check_resumable(out, old, sweep)
+        rows.update((r["param_hash"], r) for r in old.rows())
+    planned = set(hashes)
+    journal_rows = 0
+    for r in read_journal(out):
+        # A journal of another sweep (killed before its merge) has other hashes: ignore it.
+        if r["param_hash"] in planned and len(r["values"]) == len(keys):
+            rows[r["param_hash"]] = r
+            journal_rows += 1
+    unique = list(dict.fromkeys(hashes))
+    todo_idx = [i for i, h in enumerate(unique) if h not in rows]
+    first = {h: i for i, h in reversed(list(enumerate(hashes)))}
+    payloads = [
+        {
+            "base": base,
+            "source": str(cfg.source),
+            "base_dir": str(cfg.base_dir),
+            "mode": mode,
+            "overrides": plan[first[unique[i]]][0],
+            "values": [float(v) for v in plan[first[unique[i]]][1]],
+            "param_hash": unique[i],
+        }
+        for i in todo_idx
+    ]
+    total = len(unique)
+    skipped = total - len(payloads)
+
+    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    if n_workers < 1:
+        raise ConfigError(f"--workers {n_workers}: need at least 1")
+    if scheduler is not None:
+        executor = f"dask {scheduler}"
+    elif n_workers > 1 and len(payloads) > 1:
+        executor = f"pool of {min(n_workers, len(payloads))} processes"
+    else:
+        executor = "serial"
+    if payloads and warm and executor != "serial":
+        warm_jit(base, mode)
+
+    def save() -> None:
+        order = {h: i for i, h in enumerate(unique)}
+        sweep.set_rows(sorted(rows.values(), key=lambda r: order.get(r["param_hash"], len(order))))
+        write_sweep(out, sweep)
+        remove_journal(out)
+
+    if progress is not None:
+        progress(skipped, total, None)
+    computed = 0
+    last_merge = time.monotonic()
+    t_run = time.perf_counter()
+    if scheduler is not None:
+        stream = _run_dask(payloads, evaluate, scheduler, scheduler_timeout)
+    elif executor == "serial":
+        stream = _run_serial(payloads, evaluate)
+    else:
+        stream = _run_pool(payloads, evaluate, min(n_workers, len(payloads)))
+    try:
+        for row in stream:
+            append_journal(out, row)
+            rows[row["param_hash"]] = row
+            computed += 1
+            if progress is not None:
+                rate = (time.perf_counter() - t_run) / computed
+                progress(skipped + computed, total, rate * (len(payloads) - computed))
+            if time.monotonic() - last_merge > merge_every_s:
+                save()
+                last_merge = time.monotonic()
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+        if computed or journal_rows:
+            save()  # also on an interrupt: everything finished so far is in the file
+    return SweepOutcome(out, total, skipped, computed, executor, time.perf_counter() - t_start)
+
+
+def _check_resumable(path: Path, old: Any, new: Any) -> None:
+    if old.mode != new.mode or old.base_config_hash != new.base_config_hash or old.parameters != new.parameters:
+        what = []
+        if old.mode != new.mode:
+            what.append(f"mode {old.mode} (now {new.mode})")
+        if old.base_config_hash != new.base_config_hash:
+            what.append("a different base config")
+        if old.parameters != new.parameters:
+            what.append(f"parameters {', '.join(old.parameters)} (now {', '.join(new.parameters)})")
+        raise ConfigError(
+            f"{path} holds another sweep ({'; '.join(what)}); it cannot be resumed with these settings. "
+            "Choose another output file (-o) or delete this one."
+        )

@@ -1,0 +1,577 @@
+"""Target-driven parameter search: which voltage and feed give the hole on the drawing?
+
+``tune`` varies config keys within ranges (default: voltage 5–15 V and feed
+0.5–3 mm/min, the STEM window of process-physics.md) so that predicted
+metrics meet targets ``key = value ± tol``, the run ends well (no short
+circuit, no current-density limit, frontal gap at least ``min_gap``), and,
+optionally, a parameter or a metric is maximised or minimised.
+
+The model is evaluated in equilibrium mode when every target is available
+from it (coated tools; ``diameter_mm``, ``side_gap_mm``, ``frontal_gap_mm``,
+``machining_time_s``, ...), otherwise in transient mode.  Predictions are
+only piecewise smooth (grid-scale jitter of 1–2 µm), so every search step
+uses finite differences over a few per cent of each parameter's range:
+
+1. the start: the 1D theory (frontal gap h_e from :mod:`ecmsim.process`,
+   side gap sqrt(h_e² + 2 h_e b) beside the bare tip b) on a dense design
+   over the ranges, no solves: the point that meets the targets (and is best
+   for the objective);
+2. :func:`scipy.optimize.least_squares` on the normalised parameters,
+   residuals (y − target)/tol, the model itself, from that start;
+3. with an objective, :func:`scipy.optimize.minimize` (COBYQA,
+   derivative-free, bounds and constraints) from the feasible point, with the
+   targets as constraints |y − target| <= 0.9 tol;
+4. the best feasible point evaluated is the optimum (never an unchecked
+   optimiser end point); the sensitivity of every reported metric to every
+   parameter by central differences (5 % of the range); and, after an
+   equilibrium search, a transient run at the optimum as a check.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ecmsim.engineering.common import (
+    USABLE_STATUSES,
+    Key,
+    TargetNotReachedError,
+    build_config,
+    choose_mode,
+    evaluate_config,
+    format_value,
+    resolve_key,
+    surrogate_metrics,
+)
+from ecmsim.errors import ConfigError
+
+#: Search ranges used when no --vary is given (STEM, process-physics.md).
+DEFAULT_RANGES = {"electrical.voltage_V": (5.0, 15.0), "motion.feed_rate_mm_per_min": (0.5, 3.0)}
+#: Fraction of the tolerance kept as a margin against model jitter in the objective phase.
+MARGIN = 0.9
+DIFF_STEP = 0.05
+
+
+@dataclass(frozen=True)
+class Target:
+    """A predicted metric and its tolerance band: ``value ± tol``."""
+
+    key: str
+    value: float
+    tol: float
+
+    def met(self, y: float) -> bool:
+        return math.isfinite(y) and abs(y - self.value) <= self.tol
+
+
+def metric_names() -> list[str]:
+    from ecmsim.io.sweep import SWEEP_METRICS
+
+    return [k for k in SWEEP_METRICS if k != "wall_clock_s"]
+
+
+def check_metric(name: str, what: str) -> str:
+    """Return ``name`` if it is a metric, else raise with the nearest one."""
+    import difflib
+
+    names = metric_names()
+    if name in names:
+        return name
+    near = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    raise ConfigError(f"{what}: unknown metric {name!r}{hint} (metrics: {', '.join(names)})")
+
+
+def parse_target(text: str) -> Target:
+    """Parse ``metric=value:tol`` (e.g. ``entry_diameter_mm=0.90:0.02``)."""
+    what = f"--target {text!r}"
+    if "=" not in text:
+        raise ConfigError(f"{what}: expected metric=value:tol, e.g. entry_diameter_mm=0.90:0.02")
+    name, _, spec = text.partition("=")
+    key = check_metric(name.strip(), what)
+    parts = spec.split(":")
+    if len(parts) != 2:
+        raise ConfigError(f"{what}: expected value:tol (the tolerance is ±tol), e.g. {key}=0.90:0.02")
+    try:
+        value, tol = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ConfigError(f"{what}: value and tolerance must be numbers") from None
+    if not (math.isfinite(value) and math.isfinite(tol)) or tol <= 0:
+        raise ConfigError(f"{what}: the tolerance must be a positive number (got {parts[1]!r})")
+    return Target(key, value, tol)
+
+
+def parse_range(text: str) -> tuple[Key, float, float]:
+    """Parse ``table.key=lo:hi`` (a search range)."""
+    what = f"--vary {text!r}"
+    if "=" not in text:
+        raise ConfigError(f"{what}: expected table.key=lo:hi, e.g. electrical.voltage_V=6:14")
+    name, _, spec = text.partition("=")
+    key = resolve_key(name, f"{what}:")
+    parts = spec.split(":")
+    if len(parts) != 2:
+        raise ConfigError(f"{what}: expected a range lo:hi, e.g. {key.path}=6:14")
+    try:
+        lo, hi = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ConfigError(f"{what}: lo and hi must be numbers") from None
+    if not lo < hi:
+        raise ConfigError(f"{what}: the range {parts[0]}:{parts[1]} is empty (need lo < hi)")
+    key.check(lo, what)
+    key.check(hi, what)
+    return key, lo, hi
+
+
+@dataclass
+class TuneResult:
+    """Outcome of :func:`tune` (engineering units)."""
+
+    feasible: bool
+    mode: str
+    parameters: list[str]
+    units: list[str]
+    bounds: list[tuple[float, float]]
+    optimum: dict[str, float]
+    predicted: dict[str, float]
+    status: str
+    targets: list[Target]
+    objective: str | None
+    sense: str | None
+    sensitivity: list[dict[str, Any]] = field(default_factory=list)
+    check: dict[str, Any] | None = None
+    evaluations: int = 0
+    wall_clock_s: float = 0.0
+    message: str = ""
+    config_doc: dict[str, Any] = field(default_factory=dict)
+    at_bounds: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready report."""
+        return {
+            "feasible": self.feasible,
+            "message": self.message,
+            "mode": self.mode,
+            "objective": None if self.objective is None else f"{self.sense} {self.objective}",
+            "optimum": self.optimum,
+            "units": dict(zip(self.parameters, self.units, strict=True)),
+            "bounds": {p: list(b) for p, b in zip(self.parameters, self.bounds, strict=True)},
+            "at_bounds": self.at_bounds,
+            "status": self.status,
+            "predicted": {k: (v if math.isfinite(v) else None) for k, v in self.predicted.items()},
+            "targets": [
+                {
+                    "key": t.key,
+                    "value": t.value,
+                    "tol": t.tol,
+                    "predicted": _none(self.predicted.get(t.key)),
+                    "met": t.met(self.predicted.get(t.key, math.nan)),
+                }
+                for t in self.targets
+            ],
+            "sensitivity": self.sensitivity,
+            "transient_check": self.check,
+            "evaluations": self.evaluations,
+            "wall_clock_s": self.wall_clock_s,
+        }
+
+
+def _none(v: float | None) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+class _Done(Exception):
+    def __init__(self, u: np.ndarray) -> None:
+        self.u = np.array(u, float)
+
+
+class _Model:
+    """The model as a function of normalised parameters u ∈ [0, 1]^d, with a cache."""
+
+    def __init__(
+        self, cfg: Any, keys: Sequence[Key], bounds: Sequence[tuple[float, float]], mode: str,
+        targets: Sequence[Target], min_gap: float, j_limit: float | None,
+    ) -> None:  # fmt: skip
+        self.base = {k: dict(v) if isinstance(v, dict) else v for k, v in cfg.raw.items()}
+        self.source, self.base_dir = str(cfg.source), str(cfg.base_dir)
+        self.keys, self.mode, self.targets = list(keys), mode, list(targets)
+        self.lo = np.array([b[0] for b in bounds])
+        self.hi = np.array([b[1] for b in bounds])
+        self.min_gap, self.j_limit = min_gap, j_limit
+        self.cache: dict[tuple[float, ...], tuple[str, str, dict[str, float]]] = {}
+        self.estimated_range: dict[str, tuple[float, float]] = {}
+
+    def x(self, u: np.ndarray) -> np.ndarray:
+        x = self.lo + np.clip(u, 0.0, 1.0) * (self.hi - self.lo)
+        return np.array([round(v) if k.kind == "int" else v for k, v in zip(self.keys, x, strict=True)])
+
+    def overrides(self, u: np.ndarray) -> list[str]:
+        return [format_value(k, v) for k, v in zip(self.keys, self.x(u), strict=True)]
+
+    def __call__(self, u: np.ndarray) -> tuple[str, str, dict[str, float]]:
+        key = tuple(np.round(self.x(u), 10))
+        if key not in self.cache:
+            try:
+                cfg = build_config(self.base, self.overrides(u), self.source, self.base_dir)
+            except ConfigError as exc:
+                self.cache[key] = ("invalid", str(exc), {})
+            else:
+                self.cache[key] = evaluate_config(cfg, self.mode)
+        return self.cache[key]
+
+    def surrogate(self, u: np.ndarray) -> tuple[str, str, dict[str, float]]:
+        """The 1D-theory estimate at ``u`` (no solve; not cached)."""
+        try:
+            cfg = build_config(self.base, self.overrides(u), self.source, self.base_dir)
+            return "equilibrium", "", surrogate_metrics(cfg)
+        except ConfigError as exc:
+            return "invalid", str(exc), {}
+
+    def feasible(self, u: np.ndarray) -> bool:
+        status, _, m = self(u)
+        return status in USABLE_STATUSES and all(t.met(m.get(t.key, math.nan)) for t in self.targets) and self.safe(m)
+
+    def safe(self, m: dict[str, float]) -> bool:
+        gap = m.get("frontal_gap_mm", math.nan)
+        j = m.get("max_current_density_A_per_cm2", math.nan)
+        if not (math.isfinite(gap) and gap >= self.min_gap):
+            return False
+        return self.j_limit is None or (math.isfinite(j) and j <= self.j_limit)
+
+    def residuals(self, u: np.ndarray, fast: bool = False) -> np.ndarray:
+        status, _, m = self.surrogate(u) if fast else self(u)
+        if status not in USABLE_STATUSES:
+            return np.full(len(self.targets), 1e3)
+        r = [(m.get(t.key, math.nan) - t.value) / t.tol for t in self.targets]
+        return np.array([v if math.isfinite(v) else 1e3 for v in r])
+
+    def constraints(self, u: np.ndarray) -> np.ndarray:
+        status, _, m = self(u)
+        n = len(self.targets) + 2
+        if status not in USABLE_STATUSES:
+            return np.full(n, -1.0)
+        c = [1.0 - abs(m.get(t.key, math.nan) - t.value) / (MARGIN * t.tol) for t in self.targets]
+        gap = m.get("frontal_gap_mm", math.nan)
+        c.append((gap - self.min_gap) / max(self.min_gap, 1e-6))
+        j = m.get("max_current_density_A_per_cm2", math.nan)
+        c.append(1.0 if self.j_limit is None else (self.j_limit - j) / self.j_limit)
+        return np.array([v if math.isfinite(v) else -1.0 for v in c])
+
+
+def tune(
+    config: Any,
+    targets: Sequence[str | Target],
+    *,
+    vary: Sequence[str] = (),
+    maximize: str | None = None,
+    minimize: str | None = None,
+    mode: str = "auto",
+    overrides: Sequence[str] = (),
+    min_gap_mm: float | None = None,
+    max_current_density: float | None = None,
+    check: bool = True,
+    max_evaluations: int = 80,
+) -> TuneResult:
+    """Find parameters that meet the targets (and optimise an objective).
+
+    Parameters
+    ----------
+    config
+        Config path, ``example:NAME`` or :class:`~ecmsim.config.ProcessConfig`.
+    targets
+        ``metric=value:tol`` strings or :class:`Target`.
+    vary
+        ``table.key=lo:hi`` search ranges (default: voltage 5–15 V, feed 0.5–3 mm/min).
+    maximize, minimize
+        A varied parameter (``feed_rate``, ``motion.feed_rate_mm_per_min``) or a metric (``machining_time_s``).
+    min_gap_mm
+        Smallest acceptable frontal gap (default: the config's short-circuit gap, half a cell).
+    max_current_density
+        Current-density limit in A/cm² (default: the config's ``max_current_density_A_per_cm2``).
+
+    Returns
+    -------
+    TuneResult
+        ``feasible`` False when no evaluated point met every target and constraint
+        (the result then describes the closest point).
+    """
+    from scipy.optimize import least_squares
+    from scipy.optimize import minimize as sp_minimize
+
+    from ecmsim.config import ProcessConfig, load_config
+
+    t0 = time.perf_counter()
+    cfg = config if isinstance(config, ProcessConfig) else load_config(config, overrides)
+    tgts = [t if isinstance(t, Target) else parse_target(t) for t in targets]
+    if not tgts:
+        raise ConfigError("give at least one --target metric=value:tol, e.g. entry_diameter_mm=0.90:0.02")
+    if maximize and minimize:
+        raise ConfigError("give --maximize or --minimize, not both")
+    ranges = [parse_range(v) for v in vary]
+    if not ranges:
+        ranges = []
+        for path, (lo, hi) in DEFAULT_RANGES.items():
+            key = resolve_key(path)
+            if path == "electrical.voltage_V":
+                lo = max(lo, cfg.electrical.overpotential_V + 0.5)
+            ranges.append((key, lo, hi))
+    paths = [k.path for k, _, _ in ranges]
+    if len(set(paths)) != len(paths):
+        raise ConfigError(f"--vary: a parameter is given twice ({', '.join(paths)})")
+    keys = [k for k, _, _ in ranges]
+    bounds = [(lo, hi) for _, lo, hi in ranges]
+
+    goal = maximize or minimize
+    sense = "maximize" if maximize else ("minimize" if minimize else None)
+    goal_param: int | None = None
+    goal_metric: str | None = None
+    if goal:
+        names = metric_names()
+        if goal in names:
+            goal_metric = goal
+        else:
+            try:
+                gk = resolve_key(goal, f"--{sense}")
+            except ConfigError:
+                raise ConfigError(
+                    f"--{sense} {goal!r} is neither a metric ({', '.join(names)}) nor a config key"
+                ) from None
+            if gk.path not in paths:
+                raise ConfigError(f"--{sense} {goal!r}: {gk.path} is not varied (add --vary {gk.path}=lo:hi)")
+            goal_param = paths.index(gk.path)
+    needs = [t.key for t in tgts] + ([goal_metric] if goal_metric else [])
+    mode = choose_mode(cfg, mode, needs)
+    h = cfg.numerics.cell_size_mm
+    min_gap = min_gap_mm if min_gap_mm is not None else (cfg.numerics.short_circuit_gap_mm or 0.5 * h)
+    j_limit = max_current_density if max_current_density is not None else cfg.electrical.max_current_density_A_per_cm2
+    model = _Model(cfg, keys, bounds, mode, tgts, min_gap, j_limit)
+    d = len(keys)
+
+    # 1. where to start: the 1D theory on a dense design (no solves)
+    if d <= 3:
+        n1 = {1: 41, 2: 15, 3: 7}[d]
+        grid = np.meshgrid(*[np.linspace(0.0, 1.0, n1)] * d, indexing="ij")
+        starts = np.stack([g.ravel() for g in grid], axis=1)
+    else:
+        from scipy.stats import qmc
+
+        starts = qmc.LatinHypercube(d=d, seed=np.random.default_rng(0)).random(500)
+    est = [model.surrogate(u) for u in starts]
+    miss = np.array([
+        float(np.sum(np.minimum(model.residuals(u, fast=True), 1e3) ** 2)) for u in starts
+    ])  # fmt: skip
+    best = starts[int(np.argmin(miss))]
+    for t in tgts:
+        vals = [m.get(t.key, math.nan) for st, _, m in est if st in USABLE_STATUSES]
+        vals = [v for v in vals if math.isfinite(v)]
+        if vals:
+            model.estimated_range[t.key] = (min(vals), max(vals))
+    if goal_param is not None or goal_metric is not None:
+        ok_start = [
+            i for i, (st, _, m) in enumerate(est)
+            if st in USABLE_STATUSES and miss[i] <= 0.25 * len(tgts) and model.safe(m)
+        ]  # fmt: skip
+        if ok_start:
+            sign = 1.0 if sense == "maximize" else -1.0
+
+            def est_goal(i: int) -> float:
+                if goal_param is not None:
+                    return float(starts[i][goal_param])
+                v = est[i][2].get(goal_metric or "", math.nan)
+                return v if math.isfinite(v) else -math.inf * sign
+
+            best = starts[max(ok_start, key=lambda i: sign * est_goal(i))]
+    # Keep off the edge so that finite differences have room on both sides.
+    best = np.clip(best, DIFF_STEP, 1 - DIFF_STEP)
+
+    # 2. meet the targets with the model itself
+    # Stop as soon as a point is well inside every band: polishing further only chases grid jitter.
+    stop_at = 0.5 if goal else 0.25
+
+    def residuals(u: np.ndarray) -> np.ndarray:
+        r = model.residuals(u)
+        if np.all(np.abs(r) <= stop_at) and model.feasible(u):
+            raise _Done(u)
+        return r
+
+    try:
+        ls = least_squares(
+            residuals, best, bounds=(np.zeros(d), np.ones(d)), diff_step=DIFF_STEP, xtol=1e-3, ftol=1e-3,
+            max_nfev=max(3, max_evaluations // (2 * (d + 1))),
+        )  # fmt: skip
+        u_fit = np.clip(ls.x, 0, 1)
+    except _Done as done:
+        u_fit = np.clip(done.u, 0, 1)
+
+    # 3. the objective, the targets as constraints
+    feasible_pts = [np.array(k) for k in model.cache if model.feasible(_to_u(model, k))]
+    if goal and feasible_pts:
+        sign = -1.0 if sense == "maximize" else 1.0
+
+        def objective(u: np.ndarray) -> float:
+            if goal_param is not None:
+                return sign * float(np.clip(u[goal_param], 0, 1))
+            _, _, m = model(u)
+            v = m.get(goal_metric or "", math.nan)
+            return sign * v if math.isfinite(v) else 1e6
+
+        start = _to_u(model, max(feasible_pts, key=lambda x: -objective(_to_u(model, x))))
+        left = max(10, max_evaluations - len(model.cache))
+        try:
+            sp_minimize(
+                objective, start, method="COBYQA", bounds=[(0.0, 1.0)] * d,
+                constraints=[{"type": "ineq", "fun": model.constraints}],
+                options={"maxfev": left, "initial_tr_radius": 0.1, "final_tr_radius": 0.01},
+            )  # fmt: skip
+        except ValueError:  # older SciPy without COBYQA
+            sp_minimize(
+                objective, start, method="COBYLA", constraints=[{"type": "ineq", "fun": model.constraints}],
+                options={"maxiter": left, "rhobeg": 0.1, "tol": 0.01},
+            )  # fmt: skip
+
+    # 4. the best feasible point seen
+    evaluated = [np.array(k) for k in model.cache]
+    feas = [x for x in evaluated if model.feasible(_to_u(model, x))]
+    if feas:
+        if goal:
+
+            def score(x: np.ndarray) -> float:
+                u = _to_u(model, x)
+                if goal_param is not None:
+                    return float(u[goal_param])
+                return model(u)[2].get(goal_metric or "", math.nan)
+
+            pick = max(feas, key=score) if sense == "maximize" else min(feas, key=score)
+        else:
+            pick = min(feas, key=lambda x: float(np.sum(model.residuals(_to_u(model, x)) ** 2)))
+        u_best = _to_u(model, pick)
+    else:
+        u_best = (
+            u_fit
+            if _key(model, u_fit) in model.cache
+            else _to_u(model, min(evaluated, key=lambda x: float(np.sum(model.residuals(_to_u(model, x)) ** 2))))
+        )
+    status, message, metrics = model(u_best)
+    x_best = model.x(u_best)
+    ok = model.feasible(u_best)
+    edge = 0.02  # within 2 % of the range counts as the edge
+    at_bounds = [
+        k.path + (" (lower)" if u <= edge else " (upper)")
+        for k, u in zip(keys, u_best, strict=True)
+        if u <= edge or u >= 1 - edge
+    ]
+    result = TuneResult(
+        feasible=ok,
+        mode=mode,
+        parameters=paths,
+        units=[k.unit for k in keys],
+        bounds=bounds,
+        optimum={p: float(v) for p, v in zip(paths, x_best, strict=True)},
+        predicted=metrics,
+        status=status,
+        targets=tgts,
+        objective=goal,
+        sense=sense,
+        at_bounds=at_bounds,
+    )
+    result.message = _explain(result, model, message, min_gap, j_limit)
+    if ok:
+        report = list(dict.fromkeys([t.key for t in tgts] + ([goal_metric] if goal_metric else [])
+                                    + ["diameter_mm", "frontal_gap_mm", "machining_time_s"]))  # fmt: skip
+        result.sensitivity = _sensitivity(model, u_best, report)
+        doc = {k: dict(v) if isinstance(v, dict) else v for k, v in cfg.raw.items()}
+        for k, v in zip(keys, x_best, strict=True):
+            doc.setdefault(k.table, {})[k.name] = int(round(v)) if k.kind == "int" else float(v)
+        result.config_doc = doc
+        if check and mode == "equilibrium":
+            result.check = _transient_check(model, u_best, tgts)
+    result.evaluations = len(model.cache)
+    result.wall_clock_s = time.perf_counter() - t0
+    return result
+
+
+def require_feasible(result: TuneResult) -> None:
+    """Raise :class:`TargetNotReachedError` (exit code 1) when the search failed."""
+    if not result.feasible:
+        raise TargetNotReachedError(result.message)
+
+
+def _key(model: _Model, u: np.ndarray) -> tuple[float, ...]:
+    return tuple(np.round(model.x(u), 10))
+
+
+def _to_u(model: _Model, x: Any) -> np.ndarray:
+    x = np.asarray(x, float)
+    return (x - model.lo) / (model.hi - model.lo)
+
+
+def _explain(r: TuneResult, model: _Model, run_message: str, min_gap: float, j_limit: float | None) -> str:
+    where = ", ".join(f"{p} = {v:.4g}" for p, v in r.optimum.items())
+    if r.feasible:
+        return f"targets met at {where}"
+    parts = []
+    if r.status not in USABLE_STATUSES:
+        parts.append(f"the closest run ended as {r.status}" + (f" ({run_message})" if run_message else ""))
+    for t in r.targets:
+        y = r.predicted.get(t.key, math.nan)
+        if not t.met(y):
+            got = "not available" if not math.isfinite(y) else f"{y:.4g}"
+            rng = model.estimated_range.get(t.key)
+            est = f"; the 1D estimate over the ranges spans {rng[0]:.4g} to {rng[1]:.4g}" if rng else ""
+            parts.append(f"{t.key} = {got} (target {t.value:g} ± {t.tol:g}{est})")
+    gap = r.predicted.get("frontal_gap_mm", math.nan)
+    if math.isfinite(gap) and gap < min_gap:
+        parts.append(f"frontal gap {gap:.4g} mm below the minimum {min_gap:g} mm (short-circuit risk)")
+    j = r.predicted.get("max_current_density_A_per_cm2", math.nan)
+    if j_limit is not None and math.isfinite(j) and j > j_limit:
+        parts.append(f"current density {j:.4g} A/cm² above the limit {j_limit:g} A/cm²")
+    bounds = f"; at the edge of the search range: {', '.join(r.at_bounds)} (widen --vary)" if r.at_bounds else ""
+    return (
+        f"no parameters within the search ranges meet the targets: best found at {where}: " + "; ".join(parts) + bounds
+    )
+
+
+def _sensitivity(model: _Model, u: np.ndarray, metrics: Sequence[str]) -> list[dict[str, Any]]:
+    """d(metric)/d(parameter) at ``u`` by central differences over 5 % of each range."""
+    out = []
+    tol = {t.key: t.tol for t in model.targets}
+    for j, key in enumerate(model.keys):
+        up, dn = u.copy(), u.copy()
+        up[j] = min(1.0, u[j] + DIFF_STEP)
+        dn[j] = max(0.0, u[j] - DIFF_STEP)
+        xu, xd = model.x(up)[j], model.x(dn)[j]
+        su, _, mu = model(up)
+        sd, _, md = model(dn)
+        entry: dict[str, Any] = {"parameter": key.path, "unit": key.unit, "step": float(xu - xd) / 2}
+        derivs: dict[str, float | None] = {}
+        spans: dict[str, float | None] = {}
+        for name in metrics:
+            a, b = mu.get(name, math.nan), md.get(name, math.nan)
+            usable = su in USABLE_STATUSES and sd in USABLE_STATUSES and xu != xd
+            if not (usable and math.isfinite(a) and math.isfinite(b)):
+                derivs[name] = None
+                continue
+            g = (a - b) / (xu - xd)
+            derivs[name] = g
+            if name in tol:
+                spans[name] = tol[name] / abs(g) if g != 0 else None
+        entry["derivative"] = derivs
+        entry["tolerance_span"] = spans
+        out.append(entry)
+    return out
+
+
+def _transient_check(model: _Model, u: np.ndarray, targets: Sequence[Target]) -> dict[str, Any]:
+    """Drill the hole in time at the optimum: does the transient run agree?"""
+    cfg = build_config(model.base, model.overrides(u), model.source, model.base_dir)
+    status, message, m = evaluate_config(cfg, "transient")
+    return {
+        "status": status,
+        "message": message,
+        "metrics": {k: _none(v) for k, v in m.items()},
+        "targets_met": {t.key: t.met(m.get(t.key, math.nan)) for t in targets},
+    }

@@ -1,0 +1,58 @@
+"""Helpers shared by the engineering tests (a module name of its own: "conftest" is taken)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ecmsim.io import write_batch
+from ecmsim.io.inspection import Batch, Design
+
+NOISE_MM = 0.005
+
+#: STEM example on a coarse grid, shallow hole: a transient run takes ~0.1 s, an equilibrium ~0.3 s.
+FAST_TOML = """\
+# Small STEM config for the engineering tests.
+[workpiece]
+alloy = "Inconel 718"
+
+[tool]
+outer_diameter_mm = 0.8
+inner_diameter_mm = 0.4
+coating_thickness_mm = 0.05
+bare_tip_length_mm = 0.3
+
+[electrolyte]
+name = "H2SO4"
+concentration_wt_pct = 15.0
+temperature_C = 25.0
+
+[electrical]
+voltage_V = 7.0
+overpotential_V = 2.5
+
+[motion]
+feed_rate_mm_per_min = 2.0
+depth_mm = 1.0
+initial_gap_mm = 0.1
+
+[numerics]
+cell_size_mm = 0.04
+"""
+
+
+def synthetic_batch(path: Path, diameter: float, rng: np.random.Generator, batch_id: str, parts: int = 5) -> None:
+    """Parts × 2 holes × 4 stations measured around ``diameter`` with Gaussian noise."""
+    stations = np.array([0.1, 0.4, 0.7, 0.95])
+    h, s = 2, stations.size
+    design = Design(["H1", "H2"], ["A", "A"], np.full(h, 1.5), np.full(h, np.nan), np.full(h, np.nan),
+                    np.full(h, 1.0), stations, np.ones((h, s), bool))  # fmt: skip
+    dia = (diameter + NOISE_MM * rng.standard_normal((parts, h, s))).astype(np.float32)
+    zeros = np.zeros_like(dia)
+    write_batch(path, Batch(
+        {"part_number": "NGV-1", "drawing_revision": "A", "batch_id": batch_id}, [f"SN{i:03d}" for i in range(parts)],
+        design, ["CMM"], np.array([0.004]), dia, zeros, zeros, np.zeros(dia.shape, np.int16),
+        np.full((parts, h), np.nan, np.float32), np.full((parts, h), -1, np.int16), np.zeros((parts, h), bool),
+        [""] * parts,
+    ))  # fmt: skip

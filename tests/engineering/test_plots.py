@@ -1,0 +1,110 @@
+"""Plots: valid PNG/SVG files with the expected content."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecmsim.engineering.plots import plot_field, plot_profile, plot_window
+from ecmsim.errors import ConfigError
+from ecmsim.io import SweepData, write_result, write_sweep
+from ecmsim.io.sweep import SWEEP_METRICS
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def result_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import tomllib
+
+    from eng_helpers import FAST_TOML
+
+    from ecmsim.config import config_from_dict
+    from ecmsim.simulation import simulate
+
+    out = tmp_path_factory.mktemp("plots") / "run.h5"
+    write_result(out, simulate(config_from_dict(tomllib.loads(FAST_TOML))))
+    return out
+
+
+@pytest.fixture(scope="module")
+def batch_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from eng_helpers import synthetic_batch
+
+    out = tmp_path_factory.mktemp("plots") / "batch.h5"
+    synthetic_batch(out, 1.55, np.random.default_rng(0), "B1")
+    return out
+
+
+@pytest.fixture(scope="module")
+def sweep_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3 × 3 grid written directly (no simulations), one short circuit."""
+    u, f = np.meshgrid([6.0, 8.0, 10.0], [1.0, 2.0, 3.0], indexing="ij")
+    vals = np.stack([u.ravel(), f.ravel()], axis=1)
+    n = len(vals)
+    dia = 0.8 + 0.1 * vals[:, 0] / vals[:, 1]
+    status = ["completed"] * n
+    status[2] = "short_circuit"
+    sw = SweepData(
+        mode="transient", design="grid", parameters=["electrical.voltage_V", "motion.feed_rate_mm_per_min"],
+        units=["V", "mm/min"], base_config={}, base_config_hash="x", config_source="t.toml", plan=vals,
+        plan_hash=[f"{i:064d}" for i in range(n)], param_hash=[f"{i:064d}" for i in range(n)], values=vals,
+        status=status, message=[""] * n,
+        metrics={k: (dia if k == "diameter_mm" else np.full(n, np.nan)) for k in SWEEP_METRICS},
+    )  # fmt: skip
+    out = tmp_path_factory.mktemp("plots") / "sweep.h5"
+    write_sweep(out, sw)
+    return out
+
+
+def test_profile_png_and_svg(result_file: Path, batch_file: Path, tmp_path: Path) -> None:
+    png = tmp_path / "p.png"
+    plot_profile(result_file, png, batch_file)
+    data = png.read_bytes()
+    assert data.startswith(PNG) and len(data) > 20_000
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (960, 720)  # 6.4 × 4.8 in at 150 dpi
+    svg = tmp_path / "p.svg"
+    plot_profile(result_file, svg, batch_file)
+    text = svg.read_text(encoding="utf-8")
+    assert text.lstrip().startswith("<?xml") and "<svg" in text
+    for label in ("depth below the entry surface (mm)", "hole diameter (mm)", "predicted", "measured mean"):
+        assert label in text
+
+
+def test_field_plot(result_file: Path, tmp_path: Path) -> None:
+    svg = tmp_path / "f.svg"
+    plot_field(result_file, svg)
+    text = svg.read_text(encoding="utf-8")
+    for label in ("potential φ (V)", "current density |j| (A/cm²)", "radius r (mm)", "depth z (mm)"):
+        assert label in text
+
+
+def test_window_map_and_cli(sweep_file: Path, tmp_path: Path, run_main) -> None:
+    svg = tmp_path / "w.svg"
+    plot_window(sweep_file, svg, metric="diameter_mm", target=(1.2, 0.05))
+    text = svg.read_text(encoding="utf-8")
+    for label in ("electrical.voltage_V (V)", "motion.feed_rate_mm_per_min (mm/min)", "diameter_mm (mm)",
+                  "short circuit", "Process window"):  # fmt: skip
+        assert label in text
+    png = tmp_path / "w.png"
+    code, _, err = run_main(["plot", "window", sweep_file, "--metric", "diameter_mm", "--target", "1.2:0.05",
+                               "-o", png])  # fmt: skip
+    assert code == 0, err
+    assert png.read_bytes().startswith(PNG)
+    code, _, err = run_main(["plot", "window", sweep_file, "--metric", "diametr_mm", "-o", png])
+    assert code == 2 and "did you mean 'diameter_mm'" in err
+    code, _, err = run_main(["plot", "window", sweep_file, "-o", tmp_path / "w.pdf"])
+    assert code == 2 and "unknown plot format '.pdf'" in err and not (tmp_path / "w.pdf").exists()
+
+
+def test_bad_inputs(result_file: Path, sweep_file: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not varied"):
+        plot_window(sweep_file, tmp_path / "x.svg", x="electrical.overpotential_V")
+    from ecmsim.errors import InputDataError
+
+    with pytest.raises(InputDataError, match="not an ecmsim sweep file"):
+        plot_window(result_file, tmp_path / "x.svg")
+    assert not list(tmp_path.iterdir())  # nothing half-written

@@ -325,14 +325,14 @@ def capability(
         sw, method, _ = sigma_within(a, sigma_method)
     else:
         sw, method = float(sigma_w), "given"
-    cap = _build(v, n, mean, sw, s, method, lsl, usl, target, confidence)
+    cap = build_capability(v, n, mean, sw, s, method, lsl, usl, target, confidence)
     if non_normal and n >= 8:
         cap.percentile = percentile_method(v, lsl, usl)
         cap.box_cox = box_cox_indices(v, lsl, usl, confidence)
     return cap
 
 
-def _build(
+def build_capability(
     v: np.ndarray,
     n: int,
     mean: float,
@@ -344,6 +344,11 @@ def _build(
     target: float | None,
     confidence: float,
 ) -> Capability:
+    """Capability indices from summary statistics, with fractions and normality from the values ``v``.
+
+    ``v`` may be all values or a sample of them (large series); ``n`` is the number of values
+    the statistics ``mean``, ``sw`` (within sigma) and ``s`` (overall sigma) come from.
+    """
     ix = indices(mean, sw, s, n, lsl, usl, target, confidence)
     cap = Capability(
         n=n,
@@ -360,8 +365,8 @@ def _build(
     )
     cap.expected_out_of_spec_within = normal_out_of_spec(mean, sw, lsl, usl)
     cap.expected_out_of_spec_overall = normal_out_of_spec(mean, s, lsl, usl)
-    if n:
-        out = np.zeros(n, bool)
+    if v.size:
+        out = np.zeros(v.size, bool)
         if lsl is not None:
             out |= v < lsl
         if usl is not None:

@@ -46,10 +46,8 @@ from ecmsim.io.inspection import BATCH_FIELDS, open_batch, sha256_file
 from ecmsim.io.spc_limits import FrozenLimit, SpcLimits, read_spc_limits
 from ecmsim.qc.capability import (
     Capability,
-    anderson_darling,
     box_cox_indices,
-    indices,
-    normal_out_of_spec,
+    build_capability,
     percentile_method,
     pooled_sigma,
 )
@@ -663,19 +661,8 @@ def _capability_from_summary(
     usl: float | None,
     confidence: float,
 ) -> Capability:
-    ix = indices(mean, sw, s, n, lsl, usl, None, confidence)
-    cap = Capability(
-        n=n, mean=mean, sigma_within=sw, sigma_overall=s, sigma_method=method, lsl=lsl, usl=usl,
-        target=ix["target"], confidence=confidence,
-        **{k: ix[k] for k in ("cp", "cpu", "cpl", "cpk", "pp", "ppu", "ppl", "ppk", "cpm")}, ci=ix["ci"],
-    )  # fmt: skip
-    cap.expected_out_of_spec_within = normal_out_of_spec(mean, sw, lsl, usl)
-    cap.expected_out_of_spec_overall = normal_out_of_spec(mean, s, lsl, usl)
-    cap.normality = anderson_darling(sample)
-    if (lsl is None) != (usl is None):
-        cap.notes.append(
-            "one-sided specification: Cp, Pp and Cpm are undefined; Cpk = " + ("Cpu" if usl is not None else "Cpl")
-        )
+    """:func:`build_capability` on a streamed series, plus the non-normal indices from its sample."""
+    cap = build_capability(sample, n, mean, sw, s, method, lsl, usl, None, confidence)
     if sample.size >= 8 and np.ptp(sample) > 0:
         cap.percentile = percentile_method(sample, lsl, usl)
         cap.box_cox = box_cox_indices(sample, lsl, usl, confidence)

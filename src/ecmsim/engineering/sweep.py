@@ -183,8 +183,13 @@ def point_hash(base: dict[str, Any], overrides: Sequence[str], mode: str) -> str
 
 # --------------------------------------------------------------------------- the worker
 def evaluate_point(payload: dict[str, Any]) -> Row:
-    """Evaluate one sweep point (runs in a worker process; arguments and result are plain data)."""
-    set_numba_threads(1)
+    """Evaluate one sweep point (arguments and result are plain data).
+
+    Worker processes limit their Numba threads in their initializer
+    (:func:`_init_pool_worker`, ``client.run`` on Dask); a serial sweep runs here
+    in the caller's process, whose thread settings are left alone (changing them
+    after Numba has launched its threads breaks later compilations).
+    """
     overrides = payload["overrides"]
     row: Row = {"param_hash": payload["param_hash"], "values": list(payload["values"])}
     try:

@@ -74,7 +74,25 @@ class PotentialSolver(Protocol):
         tol: float,
         maxiter: int,
     ) -> SolveStats:
-        """Solve ``A x = rhs`` in place (see the module docstring)."""
+        """Solve ``A x = rhs`` in place; arrays have shape ``(nr, nz)``, ``x`` in V.
+
+        Parameters
+        ----------
+        kind
+            Node kinds (int8, 0 unknown).
+        diag, c_rm, c_rp, c_zm, c_zp, rhs
+            System from ``potential.assemble`` (symmetric).
+        x
+            Initial guess, overwritten with the solution on unknowns.
+        tol
+            Relative residual tolerance.
+        maxiter
+            Iteration limit.
+
+        Returns
+        -------
+        SolveStats
+        """
         ...
 
 
@@ -120,25 +138,7 @@ class MICCGSolver:
         tol: float,
         maxiter: int,
     ) -> SolveStats:
-        """Solve ``A x = rhs`` in place; arrays have shape ``(nr, nz)``, ``x`` in V.
-
-        Parameters
-        ----------
-        kind
-            Node kinds (int8, 0 unknown).
-        diag, c_rm, c_rp, c_zm, c_zp, rhs
-            System from ``potential.assemble``.
-        x
-            Initial guess, overwritten with the solution on unknowns.
-        tol
-            Relative residual tolerance.
-        maxiter
-            Iteration limit.
-
-        Returns
-        -------
-        SolveStats
-        """
+        """Solve ``A x = rhs`` in place (see :meth:`PotentialSolver.solve`)."""
         from ecmsim.kernels import potential
 
         shape = (int(kind.shape[0]), int(kind.shape[1]))
@@ -212,25 +212,7 @@ class MultigridCGSolver:
         tol: float,
         maxiter: int,
     ) -> SolveStats:
-        """Solve ``A x = rhs`` in place; arrays have shape ``(nr, nz)``, ``x`` in V.
-
-        Parameters
-        ----------
-        kind
-            Node kinds (int8, 0 unknown).
-        diag, c_rm, c_rp, c_zm, c_zp, rhs
-            System from ``potential.assemble`` (symmetric).
-        x
-            Initial guess, overwritten with the solution on unknowns.
-        tol
-            Relative residual tolerance.
-        maxiter
-            Iteration limit.
-
-        Returns
-        -------
-        SolveStats
-        """
+        """Solve ``A x = rhs`` in place (see :meth:`PotentialSolver.solve`)."""
         from ecmsim.kernels import multigrid
 
         shape = (int(kind.shape[0]), int(kind.shape[1]))

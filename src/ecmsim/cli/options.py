@@ -65,3 +65,29 @@ def echo_json(obj: Any) -> None:
         return x
 
     click.echo(json.dumps(clean(obj), indent=2, ensure_ascii=False))
+
+
+def qc_inputs(f: F) -> F:
+    """``BATCHES...``, ``--spec`` and ``--predictions``: the inputs of ``qc check`` and ``qc spc``."""
+    f = click.option(
+        "--predictions",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        help="Simulation result file (repeatable; several files: one per hole group, named like the group).",
+    )(f)
+    f = click.option("--spec", "spec", required=True, type=click.Path(dir_okay=False), help="Tolerance spec (TOML).")(f)
+    return click.argument("batches", nargs=-1, required=True, type=click.Path(dir_okay=False))(f)
+
+
+def qc_outputs(f: F) -> F:
+    """``--report`` (HTML) and ``--json`` outputs of ``qc check`` and ``qc spc``."""
+    f = click.option(
+        "--json",
+        "json_out",
+        type=click.Path(dir_okay=False, allow_dash=True),
+        default=None,
+        help="Write the results as JSON here ('-': stdout).",
+    )(f)
+    return click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write the HTML report here.")(
+        f
+    )

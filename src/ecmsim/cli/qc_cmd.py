@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ecmsim.cli.options import echo_json, json_flag
+from ecmsim.cli.options import echo_json, json_flag, qc_inputs, qc_outputs
 
 DEFAULT_STORE = "ecmsim-qc-store"
 
@@ -125,22 +125,8 @@ def import_command(
 
 
 @qc_group.command("check")
-@click.argument("batches", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--spec", "spec", required=True, type=click.Path(dir_okay=False), help="Tolerance spec (TOML).")
-@click.option(
-    "--predictions",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    help="Simulation result file (repeatable; several files: one per hole group, named like the group).",
-)
-@click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write the HTML report here.")
-@click.option(
-    "--json",
-    "json_out",
-    type=click.Path(dir_okay=False, allow_dash=True),
-    default=None,
-    help="Write the verdicts as JSON here ('-': stdout).",
-)
+@qc_inputs
+@qc_outputs
 @click.option(
     "--store",
     default=DEFAULT_STORE,

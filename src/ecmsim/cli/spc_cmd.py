@@ -1,23 +1,16 @@
-"""``ecmsim qc spc``: capability, control charts, residual drift (registered by the lead under ``qc``)."""
+"""``ecmsim qc spc``: capability, control charts, residual drift (registered under ``qc``)."""
 
 from __future__ import annotations
 
 import click
 
-from ecmsim.cli.options import echo_json
+from ecmsim.cli.options import echo_json, qc_inputs, qc_outputs
 
 _CHARTS = ("auto", "imr", "xbar-r", "xbar-s", "ewma", "cusum")
 
 
 @click.command("spc")
-@click.argument("batches", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--spec", "spec", required=True, type=click.Path(dir_okay=False), help="Tolerance spec (TOML).")
-@click.option(
-    "--predictions",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    help="Simulation result file(s): monitor the residuals measured − predicted (matching as in qc check).",
-)
+@qc_inputs
 @click.option(
     "--limits",
     "limits",
@@ -69,14 +62,7 @@ _CHARTS = ("auto", "imr", "xbar-r", "xbar-s", "ewma", "cusum")
     show_default=True,
     help="Level of the confidence intervals of the capability indices.",
 )
-@click.option("--report", type=click.Path(dir_okay=False), default=None, help="Write the HTML report here.")
-@click.option(
-    "--json",
-    "json_out",
-    type=click.Path(dir_okay=False, allow_dash=True),
-    default=None,
-    help="Write the results as JSON here ('-': stdout).",
-)
+@qc_outputs
 @click.pass_context
 def spc_command(
     ctx: click.Context,

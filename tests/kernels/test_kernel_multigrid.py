@@ -85,15 +85,16 @@ def geometries(draw):
 class Hier:
     """Hierarchy storage for one shape (what MultigridCGSolver allocates)."""
 
-    def __init__(self, shape, min_size=3):
+    def __init__(self, shape, min_size=3, dtype=np.float64):
         self.levels = mg.hierarchy(shape[0], shape[1], min_size)
         nn, ns, nrow, nc, bw = mg.storage_sizes(self.levels)
         self.kinds = np.zeros(nn, dtype=np.int8)
         self.spans = np.zeros((nrow, 2), dtype=np.int64)
-        self.sten = np.zeros(ns)
+        self.sten = np.zeros(ns, dtype=dtype)
         self.band = np.zeros((nc, bw + 1))
-        self.vec = np.zeros((3, nn))
-        self.work = np.zeros((2, *shape))
+        self.vec = np.zeros((3, nn), dtype=dtype)
+        self.coef = np.zeros((3, *shape), dtype=dtype)
+        self.work = np.zeros((3, *shape))
 
     def setup(self, kind, s):
         mg.setup(kind, s[0], s[2], s[4], self.levels, self.kinds, self.spans, self.sten, self.band)
@@ -109,7 +110,7 @@ class Hier:
         return mg.mgcg(kind, *s, x, tol, maxiter, nu, *self.arrays())
 
     def arrays(self):
-        return self.levels, self.kinds, self.spans, self.sten, self.band, self.vec, self.work
+        return self.levels, self.kinds, self.spans, self.sten, self.band, self.vec, self.coef, self.work
 
 
 def _spans(kind):
@@ -315,15 +316,21 @@ def test_band_cholesky_matches_dense_solve(nr, nz, seed):
 
 
 # ------------------------------------------------------------------- MG-CG
+# The preconditioner runs in float64 or float32 (MultigridCGSolver's default); CG is
+# float64 either way and must reach the same tolerances.
+PRECISIONS = [np.float64, np.float32]
+
+
+@pytest.mark.parametrize("dtype", PRECISIONS)
 @settings(deadline=None, max_examples=60, database=None)
-@given(geometries())
-def test_mgcg_matches_spsolve(geom):
+@given(geom=geometries())
+def test_mgcg_matches_spsolve(dtype, geom):
     kind, psi_w, psi_t, u = geom
     s = _assemble(kind, psi_w, psi_t, u)
     sentinel = 123.0
     x = np.full(kind.shape, sentinel)
     x[kind == 0] = 0.0
-    hier = Hier(kind.shape, min_size=3)
+    hier = Hier(kind.shape, min_size=3, dtype=dtype)
     it, rel, rel0 = hier.mgcg(kind, s, x, 1e-12)
     assert np.all(x[kind != 0] == sentinel)
     a, rhs, _ = tw.assemble_sparse(kind, psi_w, psi_t, u, THETA_MIN)
@@ -340,13 +347,14 @@ def test_mgcg_matches_spsolve(geom):
     assert it <= 25
 
 
+@pytest.mark.parametrize("dtype", PRECISIONS)
 @settings(deadline=None, max_examples=20, database=None)
-@given(geometries())
-def test_warm_start_from_the_solution(geom):
+@given(geom=geometries())
+def test_warm_start_from_the_solution(dtype, geom):
     kind, psi_w, psi_t, u = geom
     s = _assemble(kind, psi_w, psi_t, u)
     assume(np.any(s[5] != 0.0))
-    hier = Hier(kind.shape, min_size=3)
+    hier = Hier(kind.shape, min_size=3, dtype=dtype)
     x = np.zeros(kind.shape)
     hier.mgcg(kind, s, x, 1e-13)
     it, rel, _ = hier.mgcg(kind, s, x, 1e-10)
@@ -354,7 +362,8 @@ def test_warm_start_from_the_solution(geom):
     assert rel <= 1e-10
 
 
-def test_tolerates_a_floating_pocket():
+@pytest.mark.parametrize("dtype", PRECISIONS)
+def test_tolerates_a_floating_pocket(dtype):
     # as potential.pcg: a sealed electrolyte pocket (A only semidefinite) must not break
     # the coarse factorisation, and the rest converges
     r, _ = tw.grid(24, 24, 1.0)
@@ -369,7 +378,7 @@ def test_tolerates_a_floating_pocket():
     s = _assemble(kind, psi_w, psi_t, 5.0)
     x = np.zeros(kind.shape)
     x[tw.floating(kind)] = np.arange(49.0)
-    it, rel, _ = Hier(kind.shape).mgcg(kind, s, x, 1e-10)
+    it, rel, _ = Hier(kind.shape, dtype=dtype).mgcg(kind, s, x, 1e-10)
     assert rel <= 1e-10
     assert it < 30
     assert np.all(np.isfinite(x))
@@ -393,13 +402,15 @@ def stem_problem(n):
     return kind, _assemble(kind, psi_w, psi_t, 10.0)
 
 
+@pytest.mark.parametrize("precision", ["float32", "float64"])
 @pytest.mark.parametrize(("n", "max_its", "max_factor"), [(2, 7, 0.035), (4, 7, 0.038), (8, 7, 0.038)])
-def test_iterations_flat_on_tool_in_hole(n, max_its, max_factor):
+def test_iterations_flat_on_tool_in_hole(n, max_its, max_factor, precision):
     # Measured with V(2,2), tol 1e-8, cold start, 8 levels at most (grids 49x81, 97x161,
     # 193x321; the coated side gap is 1, 2 and 4 cells wide): iterations 6, 6, 6;
-    # average convergence factors 0.0273, 0.0293, 0.0300 (and 5 / 0.0177 on 25x41).
+    # average convergence factors 0.0273, 0.0293, 0.0300 (and 5 / 0.0177 on 25x41), the
+    # same with a float32 or a float64 preconditioner.
     kind, s = stem_problem(n)
-    stats = MultigridCGSolver().solve(kind, *s, np.zeros(kind.shape), 1e-8, 100)
+    stats = MultigridCGSolver(precision=precision).solve(kind, *s, np.zeros(kind.shape), 1e-8, 100)
     assert stats.iterations <= max_its
     assert stats.convergence_factor <= max_factor
     assert stats.relative_residual <= 1e-8

@@ -211,21 +211,39 @@ def _parents(i):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _prolong_row(kind, sp, uc, u, i):
-    # u += P uc on row i.
-    i0, ni, wi = _parents(i)
-    for j in range(sp[i, 0], sp[i, 1]):
-        if kind[i, j] != 0:
-            continue
-        j0, nj, wj = _parents(j)
-        s = uc[i0, j0]
-        if nj == 2:
-            s += uc[i0, j0 + 1]
-        if ni == 2:
-            s += uc[i0 + 1, j0]
-            if nj == 2:
-                s += uc[i0 + 1, j0 + 1]
-        u[i, j] += wi * wj * s
+def _prolong_row(kind, sp, uc, u, i, pbuf):
+    # u += P uc on row i (pbuf: scratch (2, >= nz + 2)).  The coarse row is first
+    # interpolated along r into pbuf[0] (one or two coarse rows), then along z into
+    # pbuf[1] (one fine value per fine column), and added where kind == 0 in a
+    # unit-stride loop.
+    lo = sp[i, 0]
+    hi = sp[i, 1]
+    if lo >= hi:
+        return
+    i0 = i >> 1
+    jlo = lo >> 1
+    jhi = min(((hi - 1) >> 1) + 1, uc.shape[1] - 1)
+    m = jhi + 1 - jlo
+    c = pbuf[0]
+    e = pbuf[1]
+    ua = uc[i0, jlo : jhi + 1]
+    if i & 1:
+        ub = uc[i0 + 1, jlo : jhi + 1]
+        for k in range(m):
+            c[k] = 0.5 * (ua[k] + ub[k])
+    else:
+        for k in range(m):
+            c[k] = ua[k]
+    for k in range(m - 1):
+        e[2 * k] = c[k]
+        e[2 * k + 1] = 0.5 * (c[k] + c[k + 1])
+    e[2 * m - 2] = c[m - 1]
+    off = lo - 2 * jlo
+    ev = e[off : off + hi - lo]
+    ki = kind[i, lo:hi]
+    ui = u[i, lo:hi]
+    for k in range(hi - lo):
+        ui[k] = ui[k] + ev[k] if ki[k] == 0 else ui[k]
 
 
 @njit(cache=True, error_model="numpy")
@@ -246,8 +264,9 @@ def prolong_add(kind, sp, uc, u):
         Coarse correction.
     u : float64 array (nr, nz), in/out
     """
+    pbuf = np.zeros((2, kind.shape[1] + 2), u.dtype)
     for i in range(kind.shape[0]):
-        _prolong_row(kind, sp, uc, u, i)
+        _prolong_row(kind, sp, uc, u, i, pbuf)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -294,7 +313,7 @@ def _restrict_row5(kind, diag, c_rp, c_zp, sp, f, u, fc, buf, i):
                     r += c_zp[i, j] * u[i, j + 1]
             buf[j + 2] = r
     else:
-        for j in range(lo, hi):
+        for j in (lo, hi - 1):
             if j == 0 or j + 1 == nz:
                 r = 0.0
                 if kind[i, j] == 0:
@@ -303,15 +322,28 @@ def _restrict_row5(kind, diag, c_rp, c_zp, sp, f, u, fc, buf, i):
                         r += c_zp[i, j - 1] * u[i, j - 1]
                     if j + 1 < nz:
                         r += c_zp[i, j] * u[i, j + 1]
-            else:
-                r = (
-                    f[i, j]
-                    - diag[i, j] * u[i, j]
-                    + (c_rp[i - 1, j] * u[i - 1, j] + c_rp[i, j] * u[i + 1, j])
-                    + (c_zp[i, j - 1] * u[i, j - 1] + c_zp[i, j] * u[i, j + 1])
-                )
-                r = r if kind[i, j] == 0 else 0.0
-            buf[j + 2] = r
+                buf[j + 2] = r
+        j0 = max(lo, 1)
+        j1 = min(hi, nz - 1)
+        n = j1 - j0
+        if n > 0:
+            # row slices indexed from 0: unit stride, vectorised
+            fi = f[i, j0:j1]
+            dg = diag[i, j0:j1]
+            cs = c_rp[i - 1, j0:j1]
+            cn = c_rp[i, j0:j1]
+            cw = c_zp[i, j0 - 1 : j1 - 1]
+            ce = c_zp[i, j0:j1]
+            uc = u[i, j0:j1]
+            us = u[i - 1, j0:j1]
+            un = u[i + 1, j0:j1]
+            uw = u[i, j0 - 1 : j1 - 1]
+            ue = u[i, j0 + 1 : j1 + 1]
+            ki = kind[i, j0:j1]
+            b = buf[j0 + 2 : j1 + 2]
+            for k in range(n):
+                r = fi[k] - dg[k] * uc[k] + (cs[k] * us[k] + cn[k] * un[k]) + (cw[k] * uw[k] + ce[k] * ue[k])
+                b[k] = r if ki[k] == 0 else 0.0
     _gather_row(buf, lo, hi, fc, i)
 
 
@@ -729,10 +761,16 @@ def smooth_rb(kind, diag, c_rp, c_zp, sp, f, u, sweeps, reverse):
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _rb_row_from_zero(kind, diag, f, u, i, lo, hi, colour):
-    # First half-sweep from a zero guess: the neighbours are all zero.
-    for j in range(lo + ((i + lo + colour) & 1), hi, 2):
-        if kind[i, j] == 0:
-            u[i, j] = f[i, j] / diag[i, j]
+    # First half-sweep from a zero guess: the neighbours are all zero (unit-stride loop
+    # over the row, one colour kept).
+    fi = f[i, lo:hi]
+    dg = diag[i, lo:hi]
+    ki = kind[i, lo:hi]
+    ui = u[i, lo:hi]
+    par = (i + lo + colour) & 1
+    for k in range(hi - lo):
+        take = (ki[k] == 0) & (((k + par) & 1) == 0)
+        ui[k] = fi[k] / dg[k] if take else ui[k]
 
 
 @njit(cache=True, error_model="numpy")
@@ -776,6 +814,16 @@ def presmooth_restrict5(kind, diag, c_rp, c_zp, sp, f, u, sweeps, fc):
             _restrict_row5(kind, diag, c_rp, c_zp, sp, f, u, fc, buf, row)
 
 
+@njit(cache=True, error_model="numpy", fastmath={"reassoc"})
+def _row_dot(k, a, b):
+    # sum of a b where k == 0, accumulated in float64; reassociation lets the compiler
+    # vectorise the sum (a separate function: the smoothers keep strict arithmetic).
+    s = 0.0
+    for j in range(k.size):
+        s += float(a[j]) * float(b[j]) if k[j] == 0 else 0.0
+    return s
+
+
 @njit(cache=True, error_model="numpy")
 def prolong_postsmooth5(kind, diag, c_rp, c_zp, sp, f, uc, u, sweeps):
     """Prolongation and post-smoothing on the fine level, in one pass.
@@ -804,10 +852,11 @@ def prolong_postsmooth5(kind, diag, c_rp, c_zp, sp, f, uc, u, sweeps):
     nr = kind.shape[0]
     nst = 2 * sweeps
     rbuf = np.zeros(kind.shape[1], u.dtype)
+    pbuf = np.zeros((2, kind.shape[1] + 2), u.dtype)
     fu = 0.0
     for i in range(nr + nst + 1):
         if i < nr:
-            _prolong_row(kind, sp, uc, u, i)
+            _prolong_row(kind, sp, uc, u, i, pbuf)
         for st in range(nst):
             row = i - 1 - st
             if row >= 0 and row < nr:
@@ -815,9 +864,9 @@ def prolong_postsmooth5(kind, diag, c_rp, c_zp, sp, f, uc, u, sweeps):
         row = i - 1 - nst
         if row >= 0:
             # row is final: its neighbours have had their last half-sweep too
-            for j in range(sp[row, 0], sp[row, 1]):
-                if kind[row, j] == 0:
-                    fu += f[row, j] * u[row, j]
+            lo = sp[row, 0]
+            hi = sp[row, 1]
+            fu += _row_dot(kind[row, lo:hi], f[row, lo:hi], u[row, lo:hi])
     return fu
 
 
@@ -965,9 +1014,10 @@ def prolong_postsmooth9(kind, a, sp, f, uc, u, sweeps):
     sweeps : int
     """
     nr = kind.shape[0]
+    pbuf = np.zeros((2, kind.shape[1] + 2), u.dtype)
     for i in range(nr - 1, -sweeps - 1, -1):
         if i >= 0:
-            _prolong_row(kind, sp, uc, u, i)
+            _prolong_row(kind, sp, uc, u, i, pbuf)
         for st in range(1, sweeps + 1):
             row = i + st
             if row >= 0 and row < nr:

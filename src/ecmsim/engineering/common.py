@@ -37,7 +37,7 @@ ALIASES = {
 #: Statuses of a good run (transient or equilibrium).
 GOOD_STATUSES = ("completed", "broke_through", "equilibrium")
 #: Statuses whose predictions a search may use: an equilibrium solve on a coarse grid often stops at its
-#: travel limit with gaps that still jitter by a few µm ("not_converged"); its shape is still the steady one.
+#: travel limit with gaps still drifting by a few µm ("not_converged"); its shape is close to the steady one.
 USABLE_STATUSES = (*GOOD_STATUSES, "not_converged")
 #: Metrics an equilibrium solve predicts (the others are NaN in that mode).
 EQUILIBRIUM_METRICS = (

@@ -386,6 +386,7 @@ def tune(
 
             best = starts[max(ok_start, key=lambda i: sign * est_goal(i))]
     # Keep off the edge so that finite differences have room on both sides.
+    surrogate_best = best
     best = np.clip(best, DIFF_STEP, 1 - DIFF_STEP)
 
     # 2. meet the targets with the model itself
@@ -406,6 +407,11 @@ def tune(
         u_fit = np.clip(ls.x, 0, 1)
     except _Done as done:
         u_fit = np.clip(done.u, 0, 1)
+    if not model.feasible(u_fit) and not np.array_equal(surrogate_best, best):
+        # Targets out of reach from inside the box: the surrogate's best lies on its edge,
+        # where the clipped least-squares start (and a fit stopped by its tolerances) may
+        # never arrive.  One evaluation there tells whether widening a range would help.
+        model(surrogate_best)
 
     # 3. the objective, the targets as constraints
     feasible_pts = [np.array(k) for k in model.cache if model.feasible(_to_u(model, k))]
@@ -450,11 +456,7 @@ def tune(
             pick = min(feas, key=lambda x: float(np.sum(model.residuals(_to_u(model, x)) ** 2)))
         u_best = _to_u(model, pick)
     else:
-        u_best = (
-            u_fit
-            if _key(model, u_fit) in model.cache
-            else _to_u(model, min(evaluated, key=lambda x: float(np.sum(model.residuals(_to_u(model, x)) ** 2))))
-        )
+        u_best = _to_u(model, min(evaluated, key=lambda x: float(np.sum(model.residuals(_to_u(model, x)) ** 2))))
     status, message, metrics = model(u_best)
     x_best = model.x(u_best)
     ok = model.feasible(u_best)

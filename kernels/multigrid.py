@@ -32,7 +32,7 @@ Restriction is ``R = P^T`` (full weighting, masked).
 Coarse operators
 ----------------
 Galerkin, ``A_{l+1} = P^T A_l P``: a 9-point stencil on every coarse level, stored as
-the actual matrix entries ``a[I, J, d]`` with ``d = 3 (dI + 1) + (dJ + 1)`` for the
+the actual matrix entries ``a[I, d, J]`` with ``d = 3 (dI + 1) + (dJ + 1)`` for the
 neighbour ``(I + dI, J + dJ)`` (centre ``d = 4``; off-diagonal entries are negative or
 zero).  A coarse node is an unknown (coarse kind 0) when its diagonal entry is positive,
 i.e. when it interpolates to at least one fine unknown; otherwise it gets kind 4 and its
@@ -78,7 +78,8 @@ Everything lives in flat arrays allocated once for a shape (see :func:`hierarchy
     (the level-0 block is unused: the caller's ``kind`` is used there).
 ``sten`` : float64 (n_stencil,)
     Level ``l >= 1`` stencil at ``sten[soff_l : soff_l + 9 nr_l nz_l]``, viewed as
-    ``(nr_l, nz_l, 9)``.
+    ``(nr_l, 9, nz_l)``: the nine entries of a row are nine contiguous rows, so loops
+    along ``j`` read them with unit stride.
 ``band`` : float64 (n_coarsest, bandwidth + 1)
     Cholesky factor of the coarsest operator, ``band[k, d] = L[k, k - d]``.
 ``vec`` : float64 (3, n_nodes)
@@ -375,24 +376,24 @@ def restrict_residual5(kind, diag, c_rp, c_zp, sp, f, u, fc):
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _offsum9(a, u, i, j, nr, nz):
-    # sum over the 8 neighbours of a[i, j, d] u[nb] (skipping those off the grid).
+    # sum over the 8 neighbours of a[i, d, j] u[nb] (skipping those off the grid).
     if i > 0 and i + 1 < nr and j > 0 and j + 1 < nz:
         return (
-            a[i, j, 0] * u[i - 1, j - 1]
-            + a[i, j, 1] * u[i - 1, j]
-            + a[i, j, 2] * u[i - 1, j + 1]
-            + a[i, j, 3] * u[i, j - 1]
-            + a[i, j, 5] * u[i, j + 1]
-            + a[i, j, 6] * u[i + 1, j - 1]
-            + a[i, j, 7] * u[i + 1, j]
-            + a[i, j, 8] * u[i + 1, j + 1]
+            a[i, 0, j] * u[i - 1, j - 1]
+            + a[i, 1, j] * u[i - 1, j]
+            + a[i, 2, j] * u[i - 1, j + 1]
+            + a[i, 3, j] * u[i, j - 1]
+            + a[i, 5, j] * u[i, j + 1]
+            + a[i, 6, j] * u[i + 1, j - 1]
+            + a[i, 7, j] * u[i + 1, j]
+            + a[i, 8, j] * u[i + 1, j + 1]
         )
     s = 0.0
     for k in range(max(i - 1, 0), min(i + 2, nr)):
         d0 = 3 * (k - i + 1) + 1 - j
         for m in range(max(j - 1, 0), min(j + 2, nz)):
             if k != i or m != j:
-                s += a[i, j, d0 + m] * u[k, m]
+                s += a[i, d0 + m, j] * u[k, m]
     return s
 
 
@@ -406,23 +407,56 @@ def _restrict_row9(kind, a, sp, f, u, fc, buf, i):
     hi = sp[i, 1]
     if lo >= hi:
         return
-    inner = i > 0 and i + 1 < nr
-    for j in range(lo, hi):
-        r = 0.0
-        if kind[i, j] == 0:
-            if inner and j > 0 and j + 1 < nz:
+    if i == 0 or i + 1 == nr:
+        for j in range(lo, hi):
+            r = 0.0
+            if kind[i, j] == 0:
+                r = f[i, j] - a[i, 4, j] * u[i, j] - _offsum9(a, u, i, j, nr, nz)
+            buf[j + 2] = r
+    else:
+        for j in (lo, hi - 1):
+            if j == 0 or j + 1 == nz:
+                r = 0.0
+                if kind[i, j] == 0:
+                    r = f[i, j] - a[i, 4, j] * u[i, j] - _offsum9(a, u, i, j, nr, nz)
+                buf[j + 2] = r
+        j0 = max(lo, 1)
+        j1 = min(hi, nz - 1)
+        n = j1 - j0
+        if n > 0:
+            # row slices indexed from 0: unit stride, vectorised
+            a0 = a[i, 0, j0:j1]
+            a1 = a[i, 1, j0:j1]
+            a2 = a[i, 2, j0:j1]
+            a3 = a[i, 3, j0:j1]
+            a4 = a[i, 4, j0:j1]
+            a5 = a[i, 5, j0:j1]
+            a6 = a[i, 6, j0:j1]
+            a7 = a[i, 7, j0:j1]
+            a8 = a[i, 8, j0:j1]
+            fi = f[i, j0:j1]
+            sw = u[i - 1, j0 - 1 : j1 - 1]
+            sc = u[i - 1, j0:j1]
+            se = u[i - 1, j0 + 1 : j1 + 1]
+            uw = u[i, j0 - 1 : j1 - 1]
+            uc = u[i, j0:j1]
+            ue = u[i, j0 + 1 : j1 + 1]
+            nw = u[i + 1, j0 - 1 : j1 - 1]
+            nc = u[i + 1, j0:j1]
+            ne = u[i + 1, j0 + 1 : j1 + 1]
+            ki = kind[i, j0:j1]
+            b = buf[j0 + 2 : j1 + 2]
+            for k in range(n):
                 r = (
-                    f[i, j]
-                    - a[i, j, 4] * u[i, j]
+                    fi[k]
+                    - a4[k] * uc[k]
                     - (
-                        (a[i, j, 0] * u[i - 1, j - 1] + a[i, j, 1] * u[i - 1, j] + a[i, j, 2] * u[i - 1, j + 1])
-                        + (a[i, j, 3] * u[i, j - 1] + a[i, j, 5] * u[i, j + 1])
-                        + (a[i, j, 6] * u[i + 1, j - 1] + a[i, j, 7] * u[i + 1, j] + a[i, j, 8] * u[i + 1, j + 1])
+                        (a0[k] * sw[k] + a1[k] * sc[k] + a2[k] * se[k])
+                        + (a3[k] * uw[k] + a5[k] * ue[k])
+                        + (a6[k] * nw[k] + a7[k] * nc[k] + a8[k] * ne[k])
                     )
                 )
-            else:
-                r = f[i, j] - a[i, j, 4] * u[i, j] - _offsum9(a, u, i, j, nr, nz)
-        buf[j + 2] = r
+                b[k] = r if ki[k] == 0 else 0.0
     _gather_row(buf, lo, hi, fc, i)
 
 
@@ -434,8 +468,8 @@ def restrict_residual9(kind, a, sp, f, u, fc):
     ----------
     kind : int8 array (nr, nz)
         Coarse kinds of this level (0 unknown).
-    a : float64 array (nr, nz, 9)
-        Stencil, ``a[i, j, 3 (di + 1) + dj + 1]`` is the matrix entry coupling
+    a : float array (nr, 9, nz)
+        Stencil, ``a[i, 3 (di + 1) + dj + 1, j]`` is the matrix entry coupling
         ``(i, j)`` to ``(i + di, j + dj)``.
     sp : int64 array (nr, 2)
         Row spans of ``kind``.
@@ -501,7 +535,7 @@ def _stage2(b, rng, sa, sb, sc, ac, kc, ic):
     nxt = ic + 1 < nrc
     for jc in range(jlo, jhi):
         c = b[sb, 0, jc] + 0.25 * (b[sa, 0, jc] + b[sc, 0, jc]) + (b[sa, 2, jc] + b[sb, 2, jc])
-        ac[ic, jc, 4] = c
+        ac[ic, 4, jc] = c
         kc[ic, jc] = 0 if c > 0.0 else 4
         east = jc + 1 < nzc
         if east:
@@ -510,19 +544,19 @@ def _stage2(b, rng, sa, sb, sc, ac, kc, ic):
                 + 0.25 * (b[sa, 1, jc] + b[sc, 1, jc])
                 + 0.5 * ((b[sa, 3, jc] + b[sa, 4, jc]) + (b[sb, 3, jc] + b[sb, 4, jc]))
             )
-            ac[ic, jc, 5] = e
-            ac[ic, jc + 1, 3] = e
+            ac[ic, 5, jc] = e
+            ac[ic, 3, jc + 1] = e
         if nxt:
             v = 0.25 * b[sc, 0, jc] + 0.5 * (b[sb, 2, jc] + b[sc, 2, jc])
-            ac[ic, jc, 7] = v
-            ac[ic + 1, jc, 1] = v
+            ac[ic, 7, jc] = v
+            ac[ic + 1, 1, jc] = v
             if east:
                 v = 0.25 * b[sc, 1, jc] + 0.5 * (b[sb, 3, jc] + b[sc, 3, jc])
-                ac[ic, jc, 8] = v
-                ac[ic + 1, jc + 1, 0] = v
+                ac[ic, 8, jc] = v
+                ac[ic + 1, 0, jc + 1] = v
                 v = 0.25 * b[sc, 1, jc] + 0.5 * (b[sb, 4, jc] + b[sc, 4, jc])
-                ac[ic, jc + 1, 6] = v
-                ac[ic + 1, jc, 2] = v
+                ac[ic, 6, jc + 1] = v
+                ac[ic + 1, 2, jc] = v
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -548,12 +582,12 @@ def _fill9(a, sp, t, i):
     lo = sp[i, 0]
     hi = sp[i, 1]
     for j in range(lo, hi):
-        t[0, j + 1] = a[i, j, 4]
-        t[1, j + 1] = a[i, j, 5]
-        t[2, j + 1] = a[i, j, 7]
-        t[3, j + 1] = a[i, j, 8]
+        t[0, j + 1] = a[i, 4, j]
+        t[1, j + 1] = a[i, 5, j]
+        t[2, j + 1] = a[i, 7, j]
+        t[3, j + 1] = a[i, 8, j]
         if j > 0:
-            t[4, j] = a[i, j, 6]
+            t[4, j] = a[i, 6, j]
     if lo > 0:
         return lo - 1, hi
     return lo, hi
@@ -595,10 +629,10 @@ def galerkin5(kind, diag, c_rp, c_zp, sp, ac, kc, spc):
         Fine stencil (``A`` has ``-c`` off the diagonal).
     sp : int64 array (nr, 2)
         Row spans of ``kind``.
-    ac : float64 array (nr // 2 + 1, nz // 2 + 1, 9), out
+    ac : float array (nr // 2 + 1, 9, nz // 2 + 1), out
         Coarse 9-point stencil (matrix entries, see :func:`restrict_residual9`).
     kc : int8 array (nr // 2 + 1, nz // 2 + 1), out
-        Coarse kinds: 0 where ``ac[..., 4] > 0``, else 4.
+        Coarse kinds: 0 where ``ac[:, 4, :] > 0``, else 4.
     spc : int64 array (nr // 2 + 1, 2), out
         Row spans of ``kc``.
     """
@@ -634,11 +668,11 @@ def galerkin9(kind, a, sp, ac, kc, spc):
     ----------
     kind : int8 array (nr, nz)
         Kinds of this level.
-    a : float64 array (nr, nz, 9)
+    a : float array (nr, 9, nz)
         Stencil of this level.
     sp : int64 array (nr, 2)
         Row spans of ``kind``.
-    ac : float64 array (nr // 2 + 1, nz // 2 + 1, 9), out
+    ac : float array (nr // 2 + 1, 9, nz // 2 + 1), out
     kc : int8 array (nr // 2 + 1, nz // 2 + 1), out
     spc : int64 array (nr // 2 + 1, 2), out
     """
@@ -875,15 +909,17 @@ def _gs9_node(kind, a, f, u, i, j):
     # Gauss-Seidel update of node (i, j) of a 9-point level, neighbours off the grid skipped.
     nr, nz = kind.shape
     if kind[i, j] == 0:
-        u[i, j] = (f[i, j] - _offsum9(a, u, i, j, nr, nz)) * (1.0 / a[i, j, 4])
+        u[i, j] = (f[i, j] - _offsum9(a, u, i, j, nr, nz)) * (1.0 / a[i, 4, j])
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _gs9_row(kind, a, f, u, i, lo, hi, reverse):
+def _gs9_row(kind, a, f, u, i, lo, hi, reverse, gbuf):
     # Lexicographic Gauss-Seidel over row i, columns lo <= j < hi, ascending (or descending
-    # if reverse).  The neighbour updated last is carried in a register and multiplied by
-    # 1 / a_ii, so that no division and no store-to-load round trip sits on the
-    # dependency chain along the row.
+    # if reverse); gbuf: scratch (2, >= nz).  Everything but the neighbour updated just
+    # before is known when the row starts (the row behind is final, the row ahead and the
+    # neighbour ahead are old), so a vectorised pass first writes each node's update as
+    # u_j = alpha_j - beta_j u_(j -+ 1); the serial pass along the row is then one
+    # multiply and one subtraction per node.
     nr, nz = kind.shape
     if lo >= hi:
         return
@@ -893,39 +929,65 @@ def _gs9_row(kind, a, f, u, i, lo, hi, reverse):
         return
     j0 = max(lo, 1)
     j1 = min(hi, nz - 1)
-    if not reverse:
-        if lo == 0:
-            _gs9_node(kind, a, f, u, i, 0)
-        w = u[i, j0 - 1]
-        for j in range(j0, j1):
-            if kind[i, j] != 0:
-                w = u[i, j]
-                continue
-            t = (a[i, j, 0] * u[i - 1, j - 1] + a[i, j, 1] * u[i - 1, j] + a[i, j, 2] * u[i - 1, j + 1]) + (
-                a[i, j, 6] * u[i + 1, j - 1] + a[i, j, 7] * u[i + 1, j] + a[i, j, 8] * u[i + 1, j + 1]
-            )
-            t = f[i, j] - t - a[i, j, 5] * u[i, j + 1]
-            w = (t - a[i, j, 3] * w) * (1.0 / a[i, j, 4])
-            u[i, j] = w
+    n = j1 - j0
+    if reverse:
         if hi == nz and nz - 1 >= j0:
             _gs9_node(kind, a, f, u, i, nz - 1)
-    else:
-        if hi == nz and nz - 1 >= j0:
-            _gs9_node(kind, a, f, u, i, nz - 1)
-        w = u[i, j1]
-        for jj in range(j0, j1):
-            j = j1 - 1 - (jj - j0)
-            if kind[i, j] != 0:
-                w = u[i, j]
-                continue
-            t = (a[i, j, 0] * u[i - 1, j - 1] + a[i, j, 1] * u[i - 1, j] + a[i, j, 2] * u[i - 1, j + 1]) + (
-                a[i, j, 6] * u[i + 1, j - 1] + a[i, j, 7] * u[i + 1, j] + a[i, j, 8] * u[i + 1, j + 1]
-            )
-            t = f[i, j] - t - a[i, j, 3] * u[i, j - 1]
-            w = (t - a[i, j, 5] * w) * (1.0 / a[i, j, 4])
-            u[i, j] = w
+    elif lo == 0:
+        _gs9_node(kind, a, f, u, i, 0)
+    if n > 0:
+        # row slices indexed from 0: unit stride, vectorised
+        a0 = a[i, 0, j0:j1]
+        a1 = a[i, 1, j0:j1]
+        a2 = a[i, 2, j0:j1]
+        a4 = a[i, 4, j0:j1]
+        a6 = a[i, 6, j0:j1]
+        a7 = a[i, 7, j0:j1]
+        a8 = a[i, 8, j0:j1]
+        fi = f[i, j0:j1]
+        sw = u[i - 1, j0 - 1 : j1 - 1]
+        sc = u[i - 1, j0:j1]
+        se = u[i - 1, j0 + 1 : j1 + 1]
+        nw = u[i + 1, j0 - 1 : j1 - 1]
+        nc = u[i + 1, j0:j1]
+        ne = u[i + 1, j0 + 1 : j1 + 1]
+        # the neighbour not yet updated (east going up, west coming down) and its link
+        ao = a[i, 3, j0:j1] if reverse else a[i, 5, j0:j1]
+        uo = u[i, j0 - 1 : j1 - 1] if reverse else u[i, j0 + 1 : j1 + 1]
+        # the link to the neighbour updated just before
+        al = a[i, 5, j0:j1] if reverse else a[i, 3, j0:j1]
+        alpha = gbuf[0]
+        beta = gbuf[1]
+        for k in range(n):
+            t = (a0[k] * sw[k] + a1[k] * sc[k] + a2[k] * se[k]) + (a6[k] * nw[k] + a7[k] * nc[k] + a8[k] * ne[k])
+            t = fi[k] - t - ao[k] * uo[k]
+            inv = 1.0 / a4[k]
+            alpha[k] = t * inv
+            beta[k] = al[k] * inv
+        ki = kind[i, j0:j1]
+        ui = u[i, j0:j1]
+        if reverse:
+            w = u[i, j1]
+            for kk in range(n):
+                k = n - 1 - kk
+                if ki[k] != 0:
+                    w = ui[k]
+                else:
+                    w = alpha[k] - beta[k] * w
+                    ui[k] = w
+        else:
+            w = u[i, j0 - 1]
+            for k in range(n):
+                if ki[k] != 0:
+                    w = ui[k]
+                else:
+                    w = alpha[k] - beta[k] * w
+                    ui[k] = w
+    if reverse:
         if lo == 0:
             _gs9_node(kind, a, f, u, i, 0)
+    elif hi == nz and nz - 1 >= j0:
+        _gs9_node(kind, a, f, u, i, nz - 1)
 
 
 @njit(cache=True, error_model="numpy")
@@ -939,7 +1001,7 @@ def smooth9(kind, a, sp, f, u, sweeps, reverse):
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    a : float64 array (nr, nz, 9)
+    a : float array (nr, 9, nz)
         Stencil (see :func:`restrict_residual9`).
     sp : int64 array (nr, 2)
         Row spans of ``kind``.
@@ -949,10 +1011,11 @@ def smooth9(kind, a, sp, f, u, sweeps, reverse):
     reverse : bool
     """
     nr = kind.shape[0]
+    gbuf = np.zeros((2, kind.shape[1]), u.dtype)
     for _ in range(sweeps):
         for ii in range(nr):
             i = nr - 1 - ii if reverse else ii
-            _gs9_row(kind, a, f, u, i, sp[i, 0], sp[i, 1], reverse)
+            _gs9_row(kind, a, f, u, i, sp[i, 0], sp[i, 1], reverse, gbuf)
 
 
 @njit(cache=True, error_model="numpy")
@@ -967,7 +1030,7 @@ def presmooth_restrict9(kind, a, sp, f, u, sweeps, fc):
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    a : float64 array (nr, nz, 9)
+    a : float array (nr, 9, nz)
     sp : int64 array (nr, 2)
         Row spans of ``kind``.
     f : float64 array (nr, nz)
@@ -979,6 +1042,7 @@ def presmooth_restrict9(kind, a, sp, f, u, sweeps, fc):
     """
     nr, nz = kind.shape
     buf = np.zeros(nz + 4, u.dtype)
+    gbuf = np.zeros((2, nz), u.dtype)
     fc[:, :] = 0.0
     if nr > 0:
         u[0, sp[0, 0] : sp[0, 1]] = 0.0
@@ -988,7 +1052,7 @@ def presmooth_restrict9(kind, a, sp, f, u, sweeps, fc):
         for st in range(sweeps):
             row = i - st
             if row >= 0 and row < nr:
-                _gs9_row(kind, a, f, u, row, sp[row, 0], sp[row, 1], False)
+                _gs9_row(kind, a, f, u, row, sp[row, 0], sp[row, 1], False, gbuf)
         row = i - sweeps
         if row >= 0:
             _restrict_row9(kind, a, sp, f, u, fc, buf, row)
@@ -1005,7 +1069,7 @@ def prolong_postsmooth9(kind, a, sp, f, uc, u, sweeps):
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    a : float64 array (nr, nz, 9)
+    a : float array (nr, 9, nz)
     sp : int64 array (nr, 2)
         Row spans of ``kind``.
     f : float64 array (nr, nz)
@@ -1015,13 +1079,14 @@ def prolong_postsmooth9(kind, a, sp, f, uc, u, sweeps):
     """
     nr = kind.shape[0]
     pbuf = np.zeros((2, kind.shape[1] + 2), u.dtype)
+    gbuf = np.zeros((2, kind.shape[1]), u.dtype)
     for i in range(nr - 1, -sweeps - 1, -1):
         if i >= 0:
             _prolong_row(kind, sp, uc, u, i, pbuf)
         for st in range(1, sweeps + 1):
             row = i + st
             if row >= 0 and row < nr:
-                _gs9_row(kind, a, f, u, row, sp[row, 0], sp[row, 1], True)
+                _gs9_row(kind, a, f, u, row, sp[row, 0], sp[row, 1], True, gbuf)
 
 
 # ------------------------------------------------------------ coarsest solve
@@ -1069,7 +1134,7 @@ def band_from9(kind, a, band):
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    a : float64 array (nr, nz, 9)
+    a : float array (nr, 9, nz)
     band : float64 array (nr nz, >= min(nr, nz) + 2), out
     """
     nr, nz = kind.shape
@@ -1090,7 +1155,7 @@ def band_from9(kind, a, band):
                         continue
                     d = k - _band_index(p, q, nr, nz)
                     if d >= 0:
-                        band[k, d] = a[i, j, 3 * (di + 1) + dj + 1]
+                        band[k, d] = a[i, 3 * (di + 1) + dj + 1, j]
 
 
 @njit(cache=True, error_model="numpy")
@@ -1172,11 +1237,11 @@ def _kview(levels, lev, kinds):
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _aview(levels, lev, sten):
-    # 9-point stencil of level lev >= 1 as (nr_l, nz_l, 9).
+    # 9-point stencil of level lev >= 1 as (nr_l, 9, nz_l).
     nr = levels[lev, 0]
     nz = levels[lev, 1]
     s = levels[lev, 3]
-    return sten[s : s + 9 * nr * nz].reshape((nr, nz, 9))
+    return sten[s : s + 9 * nr * nz].reshape((nr, 9, nz))
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -1370,7 +1435,13 @@ def _apply_row(kind, diag, c_rp, c_zp, sp, x, q, i, y):
     return s
 
 
-@njit(cache=True, error_model="numpy")
+# CG's vector passes may reorder their sums (fastmath "reassoc", "contract"): that lets
+# the compiler vectorise the dot products and fuse multiply-adds; the smoothers, whose
+# fused and unfused forms must agree bit for bit, are compiled without it.
+_CG_FASTMATH = {"reassoc", "contract"}
+
+
+@njit(cache=True, error_model="numpy", fastmath=_CG_FASTMATH)
 def _residual(kind, diag, c_rp, c_zp, sp, rhs, x, r, rc):
     # r = rhs - A x on unknowns (0 at non-unknowns of the spans), and its copy rc in the
     # precision of the preconditioner, in one pass; returns (r . r, rhs . rhs) over the
@@ -1380,20 +1451,20 @@ def _residual(kind, diag, c_rp, c_zp, sp, rhs, x, r, rc):
     bb = 0.0
     for i in range(nr):
         _apply_row(kind, diag, c_rp, c_zp, sp, x, r, i, x)
-        for j in range(sp[i, 0], sp[i, 1]):
-            b = rhs[i, j] if kind[i, j] == 0 else 0.0
-            t = b - r[i, j]
-            r[i, j] = t
-            rc[i, j] = t
+        lo = sp[i, 0]
+        hi = sp[i, 1]
+        ki = kind[i, lo:hi]
+        bi = rhs[i, lo:hi]
+        ri = r[i, lo:hi]
+        ci = rc[i, lo:hi]
+        for k in range(hi - lo):
+            b = bi[k] if ki[k] == 0 else 0.0
+            t = b - ri[k]
+            ri[k] = t
+            ci[k] = t
             rr += t * t
             bb += b * b
     return rr, bb
-
-
-# CG's vector passes may reorder their sums (fastmath "reassoc", "contract"): that lets
-# the compiler vectorise the dot products and fuse multiply-adds; the smoothers, whose
-# fused and unfused forms must agree bit for bit, are compiled without it.
-_CG_FASTMATH = {"reassoc", "contract"}
 
 
 @njit(cache=True, error_model="numpy", fastmath=_CG_FASTMATH)

@@ -103,7 +103,7 @@ class Hier:
         nr, nz, voff, soff, roff = (int(v) for v in self.levels[lev])
         n = nr * nz
         k = self.kinds[voff : voff + n].reshape(nr, nz)
-        a = self.sten[soff : soff + 9 * n].reshape(nr, nz, 9) if soff >= 0 else None
+        a = self.sten[soff : soff + 9 * n].reshape(nr, 9, nz) if soff >= 0 else None
         return k, a, self.spans[roff : roff + nr]
 
     def mgcg(self, kind, s, x, tol, maxiter=200, nu=2):
@@ -209,8 +209,10 @@ def test_galerkin_and_coarse_kernels_match_twins(geom, seed):
         scale = 1.0 + abs(mats[lev]).max()
         np.testing.assert_array_equal(k == 0, actives[lev])
         np.testing.assert_array_equal(sp, _spans(k))
-        np.testing.assert_allclose(a, tw.stencil9_from_matrix(mats[lev], nr, nz), rtol=1e-12, atol=1e-12 * scale)
-        a_full = tw.full_matrix9(k, a)
+        # kernels store the stencil as (nr, 9, nz), the twins as (nr, nz, 9)
+        ref = tw.stencil9_from_matrix(mats[lev], nr, nz)
+        np.testing.assert_allclose(np.moveaxis(a, 1, 2), ref, rtol=1e-12, atol=1e-12 * scale)
+        a_full = tw.full_matrix9(k, np.moveaxis(a, 1, 2))
         assert abs(a_full - a_full.T).max() == 0.0  # exactly symmetric
         f = rng.standard_normal((nr, nz))
         v = np.where(k == 0, rng.standard_normal((nr, nz)), 0.0)
@@ -302,7 +304,7 @@ def test_band_cholesky_matches_dense_solve(nr, nz, seed):
     kind = np.where(rng.random((nr, nz)) < 0.2, 4, 0).astype(np.int8)
     a = random_stencil9(kind, rng)
     band = np.zeros((nr * nz, min(nr, nz) + 2))
-    mg.band_from9(kind, a, band)
+    mg.band_from9(kind, np.ascontiguousarray(np.moveaxis(a, 2, 1)), band)  # kernel layout (nr, 9, nz)
     mg.band_factor(band)
     b = rng.standard_normal(nr * nz)
     x = b.copy()

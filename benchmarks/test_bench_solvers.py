@@ -4,7 +4,7 @@ Run:  pytest benchmarks/test_bench_solvers.py --benchmark-columns=min,median,rou
 
 Each size is one benchmark group, so the table shows the ratios between:
 
-- ``mg-cg``: CG preconditioned by a geometric multigrid V(2,2)-cycle
+- ``mg-cg``: float64 CG preconditioned by a float32 geometric multigrid V(2,2)-cycle
   (``ecmsim.solvers.MultigridCGSolver``), hierarchy setup included;
 - ``mic-cg``: CG with MIC(0) (``ecmsim.kernels.potential.pcg``);
 - ``pyamg-rs``: pyamg Ruge-Stüben, setup + CG-accelerated solve (the ``bench`` extra);

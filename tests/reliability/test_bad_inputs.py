@@ -153,6 +153,7 @@ CASES: list[Case] = [
     _csv("unknown_column", "unknown_column.csv:1", "unknown column 'diametre_mm'", "did you mean 'diameter_mm'"),
     _csv("wrong_delimiter", "wrong_delimiter.csv:1", "separated by semicolons", "--delimiter ';'"),
     _csv("unclosed_quote", "unclosed_quote.csv:9", "malformed CSV"),
+    _csv("stray_carriage_return", "stray_carriage_return.csv:5", "carriage return", "quote the field"),
     _csv("header_only", "no data rows"),
     _csv("blank_header", "no header row"),
     _csv("empty", "the file is empty"),

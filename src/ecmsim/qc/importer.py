@@ -93,7 +93,12 @@ def _read_table(
                     f"{path}:1: the header is separated by {name}s, expected {delimiter!r}; "
                     f"export comma-separated values or pass --delimiter {opt}"
                 )
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    # Records end at "\n" (or "\r\n"), so that line numbers are those an editor shows; a
+    # stray "\r" inside a field is then an error at its own line, not a hidden extra line
+    # that shifts every later number.  Only a file without any "\n" (classic Mac OS line
+    # ends) is read with "\r" as the line end.
+    newline = "\n" if "\n" in text else ""
+    reader = csv.reader(io.StringIO(text, newline=newline), delimiter=delimiter, strict=True)
     rows: list[tuple[int, list[str]]] = []
     header: list[str] | None = None
     try:
@@ -105,7 +110,10 @@ def _read_table(
                 continue
             rows.append((reader.line_num, [f.strip() for f in fields]))
     except csv.Error as exc:
-        raise InputDataError(f"{path}:{reader.line_num}: malformed CSV: {exc}") from None
+        why = str(exc)
+        if "new-line character seen in unquoted field" in why:
+            why = "a carriage return (\\r) inside an unquoted field; remove it or quote the field"
+        raise InputDataError(f"{path}:{reader.line_num}: malformed CSV: {why}") from None
     if header is None:
         raise InputDataError(f"{path}: no header row (every line is empty)")
     allowed = (*required, *optional)

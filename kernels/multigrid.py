@@ -397,7 +397,7 @@ def _offsum9(a, u, i, j, nr, nz):
     return s
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, error_model="numpy")
 def _restrict_row9(kind, a, sp, f, u, fc, buf, i):
     # Add P^T of the residual of row i to fc: the residual goes to buf[j + 2] (zero
     # around the span and at non-unknowns), then each coarse node of the row gathers
@@ -912,7 +912,10 @@ def _gs9_node(kind, a, f, u, i, j):
         u[i, j] = (f[i, j] - _offsum9(a, u, i, j, nr, nz)) * (1.0 / a[i, 4, j])
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+# _gs9_row and _restrict_row9 are plain calls, not inlined: each would otherwise be compiled
+# again into every caller (about 6 s of the first run's compilation); they run once per row
+# of a coarse level, so the call costs nothing measurable.
+@njit(cache=True, error_model="numpy")
 def _gs9_row(kind, a, f, u, i, lo, hi, reverse, gbuf):
     # Lexicographic Gauss-Seidel over row i, columns lo <= j < hi, ascending (or descending
     # if reverse); gbuf: scratch (2, >= nz).  Everything but the neighbour updated just

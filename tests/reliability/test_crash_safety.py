@@ -84,6 +84,20 @@ def test_simulate_killed_while_writing_leaves_previous_or_new_file(tmp_path: Pat
             assert data["summary"]["status"] == "completed"
             previous = sha(out)
     assert kills_mid_write >= 1  # the test really hit the write
+    # The killed writers' temporary files stay (SIGKILL cannot be caught) until the next
+    # successful write of the same file removes those older than an hour.
+    left = temp_files(tmp_path)
+    assert left
+    stale = time.time() - 2 * 3600
+    for p in left:
+        os.utime(p, (stale, stale))
+    fresh = tmp_path / ".hole.h5.abcd1234.tmp"  # as if another writer were busy right now
+    fresh.write_bytes(b"")
+    other = tmp_path / ".hole.h5.notours.tmp"  # not a name mkstemp makes
+    other.write_bytes(b"")
+    os.utime(other, (stale, stale))
+    subprocess.run([*CLI, "simulate", "example:stem-in718", "-o", str(out), *SIM], check=True, capture_output=True)
+    assert temp_files(tmp_path) == {fresh, other}
 
 
 def test_qc_import_killed_leaves_no_partial_batch(tmp_path: Path, batch_dir: Path) -> None:

@@ -37,6 +37,7 @@ def _save(fig: Any, path: str | Path, dpi: int = 150) -> None:
     import os
     import tempfile
 
+    from ecmsim.io.common import remove_stale_temps
     from ecmsim.qc.textfiles import check_output_folder
 
     p = check_output_folder(path)
@@ -58,6 +59,7 @@ def _save(fig: Any, path: str | Path, dpi: int = 150) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    remove_stale_temps(p, suffix=f".{fmt}")
 
 
 def plot_profile(result: str | Path, output: str | Path, measurements: str | Path | None = None) -> None:

@@ -26,11 +26,62 @@ from ecmsim.errors import InputDataError, OutputError
 H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, UnicodeDecodeError)
 
 
+#: A temporary file of an atomic write this old was left by a writer that was killed:
+#: ecmsim writes a file in seconds, so a live writer's temporary file is never this old.
+STALE_TEMP_AGE_S = 3600.0
+_TEMP_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def remove_stale_temps(target: str | Path, suffix: str = ".tmp") -> list[Path]:
+    """Delete temporary files that interrupted atomic writes of ``target`` left beside it.
+
+    A writer killed with SIGKILL (or by a power cut) cannot remove its hidden temporary
+    file; the next successful write of the same target does.  Only regular files named
+    exactly as ``tempfile.mkstemp`` names ours (``.NAME.XXXXXXXX`` + ``suffix``) and
+    older than :data:`STALE_TEMP_AGE_S` are deleted, so a concurrent writer's file is
+    left alone.  Failures are ignored: cleaning is a courtesy, never an error.
+
+    Returns
+    -------
+    list of Path
+        The files deleted.
+    """
+    import stat
+    import time
+
+    t = Path(target)
+    folder = t.parent if str(t.parent) else Path(".")
+    prefix = f".{t.name}."
+    removed: list[Path] = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for e in entries:
+        name = e.name
+        if not (name.startswith(prefix) and name.endswith(suffix)):
+            continue
+        middle = name[len(prefix) : len(name) - len(suffix)]
+        if len(middle) != 8 or not set(middle) <= _TEMP_CHARS:
+            continue
+        try:
+            st = e.stat(follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and now - st.st_mtime >= STALE_TEMP_AGE_S:
+                os.unlink(e.path)
+                removed.append(Path(e.path))
+        except OSError:
+            continue
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_h5(path: str | Path) -> Iterator[Any]:
     """Open a temporary HDF5 file beside ``path``; rename it into place on success.
 
-    On any exception the temporary file is removed and ``path`` is untouched.
+    On any exception the temporary file is removed and ``path`` is untouched.  After a
+    successful write, stale temporary files of ``path`` are removed
+    (:func:`remove_stale_temps`).
     """
     import h5py
 
@@ -52,6 +103,7 @@ def atomic_h5(path: str | Path) -> Iterator[Any]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    remove_stale_temps(target)
 
 
 def write_provenance(f: Any) -> None:

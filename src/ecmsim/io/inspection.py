@@ -52,6 +52,7 @@ from ecmsim.io.common import (
     get_group,
     open_h5,
     read_dataset,
+    remove_stale_temps,
     write_provenance,
 )
 
@@ -871,6 +872,7 @@ def archive_input(store: Path, kind: str, src: str | Path, sha256: str, suffix: 
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise OutputError(f"{dest}: cannot archive {src}: {exc}") from None
+    remove_stale_temps(dest)
     return dest
 
 

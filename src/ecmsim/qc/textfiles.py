@@ -40,3 +40,6 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise OutputError(f"{p}: cannot write: {exc.strerror or exc}") from None
+    from ecmsim.io.common import remove_stale_temps  # here: textfiles stays free of numpy
+
+    remove_stale_temps(p)

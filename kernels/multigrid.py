@@ -53,10 +53,19 @@ Fine level: red-black Gauss-Seidel (red: ``i + j`` even), pre-smoothing red then
 post-smoothing black then red.  Coarse levels: lexicographic Gauss-Seidel, forward
 before the coarse-grid correction, backward after it.  On every level the
 pre-smoothing and the restriction of the residual, and the prolongation and the
-post-smoothing, run as one wavefront over the rows (one pass over memory each).  Each post-smoother is the
-adjoint of its pre-smoother, the coarsest level is solved exactly, and the cycle starts
+post-smoothing, run as one wavefront over the rows (one pass over memory each).  Each
+post-smoother is the adjoint of its pre-smoother, the coarsest level is solved exactly, and the cycle starts
 from a zero guess, so one V-cycle is a fixed symmetric positive definite linear map
 ``z = M r``: a valid preconditioner for conjugate gradients.
+
+Precision and vectorisation: every V-cycle kernel runs in the precision of the arrays
+it is given (float32 in :class:`ecmsim.solvers.MultigridCGSolver`, under float64 CG, see
+:func:`mgcg`).  Row loops run over row slices indexed from 0 and the kernels use
+``error_model="numpy"``: Numba's negative-index wrap-around (``u[i, j - 1]``) and its
+division-by-zero check otherwise keep LLVM from vectorising them.  A red-black half-sweep
+computes every node of the row in one unit-stride loop and keeps one colour; a
+lexicographic row computes ``alpha, beta`` of ``u_j = alpha_j - beta_j u_(j -+ 1)`` in a
+vectorised pass and runs only that recurrence serially.
 
 Coarsest solve: banded Cholesky of the coarsest operator, nodes numbered
 lexicographically with the shorter axis inner (bandwidth ``min(nr_L, nz_L) + 1``).
@@ -76,16 +85,18 @@ Everything lives in flat arrays allocated once for a shape (see :func:`hierarchy
 ``kinds`` : int8 (n_nodes,)
     Coarse kinds (0 unknown, 4 not), level ``l`` at ``kinds[voff_l : voff_l + nr_l nz_l]``
     (the level-0 block is unused: the caller's ``kind`` is used there).
-``sten`` : float64 (n_stencil,)
+``sten`` : float32 or float64 (n_stencil,)
     Level ``l >= 1`` stencil at ``sten[soff_l : soff_l + 9 nr_l nz_l]``, viewed as
     ``(nr_l, 9, nz_l)``: the nine entries of a row are nine contiguous rows, so loops
     along ``j`` read them with unit stride.
 ``band`` : float64 (n_coarsest, bandwidth + 1)
     Cholesky factor of the coarsest operator, ``band[k, d] = L[k, k - d]``.
-``vec`` : float64 (3, n_nodes)
+``vec`` : (3, n_nodes), the dtype of ``sten``
     Per-level correction ``u`` (row 0), right-hand side ``f`` (row 1) and scratch
-    (row 2); the level-0 blocks of rows 0 and 1 are the preconditioned and the plain CG
-    residual in :func:`mgcg`.
+    (row 2); the level-0 blocks of rows 0 and 1 are the preconditioned CG residual and
+    a copy of the CG residual in :func:`mgcg`.
+``coef`` (argument of :func:`mgcg`) : (3, nr, nz), the dtype of ``sten``
+    The fine operator ``diag, c_rp, c_zp`` in the preconditioner's precision.
 """
 
 import math

@@ -78,10 +78,12 @@ Storage
 Everything lives in flat arrays allocated once for a shape (see :func:`hierarchy` and
 :func:`storage_sizes`) and refilled by :func:`setup` whenever the operator changes:
 
-``levels`` : int64 (nlev, 4)
-    ``nr_l, nz_l, voff_l, soff_l``: shape, offset of the level in the node arrays, and
-    offset of its 9-point stencil in ``sten`` (``-1`` on level 0, whose operator is the
-    caller's five arrays).
+``levels`` : int64 (nlev, 5)
+    ``nr_l, nz_l, voff_l, soff_l, roff_l``: shape, offset of the level in the node
+    arrays, offset of its 9-point stencil in ``sten`` (``-1`` on level 0, whose operator
+    is the caller's five arrays), and offset of its rows in ``spans``.
+``spans`` : int64 (n_rows, 2)
+    Per row of every level, the range of ``j`` holding its unknowns (:func:`row_spans`).
 ``kinds`` : int8 (n_nodes,)
     Coarse kinds (0 unknown, 4 not), level ``l`` at ``kinds[voff_l : voff_l + nr_l nz_l]``
     (the level-0 block is unused: the caller's ``kind`` is used there).

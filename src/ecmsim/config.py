@@ -337,8 +337,7 @@ def _check_value(table: str, key: str, value: Any, meta: Mapping[str, Any], src:
         return list(value)
     if kind == "dict":
         if not isinstance(value, dict) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and _finite(v) and v > 0
-            for v in value.values()
+            isinstance(v, int | float) and not isinstance(v, bool) and _finite(v) and v > 0 for v in value.values()
         ):
             raise ConfigError(f"{what}: expected a table of element = positive finite number", src)
         return {str(k): float(v) for k, v in value.items()}

@@ -456,7 +456,7 @@ class Simulation:
                 f"potential solve ({self.solver.name}) did not converge at step {self.steps}, t = {self.t:.3f} s, "
                 f"tool depth {self.z_tip / MM:.4f} mm: relative residual {res:.3g} after {stats.iterations} "
                 f"iterations (tolerance {n.solver_tolerance:g}; raise [numerics] max_solver_iterations, "
-                "refine the grid or try [numerics] solver = \"mic-cg\")"
+                'refine the grid or try [numerics] solver = "mic-cg")'
             )
         return stats
 

@@ -95,7 +95,6 @@ def _store(name: str, *fragments: str) -> Case:
                 (f"{name}.h5", "damaged", "restore it from a backup", *fragments))  # fmt: skip
 
 
-
 CASES: list[Case] = [
     # ------------------------------------------------------------------ process configs
     _config("syntax_error", "TOML syntax error", "line 3"),

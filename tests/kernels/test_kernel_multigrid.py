@@ -425,6 +425,8 @@ def test_make_solver_and_both_solvers_agree():
     assert isinstance(make_solver("mg-cg"), MultigridCGSolver)
     with pytest.raises(ValueError, match="mic-cg"):
         make_solver("spsolve")
+    with pytest.raises(ValueError, match="float32"):
+        MultigridCGSolver(precision="float16")
     kind, s = stem_problem(2)
     xs = {}
     for name in SOLVER_NAMES:

@@ -278,7 +278,10 @@ def solve_equilibrium(
     first = None
     steps = 0
     if coarse:
-        rough = _pass(make(2 * h), None, 2 * tol, max_travel_mm * MM)
+        # The rough pass only gives the fine one its start: settled to a quarter of its
+        # cell is enough (its own limit cycle, a few µm, would never meet the fine
+        # tolerance and would run it to the travel limit).
+        rough = _pass(make(2 * h), None, max(2 * tol, 0.25 * 2 * h * MM), max_travel_mm * MM)
         first = (rough.sim, rough.sim.psi_w)
         steps += rough.sim.steps
     fine = _pass(make(h), first, tol, max_travel_mm * MM)

@@ -275,7 +275,11 @@ def get_dataset(
     if not isinstance(obj, h5py.Dataset):
         raise InputDataError(f"{path}: {full} is a {type(obj).__name__.lower()}, expected a dataset")
     kinds, text = DTYPE_KINDS[kind]
-    dt = obj.dtype
+    try:  # a damaged datatype or dataspace message fails here (e.g. an impossible float layout)
+        dt = obj.dtype
+        ds_shape = obj.shape
+    except H5_ERRORS as exc:
+        raise InputDataError(f"{path}: {full} cannot be read, its type or shape is damaged ({exc})") from None
     if kind == "json":
         ok = dt.kind in "SU" or h5py.check_string_dtype(dt) is not None
     else:
@@ -283,13 +287,13 @@ def get_dataset(
     if not ok:
         raise InputDataError(f"{path}: {full} holds {dt} values, expected {text}")
     if shape is not None:
-        bad = len(obj.shape) != len(shape) or any(
-            w is not None and w != g for w, g in zip(shape, obj.shape, strict=True)
+        bad = len(ds_shape) != len(shape) or any(
+            w is not None and w != g for w, g in zip(shape, ds_shape, strict=True)
         )
         if bad:
             dims = ", ".join("n" if w is None else str(w) for w in shape)
             want = f"({dims},)" if len(shape) == 1 else f"({dims})"
-            raise InputDataError(f"{path}: {full} has shape {obj.shape}, expected {want}")
+            raise InputDataError(f"{path}: {full} has shape {ds_shape}, expected {want}")
     if units is not None:
         got = attr_text(obj, "units", path, default="")
         if got != units:

@@ -287,9 +287,7 @@ def get_dataset(
     if not ok:
         raise InputDataError(f"{path}: {full} holds {dt} values, expected {text}")
     if shape is not None:
-        bad = len(ds_shape) != len(shape) or any(
-            w is not None and w != g for w, g in zip(shape, ds_shape, strict=True)
-        )
+        bad = len(ds_shape) != len(shape) or any(w is not None and w != g for w, g in zip(shape, ds_shape, strict=True))
         if bad:
             dims = ", ".join("n" if w is None else str(w) for w in shape)
             want = f"({dims},)" if len(shape) == 1 else f"({dims})"

@@ -346,7 +346,11 @@ def test_mgcg_matches_spsolve(dtype, geom):
     assert rel <= 1e-12
     assert rel0 == pytest.approx(1.0)
     np.testing.assert_allclose(x[kind == 0], ref, rtol=1e-8, atol=1e-8 * np.abs(ref).max())
-    assert it <= 25
+    # A sanity bound, not a pinned count (test_iterations_flat_on_tool_in_hole pins those):
+    # over 1500 geometries drawn from this strategy, 1e-12 from zero took at most 27
+    # iterations in both precisions (99th percentile 23; the worst have 30 % of the nodes
+    # randomly blocked).  The bound was 25 until CI drew such a geometry.
+    assert it <= 40
 
 
 @pytest.mark.parametrize("dtype", PRECISIONS)

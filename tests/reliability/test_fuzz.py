@@ -306,11 +306,25 @@ def mutated_rows(draw: st.DrawFn, text: str) -> tuple[str, set[int]]:
             fields = [""] * len(fields)
         lines[i] = ",".join(fields)
         changed.add(i + 1)
-    return "\n".join(lines) + "\n", changed
+    # A replaced field may itself hold a line break, which starts a new line of the file:
+    # name every line of the file that a changed row spans.
+    first = [1]
+    for row in lines:
+        first.append(first[-1] + 1 + row.count("\n"))
+    physical = {n for c in changed for n in range(first[c - 1], first[c])}
+    return "\n".join(lines) + "\n", physical
+
+
+def _serial_with_a_line_break() -> tuple[str, set[int]]:
+    # found by a test loop: a serial replaced by "\n" moves the rest of its row to the next line
+    lines = MEAS_CSV.splitlines()
+    lines[1] = "\n" + lines[1][lines[1].index(",") :]
+    return "\n".join(lines) + "\n", {2, 3}
 
 
 @fuzz(150)
 @given(mutated_rows(MEAS_CSV))
+@example(_serial_with_a_line_break())
 def test_csv_measurement_row_mutations(work: Path, mutated: tuple[str, set[int]]) -> None:
     text, changed = mutated
     batch, msg = _import(work, text.encode())
@@ -620,6 +634,8 @@ def test_batch_byte_damage(work: Path, edits: list[tuple[float, int]], cut: floa
 @needs_fork
 @fuzz(100)
 @given(damage, st.floats(0, 1))
+# found by a test loop: a damaged wall radius of ~1e308 m overflowed when turned into a diameter
+@example([(0.25, 65)], 1.0)
 def test_result_byte_damage(work: Path, edits: list[tuple[float, int]], cut: float) -> None:
     p = _damaged_copy(RESULT, work, edits, cut)
     _no_raw_exception(in_child(lambda: (read_result(p), load_predictions([p])) and None))

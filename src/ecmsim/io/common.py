@@ -334,8 +334,10 @@ def check_values(
     strict: bool = False,
     unit: str = "",
     where: Any = None,
+    maximum: float | None = None,
 ) -> None:
-    """Refuse non-finite values (NaN allowed with ``allow_nan``, its meaning if text) and values below ``minimum``.
+    """Refuse non-finite values (NaN allowed with ``allow_nan``, its meaning if text), values below
+    ``minimum`` and values whose magnitude exceeds ``maximum``.
 
     ``where(index) -> str`` describes the position of the first bad value
     (e.g. the part, hole and station); default: the array index.
@@ -346,6 +348,8 @@ def check_values(
         bad = np.isinf(a) | (np.isnan(a) if not allow_nan else np.zeros(a.shape, bool))
         if minimum is not None:
             bad |= (a <= minimum) if strict else (a < minimum)
+        if maximum is not None:
+            bad |= np.abs(a) > maximum
     if not bad.any():
         return
     idx = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -354,6 +358,8 @@ def check_values(
     allowed = "a finite number"
     if minimum is not None:
         allowed += f" {'>' if strict else '≥'} {minimum:g}"
+    if maximum is not None:
+        allowed += f" of magnitude ≤ {maximum:g}"
     if allow_nan:
         allowed += f" (or NaN: {allow_nan if isinstance(allow_nan, str) else 'not given'})"
     n = int(bad.sum())

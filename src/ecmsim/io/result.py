@@ -118,6 +118,9 @@ def write_result(path: str | Path, result: Any) -> None:
 
 
 #: Datasets of ``/profile`` in a simulation result: name -> (units, NaN allowed (its meaning), minimum).
+#: Largest magnitude of a profile length, m: far beyond any drilled part, and small enough
+#: that conversions (to mm, diameters) cannot overflow on a damaged value.
+PROFILE_MAX_M = 10.0
 _PROFILE: dict[str, tuple[str, bool | str, float | None]] = {
     "depth": ("m", False, None),
     "wall_radius": ("m", "no wall in this row", 0.0),
@@ -161,7 +164,7 @@ def read_result(path: str | Path) -> dict[str, Any]:
     The file is validated: schema and version, the JSON datasets, a
     ``units`` attribute on every history and profile dataset (the profile
     in metres), profile depths finite and wall radii finite and ≥ 0 (NaN:
-    no wall in that row).  Any fault is an :class:`InputDataError`.
+    no wall in that row), every profile length within ±10 m.  Any fault is an :class:`InputDataError`.
 
     Returns
     -------
@@ -195,7 +198,9 @@ def read_result(path: str | Path) -> dict[str, Any]:
         for key, (units, allow_nan, minimum) in _PROFILE.items():
             ds = get_dataset(f, f"profile/{key}", p, kind="float", shape=(None,), units=units)
             arr = read_dataset(ds, p)
-            check_values(arr, p, f"/profile/{key}", allow_nan=allow_nan, minimum=minimum, unit=units)
+            check_values(
+                arr, p, f"/profile/{key}", allow_nan=allow_nan, minimum=minimum, unit=units, maximum=PROFILE_MAX_M
+            )
             profile[key] = arr
             if key == "depth":
                 n_rows = arr.size

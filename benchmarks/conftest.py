@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from ecmsim.config import load_config
-from ecmsim.process import resolve
-from ecmsim.simulation import Simulation
+from ecmsim.numba_cache import use_keyed_cache_dir
+
+# Before Numba is imported (see tests/conftest.py and docs/numerics-cache.md).
+use_keyed_cache_dir()
+
+from ecmsim.config import load_config  # noqa: E402
+from ecmsim.process import resolve  # noqa: E402
+from ecmsim.simulation import Simulation  # noqa: E402
 
 
 @pytest.fixture(scope="session")

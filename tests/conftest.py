@@ -1,10 +1,17 @@
-"""Shared fixtures."""
+"""Shared fixtures, the golden-result option and the Numba cache guard."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+
+from ecmsim.numba_cache import use_keyed_cache_dir
+
+# Before anything imports Numba: compiled kernels are cached in a folder keyed by
+# a hash of the kernel sources (Numba's own cache misses edits to a callee in
+# another file; see docs/numerics-cache.md).
+use_keyed_cache_dir()
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -21,3 +28,12 @@ def minimal_config(tmp_path: Path, minimal_text: str) -> Path:
     p = tmp_path / "minimal.toml"
     p.write_text(minimal_text, encoding="utf-8")
     return p
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--regenerate-golden",
+        action="store_true",
+        default=False,
+        help="rewrite tests/regression/golden.h5 from this run (only after a change meant to move the numbers)",
+    )

@@ -149,3 +149,16 @@ def test_config_hash_is_stable_and_sensitive(minimal_config: Path) -> None:
     b = load_config(minimal_config)
     c = load_config(minimal_config, ["electrical.voltage_V=9"])
     assert a.hash() == b.hash() != c.hash()
+
+
+def test_replace_gives_a_validated_variant(minimal_config) -> None:
+    cfg = load_config(minimal_config)
+    v = cfg.replace({"electrical.voltage_V": cfg.electrical.voltage_V + 1.0, "numerics.cfl": 0.3})
+    assert v.electrical.voltage_V == cfg.electrical.voltage_V + 1.0 and v.numerics.cfl == 0.3
+    assert "numerics.cfl" not in v.defaulted and v.source == cfg.source
+    assert cfg.numerics.cfl != 0.3  # the original is untouched
+    assert v.replace(remove=["numerics.cfl"]).numerics.cfl == cfg.numerics.cfl
+    with pytest.raises(ConfigError, match="voltge"):
+        cfg.replace({"electrical.voltge_V": 3.0})
+    with pytest.raises(ConfigError, match=r"table\.key"):
+        cfg.replace({"voltage": 3.0})

@@ -280,6 +280,50 @@ class ProcessConfig:
             out[EFFICIENCY_TABLE] = dict(self.current_efficiency)
         return out
 
+    def raw_document(self) -> dict[str, Any]:
+        """A copy of the config as read (overrides applied), tables as fresh dicts."""
+        return {k: copy.deepcopy(dict(v)) if isinstance(v, Mapping) else copy.deepcopy(v) for k, v in self.raw.items()}
+
+    def replace(
+        self,
+        changes: Mapping[str, Any] | None = None,
+        *,
+        remove: Iterable[str] = (),
+        source: str | None = None,
+    ) -> ProcessConfig:
+        """A variant of this config, validated afresh.
+
+        Parameters
+        ----------
+        changes
+            ``{"table.key": value}`` in the units of the config file, applied to
+            the config as read (so unchanged keys keep their defaulted status).
+        remove
+            ``"table.key"`` names to drop (they fall back to their defaults).
+        source
+            The variant's source for messages; this config's by default.
+
+        Raises
+        ------
+        ConfigError
+            A change names an unknown key or gives a value the schema refuses.
+        """
+        doc = self.raw_document()
+        for name in remove:
+            table, _, key = name.partition(".")
+            sub = doc.get(table)
+            if isinstance(sub, dict):
+                sub.pop(key, None)
+        for name, value in (changes or {}).items():
+            table, dot, key = name.partition(".")
+            if not dot or not key:
+                raise ConfigError(f"config change {name!r}: expected 'table.key'", source or self.source)
+            sub = doc.setdefault(table, {})
+            if not isinstance(sub, dict):
+                raise ConfigError(f"config change {name!r}: [{table}] is not a table", source or self.source)
+            sub[key] = value
+        return config_from_dict(doc, source=source or self.source, base_dir=self.base_dir)
+
     def hash(self) -> str:
         """SHA-256 of the resolved values (stable across key order and formatting)."""
         text = json.dumps(self.to_dict(), sort_keys=True, default=str)

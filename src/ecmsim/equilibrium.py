@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ecmsim.config import ProcessConfig, config_from_dict
+from ecmsim.config import ProcessConfig
 from ecmsim.errors import ConfigError, SolverError
 from ecmsim.geometry import FloatArray, wall_radius
 from ecmsim.process import resolve
@@ -264,15 +264,17 @@ def solve_equilibrium(
     depth = behind + 4 * h_e / MM + max_travel_mm + 1.0
 
     def make(cell: float) -> ProcessConfig:
-        doc = {k: dict(v) for k, v in config.raw.items()}
-        doc.setdefault("motion", {})["depth_mm"] = depth
-        doc["motion"]["initial_gap_mm"] = max(2 * cell, config.motion.initial_gap_mm)
-        doc.setdefault("workpiece", {}).pop("thickness_mm", None)
-        doc.setdefault("numerics", {})["cell_size_mm"] = cell
-        doc["numerics"]["window"] = "on"
-        doc["numerics"]["window_behind_mm"] = behind
-        doc["numerics"]["cfl"] = 0.5
-        return config_from_dict(doc, source=config.source, base_dir=config.base_dir)
+        return config.replace(
+            {
+                "motion.depth_mm": depth,
+                "motion.initial_gap_mm": max(2 * cell, config.motion.initial_gap_mm),
+                "numerics.cell_size_mm": cell,
+                "numerics.window": "on",
+                "numerics.window_behind_mm": behind,
+                "numerics.cfl": 0.5,
+            },
+            remove=["workpiece.thickness_mm"],
+        )
 
     tol = tolerance_mm * MM
     first = None

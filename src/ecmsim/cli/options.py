@@ -51,20 +51,12 @@ def json_flag(f: F) -> F:
 
 
 def echo_json(obj: Any) -> None:
-    """Print ``obj`` as indented JSON (NaN as null)."""
+    """Print ``obj`` as indented JSON (NaN as null, NumPy values as numbers)."""
     import json
-    import math
 
-    def clean(x: Any) -> Any:
-        if isinstance(x, float) and not math.isfinite(x):
-            return None
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, list | tuple):
-            return [clean(v) for v in x]
-        return x
+    from ecmsim.jsonable import to_jsonable
 
-    click.echo(json.dumps(clean(obj), indent=2, ensure_ascii=False))
+    click.echo(json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False))
 
 
 def qc_inputs(f: F) -> F:

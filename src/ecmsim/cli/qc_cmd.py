@@ -151,6 +151,7 @@ def check_command(
     import json
 
     from ecmsim.errors import InputDataError
+    from ecmsim.jsonable import to_jsonable
     from ecmsim.qc.check import run_check, summary_lines
     from ecmsim.qc.report import render_html
     from ecmsim.qc.textfiles import check_output_folder, write_text_atomic
@@ -167,7 +168,7 @@ def check_command(
     if html is not None and report:
         write_text_atomic(report, html)
     if data is not None and json_out and json_out != "-":
-        write_text_atomic(json_out, json.dumps(_clean(data), indent=1, ensure_ascii=False) + "\n")
+        write_text_atomic(json_out, json.dumps(to_jsonable(data), indent=1, ensure_ascii=False) + "\n")
     to_err = json_out == "-"
     for line in summary_lines(run):
         click.echo(line, err=to_err)
@@ -176,18 +177,6 @@ def check_command(
     if data is not None and json_out == "-":
         echo_json(data)
     ctx.exit(run.exit_code)
-
-
-def _clean(x: object) -> object:
-    import math
-
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    return x
 
 
 @qc_group.command("trace")

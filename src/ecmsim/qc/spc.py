@@ -44,6 +44,7 @@ import numpy as np
 from ecmsim.errors import EXIT_OK, EXIT_REJECTED, ConfigError, InputDataError
 from ecmsim.io.inspection import BATCH_FIELDS, open_batch, sha256_file
 from ecmsim.io.spc_limits import FrozenLimit, SpcLimits, read_spc_limits
+from ecmsim.jsonable import to_jsonable
 from ecmsim.qc.capability import (
     Capability,
     box_cox_indices,
@@ -308,7 +309,7 @@ class SpcRun:
     def to_json(self) -> dict[str, Any]:
         from ecmsim import __version__
 
-        return _clean(
+        return to_jsonable(
             {
                 "schema": "ecmsim-qc-spc-report",
                 "schema_version": 1,
@@ -332,23 +333,6 @@ class SpcRun:
                 "notes": self.notes,
             }
         )
-
-
-def _clean(x: Any) -> Any:
-    if isinstance(x, float | np.floating):
-        v = float(x)
-        return v if math.isfinite(v) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    if isinstance(x, np.ndarray):
-        return _clean(x.tolist())
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    return x
 
 
 def _varies(a: np.ndarray) -> bool:

@@ -78,3 +78,93 @@ def test_result_reader_refuses_external_links(small_result, tmp_path: Path) -> N
         f["history/extra"] = h5py.ExternalLink(str(other), "/x")
     with pytest.raises(InputDataError, match=r"points outside itself.*external link"):
         read_result(out)
+
+
+# --------------------------------------------------------------------------- the header and dataset spine
+def _reader(kind_schema: str):  # the public reader of each file kind that has one
+    from ecmsim.io import read_batch, read_qc_result, read_spc_limits, read_sweep
+
+    return {
+        "ecmsim-simulation-result": read_result,
+        "ecmsim-inspection-batch": read_batch,
+        "ecmsim-qc-result": read_qc_result,
+        "ecmsim-spc-limits": read_spc_limits,
+        "ecmsim-sweep": read_sweep,
+    }[kind_schema]
+
+
+READABLE_KINDS = [
+    "ecmsim-simulation-result",
+    "ecmsim-inspection-batch",
+    "ecmsim-qc-result",
+    "ecmsim-spc-limits",
+    "ecmsim-sweep",
+]
+
+
+@pytest.mark.parametrize("schema", READABLE_KINDS)
+def test_every_reader_gives_the_same_header_messages(tmp_path: Path, schema: str) -> None:
+    from ecmsim.io.common import FILE_KINDS
+
+    kind = FILE_KINDS[schema]
+    read = _reader(schema)
+    title = kind.title
+    p = tmp_path / "x.h5"
+    with h5py.File(p, "w") as f:
+        f["data"] = np.arange(3.0)
+    with pytest.raises(
+        InputDataError, match=rf"x\.h5: not an ecmsim {title} \(no schema attribute, expected '{schema}'\)"
+    ):
+        read(p)
+    with h5py.File(p, "w") as f:
+        f.attrs["schema"] = "ecmsim-something-else"
+        f.attrs["schema_version"] = 1
+    with pytest.raises(InputDataError, match=rf"not an ecmsim {title} \(schema 'ecmsim-something-else', expected"):
+        read(p)
+    with h5py.File(p, "w") as f:
+        f.attrs["schema"] = schema
+        f.attrs["schema_version"] = kind.version + 1
+    with pytest.raises(
+        InputDataError,
+        match=rf"{title} schema version {kind.version + 1} is not readable by this ecmsim "
+        rf"\(reads 1\.\.{kind.version}\); upgrade ecmsim for newer files",
+    ):
+        read(p)
+    with h5py.File(p, "w") as f:
+        f.attrs["schema"] = schema
+    with pytest.raises(InputDataError, match=rf"{title} schema version 0 is not readable by this ecmsim \(reads 1\.\."):
+        read(p)
+
+
+def test_header_is_self_describing_and_round_trips(tmp_path: Path) -> None:
+    from ecmsim import __version__
+    from ecmsim.io.common import FILE_KINDS, atomic_h5, check_header, open_h5, write_header
+
+    for kind in FILE_KINDS.values():
+        p = tmp_path / f"{kind.schema}.h5"
+        with atomic_h5(p) as f:
+            write_header(f, kind, {"batch_id": "B1"})
+        with open_h5(p) as f:
+            assert check_header(f, p, kind) == kind.version
+            assert f.attrs["ecmsim_version"] == __version__
+            for key in ("h5py_version", "hdf5_version", "numpy_version", "written_at", "batch_id"):
+                assert f.attrs[key]
+
+
+def test_dataset_writer_attributes_scales_and_one_storage_policy(tmp_path: Path) -> None:
+    from ecmsim.io.common import GZIP_LEVEL, atomic_h5, write_dataset
+
+    with atomic_h5(tmp_path / "d.h5") as f:
+        depth = write_dataset(f, "g/depth", np.linspace(0, 1, 5), "m", "row depth", scale="depth")
+        wall = write_dataset(f, "g/wall", np.ones((5, 3)), "m", "wall radius", dims=(depth,))
+        empty = write_dataset(f, "g/none", np.zeros(0), "m", "nothing")
+        scalar = write_dataset(f, "g/mu", 1.5, "mm", "centre")
+        codes = write_dataset(f, "g/code", None, None, "verdict", shape=(4, 2), dtype="i1", fill=-1, chunks=(2, 2))
+        assert wall.attrs["units"] == "m" and wall.attrs["description"] == "wall radius"
+        assert "units" not in codes.attrs
+        assert wall.dims[0][0].name == "/g/depth"
+        for ds in (depth, wall, codes):  # every array, however small: chunked, compressed, checksummed
+            assert ds.compression == "gzip" and ds.compression_opts == GZIP_LEVEL, ds.name
+            assert ds.shuffle and ds.fletcher32 and ds.chunks, ds.name
+        assert codes.chunks == (2, 2) and codes[0, 0] == -1
+        assert empty.chunks is None and scalar.chunks is None  # stored plain

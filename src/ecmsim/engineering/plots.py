@@ -32,34 +32,19 @@ def _figure(figsize: tuple[float, float] = (6.4, 4.8)) -> Any:
 
 
 def _save(fig: Any, path: str | Path, dpi: int = 150) -> None:
-    """Save atomically: a temporary file in the target folder, then rename."""
-    import contextlib
-    import os
-    import tempfile
-
-    from ecmsim.io.common import remove_stale_temps
+    """Save atomically through :func:`ecmsim.io.common.atomic_write` (the temporary file keeps the format's suffix)."""
+    from ecmsim.io.common import atomic_write
     from ecmsim.qc.textfiles import check_output_folder
 
     p = check_output_folder(path)
     fmt = p.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise ConfigError(f"{p}: unknown plot format {p.suffix!r} (use {', '.join('.' + f for f in FORMATS)})")
-    folder = p.parent if str(p.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=f".{fmt}", dir=folder)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format=fmt, dpi=dpi, metadata={"Creator": "ecmsim"} if fmt == "svg" else None)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
+        with atomic_write(p, suffix=f".{fmt}") as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata={"Creator": "ecmsim"} if fmt == "svg" else None)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise OutputError(f"{p}: cannot write the plot: {exc.strerror or exc}") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    remove_stale_temps(p, suffix=f".{fmt}")
 
 
 def plot_profile(result: str | Path, output: str | Path, measurements: str | Path | None = None) -> None:

@@ -1,10 +1,18 @@
-"""Shared HDF5 helpers: atomic writes, provenance, datasets with units.
+"""The I/O spine of ecmsim: file kinds and headers, datasets, atomic writes, checked reads.
 
-Every ecmsim HDF5 file is written through :func:`atomic_h5` (temporary
-file in the target folder, flush, fsync, rename) and every numeric dataset
-through :func:`write_dataset` (units and description attributes, chunked
-gzip + shuffle + fletcher32 for large arrays).  Read files with
-:func:`open_h5`, which turns every failure into an :class:`InputDataError`.
+Every file ecmsim writes goes through :func:`atomic_write` (a hidden temporary
+file in the target's folder; write; flush and fsync of the file; rename over
+the target; fsync of the folder), so a target is always absent, the previous
+file or the complete new one.  HDF5 files use :func:`atomic_h5` on top of it.
+
+Every HDF5 file kind is a :class:`FileKind` (:data:`FILE_KINDS`): its root
+attributes are written by :func:`write_header` (schema name and version,
+provenance) and checked by :func:`check_header`, which gives one message for
+a foreign file, a missing header and a too new version.  Every dataset is
+written by :func:`write_dataset` (``units`` and ``description`` attributes,
+dimension scales, and one storage policy: :func:`storage_options`).  Read
+files with :func:`open_h5`, which turns every failure into an
+:class:`InputDataError`, and the validating readers below it.
 """
 
 from __future__ import annotations
@@ -12,7 +20,8 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +35,199 @@ from ecmsim.errors import InputDataError, OutputError
 H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, UnicodeDecodeError)
 
 
+# --------------------------------------------------------------------------- file kinds and headers
+@dataclass(frozen=True)
+class FileKind:
+    """One kind of ecmsim HDF5 file: the ``schema`` root attribute names it.
+
+    Attributes
+    ----------
+    schema
+        Value of the root attribute ``schema`` (e.g. ``"ecmsim-simulation-result"``).
+    version
+        The schema version this ecmsim writes; it reads ``oldest..version``.
+    title
+        What the file is called in messages ("not an ecmsim {title}").
+    oldest
+        The oldest schema version this ecmsim still reads.
+    """
+
+    schema: str
+    version: int
+    title: str
+    oldest: int = 1
+
+
+RESULT_FILE = FileKind("ecmsim-simulation-result", 1, "simulation result")
+EQUILIBRIUM_FILE = FileKind("ecmsim-equilibrium-result", 1, "equilibrium result")
+BATCH_FILE = FileKind("ecmsim-inspection-batch", 1, "inspection batch")
+QC_RESULT_FILE = FileKind("ecmsim-qc-result", 1, "QC results file")
+SPC_LIMITS_FILE = FileKind("ecmsim-spc-limits", 1, "SPC limits file")
+SWEEP_FILE = FileKind("ecmsim-sweep", 1, "sweep file")
+#: Every HDF5 file kind ecmsim writes, by schema name.
+FILE_KINDS: dict[str, FileKind] = {
+    k.schema: k for k in (RESULT_FILE, EQUILIBRIUM_FILE, BATCH_FILE, QC_RESULT_FILE, SPC_LIMITS_FILE, SWEEP_FILE)
+}
+
+
+def write_provenance(f: Any) -> None:
+    """Record ecmsim, h5py, HDF5 and NumPy versions and the time of writing on ``f``."""
+    import datetime
+
+    import h5py
+
+    from ecmsim import __version__
+
+    f.attrs["ecmsim_version"] = __version__
+    f.attrs["h5py_version"] = h5py.version.version
+    f.attrs["hdf5_version"] = h5py.version.hdf5_version
+    f.attrs["numpy_version"] = np.__version__
+    f.attrs["written_at"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_header(f: Any, kind: FileKind, attrs: Mapping[str, Any] | None = None) -> None:
+    """Write the root attributes that make a file self-describing.
+
+    ``schema`` and ``schema_version`` (of ``kind``), the provenance of
+    :func:`write_provenance` (ecmsim, h5py, HDF5 and NumPy versions,
+    ``written_at``), then ``attrs`` in their order.  Units are not a root
+    attribute: every numeric dataset carries its own ``units``
+    (:func:`write_dataset`).
+
+    Parameters
+    ----------
+    f
+        The open (new) HDF5 file.
+    kind
+        The file kind, e.g. :data:`RESULT_FILE`.
+    attrs
+        Further root attributes of this kind (short text and numbers).
+    """
+    f.attrs["schema"] = kind.schema
+    f.attrs["schema_version"] = kind.version
+    write_provenance(f)
+    for key, value in (attrs or {}).items():
+        f.attrs[key] = value
+
+
+def check_header(f: Any, path: str | Path, kind: FileKind) -> int:
+    """Check that ``f`` is a file of ``kind`` in a version this ecmsim reads; return the version.
+
+    Raises
+    ------
+    InputDataError
+        ``"{path}: not an ecmsim {title} (schema ..., expected ...)"`` for a
+        foreign file or a missing ``schema``; ``"... schema version N is not
+        readable by this ecmsim (reads a..b)"`` for a missing, damaged, too old
+        or too new ``schema_version``.
+    """
+    try:
+        got: str | None = attr_text(f, "schema", path, default=None)
+    except InputDataError:  # missing, or not text: either way not a header of ours
+        got = None
+    if got != kind.schema:
+        have = f"schema {got!r}" if got is not None else "no schema attribute"
+        raise InputDataError(f"{path}: not an ecmsim {kind.title} ({have}, expected {kind.schema!r})")
+    version = attr_int(f, "schema_version", path, 0)
+    if not kind.oldest <= version <= kind.version:
+        newer = "; upgrade ecmsim for newer files" if version > kind.version else ""
+        raise InputDataError(
+            f"{path}: {kind.title} schema version {version} is not readable by this ecmsim "
+            f"(reads {kind.oldest}..{kind.version}){newer}"
+        )
+    return version
+
+
+# --------------------------------------------------------------------------- datasets
+#: gzip level of every compressed dataset (h5py's default level, used by every ecmsim file so far).
+GZIP_LEVEL = 4
+
+
+def storage_options(shape: tuple[int, ...], chunks: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """The storage policy of every ecmsim dataset, as ``create_dataset`` keywords.
+
+    Every array with at least one value is chunked (``chunks``, or h5py's
+    choice), gzip level 4 compressed with the shuffle filter, and
+    checksummed (fletcher32), so a damaged chunk is an error on reading
+    instead of a silently wrong value.  Scalars (which HDF5 cannot chunk)
+    and empty arrays are stored plain.
+    """
+    if not shape or int(np.prod(shape)) == 0:
+        return {}
+    return {
+        "compression": "gzip",
+        "compression_opts": GZIP_LEVEL,
+        "shuffle": True,
+        "fletcher32": True,
+        "chunks": tuple(max(int(c), 1) for c in chunks) if chunks is not None else True,
+    }
+
+
+def write_dataset(
+    group: Any,
+    name: str,
+    data: Any,
+    units: str | None,
+    description: str,
+    *,
+    scale: str | None = None,
+    dims: Sequence[Any | None] = (),
+    chunks: tuple[int, ...] | None = None,
+    shape: tuple[int, ...] | None = None,
+    dtype: Any = None,
+    fill: Any = None,
+) -> Any:
+    """Create dataset ``name`` in ``group`` with its attributes, storage policy and dimension scales.
+
+    Parameters
+    ----------
+    group
+        The HDF5 group (or file) to create it in.
+    name
+        Dataset name (may contain ``/``: intermediate groups are created).
+    data
+        The values; None to create an empty dataset of ``shape`` and
+        ``dtype`` filled with ``fill``, written later block by block.
+    units
+        The ``units`` attribute (``"1"`` for counts and flags); None for text
+        and codes without units.
+    description
+        The ``description`` attribute: what the values are.
+    scale
+        Make the dataset a dimension scale of this name.
+    dims
+        Dimension scales to attach, one per leading axis (None: leave that axis).
+    chunks
+        Chunk shape (default: h5py's choice); see :func:`storage_options`.
+    """
+    if data is None:
+        if shape is None or dtype is None:
+            raise ValueError(f"write_dataset {name}: give data, or shape and dtype")
+        ds = group.create_dataset(name, shape=shape, dtype=dtype, fillvalue=fill, **storage_options(shape, chunks))
+    else:
+        arr = np.asarray(data) if dtype is None else np.asarray(data, dtype=dtype)
+        ds = group.create_dataset(name, data=arr, **storage_options(arr.shape, chunks))
+    if units is not None:
+        ds.attrs["units"] = units
+    ds.attrs["description"] = description
+    if scale is not None:
+        ds.make_scale(scale)
+    for axis, dim_scale in enumerate(dims):
+        if dim_scale is not None:
+            ds.dims[axis].attach_scale(dim_scale)
+    return ds
+
+
+def write_text_dataset(group: Any, name: str, text: str, description: str) -> Any:
+    """A scalar UTF-8 text dataset (JSON, TOML: text that may exceed the 64 KiB attribute limit)."""
+    import h5py
+
+    ds = group.create_dataset(name, data=text, dtype=h5py.string_dtype("utf-8"))
+    ds.attrs["description"] = description
+    return ds
+
+
+# --------------------------------------------------------------------------- atomic writes
 #: A temporary file of an atomic write this old was left by a writer that was killed:
 #: ecmsim writes a file in seconds, so a live writer's temporary file is never this old.
 STALE_TEMP_AGE_S = 3600.0
@@ -75,62 +277,108 @@ def remove_stale_temps(target: str | Path, suffix: str = ".tmp") -> list[Path]:
     return removed
 
 
-@contextlib.contextmanager
-def atomic_h5(path: str | Path) -> Iterator[Any]:
-    """Open a temporary HDF5 file beside ``path``; rename it into place on success.
-
-    On any exception the temporary file is removed and ``path`` is untouched.  After a
-    successful write, stale temporary files of ``path`` are removed
-    (:func:`remove_stale_temps`).
-    """
-    import h5py
-
+def output_folder(path: str | Path) -> Path:
+    """The folder ``path`` will be written into; an :class:`OutputError` if it does not exist."""
     target = Path(path)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"{target}: folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private (0600); a record is readable like any output
+    return folder
+
+
+def fsync_path(path: str | Path) -> None:
+    """Force the contents of the file ``path`` to the storage device (``os.fsync``)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
-        with h5py.File(tmp, "w", libver="earliest") as f:
-            yield f
-            f.flush()
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_folder(folder: str | Path) -> None:
+    """Make a rename in ``folder`` durable (fsync of the directory).
+
+    File systems that cannot fsync a directory (some network and Windows
+    file systems refuse to open one) are skipped: the rename has already
+    happened, only its durability across a power cut is then up to them.
+    """
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, *, suffix: str = ".tmp", mode: int = 0o644, umask: bool = False) -> Iterator[Path]:
+    """Write a file so that ``path`` is always absent, the previous file or the complete new one.
+
+    Yields the path of a hidden temporary file in the target's folder
+    (``.NAME.XXXXXXXX`` + ``suffix``); write it and close it inside the
+    ``with`` block.  On success the file is fsynced, given ``mode``, renamed
+    over ``path`` (the last step that touches the target), the folder is
+    fsynced and stale temporary files of ``path`` are removed
+    (:func:`remove_stale_temps`).  On any exception the temporary file is
+    deleted and ``path`` is untouched.
+
+    Parameters
+    ----------
+    path
+        The target file; its folder must exist (:class:`OutputError`).
+    suffix
+        Ending of the temporary file's name (a plot keeps its format's suffix).
+    mode
+        File mode of the result, e.g. ``0o644``, or ``0o444`` for a record.
+    umask
+        Reduce ``mode`` by the process umask (inspection batches and QC
+        results); otherwise ``mode`` is used as given.
+
+    Raises
+    ------
+    OutputError
+        The folder does not exist.
+    OSError
+        Creating, writing or renaming failed (callers name their file kind).
+    """
+    target = Path(path)
+    folder = output_folder(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        fsync_path(tmp)
+        os.chmod(tmp, mode & ~_current_umask() if umask else mode)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    remove_stale_temps(target)
+    fsync_folder(folder)
+    remove_stale_temps(target, suffix)
 
 
-def write_provenance(f: Any) -> None:
-    """Record ecmsim, h5py, HDF5 and NumPy versions and the time of writing on ``f``."""
-    import datetime
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
+
+@contextlib.contextmanager
+def atomic_h5(path: str | Path, *, mode: int = 0o644, umask: bool = False) -> Iterator[Any]:
+    """Create a new HDF5 file (earliest file format) at ``path`` through :func:`atomic_write`.
+
+    Yields the open ``h5py.File``; on success it is flushed, closed and
+    renamed into place; on any exception ``path`` is untouched.
+    """
     import h5py
 
-    from ecmsim import __version__
-
-    f.attrs["ecmsim_version"] = __version__
-    f.attrs["h5py_version"] = h5py.version.version
-    f.attrs["hdf5_version"] = h5py.version.hdf5_version
-    f.attrs["numpy_version"] = np.__version__
-    f.attrs["written_at"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def write_dataset(group: Any, name: str, data: Any, units: str, description: str) -> Any:
-    """Create a dataset with ``units`` and ``description`` attributes."""
-    arr = np.asarray(data)
-    kw: dict[str, Any] = {}
-    if arr.size >= 1024:
-        kw = {"compression": "gzip", "shuffle": True, "fletcher32": True, "chunks": True}
-    ds = group.create_dataset(name, data=arr, **kw)
-    ds.attrs["units"] = units
-    ds.attrs["description"] = description
-    return ds
+    with atomic_write(path, mode=mode, umask=umask) as tmp, h5py.File(tmp, "w", libver="earliest") as f:
+        yield f
+        f.flush()
 
 
 def check_self_contained(f: Any, path: str | Path) -> None:

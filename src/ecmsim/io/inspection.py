@@ -29,10 +29,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,24 +40,28 @@ import numpy as np
 
 from ecmsim.errors import InputDataError, OutputError
 from ecmsim.io.common import (
+    BATCH_FILE,
     H5_ERRORS,
+    QC_RESULT_FILE,
     atomic_h5,
-    attr_int,
+    atomic_write,
     attr_text,
+    check_header,
     check_self_contained,
     check_values,
     get_dataset,
     get_group,
     open_h5,
     read_dataset,
-    remove_stale_temps,
-    write_provenance,
+    write_dataset,
+    write_header,
+    write_text_dataset,
 )
 
-INSPECTION_SCHEMA = "ecmsim-inspection-batch"
-INSPECTION_SCHEMA_VERSION = 1
-QC_RESULT_SCHEMA = "ecmsim-qc-result"
-QC_RESULT_SCHEMA_VERSION = 1
+INSPECTION_SCHEMA = BATCH_FILE.schema
+INSPECTION_SCHEMA_VERSION = BATCH_FILE.version
+QC_RESULT_SCHEMA = QC_RESULT_FILE.schema
+QC_RESULT_SCHEMA_VERSION = QC_RESULT_FILE.version
 
 #: Fixed lengths of the string datasets (bytes, ASCII).
 SERIAL_LEN = 32
@@ -85,14 +87,6 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+\-]*$")
 _MAX_ATTR_TEXT = 1024
 #: Target number of values in one chunk of a part × hole × station dataset.
 _CHUNK_VALUES = 262_144
-
-
-def _set_mode(path: str | Path, mode: int) -> None:
-    """Give a finished file ``mode`` less the umask (temporary files are created 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    with contextlib.suppress(OSError):
-        os.chmod(path, mode & ~umask)
 
 
 def sha256_file(path: str | Path) -> str:
@@ -264,42 +258,6 @@ def _chunk_parts(n_parts: int, per_part: int) -> int:
     return int(max(1, min(n_parts, _CHUNK_VALUES // max(per_part, 1))))
 
 
-def _dataset(group: Any, name: str, data: Any, units: str | None, description: str, chunks: Any = None) -> Any:
-    """Chunked, gzip + shuffle + fletcher32 dataset with ``units`` and ``description``."""
-    arr = np.asarray(data)
-    kw: dict[str, Any] = {}
-    if arr.size > 0:
-        kw = {"compression": "gzip", "compression_opts": 4, "shuffle": True, "fletcher32": True}
-        kw["chunks"] = chunks if chunks is not None else True
-    ds = group.create_dataset(name, data=arr, **kw)
-    if units is not None:
-        ds.attrs["units"] = units
-    ds.attrs["description"] = description
-    return ds
-
-
-def _text_dataset(group: Any, name: str, text: str, description: str) -> Any:
-    """A scalar UTF-8 string dataset (for text that may exceed the 64 KiB attribute limit)."""
-    import h5py
-
-    ds = group.create_dataset(name, data=text, dtype=h5py.string_dtype("utf-8"))
-    ds.attrs["description"] = description
-    return ds
-
-
-def _check_schema(f: Any, path: Path, schema: str, version: int, what: str) -> int:
-    try:
-        got: str | None = attr_text(f, "schema", path, default=None)
-    except InputDataError:
-        got = None
-    if got != schema:
-        raise InputDataError(f"{path}: not an {what} (schema {got!r}, expected {schema!r})")
-    v = attr_int(f, "schema_version", path, 0)
-    if v > version or v < 1:
-        raise InputDataError(f"{path}: {what} schema version {v} is not readable by this ecmsim (reads 1..{version})")
-    return v
-
-
 # --------------------------------------------------------------------------- inspection batch: write
 def write_batch(path: str | Path, batch: Batch) -> None:
     """Write an inspection batch file atomically (see ``docs/inspection-schema.md``).
@@ -356,25 +314,22 @@ def write_batch(path: str | Path, batch: Batch) -> None:
             raise InputDataError(f"inspection batch: {name} index outside 0..{n_dev - 1}")
     cp = _chunk_parts(p_, h_ * s_)
     try:
-        with atomic_h5(path) as f:
-            f.attrs["schema"] = INSPECTION_SCHEMA
-            f.attrs["schema_version"] = INSPECTION_SCHEMA_VERSION
-            write_provenance(f)
-            f.attrs["supersedes_sha256"] = batch.supersedes
+        with atomic_h5(path, umask=True) as f:
+            write_header(f, BATCH_FILE, {"supersedes_sha256": batch.supersedes})
             g = f.create_group("batch")
             g.attrs["description"] = "batch metadata (text; empty = not recorded)"
             for k, v in meta.items():
                 g.attrs[k] = v
             src = f.create_group("sources")
             src.attrs["description"] = "files this batch was imported from"
-            _dataset(
+            write_dataset(
                 src,
                 "file",
                 _fixed_strings([Path(n).name[:255] for n, _ in batch.sources], 256, "file", None),
                 None,
                 "file name",
             )
-            _dataset(
+            write_dataset(
                 src,
                 "sha256",
                 np.array([h.encode() for _, h in batch.sources], dtype="S64"),
@@ -383,20 +338,20 @@ def write_batch(path: str | Path, batch: Batch) -> None:
             )
             des = f.create_group("design")
             des.attrs["description"] = "hole design, one entry per hole"
-            _dataset(des, "hole_id", hole_ids, None, "hole identifier").make_scale("hole_id")
-            _dataset(des, "group", groups, None, "hole group (e.g. a row drilled by one electrode)")
-            _dataset(des, "nominal_diameter", np.asarray(d.nominal_diameter, float), "mm", "nominal hole diameter")
-            _dataset(des, "nominal_x", np.asarray(d.nominal_x, float), "mm", "nominal position x (NaN: not given)")
-            _dataset(des, "nominal_y", np.asarray(d.nominal_y, float), "mm", "nominal position y (NaN: not given)")
-            _dataset(des, "depth", np.asarray(d.depth, float), "mm", "nominal hole depth")
-            _dataset(
+            write_dataset(des, "hole_id", hole_ids, None, "hole identifier").make_scale("hole_id")
+            write_dataset(des, "group", groups, None, "hole group (e.g. a row drilled by one electrode)")
+            write_dataset(des, "nominal_diameter", np.asarray(d.nominal_diameter, float), "mm", "nominal hole diameter")
+            write_dataset(des, "nominal_x", np.asarray(d.nominal_x, float), "mm", "nominal position x (NaN: not given)")
+            write_dataset(des, "nominal_y", np.asarray(d.nominal_y, float), "mm", "nominal position y (NaN: not given)")
+            write_dataset(des, "depth", np.asarray(d.depth, float), "mm", "nominal hole depth")
+            write_dataset(
                 des,
                 "station_depth",
                 np.asarray(d.station_depth, float),
                 "mm",
                 "measurement station depth below the entry surface (union over holes)",
             ).make_scale("station_depth")
-            _dataset(
+            write_dataset(
                 des,
                 "station_mask",
                 np.asarray(d.station_mask, np.uint8),
@@ -406,11 +361,11 @@ def write_batch(path: str | Path, batch: Batch) -> None:
             des["station_mask"].dims[0].attach_scale(des["hole_id"])
             des["station_mask"].dims[1].attach_scale(des["station_depth"])
             pts = f.create_group("parts")
-            _dataset(pts, "serial", serials, None, "engraved serial number").make_scale("serial")
-            _dataset(pts, "measured_at", times, None, "time of the part's last measurement (ISO 8601, '' unknown)")
+            write_dataset(pts, "serial", serials, None, "engraved serial number").make_scale("serial")
+            write_dataset(pts, "measured_at", times, None, "time of the part's last measurement (ISO 8601, '' unknown)")
             dev = f.create_group("devices")
-            _dataset(dev, "name", devices, None, "measuring device (and method)")
-            _dataset(
+            write_dataset(dev, "name", devices, None, "measuring device (and method)")
+            write_dataset(
                 dev,
                 "uncertainty",
                 np.asarray(batch.device_uncertainty, float),
@@ -428,7 +383,7 @@ def write_batch(path: str | Path, batch: Batch) -> None:
                 ("device", batch.device, np.int16, "1", "index into /devices (-1: not measured)"),
             )
             for name, arr, dt, units, desc in arrays3:
-                ds = _dataset(m, name, np.asarray(arr, dt), units, desc, chunks=c3)
+                ds = write_dataset(m, name, np.asarray(arr, dt), units, desc, chunks=c3)
                 ds.dims[0].attach_scale(pts["serial"])
                 ds.dims[1].attach_scale(des["hole_id"])
                 ds.dims[2].attach_scale(des["station_depth"])
@@ -438,12 +393,11 @@ def write_batch(path: str | Path, batch: Batch) -> None:
                 ("blocked", batch.blocked, np.uint8, "1", "1: hole blocked (not through / not open to depth)"),
             )
             for name, arr, dt, units, desc in arrays2:
-                ds = _dataset(m, name, np.asarray(arr, dt), units, desc, chunks=c2)
+                ds = write_dataset(m, name, np.asarray(arr, dt), units, desc, chunks=c2)
                 ds.dims[0].attach_scale(pts["serial"])
                 ds.dims[1].attach_scale(des["hole_id"])
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the inspection batch: {exc}") from None
-    _set_mode(path, 0o644)
 
 
 # --------------------------------------------------------------------------- inspection batch: read
@@ -470,9 +424,7 @@ class BatchReader:
     def __init__(self, f: Any, path: Path) -> None:
         self._f = f
         self.path = path
-        self.schema_version = _check_schema(
-            f, path, INSPECTION_SCHEMA, INSPECTION_SCHEMA_VERSION, "ecmsim inspection batch"
-        )
+        self.schema_version = check_header(f, path, BATCH_FILE)
         check_self_contained(f, path)
         # Everything is validated as on writing: a batch file is a record, and a
         # damaged or hand-edited one must be refused, never half-read.
@@ -687,11 +639,18 @@ class QCResultWriter:
         """A further (small, whole) dataset, e.g. resolved limits or predictions."""
         grp, _, leaf = name.rpartition("/")
         g = self._f.require_group(grp) if grp else self._f
-        _dataset(g, leaf, data, units, description)
+        write_dataset(g, leaf, data, units, description)
 
     def attrs(self, values: Mapping[str, Any]) -> None:
         for k, v in values.items():
             self._f.attrs[k] = v
+
+
+def _axis_scales(shape: tuple[int, ...], scales: Sequence[Any]) -> list[Any]:
+    """The scales (parts, holes, stations) to attach to a per-part dataset: each whose length matches its axis."""
+    if not shape or not len(scales[0]) or shape[0] != len(scales[0]):
+        return []  # not a per-part array
+    return [sc if n == len(sc) else None for n, sc in zip(shape, scales, strict=False)]
 
 
 @contextlib.contextmanager
@@ -721,27 +680,24 @@ def qc_result_file(
     arrays
         Datasets to create (filled with ``fill``), written block by block.
     """
-    p_, h_, s_ = len(serials), len(hole_id), int(np.size(station_depth))
+    p_ = len(serials)
     try:
-        with atomic_h5(path) as f:
-            f.attrs["schema"] = QC_RESULT_SCHEMA
-            f.attrs["schema_version"] = QC_RESULT_SCHEMA_VERSION
-            write_provenance(f)
-            f.attrs["verdict_codes"] = _LEGEND
-            for k, v in attrs.items():
-                f.attrs[k] = v
+        with atomic_h5(path, mode=0o444, umask=True) as f:  # a record: read-only
+            write_header(f, QC_RESULT_FILE, {"verdict_codes": _LEGEND, **attrs})
             for k, v in texts.items():
-                _text_dataset(f, k, v, f"{k} (text)")
+                write_text_dataset(f, k, v, f"{k} (text)")
             inp = f.create_group("inputs")
-            _dataset(inp, "role", np.array([r.encode() for r, _, _ in inputs], dtype="S16"), None, "role of the input")
-            _dataset(
+            write_dataset(
+                inp, "role", np.array([r.encode() for r, _, _ in inputs], dtype="S16"), None, "role of the input"
+            )
+            write_dataset(
                 inp,
                 "path",
                 _fixed_strings([str(pth)[-1024:] for _, pth, _ in inputs], 1024, "path", None),
                 None,
                 "path as given",
             )
-            _dataset(
+            write_dataset(
                 inp,
                 "sha256",
                 np.array([h.encode() for _, _, h in inputs], dtype="S64"),
@@ -749,8 +705,8 @@ def qc_result_file(
                 "SHA-256 of the file's bytes",
             )
             pts = f.create_group("parts")
-            _dataset(pts, "serial", validate_serials(serials), None, "engraved serial number").make_scale("serial")
-            _dataset(
+            write_dataset(pts, "serial", validate_serials(serials), None, "engraved serial number").make_scale("serial")
+            write_dataset(
                 pts,
                 "measured_at",
                 _fixed_strings(measured_at, TIME_LEN, "measured_at", None),
@@ -758,13 +714,13 @@ def qc_result_file(
                 "time of the part's last measurement (from the inspection file)",
             )
             des = f.create_group("design")
-            _dataset(
+            write_dataset(
                 des, "hole_id", _fixed_strings(hole_id, HOLE_ID_LEN, "hole id", _ID_RE), None, "hole identifier"
             ).make_scale("hole_id")
-            _dataset(des, "station_depth", np.asarray(station_depth, float), "mm", "station depth").make_scale(
+            write_dataset(des, "station_depth", np.asarray(station_depth, float), "mm", "station depth").make_scale(
                 "station_depth"
             )
-            _dataset(
+            write_dataset(
                 des,
                 "characteristic",
                 np.array([c.encode() for c in characteristics], dtype="S32"),
@@ -774,40 +730,24 @@ def qc_result_file(
             for a in arrays:
                 grp, _, leaf = a.name.rpartition("/")
                 g = f.require_group(grp) if grp else f
-                kw: dict[str, Any] = {}
-                size = int(np.prod(a.shape))
-                if size:
-                    chunks = list(a.shape)
-                    if a.shape and a.shape[0] == p_:
-                        chunks[0] = _chunk_parts(p_, size // max(p_, 1))
-                    kw = {
-                        "compression": "gzip",
-                        "compression_opts": 4,
-                        "shuffle": True,
-                        "fletcher32": True,
-                        "chunks": tuple(max(c, 1) for c in chunks),
-                    }
-                ds = g.create_dataset(leaf, shape=a.shape, dtype=a.dtype, fillvalue=a.fill, **kw)
-                if a.units is not None:
-                    ds.attrs["units"] = a.units
-                ds.attrs["description"] = a.description
-                if a.shape and a.shape[0] == p_ and p_:
-                    ds.dims[0].attach_scale(pts["serial"])
-                    if len(a.shape) > 1 and a.shape[1] == h_:
-                        ds.dims[1].attach_scale(des["hole_id"])
-                    if len(a.shape) > 2 and a.shape[2] == s_:
-                        ds.dims[2].attach_scale(des["station_depth"])
+                chunks = list(a.shape)
+                if a.shape and a.shape[0] == p_:
+                    chunks[0] = _chunk_parts(p_, int(np.prod(a.shape)) // max(p_, 1))
+                scales = _axis_scales(a.shape, (pts["serial"], des["hole_id"], des["station_depth"]))
+                write_dataset(
+                    g, leaf, None, a.units, a.description, shape=a.shape, dtype=a.dtype, fill=a.fill,
+                    chunks=tuple(chunks), dims=scales,
+                )  # fmt: skip
             yield QCResultWriter(f)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the QC results file: {exc}") from None
-    _set_mode(path, 0o444)  # a record: read-only
 
 
 def read_qc_result(path: str | Path) -> dict[str, Any]:
     """Read a QC results file: ``attrs``, ``inputs``, ``parts`` (per-part arrays), ``texts``."""
     p = Path(path)
     with open_h5(p, "QC results file") as f:
-        _check_schema(f, p, QC_RESULT_SCHEMA, QC_RESULT_SCHEMA_VERSION, "ecmsim QC results file")
+        check_header(f, p, QC_RESULT_FILE)
         try:
             parts = {k: f["parts"][k][()] for k in f["parts"]}
             parts["serial"] = np.array(_decode(parts["serial"]))
@@ -862,17 +802,11 @@ def archive_input(store: Path, kind: str, src: str | Path, sha256: str, suffix: 
     dest = store / kind / f"{sha256}{suffix}"
     if dest.exists() and dest.stat().st_size == Path(src).stat().st_size:
         return dest
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
     try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, dest)
+        with atomic_write(dest, mode=0o444) as tmp:
+            shutil.copyfile(src, tmp)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise OutputError(f"{dest}: cannot archive {src}: {exc}") from None
-    remove_stale_temps(dest)
     return dest
 
 
@@ -913,7 +847,7 @@ def trace_serial(serial: str, store: str | Path) -> tuple[list[dict[str, Any]], 
 
 def _trace_record(f: Any, path: Path, serial: str) -> dict[str, Any] | None:
     """The record of ``serial`` in one QC results file (None if the file does not hold it)."""
-    _check_schema(f, path, QC_RESULT_SCHEMA, QC_RESULT_SCHEMA_VERSION, "ecmsim QC results file")
+    check_header(f, path, QC_RESULT_FILE)
     serials = _read_strings(f, "parts/serial", path, SERIAL_LEN, "serial number", _ID_RE, unique=True)
     if serial not in serials:
         return None

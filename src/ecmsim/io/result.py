@@ -19,9 +19,10 @@ from typing import Any
 from ecmsim.errors import InputDataError, OutputError
 from ecmsim.io.common import (
     H5_ERRORS,
+    RESULT_FILE,
     atomic_h5,
-    attr_int,
     attr_text,
+    check_header,
     check_values,
     get_dataset,
     get_group,
@@ -174,18 +175,7 @@ def read_result(path: str | Path) -> dict[str, Any]:
     """
     p = Path(path)
     with open_h5(p, "result file") as f:
-        try:
-            schema: str | None = attr_text(f, "schema", p, default=None)
-        except InputDataError:
-            schema = None
-        if schema != RESULT_SCHEMA:
-            raise InputDataError(f"{p}: not an ecmsim simulation result (schema {schema!r})")
-        version = attr_int(f, "schema_version", p, 0)
-        if version > RESULT_SCHEMA_VERSION or version < 1:
-            raise InputDataError(
-                f"{p}: result schema version {version} is not readable by this ecmsim "
-                f"(reads 1..{RESULT_SCHEMA_VERSION}); upgrade ecmsim for newer files"
-            )
+        check_header(f, p, RESULT_FILE)
         try:
             attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
         except H5_ERRORS as exc:

@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 
 from ecmsim.errors import InputDataError, OutputError
-from ecmsim.io.common import atomic_h5, open_h5, write_dataset, write_provenance
+from ecmsim.io.common import SPC_LIMITS_FILE, atomic_h5, check_header, open_h5, write_dataset, write_header
 
-SPC_LIMITS_SCHEMA = "ecmsim-spc-limits"
-SPC_LIMITS_SCHEMA_VERSION = 1
+SPC_LIMITS_SCHEMA = SPC_LIMITS_FILE.schema
+SPC_LIMITS_SCHEMA_VERSION = SPC_LIMITS_FILE.version
 _PARAMS = ("lambda", "L", "k", "h")
 
 
@@ -95,23 +95,26 @@ def write_spc_limits(path: str | Path, lim: SpcLimits) -> None:
     """
     try:
         with atomic_h5(path) as f:
-            f.attrs["schema"] = SPC_LIMITS_SCHEMA
-            f.attrs["schema_version"] = SPC_LIMITS_SCHEMA_VERSION
-            write_provenance(f)
-            f.attrs["frozen_at"] = lim.frozen_at
-            f.attrs["spec_file"] = lim.spec_file[-1024:]
-            f.attrs["spec_sha256"] = lim.spec_sha256
-            f.attrs["rules"] = ",".join(lim.rules)
-            f.attrs["subgroup"] = lim.subgroup
-            f.attrs["n_series"] = len(lim.limits)
-            f.attrs["phase1_signals"] = lim.phase1_signals
-            f.attrs["description"] = "frozen Phase I control-chart parameters (ecmsim qc spc --freeze)"
+            write_header(
+                f,
+                SPC_LIMITS_FILE,
+                {
+                    "frozen_at": lim.frozen_at,
+                    "spec_file": lim.spec_file[-1024:],
+                    "spec_sha256": lim.spec_sha256,
+                    "rules": ",".join(lim.rules),
+                    "subgroup": lim.subgroup,
+                    "n_series": len(lim.limits),
+                    "phase1_signals": lim.phase1_signals,
+                    "description": "frozen Phase I control-chart parameters (ecmsim qc spc --freeze)",
+                },
+            )
             src = f.create_group("sources")
             src.attrs["description"] = "Phase I inspection batch files"
-            ds = src.create_dataset("file", data=np.array([p[-1024:].encode() for p, _ in lim.sources], dtype="S1024"))
-            ds.attrs["description"] = "file as given"
-            ds = src.create_dataset("sha256", data=np.array([h.encode() for _, h in lim.sources], dtype="S64"))
-            ds.attrs["description"] = "SHA-256 of the file's bytes"
+            files = np.array([p[-1024:].encode() for p, _ in lim.sources], dtype="S1024")
+            write_dataset(src, "file", files, None, "file as given")
+            hashes = np.array([h.encode() for _, h in lim.sources], dtype="S64")
+            write_dataset(src, "sha256", hashes, None, "SHA-256 of the file's bytes")
             ser = f.create_group("series")
             for i, fl in enumerate(lim.limits):
                 g = ser.create_group(f"{i:03d}")
@@ -132,15 +135,7 @@ def read_spc_limits(path: str | Path) -> SpcLimits:
     """Read a limits file; refuse other schemas and newer versions (:class:`InputDataError`)."""
     p = Path(path)
     with open_h5(p, "SPC limits file") as f:
-        got = _s(f.attrs.get("schema", ""))
-        if got != SPC_LIMITS_SCHEMA:
-            raise InputDataError(f"{p}: not an ecmsim SPC limits file (schema {got!r}, expected {SPC_LIMITS_SCHEMA!r})")
-        v = int(f.attrs.get("schema_version", 0))
-        if not 1 <= v <= SPC_LIMITS_SCHEMA_VERSION:
-            raise InputDataError(
-                f"{p}: SPC limits schema version {v} is not readable by this ecmsim "
-                f"(reads 1..{SPC_LIMITS_SCHEMA_VERSION})"
-            )
+        check_header(f, p, SPC_LIMITS_FILE)
         try:
             sources = list(
                 zip(

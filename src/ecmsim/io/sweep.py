@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from ecmsim.errors import InputDataError, OutputError
-from ecmsim.io.common import atomic_h5, open_h5, write_dataset, write_provenance
+from ecmsim.io.common import SWEEP_FILE, atomic_h5, check_header, open_h5, write_dataset, write_header
 
-SWEEP_SCHEMA = "ecmsim-sweep"
-SWEEP_SCHEMA_VERSION = 1
+SWEEP_SCHEMA = SWEEP_FILE.schema
+SWEEP_SCHEMA_VERSION = SWEEP_FILE.version
 
 #: Metrics recorded per point: name -> (units, description).  NaN: not available.
 SWEEP_METRICS: dict[str, tuple[str, str]] = {
@@ -166,15 +166,18 @@ def write_sweep(path: str | Path, sweep: SweepData) -> None:
     sdt = h5py.string_dtype("utf-8")
     try:
         with atomic_h5(path) as f:
-            f.attrs["schema"] = SWEEP_SCHEMA
-            f.attrs["schema_version"] = SWEEP_SCHEMA_VERSION
-            write_provenance(f)
-            f.attrs["mode"] = sweep.mode
-            f.attrs["design"] = sweep.design
-            f.attrs["seed"] = int(sweep.seed)
-            f.attrs["base_config_hash"] = sweep.base_config_hash
-            f.attrs["config_source"] = sweep.config_source
-            f.attrs["base_dir"] = sweep.base_dir
+            write_header(
+                f,
+                SWEEP_FILE,
+                {
+                    "mode": sweep.mode,
+                    "design": sweep.design,
+                    "seed": int(sweep.seed),
+                    "base_config_hash": sweep.base_config_hash,
+                    "config_source": sweep.config_source,
+                    "base_dir": sweep.base_dir,
+                },
+            )
             f.create_dataset(
                 "base_config_json", data=json.dumps(sweep.base_config, sort_keys=True, default=str), dtype=sdt
             )
@@ -185,19 +188,17 @@ def write_sweep(path: str | Path, sweep: SweepData) -> None:
             par["name"].make_scale("parameter")
             plan = f.create_group("plan")
             plan.attrs["description"] = "the planned points of the latest run of the sweep"
-            write_dataset(plan, "values", np.asarray(sweep.plan, float).reshape(-1, p_), "mixed",
-                          "planned parameter values, one row per point (units: /parameters/units)")  # fmt: skip
-            plan.create_dataset("param_hash", data=np.array(sweep.plan_hash, dtype="S64"))
-            plan["values"].dims[1].attach_scale(par["name"])
+            values_desc = "parameter values, one row per point (units: /parameters/units)"
+            planned = np.asarray(sweep.plan, float).reshape(-1, p_)
+            write_dataset(plan, "values", planned, "mixed", f"planned {values_desc}", dims=(None, par["name"]))
+            hashes = np.array(sweep.plan_hash, dtype="S64")
+            write_dataset(plan, "param_hash", hashes, None, "parameter hash of each planned point")
             pts = f.create_group("points")
             pts.attrs["description"] = "evaluated points, in the order they finished; NaN: not available"
-            pts.create_dataset("param_hash", data=np.array(sweep.param_hash, dtype="S64"))
-            pts["param_hash"].attrs["description"] = "SHA-256 of the point's resolved config and evaluation mode"
-            pts["param_hash"].make_scale("point")
-            write_dataset(pts, "values", sweep.values.reshape(n, p_), "mixed",
-                          "parameter values, one row per point (units: /parameters/units)")  # fmt: skip
-            pts["values"].dims[0].attach_scale(pts["param_hash"])
-            pts["values"].dims[1].attach_scale(par["name"])
+            hashes = np.array(sweep.param_hash, dtype="S64")
+            desc = "SHA-256 of the point's resolved config and evaluation mode"
+            point = write_dataset(pts, "param_hash", hashes, None, desc, scale="point")
+            write_dataset(pts, "values", sweep.values.reshape(n, p_), "mixed", values_desc, dims=(point, par["name"]))
             pts.create_dataset("status", data=np.array(sweep.status, dtype=object), dtype=sdt)
             pts["status"].attrs["description"] = (
                 "completed, broke_through, short_circuit, limit_exceeded, max_steps, equilibrium, "
@@ -206,8 +207,7 @@ def write_sweep(path: str | Path, sweep: SweepData) -> None:
             pts.create_dataset("message", data=np.array(sweep.message, dtype=object), dtype=sdt)
             for name, (units, desc) in SWEEP_METRICS.items():
                 arr = sweep.metrics.get(name, np.full(n, np.nan))
-                ds = write_dataset(pts, name, np.asarray(arr, float), units, desc)
-                ds.dims[0].attach_scale(pts["param_hash"])
+                write_dataset(pts, name, np.asarray(arr, float), units, desc, dims=(point,))
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the sweep file: {exc}") from None
 
@@ -226,16 +226,7 @@ def read_sweep(path: str | Path) -> SweepData:
     """
     p = Path(path)
     with open_h5(p, "sweep file") as f:
-        schema = f.attrs.get("schema")
-        if isinstance(schema, bytes):
-            schema = schema.decode()
-        if schema != SWEEP_SCHEMA:
-            raise InputDataError(f"{p}: not an ecmsim sweep file (schema {schema!r}, expected {SWEEP_SCHEMA!r})")
-        version = int(f.attrs.get("schema_version", 0))
-        if not 1 <= version <= SWEEP_SCHEMA_VERSION:
-            raise InputDataError(
-                f"{p}: sweep schema version {version} is not readable (reads 1..{SWEEP_SCHEMA_VERSION})"
-            )
+        check_header(f, p, SWEEP_FILE)
         try:
             pts = f["points"]
             names = _text(f["parameters/name"])

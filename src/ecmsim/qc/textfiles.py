@@ -1,10 +1,7 @@
-"""Atomic writes of text outputs (CSV, TOML, JSON, HTML): temporary file, fsync, rename."""
+"""Atomic writes of text outputs (CSV, TOML, JSON, HTML): temporary file, fsync, rename, folder fsync."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 
 from ecmsim.errors import OutputError
@@ -22,24 +19,15 @@ def check_output_folder(path: str | Path) -> Path:
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` so that it is either the old or the complete new file."""
-    p = check_output_folder(path)
-    folder = p.parent if str(p.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise OutputError(f"{p}: cannot write: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise OutputError(f"{p}: cannot write: {exc.strerror or exc}") from None
-    from ecmsim.io.common import remove_stale_temps  # here: textfiles stays free of numpy
+    """Write UTF-8 ``text`` to ``path`` so that it is either the old or the complete new file.
 
-    remove_stale_temps(p)
+    Through :func:`ecmsim.io.common.atomic_write` (file and folder fsynced, mode 0644).
+    """
+    from ecmsim.io.common import atomic_write  # here: importing textfiles stays free of numpy
+
+    p = check_output_folder(path)
+    try:
+        with atomic_write(p) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise OutputError(f"{p}: cannot write: {exc.strerror or exc}") from None

@@ -54,6 +54,8 @@ from ecmsim.io.inspection import (
     VERDICT_NAMES,
     VERDICT_PASS,
     BatchReader,
+    Design,
+    QCResultWriter,
     ResultArray,
     archive_input,
     dumps_json,
@@ -63,7 +65,16 @@ from ecmsim.io.inspection import (
     result_file_name,
     sha256_file,
 )
-from ecmsim.qc.spec import CHARACTERISTICS, RULE_REFERENCES, ResolvedSpec, Spec, load_spec
+from ecmsim.qc.spec import (
+    CHARACTERISTICS,
+    RULE_REFERENCES,
+    Decision,
+    Limits,
+    ModelBounds,
+    ResolvedSpec,
+    Spec,
+    load_spec,
+)
 
 CHARS = tuple(CHARACTERISTICS)
 #: Values within this distance of a limit are on the limit (float32 storage: 0.1 µm at 10 mm).
@@ -71,6 +82,8 @@ LIMIT_EPS = 1e-6
 #: Reasons kept per rejected part.
 MAX_REASONS = 5
 _VERDICT_CODES = (VERDICT_NA, VERDICT_PASS, VERDICT_COND_PASS, VERDICT_COND_FAIL, VERDICT_MISSING, VERDICT_FAIL)
+#: How prediction files are matched to holes (stated in the results file and the JSON).
+PREDICTION_RULE = "one file: all holes; several: file stem = hole group"
 
 
 # --------------------------------------------------------------------------- predictions
@@ -91,7 +104,7 @@ class Predictions:
     def __bool__(self) -> bool:
         return bool(self.paths)
 
-    def match(self, design: Any, source: str) -> tuple[np.ndarray, np.ndarray]:
+    def match(self, design: Design, source: str) -> tuple[np.ndarray, np.ndarray]:
         """Predicted diameter at every hole × station (mm, NaN: none) and the file index per hole (-1: none)."""
         h = design.n_holes
         src = np.full(h, -1, np.int16)
@@ -144,7 +157,9 @@ def load_predictions(paths: Sequence[str | Path]) -> Predictions:
 
 
 # --------------------------------------------------------------------------- decision zones
-def zones(v: np.ndarray, lo: Any, hi: Any, w: Any, rule: str) -> np.ndarray:
+def zones(
+    v: np.ndarray, lo: float | np.ndarray, hi: float | np.ndarray, w: float | np.ndarray, rule: str
+) -> np.ndarray:
     """Verdict codes of values ``v`` against limits ``[lo, hi]`` with guard band ``w`` (int8).
 
     ``simple``: pass inside [lo, hi]; ``guarded``: pass inside [lo + w, hi − w];
@@ -177,7 +192,7 @@ class BatchOutcome:
     path: str
     sha256: str
     meta: dict[str, str]
-    design: Any
+    design: Design
     serials: list[str]
     measured_at: list[str]
     results_file: str
@@ -193,7 +208,7 @@ class BatchOutcome:
     verdict_counts: dict[str, dict[str, int]]  # characteristic -> verdict name -> count of decisions
     hole_verdict_counts: dict[str, int]
     n_holes_model_deviation: int
-    stats: dict[str, Any]  # accumulators for the report
+    stats: BatchStats  # accumulators for the report
     predictions: dict[str, Any]
 
     @property
@@ -227,7 +242,7 @@ class BatchOutcome:
         return recs
 
 
-def _num(x: Any) -> float | None:
+def _num(x: float | np.floating) -> float | None:
     v = float(x)
     return None if not np.isfinite(v) else round(v, 6)
 
@@ -432,75 +447,234 @@ def _result_arrays(p_: int, h_: int, s_: int, with_pred: bool) -> list[ResultArr
     return arrs
 
 
-def _stream(
-    reader: BatchReader,
-    rspec: ResolvedSpec,
-    pred: np.ndarray,
-    pred_src: np.ndarray,
-    preds: Predictions,
-    out: Path,
-    digest: str,
-    now: str,
-) -> BatchOutcome:
-    spec = rspec.spec
-    dec = spec.decision
-    d = reader.design
-    p_, h_, s_ = reader.n_parts, d.n_holes, d.n_stations
-    with_pred = bool(preds) and bool(np.isfinite(pred).any())
+@dataclass(frozen=True)
+class _HoleLayout:
+    """Per-hole constants of a design that every block of parts uses."""
+
+    mask: np.ndarray  # (H, S) bool: the hole has this station
+    i_entry: np.ndarray  # (H,) index of the hole's first station
+    i_exit: np.ndarray  # (H,) index of the hole's last station
+    length: np.ndarray  # (H,) mm between entry and exit station (NaN: no station)
+    rows: np.ndarray  # (H,) 0 .. H-1
+    groups: list[str]
+    onehot: np.ndarray  # (H, G) 1 where the hole is in the group
+
+    @classmethod
+    def of(cls, d: Design) -> _HoleLayout:
+        h_, s_ = d.n_holes, d.n_stations
+        mask = d.station_mask
+        has_st = mask.any(axis=1)
+        i_entry = np.argmax(mask, axis=1)
+        i_exit = s_ - 1 - np.argmax(mask[:, ::-1], axis=1) if s_ else i_entry
+        if s_:
+            length = np.where(has_st, d.station_depth[i_exit] - d.station_depth[i_entry], np.nan)
+        else:
+            length = np.full(h_, np.nan)
+        rows = np.arange(h_)
+        groups = d.groups()
+        g_index = np.array([groups.index(g) for g in d.group], np.int64)
+        onehot = np.zeros((h_, len(groups)))
+        onehot[rows, g_index] = 1.0
+        return cls(mask, i_entry, i_exit, length, rows, groups, onehot)
+
+
+def _device_uncertainty(reader: BatchReader, dec: Decision) -> np.ndarray:
+    """U per device (mm), the spec's default where the device states none; one NaN appended for index -1."""
     dev_u = reader.device_uncertainty.copy()
     if dec.default_uncertainty_mm is not None:
         dev_u[np.isnan(dev_u)] = dec.default_uncertainty_mm
-    dev_u_ext = np.append(dev_u, np.nan)  # index -1 (not measured) → NaN
-    mask = d.station_mask
-    has_st = mask.any(axis=1)
-    i_entry = np.argmax(mask, axis=1)
-    i_exit = s_ - 1 - np.argmax(mask[:, ::-1], axis=1) if s_ else i_entry
-    length = np.where(has_st, d.station_depth[i_exit] - d.station_depth[i_entry], np.nan) if s_ else np.full(h_, np.nan)
-    rows = np.arange(h_)
-    groups = d.groups()
-    g_index = np.array([groups.index(g) for g in d.group], np.int64)
-    onehot = np.zeros((h_, len(groups)))
-    onehot[rows, g_index] = 1.0
-    lim = rspec.limits
-    nominal = np.asarray(d.nominal_diameter, float)
-    # histogram bins: diameter deviation from nominal and residuals
-    dl = lim["diameter"]
-    spans = np.concatenate([(dl.hi - dl.nominal)[dl.specified], (dl.nominal - dl.lo)[dl.specified]])
-    spans = spans[np.isfinite(spans)]
-    half = 2.0 * float(spans.max()) if spans.size else 0.1
-    dev_edges = np.linspace(-half, half, 61)
-    rb = spec.model.max_residual_mm or spec.model.max_mean_residual_mm or 0.05
-    res_edges = np.linspace(-2.5 * rb, 2.5 * rb, 61)
-    stats: dict[str, Any] = {
-        "dev_edges": dev_edges,
-        "dev_hist": np.zeros(62, np.int64),
-        "res_edges": res_edges,
-        "res_hist": np.zeros(62, np.int64),
-        "d_sum": np.zeros((h_, s_)),
-        "d_cnt": np.zeros((h_, s_)),
-        "d_min": np.full((h_, s_), np.inf),
-        "d_max": np.full((h_, s_), -np.inf),
-        "part_group_dev": np.full((p_, len(groups)), np.nan),
-        "part_group_res": np.full((p_, len(groups)), np.nan),
-        "groups": groups,
-        "pred": pred,
-        "limits": lim,
-        "pred_src": pred_src,
-    }
-    counts = np.zeros((len(CHARS), len(_VERDICT_CODES)), np.int64)
-    hole_counts = np.zeros(len(_VERDICT_CODES), np.int64)
-    part_verdict = np.full(p_, VERDICT_NA, np.int8)
-    accepted = np.zeros(p_, bool)
-    n_rej_holes = np.zeros(p_, np.int64)
-    n_undecided = np.zeros(p_, np.int64)
-    n_rej_char = np.zeros((p_, len(CHARS)), np.int64)
-    model_dev = np.zeros(p_, bool)
-    mean_res = np.full(p_, np.nan)
-    max_res = np.full(p_, np.nan)
-    reasons: dict[int, list[str]] = {}
-    n_holes_dev = 0
-    pred32 = pred.astype(np.float32)
-    attrs = {
+    return np.append(dev_u, np.nan)  # index -1 (not measured) → NaN
+
+
+@dataclass
+class BatchStats:
+    """Accumulators of one batch for the report's charts (filled block by block).
+
+    Histograms count underflow (first bin) and overflow (last bin) besides
+    the 60 bins between the edges; ``d_*`` are per hole × station sums,
+    counts and extremes of the measured diameter (mm); ``part_group_*`` the
+    per-part mean deviation from nominal / mean residual of each hole group.
+    """
+
+    dev_edges: np.ndarray
+    dev_hist: np.ndarray
+    res_edges: np.ndarray
+    res_hist: np.ndarray
+    d_sum: np.ndarray
+    d_cnt: np.ndarray
+    d_min: np.ndarray
+    d_max: np.ndarray
+    part_group_dev: np.ndarray
+    part_group_res: np.ndarray
+    groups: list[str]
+    pred: np.ndarray
+    limits: dict[str, Limits]
+    pred_src: np.ndarray
+
+    @classmethod
+    def start(
+        cls, rspec: ResolvedSpec, groups: list[str], pred: np.ndarray, pred_src: np.ndarray, n_parts: int
+    ) -> BatchStats:
+        lim = rspec.limits
+        h_, s_ = pred.shape
+        # histogram bins: diameter deviation from nominal and residuals
+        dl = lim["diameter"]
+        spans = np.concatenate([(dl.hi - dl.nominal)[dl.specified], (dl.nominal - dl.lo)[dl.specified]])
+        spans = spans[np.isfinite(spans)]
+        half = 2.0 * float(spans.max()) if spans.size else 0.1
+        model = rspec.spec.model
+        rb = model.max_residual_mm or model.max_mean_residual_mm or 0.05
+        return cls(
+            dev_edges=np.linspace(-half, half, 61),
+            dev_hist=np.zeros(62, np.int64),
+            res_edges=np.linspace(-2.5 * rb, 2.5 * rb, 61),
+            res_hist=np.zeros(62, np.int64),
+            d_sum=np.zeros((h_, s_)),
+            d_cnt=np.zeros((h_, s_)),
+            d_min=np.full((h_, s_), np.inf),
+            d_max=np.full((h_, s_), -np.inf),
+            part_group_dev=np.full((n_parts, len(groups)), np.nan),
+            part_group_res=np.full((n_parts, len(groups)), np.nan),
+            groups=groups,
+            pred=pred,
+            limits=lim,
+            pred_src=pred_src,
+        )
+
+    def add_measured(self, a: int, dia: np.ndarray, nominal: np.ndarray, onehot: np.ndarray) -> None:
+        """Add the diameters (parts a.., holes, stations; mm) of one block."""
+        b = a + dia.shape[0]
+        fin = np.isfinite(dia)
+        dz = np.where(fin, dia, 0.0)
+        self.d_sum += dz.sum(axis=0)
+        self.d_cnt += fin.sum(axis=0)
+        np.fmin(self.d_min, np.fmin.reduce(np.where(fin, dia, np.inf), axis=0), out=self.d_min)
+        np.fmax(self.d_max, np.fmax.reduce(np.where(fin, dia, -np.inf), axis=0), out=self.d_max)
+        dev = dia - nominal[None, :, None].astype(np.float32)
+        self.dev_hist += _hist(dev, self.dev_edges)
+        self.part_group_dev[a:b] = _group_means(dev, onehot)
+
+    def add_residuals(self, a: int, r: np.ndarray, onehot: np.ndarray) -> None:
+        """Add the residuals measured − predicted (parts a.., holes, stations; mm) of one block."""
+        self.res_hist += _hist(r, self.res_edges)
+        self.part_group_res[a : a + r.shape[0]] = _group_means(r, onehot)
+
+
+def _group_means(x: np.ndarray, onehot: np.ndarray) -> np.ndarray:
+    """Per part mean of the finite values of each hole group: (p, H, S) → (p, G), NaN where none."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fin = np.isfinite(x)
+        gs = np.where(fin, x, 0.0).sum(axis=2) @ onehot
+        gc = fin.sum(axis=2) @ onehot
+        return np.where(gc > 0, gs / np.maximum(gc, 1), np.nan)
+
+
+class _VerdictTally:
+    """Hole and part verdicts, decision counts and reasons of a batch, block by block."""
+
+    def __init__(self, n_parts: int, n_holes: int, dec: Decision) -> None:
+        self.dec = dec
+        self.n_holes = n_holes
+        self.counts = np.zeros((len(CHARS), len(_VERDICT_CODES)), np.int64)
+        self.hole_counts = np.zeros(len(_VERDICT_CODES), np.int64)
+        self.part_verdict = np.full(n_parts, VERDICT_NA, np.int8)
+        self.accepted = np.zeros(n_parts, bool)
+        self.n_rej_holes = np.zeros(n_parts, np.int64)
+        self.n_undecided = np.zeros(n_parts, np.int64)
+        self.n_rej_char = np.zeros((n_parts, len(CHARS)), np.int64)
+        self.reasons: dict[int, list[str]] = {}
+
+    def add(self, a: int, b: int, res: _Evaluated, w: QCResultWriter) -> None:
+        """Count and write the verdicts of parts a..b; start an empty reason list for each rejected part."""
+        accept_cond = self.dec.accept_conditional_pass
+        hv = np.full((b - a, self.n_holes), VERDICT_NA, np.int8)
+        n_und = np.zeros(b - a, np.int64)
+        for ci, ch in enumerate(CHARS):
+            c = res.codes[ch]
+            if self.dec.missing == "ignore":
+                c[c == VERDICT_MISSING] = VERDICT_NA
+            self.counts[ci] += _code_counts(c)
+            worst = c.max(axis=2) if c.ndim == 3 else c
+            np.maximum(hv, worst, out=hv)
+            und = (c == VERDICT_COND_PASS) | (c == VERDICT_COND_FAIL)
+            n_und += und.reshape(b - a, -1).sum(axis=1)
+            self.n_rej_char[a:b, ci] = _rejected(worst, accept_cond).sum(axis=1)
+            w.write(f"characteristics/{ch}/verdict", a, b, c)
+            if ch in res.values:
+                w.write(f"characteristics/{ch}/value", a, b, res.values[ch])
+        hole_rej = _rejected(hv, accept_cond)
+        self.hole_counts += _code_counts(hv)
+        pv = hv.max(axis=1)
+        self.part_verdict[a:b] = pv
+        self.accepted[a:b] = ~_rejected(pv, accept_cond) & (pv != VERDICT_NA)
+        self.n_rej_holes[a:b] = hole_rej.sum(axis=1)
+        self.n_undecided[a:b] = n_und
+        w.write("holes/verdict", a, b, hv)
+        w.write("holes/rejected", a, b, hole_rej.astype(np.uint8))
+        for i in np.nonzero(~self.accepted[a:b])[0]:
+            self.reasons[a + int(i)] = []
+
+    def write_parts(self, a: int, b: int, w: QCResultWriter) -> None:
+        w.write("parts/verdict", a, b, self.part_verdict[a:b])
+        w.write("parts/accepted", a, b, self.accepted[a:b].astype(np.uint8))
+        w.write("parts/n_rejected_holes", a, b, self.n_rej_holes[a:b])
+        w.write("parts/n_undecided", a, b, self.n_undecided[a:b])
+        w.write("parts/n_rejected_holes_by_characteristic", a, b, self.n_rej_char[a:b])
+
+    def verdict_counts(self) -> dict[str, dict[str, int]]:
+        names = [VERDICT_NAMES[c] for c in _VERDICT_CODES]
+        return {
+            ch: {n: int(k) for n, k in zip(names, self.counts[ci], strict=True) if k} for ci, ch in enumerate(CHARS)
+        }
+
+    def hole_verdict_counts(self) -> dict[str, int]:
+        names = [VERDICT_NAMES[c] for c in _VERDICT_CODES]
+        return {n: int(k) for n, k in zip(names, self.hole_counts, strict=True) if k}
+
+
+def _code_counts(c: np.ndarray) -> np.ndarray:
+    """How often each verdict code occurs in ``c`` (in the order of ``_VERDICT_CODES``)."""
+    return np.bincount((c.ravel() + 1).astype(np.int64), minlength=len(_VERDICT_CODES))
+
+
+class _ModelTally:
+    """Residual summaries and the model-deviation flags of a batch, block by block."""
+
+    def __init__(self, n_parts: int, bounds: ModelBounds) -> None:
+        self.bounds = bounds
+        self.model_dev = np.zeros(n_parts, bool)
+        self.mean_res = np.full(n_parts, np.nan)
+        self.max_res = np.full(n_parts, np.nan)
+        self.n_holes_dev = 0
+
+    def add(self, a: int, r: np.ndarray, station_depth: np.ndarray, w: QCResultWriter) -> None:
+        """Flag the holes of parts a.. whose residuals ``r`` (p, H, S; mm) exceed the bounds; write the summaries."""
+        b = a + r.shape[0]
+        rs = _residual_stats(r, station_depth)
+        bounds = self.bounds
+        with np.errstate(invalid="ignore"):
+            hdev = np.zeros(r.shape[:2], bool)
+            if bounds.max_residual_mm is not None:
+                hdev |= rs["max_abs"] > bounds.max_residual_mm
+            if bounds.max_mean_residual_mm is not None:
+                hdev |= np.abs(rs["mean"]) > bounds.max_mean_residual_mm
+        self.n_holes_dev += int(hdev.sum())
+        self.model_dev[a:b] = hdev.any(axis=1)
+        self.mean_res[a:b] = rs["part_mean"]
+        self.max_res[a:b] = rs["part_max"]
+        w.write("holes/model_deviation", a, b, hdev.astype(np.uint8))
+        w.write("holes/mean_residual", a, b, rs["mean"])
+        w.write("holes/max_abs_residual", a, b, rs["max_abs"])
+        w.write("holes/residual_slope", a, b, rs["slope"])
+        w.write("parts/model_deviation", a, b, self.model_dev[a:b].astype(np.uint8))
+        w.write("parts/mean_residual", a, b, self.mean_res[a:b])
+        w.write("parts/max_abs_residual", a, b, self.max_res[a:b])
+
+
+def _result_attrs(reader: BatchReader, spec: Spec, digest: str, now: str, preds: Predictions) -> dict[str, object]:
+    """Root attributes of a QC results file: what was checked, against what, under which rule."""
+    dec = spec.decision
+    return {
         "checked_at": now,
         "batch_id": reader.meta["batch_id"],
         "part_number": reader.meta["part_number"],
@@ -515,13 +689,49 @@ def _stream(
         "guard_band_factor": dec.guard_band_factor,
         "accept_conditional_pass": int(dec.accept_conditional_pass),
         "missing_measurements": dec.missing,
-        "prediction_matching": "one file: all holes; several: file stem = hole group" if preds else "no predictions",
+        "prediction_matching": PREDICTION_RULE if preds else "no predictions",
     }
+
+
+def _write_constants(w: QCResultWriter, lim: dict[str, Limits], pred: np.ndarray | None, pred_src: np.ndarray) -> None:
+    """The datasets that do not depend on the parts: tolerance limits and (if any) the predictions."""
+    for name, l_ in lim.items():
+        unit = CHARACTERISTICS[name]
+        w.dataset(f"characteristics/{name}/lower_limit", l_.lo, unit, "lower tolerance limit (-inf: none)")
+        w.dataset(f"characteristics/{name}/upper_limit", l_.hi, unit, "upper tolerance limit (inf: none)")
+    if pred is not None:
+        w.dataset("predictions/diameter", pred, "mm", "predicted diameter at each hole × station (NaN: none)")
+        w.dataset("predictions/source", pred_src, "1", "index of the prediction input per hole (-1: none)")
+
+
+def _stream(
+    reader: BatchReader,
+    rspec: ResolvedSpec,
+    pred: np.ndarray,
+    pred_src: np.ndarray,
+    preds: Predictions,
+    out: Path,
+    digest: str,
+    now: str,
+) -> BatchOutcome:
+    """Evaluate the batch block by block of parts, writing the QC results file ``out`` as it goes."""
+    spec = rspec.spec
+    dec = spec.decision
+    d = reader.design
+    p_ = reader.n_parts
+    with_pred = bool(preds) and bool(np.isfinite(pred).any())
+    layout = _HoleLayout.of(d)
+    dev_u_ext = _device_uncertainty(reader, dec)
+    nominal = np.asarray(d.nominal_diameter, float)
+    stats = BatchStats.start(rspec, layout.groups, pred, pred_src, p_)
+    tally = _VerdictTally(p_, d.n_holes, dec)
+    model = _ModelTally(p_, spec.model)
+    pred32 = pred.astype(np.float32)
     inputs = [("inspection", str(reader.path), digest), ("spec", spec.source, spec.sha256)]
     inputs += [("prediction", p, h) for p, h in zip(preds.paths, preds.sha256, strict=True)]
     with qc_result_file(
         out,
-        attrs=attrs,
+        attrs=_result_attrs(reader, spec, digest, now, preds),
         texts={"spec_toml": spec.text, "spec_json": dumps_json(spec.to_dict())},
         inputs=inputs,
         serials=reader.serials,
@@ -529,103 +739,30 @@ def _stream(
         hole_id=d.hole_id,
         station_depth=d.station_depth,
         characteristics=CHARS,
-        arrays=_result_arrays(p_, h_, s_, with_pred),
+        arrays=_result_arrays(p_, d.n_holes, d.n_stations, with_pred),
     ) as w:
-        for name, l_ in lim.items():
-            unit = CHARACTERISTICS[name]
-            w.dataset(f"characteristics/{name}/lower_limit", l_.lo, unit, "lower tolerance limit (-inf: none)")
-            w.dataset(f"characteristics/{name}/upper_limit", l_.hi, unit, "upper tolerance limit (inf: none)")
-        if with_pred:
-            w.dataset("predictions/diameter", pred, "mm", "predicted diameter at each hole × station (NaN: none)")
-            w.dataset("predictions/source", pred_src, "1", "index of the prediction input per hole (-1: none)")
+        _write_constants(w, rspec.limits, pred if with_pred else None, pred_src)
         for a, b, m in reader.iter_chunks():
-            res = _evaluate(m, rspec, dev_u_ext, mask, i_entry, i_exit, length, rows, d, dec)
-            codes = res["codes"]
-            # hole and part verdicts
-            hv = np.full((b - a, h_), VERDICT_NA, np.int8)
-            n_und = np.zeros(b - a, np.int64)
-            for ci, ch in enumerate(CHARS):
-                c = codes[ch]
-                if dec.missing == "ignore":
-                    c[c == VERDICT_MISSING] = VERDICT_NA
-                counts[ci] += np.bincount((c.ravel() + 1).astype(np.int64), minlength=len(_VERDICT_CODES))
-                worst = c.max(axis=2) if c.ndim == 3 else c
-                np.maximum(hv, worst, out=hv)
-                und = (c == VERDICT_COND_PASS) | (c == VERDICT_COND_FAIL)
-                n_und += und.reshape(b - a, -1).sum(axis=1)
-                n_rej_char[a:b, ci] = _rejected(worst, dec.accept_conditional_pass).sum(axis=1)
-                w.write(f"characteristics/{ch}/verdict", a, b, c)
-                if ch in res["values"]:
-                    w.write(f"characteristics/{ch}/value", a, b, res["values"][ch])
-            hole_rej = _rejected(hv, dec.accept_conditional_pass)
-            hole_counts += np.bincount((hv.ravel() + 1).astype(np.int64), minlength=len(_VERDICT_CODES))
-            pv = hv.max(axis=1)
-            part_verdict[a:b] = pv
-            accepted[a:b] = ~_rejected(pv, dec.accept_conditional_pass) & (pv != VERDICT_NA)
-            n_rej_holes[a:b] = hole_rej.sum(axis=1)
-            n_undecided[a:b] = n_und
-            w.write("holes/verdict", a, b, hv)
-            w.write("holes/rejected", a, b, hole_rej.astype(np.uint8))
-            for i in np.nonzero(~accepted[a:b])[0]:
-                reasons[a + int(i)] = []
-            _collect_reasons(reasons, a, codes, res, rspec, d, dec)
-            # statistics for the report
-            dia = m["diameter"]
-            fin = np.isfinite(dia)
-            dz = np.where(fin, dia, 0.0)
-            stats["d_sum"] += dz.sum(axis=0)
-            stats["d_cnt"] += fin.sum(axis=0)
-            np.fmin(stats["d_min"], np.fmin.reduce(np.where(fin, dia, np.inf), axis=0), out=stats["d_min"])
-            np.fmax(stats["d_max"], np.fmax.reduce(np.where(fin, dia, -np.inf), axis=0), out=stats["d_max"])
-            dev = dia - nominal[None, :, None].astype(np.float32)
-            stats["dev_hist"] += _hist(dev, dev_edges)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                gs = (np.where(fin, dev, 0.0).sum(axis=2)) @ onehot
-                gc = fin.sum(axis=2) @ onehot
-                stats["part_group_dev"][a:b] = np.where(gc > 0, gs / np.maximum(gc, 1), np.nan)
+            res = _evaluate(m, rspec, dev_u_ext, layout, d, dec)
+            tally.add(a, b, res, w)
+            _collect_reasons(tally.reasons, a, res, rspec, d, dec)
+            stats.add_measured(a, m["diameter"], nominal, layout.onehot)
             if with_pred:
-                r = dia - pred32[None]
+                r = m["diameter"] - pred32[None]
                 w.write("residuals/diameter", a, b, r)
-                rs = _residual_stats(r, d.station_depth)
-                bounds = spec.model
-                with np.errstate(invalid="ignore"):
-                    hdev = np.zeros((b - a, h_), bool)
-                    if bounds.max_residual_mm is not None:
-                        hdev |= rs["max_abs"] > bounds.max_residual_mm
-                    if bounds.max_mean_residual_mm is not None:
-                        hdev |= np.abs(rs["mean"]) > bounds.max_mean_residual_mm
-                n_holes_dev += int(hdev.sum())
-                model_dev[a:b] = hdev.any(axis=1)
-                mean_res[a:b] = rs["part_mean"]
-                max_res[a:b] = rs["part_max"]
-                w.write("holes/model_deviation", a, b, hdev.astype(np.uint8))
-                w.write("holes/mean_residual", a, b, rs["mean"])
-                w.write("holes/max_abs_residual", a, b, rs["max_abs"])
-                w.write("holes/residual_slope", a, b, rs["slope"])
-                w.write("parts/model_deviation", a, b, model_dev[a:b].astype(np.uint8))
-                w.write("parts/mean_residual", a, b, mean_res[a:b])
-                w.write("parts/max_abs_residual", a, b, max_res[a:b])
-                stats["res_hist"] += _hist(r, res_edges)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    rfin = np.isfinite(r)
-                    gs = np.where(rfin, r, 0.0).sum(axis=2) @ onehot
-                    gc = rfin.sum(axis=2) @ onehot
-                    stats["part_group_res"][a:b] = np.where(gc > 0, gs / np.maximum(gc, 1), np.nan)
-            w.write("parts/verdict", a, b, pv)
-            w.write("parts/accepted", a, b, accepted[a:b].astype(np.uint8))
-            w.write("parts/n_rejected_holes", a, b, n_rej_holes[a:b])
-            w.write("parts/n_undecided", a, b, n_undecided[a:b])
-            w.write("parts/n_rejected_holes_by_characteristic", a, b, n_rej_char[a:b])
+                model.add(a, r, d.station_depth, w)
+                stats.add_residuals(a, r, layout.onehot)
+            tally.write_parts(a, b, w)
+        accepted = tally.accepted
         w.attrs(
             {
                 "n_parts": p_,
                 "n_accepted": int(accepted.sum()),
                 "n_rejected": int(p_ - accepted.sum()),
-                "n_parts_model_deviation": int(model_dev.sum()),
+                "n_parts_model_deviation": int(model.model_dev.sum()),
                 "all_conform": int(bool(accepted.all())),
             }
         )
-    names = [VERDICT_NAMES[c] for c in _VERDICT_CODES]
     return BatchOutcome(
         path=str(reader.path),
         sha256=digest,
@@ -634,26 +771,24 @@ def _stream(
         serials=reader.serials,
         measured_at=reader.measured_at,
         results_file=str(out),
-        part_verdict=part_verdict,
+        part_verdict=tally.part_verdict,
         accepted=accepted,
-        n_rejected_holes=n_rej_holes,
-        n_undecided=n_undecided,
-        n_rejected_by_char=n_rej_char,
-        model_deviation=model_dev,
-        mean_residual=mean_res,
-        max_abs_residual=max_res,
-        reasons=reasons,
-        verdict_counts={
-            ch: {n: int(k) for n, k in zip(names, counts[ci], strict=True) if k} for ci, ch in enumerate(CHARS)
-        },
-        hole_verdict_counts={n: int(k) for n, k in zip(names, hole_counts, strict=True) if k},
-        n_holes_model_deviation=n_holes_dev,
+        n_rejected_holes=tally.n_rej_holes,
+        n_undecided=tally.n_undecided,
+        n_rejected_by_char=tally.n_rej_char,
+        model_deviation=model.model_dev,
+        mean_residual=model.mean_res,
+        max_abs_residual=model.max_res,
+        reasons=tally.reasons,
+        verdict_counts=tally.verdict_counts(),
+        hole_verdict_counts=tally.hole_verdict_counts(),
+        n_holes_model_deviation=model.n_holes_dev,
         stats=stats,
         predictions={
             "files": preds.paths,
             "holes_with_prediction": int((pred_src >= 0).sum()),
             "holes_without_prediction": [d.hole_id[i] for i in np.nonzero(pred_src < 0)[0][:50]] if preds else [],
-            "rule": "one file: all holes; several: file stem = hole group",
+            "rule": PREDICTION_RULE,
         },
     )
 
@@ -690,19 +825,27 @@ def _residual_stats(r: np.ndarray, z: np.ndarray) -> dict[str, np.ndarray]:
     return {"mean": mean, "max_abs": max_abs, "slope": slope, "part_mean": part_mean, "part_max": part_max}
 
 
+@dataclass
+class _Evaluated:
+    """One block of parts evaluated: verdict codes, derived values and uncertainties per characteristic."""
+
+    codes: dict[str, np.ndarray]  # int8 verdict codes, (p, H, S) for diameter, (p, H) otherwise
+    values: dict[str, np.ndarray]  # derived characteristics: entry/exit diameter, taper, position
+    raw: dict[str, np.ndarray]  # measured diameter and depth
+    blocked: np.ndarray  # (p, H) bool
+    u: dict[str, np.ndarray]  # expanded uncertainty used for each decision
+
+
 def _evaluate(
     m: dict[str, np.ndarray],
     rspec: ResolvedSpec,
     dev_u_ext: np.ndarray,
-    mask: np.ndarray,
-    i_entry: np.ndarray,
-    i_exit: np.ndarray,
-    length: np.ndarray,
-    rows: np.ndarray,
-    d: Any,
-    dec: Any,
-) -> dict[str, Any]:
+    layout: _HoleLayout,
+    d: Design,
+    dec: Decision,
+) -> _Evaluated:
     """Verdict codes and derived values of every characteristic for one block of parts."""
+    mask, i_entry, i_exit, length, rows = layout.mask, layout.i_entry, layout.i_exit, layout.length, layout.rows
     lim = rspec.limits
     rule, gbf = dec.rule, dec.guard_band_factor
     dia = m["diameter"]
@@ -753,25 +896,19 @@ def _evaluate(
     decide("depth", depth, u_depth, np.ones(depth.shape, bool))
     codes["depth"][m["blocked"]] = VERDICT_FAIL
     values.update(entry_diameter=de, exit_diameter=dx, taper=taper, position=pos)
-    return {
-        "codes": codes,
-        "values": values,
-        "raw": {"diameter": dia, "depth": depth},
-        "blocked": m["blocked"],
-        "u": ucs,
-    }
+    return _Evaluated(codes, values, {"diameter": dia, "depth": depth}, m["blocked"], ucs)
 
 
 def _collect_reasons(
     reasons: dict[int, list[str]],
     a: int,
-    codes: dict[str, np.ndarray],
-    res: dict[str, Any],
+    res: _Evaluated,
     rspec: ResolvedSpec,
-    d: Any,
-    dec: Any,
+    d: Design,
+    dec: Decision,
 ) -> None:
     """Up to MAX_REASONS explanations per rejected part (a loop over the kept reasons only)."""
+    codes = res.codes
     parts, chars, holes, stations = [], [], [], []
     for ci, ch in enumerate(CHARS):
         rej = _rejected(codes[ch], dec.accept_conditional_pass)
@@ -803,17 +940,17 @@ def _collect_reasons(
         lo = float(l_.lo[hi, si] if si >= 0 else l_.lo[hi])
         hi_ = float(l_.hi[hi, si] if si >= 0 else l_.hi[hi])
         where = f"{d.hole_id[hi]} {ch}" + (f" @ {d.station_depth[si]:g} mm" if si >= 0 else "")
-        if ch == "depth" and bool(res["blocked"][pi, hi]):
+        if ch == "depth" and bool(res.blocked[pi, hi]):
             text = f"{where}: blocked"
         elif code == VERDICT_MISSING:
             text = f"{where}: not measured"
         else:
             if ch == "diameter":
-                v = float(res["raw"]["diameter"][pi, hi, si])
-                u = float(res["u"][ch][pi, hi, si])
+                v = float(res.raw["diameter"][pi, hi, si])
+                u = float(res.u[ch][pi, hi, si])
             else:
-                v = float(res["values"][ch][pi, hi] if ch in res["values"] else res["raw"][ch][pi, hi])
-                u = float(res["u"][ch][pi, hi])
+                v = float(res.values[ch][pi, hi] if ch in res.values else res.raw[ch][pi, hi])
+                u = float(res.u[ch][pi, hi])
             lim_txt = f"{_fmt(lo)}..{_fmt(hi_)}" if np.isfinite(lo) else f"≤ {_fmt(hi_)}"
             if not np.isfinite(hi_):
                 lim_txt = f"≥ {_fmt(lo)}"

@@ -15,7 +15,7 @@ import html
 import itertools
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
@@ -39,7 +39,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}.cards{display:flex;gap:
 """
 
 
-def _e(x: Any) -> str:
+def _e(x: object) -> str:
     return html.escape(str(x), quote=True)
 
 
@@ -57,131 +57,217 @@ def _fmt_tick(v: float) -> str:
     return f"{v:.4g}" if abs(v) >= 1e-9 else "0"
 
 
+#: Values a chart series carries: an array or a sequence of numbers (x, y, lo, hi, edges, counts), or one number
+#: (the ``y`` of an hline, the ``x`` of a vline).
+Values = np.ndarray | Sequence[float] | float
+
+
+class Series(TypedDict, total=False):
+    """One series of :func:`svg_chart` (``kind`` is required; which values it needs depends on the kind)."""
+
+    kind: str  # line | band | hline | vline | bars | points
+    x: Values
+    y: Values
+    lo: Values
+    hi: Values
+    edges: Values
+    counts: Values
+    label: str
+    color: str
+    dash: bool
+    r: float  # radius of a point (px)
+
+
+def _arr(v: Values) -> np.ndarray:
+    return np.asarray(v, float)
+
+
+def _num1(v: Values) -> float:
+    return float(np.asarray(v, float))
+
+
+def _data_extent(series: Sequence[Series]) -> tuple[list[float], list[float]]:
+    """Every x and y value the series span (unfiltered: NaN and inf are dropped by the caller)."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for s in series:
+        k = s["kind"]
+        if k in ("line", "points"):
+            xs += list(_arr(s["x"]))
+            ys += list(_arr(s["y"]))
+        elif k == "band":
+            xs += list(_arr(s["x"]))
+            ys += list(_arr(s["lo"])) + list(_arr(s["hi"]))
+        elif k == "hline":
+            ys.append(_num1(s["y"]))
+        elif k == "vline":
+            xs.append(_num1(s["x"]))
+        elif k == "bars":
+            edges, counts = _arr(s["edges"]), s["counts"]
+            xs += [float(edges[0]), float(edges[-1])]
+            ys += [0.0, float(np.max(counts)) if len(counts) else 1.0]  # type: ignore[arg-type]
+    return xs, ys
+
+
+class _Frame:
+    """The plot area of a chart and the mapping from data to pixel coordinates."""
+
+    ml, mr, mt, mb = 64, 14, 30, 44
+
+    def __init__(self, series: Sequence[Series], width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self.pw, self.ph = width - self.ml - self.mr, height - self.mt - self.mb
+        xs, ys = _data_extent(series)
+        xa = np.array([v for v in xs if math.isfinite(v)] or [0.0, 1.0])
+        ya = np.array([v for v in ys if math.isfinite(v)] or [0.0, 1.0])
+        x0, x1 = float(xa.min()), float(xa.max())
+        y0, y1 = float(ya.min()), float(ya.max())
+        if x1 <= x0:
+            x0, x1 = x0 - 0.5, x1 + 0.5
+        pad = 0.06 * (y1 - y0) if y1 > y0 else max(abs(y0) * 0.05, 1e-3)
+        self.x0, self.x1, self.y0, self.y1 = x0, x1, y0 - pad, y1 + pad
+
+    def px(self, x: float) -> float:
+        return self.ml + (x - self.x0) / (self.x1 - self.x0) * self.pw
+
+    def py(self, y: float) -> float:
+        return self.mt + (1.0 - (y - self.y0) / (self.y1 - self.y0)) * self.ph
+
+    def axes(self, title: str, xlabel: str, ylabel: str) -> list[str]:
+        """The svg element, title, frame, ticks and axis labels."""
+        ml, mt, pw, ph, width, height = self.ml, self.mt, self.pw, self.ph, self.width, self.height
+        px, py = self.px, self.py
+        out = [
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}">',
+            f'<text x="{width / 2:.0f}" y="18" text-anchor="middle" font-size="13" '
+            f'font-weight="600">{_e(title)}</text>',
+            f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>',
+        ]
+        for t in _nice_ticks(self.x0, self.x1):
+            out.append(
+                f'<line x1="{px(t):.1f}" y1="{mt + ph}" x2="{px(t):.1f}" y2="{mt + ph + 4}" stroke="#666"/>'
+                f'<text x="{px(t):.1f}" y="{mt + ph + 16}" text-anchor="middle" font-size="11">{_fmt_tick(t)}</text>'
+            )
+        for t in _nice_ticks(self.y0, self.y1):
+            out.append(
+                f'<line x1="{ml}" y1="{py(t):.1f}" x2="{ml + pw}" y2="{py(t):.1f}" stroke="#eee"/>'
+                f'<text x="{ml - 6}" y="{py(t) + 4:.1f}" text-anchor="end" font-size="11">{_fmt_tick(t)}</text>'
+            )
+        out.append(
+            f'<text x="{ml + pw / 2:.0f}" y="{height - 8}" text-anchor="middle" font-size="12">{_e(xlabel)}</text>'
+        )
+        out.append(
+            f'<text transform="translate(14 {mt + ph / 2:.0f}) rotate(-90)" text-anchor="middle" '
+            f'font-size="12">{_e(ylabel)}</text>'
+        )
+        return out
+
+    def legend(self, entries: Sequence[tuple[str, str, bool]]) -> list[str]:
+        out = []
+        x = self.ml + self.pw
+        for j, (label, color, dashed) in enumerate(entries):
+            ly = self.mt + 12 + 15 * j
+            d = ' stroke-dasharray="5 4"' if dashed else ""
+            out.append(
+                f'<line x1="{x - 150}" y1="{ly - 4}" x2="{x - 130}" y2="{ly - 4}" stroke="{color}" '
+                f'stroke-width="3"{d}/><text x="{x - 125}" y="{ly}" font-size="11">{_e(label)}</text>'
+            )
+        return out
+
+
+def _draw_bars(f: _Frame, s: Series, color: str, dash: str) -> list[str]:
+    e, c = _arr(s["edges"]), _arr(s["counts"])
+    return [
+        f'<rect x="{f.px(e[j]):.1f}" y="{f.py(c[j]):.1f}" '
+        f'width="{max(f.px(e[j + 1]) - f.px(e[j]) - 0.5, 0.5):.1f}" '
+        f'height="{f.py(0) - f.py(c[j]):.1f}" fill="{color}" fill-opacity="0.8"/>'
+        for j in range(c.size)
+        if c[j] > 0
+    ]
+
+
+def _draw_band(f: _Frame, s: Series, color: str, dash: str) -> list[str]:
+    x, lo, hi = (_arr(s[n]) for n in ("x", "lo", "hi"))
+    ok = np.isfinite(x) & np.isfinite(lo) & np.isfinite(hi)
+    if ok.sum() < 1:
+        return []
+    pts = [f"{f.px(a):.1f},{f.py(b):.1f}" for a, b in zip(x[ok], hi[ok], strict=True)]
+    pts += [f"{f.px(a):.1f},{f.py(b):.1f}" for a, b in zip(x[ok][::-1], lo[ok][::-1], strict=True)]
+    return [f'<polygon points="{" ".join(pts)}" fill="{color}" fill-opacity="0.18" stroke="none"/>']
+
+
+def _draw_line(f: _Frame, s: Series, color: str, dash: str) -> list[str]:
+    """Points, or a line broken where a value is missing (a lone finite value shows as a point)."""
+    out = []
+    k = s["kind"]
+    x, y = _arr(s["x"]), _arr(s["y"])
+    ok = np.isfinite(x) & np.isfinite(y)
+    if k == "points" or ok.sum() == 1:
+        for a, b in zip(x[ok], y[ok], strict=True):
+            out.append(f'<circle cx="{f.px(a):.1f}" cy="{f.py(b):.1f}" r="{s.get("r", 2.5)}" fill="{color}"/>')
+    if k == "line":
+        seg: list[str] = []
+        for a, b, good in zip(x, y, ok, strict=True):
+            if good:
+                seg.append(f"{f.px(a):.1f},{f.py(b):.1f}")
+            elif seg:
+                out.append(_polyline(seg, color, dash))
+                seg = []
+        if seg:
+            out.append(_polyline(seg, color, dash))
+    return out
+
+
+def _draw_rule(f: _Frame, s: Series, color: str, dash: str) -> list[str]:
+    """A line across the plot: horizontal at ``y`` (hline) or vertical at ``x`` (vline)."""
+    horizontal = s["kind"] == "hline"
+    v = _num1(s["y"] if horizontal else s["x"])
+    if not math.isfinite(v):
+        return []
+    if horizontal:
+        x1, y1, x2, y2 = f"{f.ml}", f"{f.py(v):.1f}", f"{f.ml + f.pw}", f"{f.py(v):.1f}"
+    else:
+        x1, y1, x2, y2 = f"{f.px(v):.1f}", f"{f.mt}", f"{f.px(v):.1f}", f"{f.mt + f.ph}"
+    return [f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{color}" stroke-width="1.2"{dash}/>']
+
+
+_DRAW = {
+    "bars": _draw_bars,
+    "band": _draw_band,
+    "line": _draw_line,
+    "points": _draw_line,
+    "hline": _draw_rule,
+    "vline": _draw_rule,
+}
+
+
 def svg_chart(
-    title: str, xlabel: str, ylabel: str, series: Sequence[dict[str, Any]], width: int = 540, height: int = 320
+    title: str, xlabel: str, ylabel: str, series: Sequence[Series], width: int = 540, height: int = 320
 ) -> str:
     """An SVG chart of ``series``: dicts with ``kind`` line | band | hline | vline | bars | points.
 
     line/points: ``x``, ``y``; band: ``x``, ``lo``, ``hi``; hline: ``y``; vline: ``x``;
     bars: ``edges``, ``counts``.  Optional ``label``, ``color``, ``dash``.
     """
-    ml, mr, mt, mb = 64, 14, 30, 44
-    pw, ph = width - ml - mr, height - mt - mb
-    xs: list[float] = []
-    ys: list[float] = []
-    for s in series:
-        k = s["kind"]
-        if k in ("line", "points"):
-            xs += list(np.asarray(s["x"], float))
-            ys += list(np.asarray(s["y"], float))
-        elif k == "band":
-            xs += list(np.asarray(s["x"], float))
-            ys += list(np.asarray(s["lo"], float)) + list(np.asarray(s["hi"], float))
-        elif k == "hline":
-            ys.append(float(s["y"]))
-        elif k == "vline":
-            xs.append(float(s["x"]))
-        elif k == "bars":
-            xs += [float(s["edges"][0]), float(s["edges"][-1])]
-            ys += [0.0, float(np.max(s["counts"])) if len(s["counts"]) else 1.0]
-    xa = np.array([v for v in xs if math.isfinite(v)] or [0.0, 1.0])
-    ya = np.array([v for v in ys if math.isfinite(v)] or [0.0, 1.0])
-    x0, x1 = float(xa.min()), float(xa.max())
-    y0, y1 = float(ya.min()), float(ya.max())
-    if x1 <= x0:
-        x0, x1 = x0 - 0.5, x1 + 0.5
-    pad = 0.06 * (y1 - y0) if y1 > y0 else max(abs(y0) * 0.05, 1e-3)
-    y0, y1 = y0 - pad, y1 + pad
-
-    def px(x: float) -> float:
-        return ml + (x - x0) / (x1 - x0) * pw
-
-    def py(y: float) -> float:
-        return mt + (1.0 - (y - y0) / (y1 - y0)) * ph
-
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}">',
-        f'<text x="{width / 2:.0f}" y="18" text-anchor="middle" font-size="13" font-weight="600">{_e(title)}</text>',
-        f'<rect x="{ml}" y="{mt}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>',
-    ]
-    for t in _nice_ticks(x0, x1):
-        out.append(
-            f'<line x1="{px(t):.1f}" y1="{mt + ph}" x2="{px(t):.1f}" y2="{mt + ph + 4}" stroke="#666"/>'
-            f'<text x="{px(t):.1f}" y="{mt + ph + 16}" text-anchor="middle" font-size="11">{_fmt_tick(t)}</text>'
-        )
-    for t in _nice_ticks(y0, y1):
-        out.append(
-            f'<line x1="{ml}" y1="{py(t):.1f}" x2="{ml + pw}" y2="{py(t):.1f}" stroke="#eee"/>'
-            f'<text x="{ml - 6}" y="{py(t) + 4:.1f}" text-anchor="end" font-size="11">{_fmt_tick(t)}</text>'
-        )
-    out.append(f'<text x="{ml + pw / 2:.0f}" y="{height - 8}" text-anchor="middle" font-size="12">{_e(xlabel)}</text>')
-    out.append(
-        f'<text transform="translate(14 {mt + ph / 2:.0f}) rotate(-90)" text-anchor="middle" '
-        f'font-size="12">{_e(ylabel)}</text>'
-    )
+    f = _Frame(series, width, height)
+    out = f.axes(title, xlabel, ylabel)
     cid = f"clip{next(_IDS)}"
     out.append(
-        f'<clipPath id="{cid}"><rect x="{ml}" y="{mt}" width="{pw}" height="{ph}"/></clipPath>'
+        f'<clipPath id="{cid}"><rect x="{f.ml}" y="{f.mt}" width="{f.pw}" height="{f.ph}"/></clipPath>'
         f'<g clip-path="url(#{cid})">'
     )
     legend = []
     for i, s in enumerate(series):
         color = s.get("color", _COLORS[i % len(_COLORS)])
         dash = ' stroke-dasharray="5 4"' if s.get("dash") else ""
-        k = s["kind"]
-        if k == "bars":
-            e, c = np.asarray(s["edges"], float), np.asarray(s["counts"], float)
-            for j in range(c.size):
-                if c[j] > 0:
-                    out.append(
-                        f'<rect x="{px(e[j]):.1f}" y="{py(c[j]):.1f}" '
-                        f'width="{max(px(e[j + 1]) - px(e[j]) - 0.5, 0.5):.1f}" '
-                        f'height="{py(0) - py(c[j]):.1f}" fill="{color}" fill-opacity="0.8"/>'
-                    )
-        elif k == "band":
-            x, lo, hi = (np.asarray(s[n], float) for n in ("x", "lo", "hi"))
-            ok = np.isfinite(x) & np.isfinite(lo) & np.isfinite(hi)
-            if ok.sum() >= 1:
-                pts = [f"{px(a):.1f},{py(b):.1f}" for a, b in zip(x[ok], hi[ok], strict=True)]
-                pts += [f"{px(a):.1f},{py(b):.1f}" for a, b in zip(x[ok][::-1], lo[ok][::-1], strict=True)]
-                out.append(f'<polygon points="{" ".join(pts)}" fill="{color}" fill-opacity="0.18" stroke="none"/>')
-        elif k in ("line", "points"):
-            x, y = np.asarray(s["x"], float), np.asarray(s["y"], float)
-            ok = np.isfinite(x) & np.isfinite(y)
-            if k == "points" or ok.sum() == 1:
-                for a, b in zip(x[ok], y[ok], strict=True):
-                    out.append(f'<circle cx="{px(a):.1f}" cy="{py(b):.1f}" r="{s.get("r", 2.5)}" fill="{color}"/>')
-            if k == "line":
-                seg: list[str] = []
-                for a, b, good in zip(x, y, ok, strict=True):
-                    if good:
-                        seg.append(f"{px(a):.1f},{py(b):.1f}")
-                    elif seg:
-                        out.append(_polyline(seg, color, dash))
-                        seg = []
-                if seg:
-                    out.append(_polyline(seg, color, dash))
-        elif k == "hline" and math.isfinite(float(s["y"])):
-            out.append(
-                f'<line x1="{ml}" y1="{py(s["y"]):.1f}" x2="{ml + pw}" y2="{py(s["y"]):.1f}" '
-                f'stroke="{color}" stroke-width="1.2"{dash}/>'
-            )
-        elif k == "vline" and math.isfinite(float(s["x"])):
-            out.append(
-                f'<line x1="{px(s["x"]):.1f}" y1="{mt}" x2="{px(s["x"]):.1f}" y2="{mt + ph}" '
-                f'stroke="{color}" stroke-width="1.2"{dash}/>'
-            )
+        draw = _DRAW.get(s["kind"])
+        if draw is not None:
+            out += draw(f, s, color, dash)
         if s.get("label"):
             legend.append((s["label"], color, s.get("dash", False)))
     out.append("</g>")
-    for j, (label, color, dashed) in enumerate(legend):
-        ly = mt + 12 + 15 * j
-        d = ' stroke-dasharray="5 4"' if dashed else ""
-        out.append(
-            f'<line x1="{ml + pw - 150}" y1="{ly - 4}" x2="{ml + pw - 130}" y2="{ly - 4}" stroke="{color}" '
-            f'stroke-width="3"{d}/><text x="{ml + pw - 125}" y="{ly}" font-size="11">{_e(label)}</text>'
-        )
+    out += f.legend(legend)
     out.append("</svg>")
     return "".join(out)
 
@@ -190,7 +276,7 @@ def _polyline(seg: list[str], color: str, dash: str) -> str:
     return f'<polyline points="{" ".join(seg)}" fill="none" stroke="{color}" stroke-width="1.8"{dash}/>'
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[int] = ()) -> str:
+def _table(head: Sequence[str], rows: Sequence[Sequence[object]], numeric: Sequence[int] = ()) -> str:
     h = "".join(f"<th>{_e(c)}</th>" for c in head)
     body = []
     for r in rows:
@@ -206,39 +292,61 @@ class _Raw(str):
     """Already-escaped HTML for a table cell."""
 
 
-def _fmtn(x: Any, nd: int = 4) -> str:
+def _fmtn(x: float | np.floating, nd: int = 4) -> str:
     v = float(x)
     return "–" if not math.isfinite(v) else f"{v:.{nd}f}"
 
 
 def _batch_section(run: CheckRun, o: BatchOutcome, idx: int) -> str:
-    d = o.design
-    st = o.stats
-    rej = np.nonzero(~o.accepted)[0]
+    """One batch of the report: summary, traceability, decisions, rejected parts, residuals, charts, parts."""
+    charts = [
+        *_profile_charts(o),
+        _deviation_histogram(o),
+        *([_residual_histogram(run, o)] if run.predictions else []),
+        _part_order_chart(run, o),
+    ]
+    return "".join(
+        [
+            _batch_summary(o, idx),
+            _traceability_table(o),
+            _decisions_table(o),
+            _rejected_table(o),
+            _prediction_section(run, o) if run.predictions else "",
+            "<h3>Charts</h3><div class='charts'>" + "".join(charts) + "</div>",
+            _parts_table(o),
+        ]
+    )
+
+
+def _batch_summary(o: BatchOutcome, idx: int) -> str:
+    """Heading, verdict and the cards of counts."""
+    n_rej = o.n_parts - o.n_accepted
     n_und = int((o.n_undecided > 0).sum())
     n_dev = int(o.model_deviation.sum())
-    parts = [f'<h2 id="batch{idx}">Batch {_e(o.meta["batch_id"])}</h2>']
     verdict = (
         '<span class="ok">every part conforms</span>'
         if o.accepted.all()
-        else f'<span class="bad">{rej.size} of {o.n_parts} parts rejected</span>'
+        else f'<span class="bad">{n_rej} of {o.n_parts} parts rejected</span>'
     )
-    parts.append(f"<p>{verdict}</p>")
-    parts.append(
+    cards = (
+        (o.n_parts, "parts", ""),
+        (o.n_accepted, "accepted", "ok"),
+        (n_rej, "rejected", "bad" if n_rej else ""),
+        (n_und, "with undecided results", "warn" if n_und else ""),
+        (n_dev, "deviating from prediction", "warn" if n_dev else ""),
+    )
+    return (
+        f'<h2 id="batch{idx}">Batch {_e(o.meta["batch_id"])}</h2>'
+        f"<p>{verdict}</p>"
         '<div class="cards">'
-        + "".join(
-            f'<div class="card {cls}"><b>{v}</b>{_e(lbl)}</div>'
-            for v, lbl, cls in (
-                (o.n_parts, "parts", ""),
-                (o.n_accepted, "accepted", "ok"),
-                (rej.size, "rejected", "bad" if rej.size else ""),
-                (n_und, "with undecided results", "warn" if n_und else ""),
-                (n_dev, "deviating from prediction", "warn" if n_dev else ""),
-            )
-        )
+        + "".join(f'<div class="card {cls}"><b>{v}</b>{_e(lbl)}</div>' for v, lbl, cls in cards)
         + "</div>"
     )
-    meta_rows = [(k.replace("_", " "), v or "–") for k, v in o.meta.items()]
+
+
+def _traceability_table(o: BatchOutcome) -> str:
+    d = o.design
+    meta_rows: list[tuple[str, object]] = [(k.replace("_", " "), v or "–") for k, v in o.meta.items()]
     meta_rows += [
         ("holes per part", d.n_holes),
         ("stations (mm)", ", ".join(f"{z:g}" for z in d.station_depth)),
@@ -247,8 +355,10 @@ def _batch_section(run: CheckRun, o: BatchOutcome, idx: int) -> str:
         ("inspection sha256", _Raw(f'<span class="mono">{o.sha256}</span>')),
         ("results file", o.results_file),
     ]
-    parts.append("<h3>Batch and traceability</h3>" + _table(("field", "value"), meta_rows))
-    # verdicts by characteristic
+    return "<h3>Batch and traceability</h3>" + _table(("field", "value"), meta_rows)
+
+
+def _decisions_table(o: BatchOutcome) -> str:
     names = [VERDICT_NAMES[c] for c in (0, 1, 2, 3, 4)]
     rows = []
     for ch in CHARS:
@@ -262,87 +372,93 @@ def _batch_section(run: CheckRun, o: BatchOutcome, idx: int) -> str:
                 int((o.n_rejected_by_char[:, CHARS.index(ch)] > 0).sum()),
             ]
         )
-    parts.append(
+    return (
         "<h3>Decisions by characteristic</h3>"
         '<p class="small">counts of decisions (diameter: one per station); last column: parts with '
         "at least one rejected hole for this characteristic</p>"
         + _table(("characteristic", *names, "parts rejected"), rows, numeric=range(1, 7))
     )
-    # rejected parts
-    if rej.size:
-        rrows = []
-        for i in rej[:MAX_ROWS]:
-            reasons = "<br>".join(_e(r) for r in o.reasons.get(int(i), [])) or "no characteristic evaluated"
-            rrows.append(
-                [
-                    o.serials[i],
-                    VERDICT_NAMES[int(o.part_verdict[i])],
-                    int(o.n_rejected_holes[i]),
-                    int(o.n_undecided[i]),
-                    _Raw(reasons),
-                ]
-            )
-        more = (
-            f"<p class='small'>… {rej.size - MAX_ROWS} more rejected parts in the JSON output and the results file.</p>"
-            if rej.size > MAX_ROWS
-            else ""
-        )
-        parts.append(
-            "<h3>Rejected parts and why</h3>"
-            + _table(("serial", "verdict", "rejected holes", "undecided", "reasons (first 5)"), rrows, numeric=(2, 3))
-            + more
-        )
-    else:
-        parts.append("<h3>Rejected parts and why</h3><p>None.</p>")
-    flagged = np.nonzero(o.model_deviation)[0]
-    if run.predictions:
-        bounds = run.spec.model
-        parts.append(
-            f"<h3>Measured against predicted</h3><p>Residual = measured − predicted diameter at each station; "
-            f"bounds: |residual| ≤ {_e(bounds.max_residual_mm)} mm, |hole mean residual| ≤ "
-            f"{_e(bounds.max_mean_residual_mm)} mm. {len(flagged)} part(s) flagged, "
-            f"{o.n_holes_model_deviation} hole(s); in tolerance but flagged: "
-            f"{int((o.model_deviation & o.accepted).sum())}.</p>"
-        )
-        if flagged.size:
-            frows = [
-                [
-                    o.serials[i],
-                    "yes" if o.accepted[i] else "no",
-                    _fmtn(o.mean_residual[i]),
-                    _fmtn(o.max_abs_residual[i]),
-                ]
-                for i in flagged[:MAX_ROWS]
+
+
+def _rejected_table(o: BatchOutcome) -> str:
+    rej = np.nonzero(~o.accepted)[0]
+    if not rej.size:
+        return "<h3>Rejected parts and why</h3><p>None.</p>"
+    rrows = []
+    for i in rej[:MAX_ROWS]:
+        reasons = "<br>".join(_e(r) for r in o.reasons.get(int(i), [])) or "no characteristic evaluated"
+        rrows.append(
+            [
+                o.serials[i],
+                VERDICT_NAMES[int(o.part_verdict[i])],
+                int(o.n_rejected_holes[i]),
+                int(o.n_undecided[i]),
+                _Raw(reasons),
             ]
-            parts.append(
-                _table(("serial", "accepted", "mean residual (mm)", "max |residual| (mm)"), frows, numeric=(2, 3))
-            )
-        missing = o.predictions.get("holes_without_prediction", [])
-        if missing:
-            parts.append(f"<p class='warn'>Holes without a prediction: {_e(', '.join(missing))}</p>")
-    # charts
+        )
+    more = (
+        f"<p class='small'>… {rej.size - MAX_ROWS} more rejected parts in the JSON output and the results file.</p>"
+        if rej.size > MAX_ROWS
+        else ""
+    )
+    return (
+        "<h3>Rejected parts and why</h3>"
+        + _table(("serial", "verdict", "rejected holes", "undecided", "reasons (first 5)"), rrows, numeric=(2, 3))
+        + more
+    )
+
+
+def _prediction_section(run: CheckRun, o: BatchOutcome) -> str:
+    """Residual bounds, the parts flagged for model deviation and the holes without a prediction."""
+    flagged = np.nonzero(o.model_deviation)[0]
+    bounds = run.spec.model
+    parts = [
+        f"<h3>Measured against predicted</h3><p>Residual = measured − predicted diameter at each station; "
+        f"bounds: |residual| ≤ {_e(bounds.max_residual_mm)} mm, |hole mean residual| ≤ "
+        f"{_e(bounds.max_mean_residual_mm)} mm. {len(flagged)} part(s) flagged, "
+        f"{o.n_holes_model_deviation} hole(s); in tolerance but flagged: "
+        f"{int((o.model_deviation & o.accepted).sum())}.</p>"
+    ]
+    if flagged.size:
+        frows = [
+            [
+                o.serials[i],
+                "yes" if o.accepted[i] else "no",
+                _fmtn(o.mean_residual[i]),
+                _fmtn(o.max_abs_residual[i]),
+            ]
+            for i in flagged[:MAX_ROWS]
+        ]
+        parts.append(_table(("serial", "accepted", "mean residual (mm)", "max |residual| (mm)"), frows, numeric=(2, 3)))
+    missing = o.predictions.get("holes_without_prediction", [])
+    if missing:
+        parts.append(f"<p class='warn'>Holes without a prediction: {_e(', '.join(missing))}</p>")
+    return "".join(parts)
+
+
+def _profile_charts(o: BatchOutcome) -> list[str]:
+    """Per hole group: measured min–max band and mean, nominal, tolerance limits and prediction over depth."""
+    d, st = o.design, o.stats
     charts = []
     z = d.station_depth
-    lim = st["limits"]["diameter"]
-    for g in st["groups"]:
+    lim = st.limits["diameter"]
+    for g in st.groups:
         holes = np.asarray(d.group) == g
-        cnt = st["d_cnt"][holes].sum(axis=0)
+        cnt = st.d_cnt[holes].sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(cnt > 0, st["d_sum"][holes].sum(axis=0) / np.maximum(cnt, 1), np.nan)
-        dmin = np.min(np.where(np.isfinite(st["d_min"][holes]), st["d_min"][holes], np.inf), axis=0)
-        dmax = np.max(np.where(np.isfinite(st["d_max"][holes]), st["d_max"][holes], -np.inf), axis=0)
+            mean = np.where(cnt > 0, st.d_sum[holes].sum(axis=0) / np.maximum(cnt, 1), np.nan)
+        dmin = np.min(np.where(np.isfinite(st.d_min[holes]), st.d_min[holes], np.inf), axis=0)
+        dmax = np.max(np.where(np.isfinite(st.d_max[holes]), st.d_max[holes], -np.inf), axis=0)
         dmin[~np.isfinite(dmin)], dmax[~np.isfinite(dmax)] = np.nan, np.nan
-        series: list[dict[str, Any]] = [
+        series: list[Series] = [
             {"kind": "band", "x": z, "lo": dmin, "hi": dmax, "color": _COLORS[0], "label": "measured min–max"},
             {"kind": "line", "x": z, "y": mean, "color": _COLORS[0], "label": "measured mean"},
-        ]
-        lo = _col_mean(lim.lo[holes])
-        hi = _col_mean(lim.hi[holes])
-        nom = _col_mean(lim.nominal[holes])
-        series.append({"kind": "line", "x": z, "y": nom, "color": "#777", "label": "nominal"})
-        series.append({"kind": "line", "x": z, "y": lo, "color": "#c62828", "dash": True, "label": "tolerance limits"})
-        series.append({"kind": "line", "x": z, "y": hi, "color": "#c62828", "dash": True})
-        pred = st["pred"][holes]
+            {"kind": "line", "x": z, "y": _col_mean(lim.nominal[holes]), "color": "#777", "label": "nominal"},
+            {"kind": "line", "x": z, "y": _col_mean(lim.lo[holes]), "color": "#c62828", "dash": True,
+             "label": "tolerance limits"},
+            {"kind": "line", "x": z, "y": _col_mean(lim.hi[holes]), "color": "#c62828", "dash": True},
+        ]  # fmt: skip
+        pred = st.pred[holes]
         if np.isfinite(pred).any():
             series.append(
                 {"kind": "line", "x": z, "y": _col_mean(pred), "color": "#2ca02c", "dash": True, "label": "predicted"}
@@ -352,52 +468,57 @@ def _batch_section(run: CheckRun, o: BatchOutcome, idx: int) -> str:
                 f"Diameter profile, group {g} ({int(holes.sum())} holes)", "station depth (mm)", "diameter (mm)", series
             )
         )
-    dev_e = st["dev_edges"]
+    return charts
+
+
+def _deviation_histogram(o: BatchOutcome) -> str:
+    st = o.stats
+    lim = st.limits["diameter"]
     dl = lim.hi - lim.nominal
     tol = float(np.nanmax(np.where(lim.specified, dl, np.nan))) if lim.specified.any() else math.nan
     tol_lo = (
         float(np.nanmin(np.where(lim.specified, lim.lo - lim.nominal, np.nan))) if lim.specified.any() else math.nan
     )
-    hist = st["dev_hist"]
-    charts.append(
-        svg_chart(
-            f"Diameter − nominal (outside the axis: {int(hist[0])} below, {int(hist[-1])} above)",
-            "deviation (mm)",
-            "count",
-            [
-                {"kind": "bars", "edges": dev_e, "counts": hist[1:-1], "color": _COLORS[0]},
-                {"kind": "vline", "x": tol_lo, "color": "#c62828", "dash": True, "label": "tolerance limits"},
-                {"kind": "vline", "x": tol, "color": "#c62828", "dash": True},
-            ],
-        )
+    hist = st.dev_hist
+    return svg_chart(
+        f"Diameter − nominal (outside the axis: {int(hist[0])} below, {int(hist[-1])} above)",
+        "deviation (mm)",
+        "count",
+        [
+            {"kind": "bars", "edges": st.dev_edges, "counts": hist[1:-1], "color": _COLORS[0]},
+            {"kind": "vline", "x": tol_lo, "color": "#c62828", "dash": True, "label": "tolerance limits"},
+            {"kind": "vline", "x": tol, "color": "#c62828", "dash": True},
+        ],
     )
-    if run.predictions:
-        rh = st["res_hist"]
-        b = run.spec.model.max_residual_mm
-        ser: list[dict[str, Any]] = [
-            {"kind": "bars", "edges": st["res_edges"], "counts": rh[1:-1], "color": _COLORS[2]}
+
+
+def _residual_histogram(run: CheckRun, o: BatchOutcome) -> str:
+    rh = o.stats.res_hist
+    b = run.spec.model.max_residual_mm
+    ser: list[Series] = [{"kind": "bars", "edges": o.stats.res_edges, "counts": rh[1:-1], "color": _COLORS[2]}]
+    if b is not None:
+        ser += [
+            {"kind": "vline", "x": -b, "color": "#a15c00", "dash": True, "label": "model bound"},
+            {"kind": "vline", "x": b, "color": "#a15c00", "dash": True},
         ]
-        if b is not None:
-            ser += [
-                {"kind": "vline", "x": -b, "color": "#a15c00", "dash": True, "label": "model bound"},
-                {"kind": "vline", "x": b, "color": "#a15c00", "dash": True},
-            ]
-        charts.append(
-            svg_chart(
-                f"Residual measured − predicted (outside: {int(rh[0])} below, {int(rh[-1])} above)",
-                "residual (mm)",
-                "count",
-                ser,
-            )
-        )
-    key = "part_group_res" if run.predictions else "part_group_dev"
+    return svg_chart(
+        f"Residual measured − predicted (outside: {int(rh[0])} below, {int(rh[-1])} above)",
+        "residual (mm)",
+        "count",
+        ser,
+    )
+
+
+def _part_order_chart(run: CheckRun, o: BatchOutcome) -> str:
+    """Per-part mean residual (or deviation from nominal) of each hole group, in part order: drift shows here."""
+    st = o.stats
     what = "mean residual (mm)" if run.predictions else "mean diameter − nominal (mm)"
-    pg = st[key]
+    pg = st.part_group_res if run.predictions else st.part_group_dev
     xs = np.arange(1, o.n_parts + 1)
     step = max(1, o.n_parts // 2000)  # at most ~2000 points per line
-    ser = [
+    ser: list[Series] = [
         {"kind": "line", "x": xs[::step], "y": pg[::step, gi], "label": f"group {g}", "color": _COLORS[gi % 6]}
-        for gi, g in enumerate(st["groups"])
+        for gi, g in enumerate(st.groups)
     ]
     if run.predictions and run.spec.model.max_mean_residual_mm is not None:
         mb = run.spec.model.max_mean_residual_mm
@@ -405,9 +526,11 @@ def _batch_section(run: CheckRun, o: BatchOutcome, idx: int) -> str:
             {"kind": "hline", "y": mb, "color": "#a15c00", "dash": True, "label": "hole-mean bound"},
             {"kind": "hline", "y": -mb, "color": "#a15c00", "dash": True},
         ]
-    charts.append(svg_chart(f"Per-part {what} by hole group, in part order", "part (order in the file)", what, ser))
-    parts.append("<h3>Charts</h3><div class='charts'>" + "".join(charts) + "</div>")
-    # all parts (capped)
+    return svg_chart(f"Per-part {what} by hole group, in part order", "part (order in the file)", what, ser)
+
+
+def _parts_table(o: BatchOutcome) -> str:
+    """Every part (at most MAX_ROWS) with its verdict."""
     prow = [
         [
             o.serials[i],
@@ -421,24 +544,17 @@ def _batch_section(run: CheckRun, o: BatchOutcome, idx: int) -> str:
         ]
         for i in range(min(o.n_parts, MAX_ROWS))
     ]
-    parts.append(
-        f"<h3>Parts ({min(o.n_parts, MAX_ROWS)} of {o.n_parts} shown)</h3>"
-        + _table(
-            (
-                "serial",
-                "verdict",
-                "accepted",
-                "rejected holes",
-                "undecided",
-                "model deviation",
-                "mean residual (mm)",
-                "measured at",
-            ),
-            prow,
-            numeric=(3, 4, 6),
-        )
+    head = (
+        "serial",
+        "verdict",
+        "accepted",
+        "rejected holes",
+        "undecided",
+        "model deviation",
+        "mean residual (mm)",
+        "measured at",
     )
-    return "".join(parts)
+    return f"<h3>Parts ({min(o.n_parts, MAX_ROWS)} of {o.n_parts} shown)</h3>" + _table(head, prow, numeric=(3, 4, 6))
 
 
 def _col_mean(a: np.ndarray) -> np.ndarray:

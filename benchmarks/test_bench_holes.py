@@ -17,11 +17,12 @@ import pytest
 from ecmsim.config import load_config
 from ecmsim.equilibrium import solve_equilibrium
 from ecmsim.simulation import simulate
+from ecmsim.testing import tube_tool_overrides
 
 FULL = os.environ.get("ECMSIM_BENCH_FULL") == "1"
 SCALE = 1.0 if FULL else 0.1
 CELL = 0.01 if FULL else 0.02
-TUBE = ["tool.outer_diameter_mm=1.0", "tool.inner_diameter_mm=0.5", f"numerics.cell_size_mm={CELL}"]
+TUBE = tube_tool_overrides(cell_size_mm=CELL)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -13,6 +13,7 @@ import scipy.sparse.linalg as spla
 from ecmsim.kernels import potential
 
 from ecmsim.simulation import simulate
+from ecmsim.testing import tube_tool_overrides
 
 
 def _system(sim):
@@ -88,7 +89,7 @@ def test_one_time_step(benchmark, stem_sim) -> None:
 
 def test_whole_5mm_stem_hole(benchmark) -> None:
     """Issue 3 target: Ø1 mm tube, 5 mm deep, 10 µm cells, under two minutes."""
-    overrides = ["tool.outer_diameter_mm=1.0", "tool.inner_diameter_mm=0.5", "motion.depth_mm=5.0"]
+    overrides = tube_tool_overrides(depth_mm=5.0)
     result = benchmark.pedantic(
         simulate, args=("example:stem-in718",), kwargs={"overrides": overrides}, rounds=1, iterations=1
     )

@@ -1,8 +1,9 @@
-"""Slow, obviously correct NumPy/SciPy twins of the Numba kernels, and test geometry.
+"""Slow, obviously correct NumPy/SciPy twins of the Numba kernels.
 
 Each twin follows the docstring of its kernel literally, with plain loops or
 vectorised NumPy, so that the property tests compare two independent codings of the
-same contract.
+same contract.  Grids and node kinds come from :mod:`ecmsim.testing` (re-exported
+here under the names the tests use).
 """
 
 from __future__ import annotations
@@ -10,45 +11,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.ndimage as ndi
 import scipy.sparse as sp
 
-ELECTROLYTE, ANODE, CATHODE, INSULATOR, OUTSIDE = 0, 1, 2, 3, 4
-
-
-# ---------------------------------------------------------------- geometry helpers
-def grid(nr: int, nz: int, h: float, z0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Node coordinates (r, z), each of shape (nr, nz)."""
-    r = np.arange(nr) * h
-    z = z0 + np.arange(nz) * h
-    return np.meshgrid(r, z, indexing="ij")
-
-
-def make_kind(
-    psi_w: np.ndarray, psi_t: np.ndarray, blocked: np.ndarray | None = None, blocked_kind: int = INSULATOR
-) -> np.ndarray:
-    """Node kinds from the two level sets; ``blocked`` electrolyte nodes become
-    ``blocked_kind`` (insulator or outside)."""
-    kind = np.zeros(psi_w.shape, dtype=np.int8)
-    kind[psi_t <= 0.0] = CATHODE
-    kind[psi_w <= 0.0] = ANODE
-    if blocked is not None:
-        kind[blocked & (kind == ELECTROLYTE)] = blocked_kind
-    return kind
-
-
-def floating(kind: np.ndarray) -> np.ndarray:
-    """Electrolyte nodes in 4-connected pockets without any link to an electrode
-    (the matrix is singular there; the caller marks them kind 4)."""
-    lab, _ = ndi.label(kind == ELECTROLYTE)
-    electrode = (kind == ANODE) | (kind == CATHODE)
-    touch = np.zeros(electrode.shape, dtype=bool)
-    touch[1:] |= electrode[:-1]
-    touch[:-1] |= electrode[1:]
-    touch[:, 1:] |= electrode[:, :-1]
-    touch[:, :-1] |= electrode[:, 1:]
-    grounded = np.unique(lab[touch & (lab > 0)])
-    return (lab > 0) & ~np.isin(lab, grounded)
+# The tests reach the node kinds, grids and node-kind makers through this module.
+from ecmsim.geometry import ANODE, CATHODE, ELECTROLYTE, INSULATOR, OUTSIDE  # noqa: F401
+from ecmsim.testing import floating_pockets as floating  # noqa: F401
+from ecmsim.testing import grid
+from ecmsim.testing import node_kinds as make_kind  # noqa: F401
 
 
 # ------------------------------------------------------------------- potential
@@ -189,6 +158,23 @@ def anode_normal_gradient(kind, psi_w, phi, h, u_anode, theta_min):
         dphidn[i, j] = -(gr * dr[i, j] + gz * dz[i, j]) / g if g > 0 else math.hypot(gr, gz)
         known[i, j] = True
     return dphidn, known
+
+
+# --------------------------------------------------------------------- geometry
+def box_distance(rr, zz, r0, r1, z1):
+    """Signed distance to ``r0 <= r <= r1, z <= z1`` (``r0 <= 0``: a rod)."""
+    dr = rr - r1 if r0 <= 0.0 else np.maximum(r0 - rr, rr - r1)
+    dz = zz - z1
+    return np.hypot(np.maximum(dr, 0.0), np.maximum(dz, 0.0)) + np.minimum(np.maximum(dr, dz), 0.0)
+
+
+def tool_signed_distance(h, z0, nr, nz, r_in, r_out, coating, bare_tip, z_tip):
+    """The tube's box, united with the coating's box when ``coating > 0`` (minimum)."""
+    rr, zz = grid(nr, nz, h, z0)
+    d = box_distance(rr, zz, r_in, r_out, z_tip)
+    if coating > 0:
+        d = np.minimum(d, box_distance(rr, zz, r_out, r_out + coating, z_tip - bare_tip))
+    return d
 
 
 # -------------------------------------------------------------------- level set

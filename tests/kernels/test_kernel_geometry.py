@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
+import kernel_twins as tw
 import numpy as np
 from ecmsim.kernels import geometry
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-
-def box_sdf(rr, zz, r0, r1, z1):
-    """NumPy twin: signed distance to r0 <= r <= r1, z <= z1 (r0 <= 0: a rod)."""
-    dr = rr - r1 if r0 <= 0.0 else np.maximum(r0 - rr, rr - r1)
-    dz = zz - z1
-    return np.hypot(np.maximum(dr, 0.0), np.maximum(dz, 0.0)) + np.minimum(np.maximum(dr, dz), 0.0)
-
-
-def tool_twin(h, z0, nr, nz, r_in, r_out, coating, bare, z_tip):
-    rr, zz = np.meshgrid(np.arange(nr) * h, z0 + np.arange(nz) * h, indexing="ij")
-    d = box_sdf(rr, zz, r_in, r_out, z_tip)
-    if coating > 0:
-        d = np.minimum(d, box_sdf(rr, zz, r_out, r_out + coating, z_tip - bare))
-    return d
 
 
 @settings(deadline=None, max_examples=60, database=None)
@@ -35,7 +21,8 @@ def test_tool_distance_matches_twin(r_in, wall, coating, bare, z_tip) -> None:
     h, z0, nr, nz = 0.013, -0.3, 60, 80
     out = np.empty((nr, nz))
     geometry.tool_signed_distance(h, z0, r_in, r_in + wall, coating, bare, z_tip, out)
-    np.testing.assert_allclose(out, tool_twin(h, z0, nr, nz, r_in, r_in + wall, coating, bare, z_tip), atol=1e-12)
+    twin = tw.tool_signed_distance(h, z0, nr, nz, r_in, r_in + wall, coating, bare, z_tip)
+    np.testing.assert_allclose(out, twin, atol=1e-12)
 
 
 def test_tool_distance_is_exact_outside_a_tube() -> None:

@@ -44,6 +44,9 @@ from ecmsim.io.inspection import open_batch
 from ecmsim.qc.check import load_predictions, run_check
 from ecmsim.qc.importer import import_csv
 from ecmsim.qc.spec import parse_spec
+from ecmsim.testing.strategies import finite_floats as finite
+from ecmsim.testing.strategies import short_texts as texts
+from ecmsim.testing.strategies import toml_values
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 BAD = DATA / "bad"
@@ -75,17 +78,8 @@ def work() -> Any:
 
 
 # ---------------------------------------------------------------------------- values
-finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
-odd_floats = st.sampled_from([math.nan, math.inf, -math.inf, 0.0, -0.0, -1.0, 1e-300, 1e300, 5e-324])
-# TOML integers are 64-bit; tomllib keeps bigger ones (see test_config_huge_integers_are_refused).
-ints = st.integers(min_value=-(2**63), max_value=2**63 - 1)
-texts = st.text(max_size=12)
-scalars = st.one_of(ints, finite, odd_floats, st.booleans(), texts, st.dates(), st.datetimes(), st.times())
-toml_values = st.recursive(
-    scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
-    max_leaves=8,
-)
+# TOML values (ecmsim.testing.strategies): integers are 64-bit, as TOML's; tomllib keeps
+# bigger ones (see test_config_huge_integers_are_refused).
 FIELDS = [(t, k) for t, k, _, _ in schema_fields()]
 TABLE_NAMES = sorted({t for t, _ in FIELDS} | {"current_efficiency"})
 

@@ -30,10 +30,14 @@ from typing import Any
 import numpy as np
 
 from ecmsim.config import ProcessConfig
+from ecmsim.domain import Domain
 from ecmsim.errors import ConfigError, SolverError
-from ecmsim.geometry import FloatArray, wall_radius
-from ecmsim.process import resolve
-from ecmsim.simulation import Simulation
+from ecmsim.geometry import FloatArray, bottom_depth
+from ecmsim.history import History
+from ecmsim.process import Process, resolve
+from ecmsim.simulation import SimulationResult
+from ecmsim.state import DrillingState
+from ecmsim.stepper import Stepper
 from ecmsim.units import MM
 
 
@@ -69,14 +73,14 @@ class EquilibriumResult:
     steps: int
     travel: float
     wall_clock_s: float
-    process: Any
-    history: dict[str, list[float]] = field(default_factory=dict)
+    process: Process
+    history: History = field(default_factory=lambda: History({}))
     frontal_gap_spread: float = 0.0
     side_gap_spread: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         """Key results in engineering units, JSON-ready."""
-        tool_r = 0.5 * self.process.config.tool.outer_diameter_mm * MM
+        tool_r = self.process.tool.r_outer
         return {
             "status": "equilibrium" if self.converged else "not_converged",
             "frontal_gap_mm": self.frontal_gap / MM,
@@ -91,84 +95,82 @@ class EquilibriumResult:
         }
 
 
-def _reference_depth(sim: Simulation) -> float:
+def _reference_depth(domain: Domain) -> float:
     """Distance behind the tool face at which the side gap is read, m."""
-    return sim.tool.bare_tip + 3.0 * sim.gap_scale
+    return domain.tool.bare_tip + 3.0 * domain.gap_scale
 
 
-def _gaps(sim: Simulation) -> tuple[float, float]:
+def _gaps(domain: Domain, state: DrillingState) -> tuple[float, float]:
     """(frontal gap, side gap) of the current state, m."""
-    from ecmsim.geometry import bottom_depth
-
-    bottom = bottom_depth(sim.grid, sim.psi_w, sim.i_mid, sim.z_tip)
-    z_ref = sim.z_tip - _reference_depth(sim)
-    side = float(np.interp(z_ref, sim.grid.z, sim.wall)) - sim.tool.r_outer
-    return bottom - sim.z_tip, side
+    bottom = bottom_depth(domain.grid, state.psi_w, domain.i_mid, state.z_tip)
+    z_ref = state.z_tip - _reference_depth(domain)
+    side = float(np.interp(z_ref, domain.grid.z, state.wall)) - domain.tool.r_outer
+    return bottom - state.z_tip, side
 
 
-def _initial_shape(sim: Simulation) -> FloatArray:
+def _initial_shape(domain: Domain, z_tip: float) -> FloatArray:
     """Analytic start: the tool body offset by h_e, widened beside the bare tip."""
-    h_e = sim.gap_scale
-    t = sim.tool
-    d_tool = t.signed_distance(sim.grid, sim.z_tip, 0, sim.grid.nz)
+    h_e = domain.gap_scale
+    t = domain.tool
+    d_tool = t.signed_distance(domain.grid, z_tip, 0, domain.grid.nz)
     front = h_e - d_tool  # > 0 within h_e of the tool
-    y = np.clip(sim.z_tip - sim.zz, 0.0, t.bare_tip)
+    y = np.clip(z_tip - domain.zz, 0.0, t.bare_tip)
     r_side = t.r_outer + np.sqrt(h_e**2 + 2.0 * h_e * y)
-    side = np.where(sim.zz <= sim.z_tip, r_side - sim.rr, -np.inf)
+    side = np.where(domain.zz <= z_tip, r_side - domain.rr, -np.inf)
     return np.ascontiguousarray(np.maximum(front, side))
 
 
 @dataclass
 class _Pass:
-    sim: Simulation
+    domain: Domain
+    state: DrillingState
     converged: bool
     travel: float
     #: (travel, frontal gap, side gap) after every step, m
     marks: FloatArray
 
 
-def _pass(cfg: ProcessConfig, start: tuple[Simulation, FloatArray] | None, tol: float, max_travel: float) -> _Pass:
-    """One pseudo-time pass on the grid of ``cfg``."""
+def _start_state(domain: Domain, start: _Pass | None) -> DrillingState:
+    """The state a pass starts from: the analytic shape, or the previous pass's shape resampled."""
     from ecmsim.kernels import levelset
 
-    sim = Simulation(resolve(cfg))
-    h_e = sim.gap_scale
-    sim.z_tip = sim.window_behind + 4 * h_e if sim.window_behind else 0.0
-    if start is None:
-        psi = _initial_shape(sim)
-    else:
-        coarse, coarse_psi = start
-        psi = _resample(coarse, coarse_psi, sim)
+    z_tip = domain.window_behind + 4 * domain.gap_scale if domain.window_behind else 0.0
+    psi = _initial_shape(domain, z_tip) if start is None else _resample(start, domain, z_tip)
     out = np.empty_like(psi)
-    levelset.redistance(psi, sim.h, sim.band * 2, 4, out)
-    sim.psi_w = out
-    sim.outside[:] = False
-    sim.wall = wall_radius(sim.grid, sim.psi_w, sim.tool.r_inner)
-    sim.win = None
-    sim.set_window()
-    z_start = sim.z_tip
-    lag = max(h_e, 10 * sim.h)  # compare the gaps over one relaxation length of travel
+    levelset.redistance(psi, domain.h, domain.band * 2, 4, out)
+    state = DrillingState.start(domain, psi_w=out, z_tip=z_tip)
+    state.place_window(domain)
+    return state
+
+
+def _pass(domain: Domain, start: _Pass | None, tol: float, max_travel: float) -> _Pass:
+    """One pseudo-time pass on ``domain``: step the shape until its gaps settle (m)."""
+    stepper = Stepper(domain)
+    state = _start_state(domain, start)
+    h_e = domain.gap_scale
+    z_start = state.z_tip
+    lag = max(h_e, 10 * domain.h)  # compare the gaps over one relaxation length of travel
     marks: list[tuple[float, float, float]] = []
     while True:
-        sim.step()
-        if sim.status is not None:
-            raise SolverError(f"equilibrium iteration stopped: {sim.message}")
-        fg, sg = _gaps(sim)
-        marks.append((sim.z_tip, fg, sg))
-        travel = sim.z_tip - z_start
+        stepper.step(state)
+        if state.status is not None:
+            raise SolverError(f"equilibrium iteration stopped: {state.message}")
+        fg, sg = _gaps(domain, state)
+        marks.append((state.z_tip, fg, sg))
+        travel = state.z_tip - z_start
         # The side gap is read at y_ref behind the face: only wall cut during this
         # pass (travel beyond y_ref) counts, else the start shape would be read.
         # Settled means both gaps stayed within tol over the last two relaxation
         # lengths: comparing just two instants also passes at the turning points of
         # the limit cycle coarse grids settle on (see _cycle_mean).
-        if marks[0][0] <= sim.z_tip - 2 * lag and travel > _reference_depth(sim) + h_e:
-            recent = [m for m in marks if m[0] >= sim.z_tip - 2 * lag]
+        if marks[0][0] <= state.z_tip - 2 * lag and travel > _reference_depth(domain) + h_e:
+            recent = [m for m in marks if m[0] >= state.z_tip - 2 * lag]
             fgs = [m[1] for m in recent]
             sgs = [m[2] for m in recent]
             if max(fgs) - min(fgs) < tol and max(sgs) - min(sgs) < tol:
-                return _Pass(sim, True, travel, _travel_marks(marks, z_start))
+                return _Pass(domain, state, True, travel, _travel_marks(marks, z_start))
         if travel > max_travel:
-            return _Pass(sim, False, travel, _travel_marks(marks, z_start))
+            return _Pass(domain, state, False, travel, _travel_marks(marks, z_start))
 
 
 def _travel_marks(marks: list[tuple[float, float, float]], z_start: float) -> FloatArray:
@@ -207,15 +209,15 @@ def _cycle_mean(marks: FloatArray, valid_from: float) -> tuple[float, float, flo
     )
 
 
-def _resample(src: Simulation, psi: FloatArray, dst: Simulation) -> FloatArray:
-    """Level set of ``src`` (tool frame) on the grid of ``dst``, bilinear."""
+def _resample(src: _Pass, dst: Domain, z_tip: float) -> FloatArray:
+    """Level set of the pass ``src`` (tool frame) on the grid of ``dst`` with the tool at ``z_tip``, bilinear."""
     from scipy.interpolate import RegularGridInterpolator
 
-    gs = src.grid
+    gs = src.domain.grid
     interp = RegularGridInterpolator(
-        (gs.r, gs.z - src.z_tip), psi, bounds_error=False, fill_value=None, method="linear"
+        (gs.r, gs.z - src.state.z_tip), src.state.psi_w, bounds_error=False, fill_value=None, method="linear"
     )
-    pts = np.stack([dst.rr.ravel(), (dst.zz - dst.z_tip).ravel()], axis=1)
+    pts = np.stack([dst.rr.ravel(), (dst.zz - z_tip).ravel()], axis=1)
     return np.ascontiguousarray(interp(pts).reshape(dst.rr.shape))
 
 
@@ -247,6 +249,25 @@ def solve_equilibrium(
         For a bare tool or zero feed (no equilibrium shape exists).
     """
     start_clock = time.perf_counter()
+    _check_config(config)
+    plan = _plan(config, tolerance_mm)
+    h = config.numerics.cell_size_mm
+    start = None
+    steps = 0
+    if coarse:
+        # The rough pass only gives the fine one its start: settled to a quarter of its
+        # cell is enough (its own limit cycle, a few µm, would never meet the fine
+        # tolerance and would run it to the travel limit).
+        rough_domain = plan.domain(2 * h)
+        start = _pass(rough_domain, None, max(2 * plan.tol, 0.25 * rough_domain.h), plan.max_travel)
+        steps += start.state.steps
+    fine = _pass(plan.domain(h), start, plan.tol, plan.max_travel)
+    steps += fine.state.steps
+    return _result(fine, steps, time.perf_counter() - start_clock)
+
+
+def _check_config(config: ProcessConfig) -> None:
+    """Refuse what has no equilibrium shape: no feed, or a bare tool."""
     if config.motion.feed_rate_mm_per_min <= 0:
         raise ConfigError("equilibrium mode needs [motion] feed_rate_mm_per_min > 0", config.source)
     if config.tool.coating_thickness_mm <= 0:
@@ -255,68 +276,88 @@ def solve_equilibrium(
             "never reaches a steady shape ([tool] coating_thickness_mm = 0)",
             config.source,
         )
-    proc = resolve(config)
-    h_e = proc.equilibrium_gap
-    h = config.numerics.cell_size_mm
-    # The window reaches 4 h_e above the reference distance y_ref = b + 3 h_e.
-    behind = config.tool.bare_tip_length_mm + 7 * h_e / MM + 20 * h
-    max_travel_mm = config.tool.bare_tip_length_mm + 30 * h_e / MM
-    depth = behind + 4 * h_e / MM + max_travel_mm + 1.0
 
-    def make(cell: float) -> ProcessConfig:
-        return config.replace(
+
+@dataclass(frozen=True)
+class _Plan:
+    """The passes' configs and the iteration's limits.
+
+    A pass is a transient run in config terms (its pseudo-travel is the
+    config's depth, its window a fixed length behind the tool), so its
+    lengths are set in the config's units, mm; the limits the iteration checks
+    are in SI.
+    """
+
+    config: ProcessConfig
+    behind_mm: float  # window length behind the tool face, mm
+    depth_mm: float  # tool travel of a pass, mm
+    max_travel: float  # m
+    tol: float  # m
+
+    def domain(self, cell_mm: float) -> Domain:
+        """The flooded domain of a pass on a grid of ``cell_mm`` cells.
+
+        Flooded: seen from the tool there is no plate surface above the
+        window, so no node is outside the electrolyte.
+        """
+        cfg = self.config.replace(
             {
-                "motion.depth_mm": depth,
-                "motion.initial_gap_mm": max(2 * cell, config.motion.initial_gap_mm),
-                "numerics.cell_size_mm": cell,
+                "motion.depth_mm": self.depth_mm,
+                "motion.initial_gap_mm": max(2 * cell_mm, self.config.motion.initial_gap_mm),
+                "numerics.cell_size_mm": cell_mm,
                 "numerics.window": "on",
-                "numerics.window_behind_mm": behind,
+                "numerics.window_behind_mm": self.behind_mm,
                 "numerics.cfl": 0.5,
             },
             remove=["workpiece.thickness_mm"],
         )
+        return Domain.build(resolve(cfg)).flooded()
 
-    tol = tolerance_mm * MM
-    first = None
-    steps = 0
-    if coarse:
-        # The rough pass only gives the fine one its start: settled to a quarter of its
-        # cell is enough (its own limit cycle, a few µm, would never meet the fine
-        # tolerance and would run it to the travel limit).
-        rough = _pass(make(2 * h), None, max(2 * tol, 0.25 * 2 * h * MM), max_travel_mm * MM)
-        first = (rough.sim, rough.sim.psi_w)
-        steps += rough.sim.steps
-    fine = _pass(make(h), first, tol, max_travel_mm * MM)
-    sim = fine.sim
-    steps += sim.steps
-    fg, sg = _gaps(sim)
+
+def _plan(config: ProcessConfig, tolerance_mm: float) -> _Plan:
+    h_e = resolve(config).equilibrium_gap
+    h = config.numerics.cell_size_mm
+    b = config.tool.bare_tip_length_mm
+    # The window reaches 4 h_e above the reference distance y_ref = b + 3 h_e.
+    behind = b + 7 * h_e / MM + 20 * h
+    max_travel_mm = b + 30 * h_e / MM
+    depth = behind + 4 * h_e / MM + max_travel_mm + 1.0
+    return _Plan(config, behind, depth, max_travel=max_travel_mm * MM, tol=tolerance_mm * MM)
+
+
+def _result(fine: _Pass, steps: int, wall_clock_s: float) -> EquilibriumResult:
+    """The equilibrium shape from the fine pass: its gaps, or their mean over a limit cycle."""
+    domain, state = fine.domain, fine.state
+    h_e = domain.gap_scale
+    fg, sg = _gaps(domain, state)
     fg_spread = sg_spread = 0.0
     converged = fine.converged
     if not converged:
-        fg, sg, fg_spread, sg_spread = _cycle_mean(fine.marks, _reference_depth(sim) + h_e)
+        fg, sg, fg_spread, sg_spread = _cycle_mean(fine.marks, _reference_depth(domain) + h_e)
         # Settled on a limit cycle smaller than the grid can resolve: that is the
         # steady shape on this grid (its mean is reported, and its spread).
-        converged = max(fg_spread, sg_spread) <= 0.25 * sim.h
-    z = sim.grid.z
-    rows = (z >= sim.z_tip - sim.window_behind) & (z <= sim.z_tip + 2 * h_e) if sim.window_behind else z > 0
+        converged = max(fg_spread, sg_spread) <= 0.25 * domain.h
+    z, behind = domain.grid.z, domain.window_behind
+    rows = (z >= state.z_tip - behind) & (z <= state.z_tip + 2 * h_e) if behind else z > 0
+    history = state.history.history()
     return EquilibriumResult(
         converged=converged,
         frontal_gap=fg,
         side_gap=sg,
         frontal_gap_spread=fg_spread,
         side_gap_spread=sg_spread,
-        current=float(sim.history["current"][-1]),
-        y=sim.z_tip - z[rows],
-        radius=sim.wall[rows].copy(),
+        current=float(history["current"][-1]),
+        y=state.z_tip - z[rows],
+        radius=state.wall[rows].copy(),
         steps=steps,
         travel=fine.travel,
-        wall_clock_s=time.perf_counter() - start_clock,
-        process=sim.process,
-        history={"frontal_gap": [m for m in sim.history["frontal_gap"]]},
+        wall_clock_s=wall_clock_s,
+        process=domain.process,
+        history=history,
     )
 
 
-def transient_gaps(result: Any) -> tuple[float, float]:
+def transient_gaps(result: SimulationResult) -> tuple[float, float]:
     """(frontal gap, side gap) at the end of a transient :class:`SimulationResult`, m.
 
     The side gap is read at the same distance behind the tool face as in

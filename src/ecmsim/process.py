@@ -15,8 +15,10 @@ and the derived quantities of process-physics.md and verification.md:
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ecmsim.config import ProcessConfig
 from ecmsim.datafiles import load_raw
@@ -27,16 +29,23 @@ from ecmsim.electrolytes import (
     efficiency_from_mapping,
 )
 from ecmsim.errors import ConfigError, DataError
+from ecmsim.geometry import Tool
 from ecmsim.materials import Alloy, Equivalent, MaterialsDB
-from ecmsim.units import A_PER_CM2, MM, MM3, MM_PER_MIN
+from ecmsim.units import A_PER_CM2, MM, MM3, MM_PER_MIN, MS
 
 
 @dataclass(frozen=True)
 class Process:
     """Everything the simulator needs, in SI units.
 
+    This is the one place where config values (mm, mm/min, A/cm², ms) become SI;
+    the domain, the stepper and the equilibrium solver read only these fields
+    (and ``config`` for dimensionless settings such as ``[numerics] cfl``).
+
     Attributes
     ----------
+    config : ProcessConfig
+        The validated config this was resolved from (config units).
     omega : float
         Volumetric electrochemical equivalent, m³/C.
     conductivity : float
@@ -47,6 +56,31 @@ class Process:
         Tool feed rate, m/s.
     duty : float
         Fraction of the time during which the anode dissolves (0–1].
+    tool : Tool
+        Tube radii, coating thickness and bare-tip length, m.
+    cell_size : float
+        Grid spacing h, m.
+    depth : float
+        Final depth of the tool face below the original surface, m.
+    initial_gap : float
+        Distance of the tool face above the surface at the start, m.
+    dwell : float
+        Time the tool stays at depth after the feed stops, s.
+    thickness : float or None
+        Plate thickness, m (None: a thick block, the hole stays blind).
+    short_circuit_gap : float
+        A tool–workpiece gap below this ends the run as a short circuit, m
+        (default half a cell).
+    max_current_density : float
+        Anode current density that ends the run, A/m² (``inf``: no limit).
+    domain_radius : float or None
+        Radius of the grid, m (None: sized from the expected side gap).
+    electrolyte_above_surface : float
+        Height of the flooded electrolyte film above the surface, m.
+    window_behind : float or None
+        ``[numerics] window_behind_mm``, m (None: the domain chooses it).
+    output_interval : float
+        Tool travel between wall snapshots, m.
     """
 
     config: ProcessConfig
@@ -60,6 +94,18 @@ class Process:
     u_eff: float
     feed: float
     duty: float
+    tool: Tool
+    cell_size: float
+    depth: float
+    initial_gap: float
+    dwell: float
+    thickness: float | None
+    short_circuit_gap: float
+    max_current_density: float
+    domain_radius: float | None
+    electrolyte_above_surface: float
+    window_behind: float | None
+    output_interval: float
 
     @property
     def omega(self) -> float:
@@ -128,8 +174,100 @@ def duty_factor(cfg: ProcessConfig) -> float:
     if e.pulse_on_ms is not None and e.pulse_off_ms is not None:
         d *= e.pulse_on_ms / (e.pulse_on_ms + e.pulse_off_ms)
     if e.reverse_period_s is not None and e.reverse_duration_ms is not None:
-        d *= 1.0 - e.reverse_duration_ms * 1e-3 / e.reverse_period_s
+        d *= 1.0 - e.reverse_duration_ms * MS / e.reverse_period_s
     return d
+
+
+def _mm(value_mm: float | None) -> float | None:
+    """A length in mm from the config as m (None stays None)."""
+    return None if value_mm is None else value_mm * MM
+
+
+def _tool(cfg: ProcessConfig) -> Tool:
+    t = cfg.tool
+    return Tool(
+        r_inner=0.5 * t.inner_diameter_mm * MM,
+        r_outer=0.5 * t.outer_diameter_mm * MM,
+        coating=t.coating_thickness_mm * MM,
+        bare_tip=t.bare_tip_length_mm * MM,
+    )
+
+
+def _si_lengths(cfg: ProcessConfig) -> dict[str, Any]:
+    """The geometry, motion and numerics fields of :class:`Process` in SI units."""
+    n, m = cfg.numerics, cfg.motion
+    h = n.cell_size_mm * MM
+    j_max = cfg.electrical.max_current_density_A_per_cm2
+    return {
+        "tool": _tool(cfg),
+        "cell_size": h,
+        "depth": m.depth_mm * MM,
+        "initial_gap": m.initial_gap_mm * MM,
+        "dwell": m.dwell_s,
+        "thickness": _mm(cfg.workpiece.thickness_mm),
+        "short_circuit_gap": (n.short_circuit_gap_mm * MM) if n.short_circuit_gap_mm else 0.5 * h,
+        "max_current_density": j_max * A_PER_CM2 if j_max else math.inf,
+        "domain_radius": _mm(n.domain_radius_mm),
+        "electrolyte_above_surface": n.electrolyte_above_surface_mm * MM,
+        "window_behind": _mm(n.window_behind_mm),
+        "output_interval": n.output_interval_mm * MM,
+    }
+
+
+T = TypeVar("T")
+
+
+def _look_up(find: Callable[[], T], key: str, cfg: ProcessConfig) -> T:
+    """``find()``, with a :class:`DataError` raised as a :class:`ConfigError` naming ``key``."""
+    try:
+        return find()
+    except DataError as exc:
+        raise ConfigError(f"{key}{exc}", cfg.source) from None
+
+
+def _equivalent(cfg: ProcessConfig, mdb: MaterialsDB) -> tuple[Alloy, Equivalent]:
+    w = cfg.workpiece
+    alloy = _look_up(lambda: mdb.alloy(w.alloy), "[workpiece] alloy: ", cfg)
+    if w.electrochemical_equivalent_mm3_per_C is not None:
+        return alloy, Equivalent(w.electrochemical_equivalent_mm3_per_C * MM3, "config")
+    eq = _look_up(
+        lambda: mdb.equivalent(alloy, w.valence_set, w.valences or None, use_measured=not w.valences),
+        "[workpiece] valences: ",
+        cfg,
+    )
+    return alloy, eq
+
+
+def _conductivity(cfg: ProcessConfig, electrolyte: Electrolyte) -> tuple[float, str]:
+    """κ at the working temperature (S/m) and where it came from."""
+    e = cfg.electrolyte
+    if e.conductivity_S_per_m is not None:
+        kappa, k_origin = e.conductivity_S_per_m, "config"
+    else:
+        kappa = _look_up(
+            lambda: electrolyte.conductivity(e.concentration_wt_pct, e.temperature_C), "[electrolyte]: ", cfg
+        )
+        k_origin = f"table at {electrolyte.reference_temperature_C:g} °C + temperature law"
+    if e.conductivity_factor != 1.0:
+        kappa *= e.conductivity_factor
+        k_origin += f" × calibration factor {e.conductivity_factor:g}"
+    if e.temperature_C >= electrolyte.boiling_point_C:
+        raise ConfigError(
+            f"[electrolyte] temperature_C = {e.temperature_C} °C is at or above the boiling "
+            f"point of {electrolyte.key} ({electrolyte.boiling_point_C:g} °C)",
+            cfg.source,
+        )
+    return kappa, k_origin
+
+
+def _efficiency(
+    cfg: ProcessConfig, edb: ElectrolyteDB, electrolyte: Electrolyte, alloy: Alloy
+) -> tuple[CurrentEfficiency, str]:
+    """The current-efficiency model η(j) and where it came from."""
+    if cfg.current_efficiency is not None:
+        return efficiency_from_mapping(cfg.current_efficiency, "[current_efficiency]"), "config [current_efficiency]"
+    eff = _look_up(lambda: edb.efficiency(electrolyte, alloy.key), "", cfg)
+    return eff, eff.source or "data file"
 
 
 def resolve(cfg: ProcessConfig) -> Process:
@@ -141,54 +279,12 @@ def resolve(cfg: ProcessConfig) -> Process:
         When the alloy or electrolyte is unknown or the concentration or
         temperature lies outside the data; the message names the config key.
     """
-    try:
-        raw = load_raw(cfg.data_files())
-        mdb, edb = MaterialsDB(raw), ElectrolyteDB(raw)
-    except DataError as exc:
-        raise ConfigError(str(exc), cfg.source) from None
-    w = cfg.workpiece
-    try:
-        alloy = mdb.alloy(w.alloy)
-    except DataError as exc:
-        raise ConfigError(f"[workpiece] alloy: {exc}", cfg.source) from None
-    if w.electrochemical_equivalent_mm3_per_C is not None:
-        eq = Equivalent(w.electrochemical_equivalent_mm3_per_C * MM3, "config")
-    else:
-        try:
-            eq = mdb.equivalent(alloy, w.valence_set, w.valences or None, use_measured=not w.valences)
-        except DataError as exc:
-            raise ConfigError(f"[workpiece] valences: {exc}", cfg.source) from None
-    e = cfg.electrolyte
-    try:
-        electrolyte = edb.electrolyte(e.name)
-    except DataError as exc:
-        raise ConfigError(f"[electrolyte] name: {exc}", cfg.source) from None
-    if e.conductivity_S_per_m is not None:
-        kappa, k_origin = e.conductivity_S_per_m, "config"
-    else:
-        try:
-            kappa = electrolyte.conductivity(e.concentration_wt_pct, e.temperature_C)
-        except DataError as exc:
-            raise ConfigError(f"[electrolyte]: {exc}", cfg.source) from None
-        k_origin = f"table at {electrolyte.reference_temperature_C:g} °C + temperature law"
-    if e.conductivity_factor != 1.0:
-        kappa *= e.conductivity_factor
-        k_origin += f" × calibration factor {e.conductivity_factor:g}"
-    if e.temperature_C >= electrolyte.boiling_point_C:
-        raise ConfigError(
-            f"[electrolyte] temperature_C = {e.temperature_C} °C is at or above the boiling "
-            f"point of {electrolyte.key} ({electrolyte.boiling_point_C:g} °C)",
-            cfg.source,
-        )
-    if cfg.current_efficiency is not None:
-        eff = efficiency_from_mapping(cfg.current_efficiency, "[current_efficiency]")
-        e_origin = "config [current_efficiency]"
-    else:
-        try:
-            eff = edb.efficiency(electrolyte, alloy.key)
-        except DataError as exc:
-            raise ConfigError(str(exc), cfg.source) from None
-        e_origin = eff.source or "data file"
+    raw = _look_up(lambda: load_raw(cfg.data_files()), "", cfg)
+    mdb, edb = _look_up(lambda: (MaterialsDB(raw), ElectrolyteDB(raw)), "", cfg)
+    alloy, eq = _equivalent(cfg, mdb)
+    electrolyte = _look_up(lambda: edb.electrolyte(cfg.electrolyte.name), "[electrolyte] name: ", cfg)
+    kappa, k_origin = _conductivity(cfg, electrolyte)
+    eff, e_origin = _efficiency(cfg, edb, electrolyte, alloy)
     return Process(
         config=cfg,
         alloy=alloy,
@@ -201,4 +297,5 @@ def resolve(cfg: ProcessConfig) -> Process:
         u_eff=cfg.electrical.voltage_V - cfg.electrical.overpotential_V,
         feed=cfg.motion.feed_rate_mm_per_min * MM_PER_MIN,
         duty=duty_factor(cfg),
+        **_si_lengths(cfg),
     )

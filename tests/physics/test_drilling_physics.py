@@ -6,13 +6,17 @@ Every case runs through :func:`ecmsim.simulate`, the code users run.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from ecmsim.config import config_from_dict
+from ecmsim.domain import Domain
 from ecmsim.process import resolve
 from ecmsim.simulation import Simulation, simulate
+from ecmsim.state import DrillingState
+from ecmsim.stepper import Stepper
 from ecmsim.testing import assert_observed_order
 from ecmsim.testing import drilling_config as base
 from ecmsim.testing import planar_gap_config as planar
@@ -198,16 +202,19 @@ def test_threshold_efficiency_gives_less_stray_cut_than_constant() -> None:
 
 def test_linearity_potential_scales_with_voltage() -> None:
     # Same geometry, two voltages: φ scales with U_eff (verification.md case 7).
-    sim = Simulation(resolve(config_from_dict(base())))
-    psi_t = sim.classify()
-    sim.solve_potential(psi_t)
-    first = sim.win.phi.copy()
-    sim.u *= 2.0
-    sim.win.phi[:] = 0.0
-    sim.solve_potential(psi_t)
-    mask = sim.kind == 0
+    proc = resolve(config_from_dict(base()))
+    domain = Domain.build(proc)
+    phis = []
+    for u in (proc.u_eff, 2.0 * proc.u_eff):
+        stepper = Stepper(replace(domain, process=replace(proc, u_eff=u)))
+        state = DrillingState.start(domain)
+        psi_t = stepper.classify(state)
+        stepper.solve_potential(state, psi_t)
+        assert state.window is not None
+        phis.append(state.window.phi)
+    mask = state.window.kind == 0
     assert mask.sum() > 200
-    assert np.allclose(sim.win.phi[mask], 2.0 * first[mask], rtol=1e-6, atol=1e-6)
+    assert np.allclose(phis[1][mask], 2.0 * phis[0][mask], rtol=1e-6, atol=1e-6)
 
 
 def test_coaxial_anode_radius_follows_time_law() -> None:
@@ -222,18 +229,18 @@ def test_coaxial_anode_radius_follows_time_law() -> None:
         motion={"feed_rate_mm_per_min": 0.0, "dwell_s": T, "depth_mm": 0.1},
         numerics={"cell_size_mm": 0.01, "domain_radius_mm": 1.2},
     )
-    sim = Simulation(resolve(config_from_dict(doc)))
-    sim.z_tip = sim.grid.z[-1] + 1e-3  # the cathode spans the grid: infinitely long in z
-    sim.psi_w = np.ascontiguousarray(r_0 - sim.rr)
-    sim.outside[:] = False
-    sim.win = None  # re-read the window from the new geometry
+    proc = resolve(config_from_dict(doc))
+    domain = Domain.build(proc).flooded()
+    # The cathode spans the grid (infinitely long in z); the workpiece is a bore of radius r_0.
+    state = DrillingState.start(domain, psi_w=r_0 - domain.rr, z_tip=domain.grid.z[-1] + 1e-3)
+    sim = Simulation(proc, domain, state)
     times, radii = [], []
     while not sim.finished():
         sim.step()
-        rw = np.interp(0.0, sim.psi_w[:, sim.grid.nz // 2][::-1], sim.grid.r[::-1])
-        times.append(sim.t)
+        rw = np.interp(0.0, state.psi_w[:, domain.grid.nz // 2][::-1], domain.grid.r[::-1])
+        times.append(state.t)
         radii.append(rw)
-    k = sim.process.machining_constant
+    k = proc.machining_constant
 
     def G(x: float) -> float:
         return 0.5 * x * x * (math.log(x / r_c) - 0.5)

@@ -26,15 +26,16 @@ def test_solver_non_convergence_names_step_time_and_residual() -> None:
 def test_nan_in_the_level_set_is_caught() -> None:
     s = sim()
     s.step()
-    s.psi_w[5, s.win.j0 + 3] = np.nan
-    s.win = None
+    s.state.psi_w[5, s.win.j0 + 3] = np.nan
+    s.state.window = None  # re-read the window from the damaged level set
     with pytest.raises(SolverError, match=r"non-finite|did not converge"):
         s.step()
 
 
 def test_time_step_above_stability_limit_is_refused(monkeypatch) -> None:
     s = sim()
-    monkeypatch.setattr(s, "choose_dt", lambda vmax: 10.0 * s.h / max(vmax, s.feed))
+    h, feed = s.domain.h, s.process.feed
+    monkeypatch.setattr(s.stepper, "choose_dt", lambda state, vmax: 10.0 * h / max(vmax, feed))
     with pytest.raises(SolverError, match=r"above the stability limit at step 0.*limit 0\.5"):
         s.step()
 

@@ -41,5 +41,5 @@ def test_window_size_does_not_grow_with_depth() -> None:
 def test_bare_tool_uses_full_grid() -> None:
     cfg = load_config("example:ecd-marm509-nacl-bare")
     sim = Simulation(resolve(cfg))
-    assert sim.window_behind is None
-    assert sim.window_rows() == (0, sim.grid.nz)
+    assert sim.domain.window_behind is None
+    assert sim.domain.window_rows(sim.z_tip) == (0, sim.grid.nz)

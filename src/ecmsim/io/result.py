@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ecmsim.errors import InputDataError, OutputError
+from ecmsim.history import COLUMNS_BY_NAME, HISTORY_COLUMNS, TIME
 from ecmsim.io.common import (
     H5_ERRORS,
     RESULT_FILE,
@@ -34,20 +35,6 @@ from ecmsim.io.common import (
 
 RESULT_SCHEMA = "ecmsim-simulation-result"
 RESULT_SCHEMA_VERSION = 1
-
-_HISTORIES = {
-    "time": ("s", "end time of each step"),
-    "tool_depth": ("m", "depth of the tool face below the original surface (negative above it)"),
-    "current": ("A", "cell current during the step (anode flux)"),
-    "charge": ("C", "cumulative charge"),
-    "frontal_gap": ("m", "tool face to hole bottom at the mid-wall radius of the tube"),
-    "min_gap": ("m", "smallest tool–workpiece distance"),
-    "removed_volume": ("m^3", "metal removed, from the level set"),
-    "faraday_volume": ("m^3", "integral of eta*omega*duty*I dt (Faraday's law)"),
-    "max_current_density": ("A/m^2", "largest anode current density"),
-    "solver_iterations": ("1", "conjugate-gradient iterations of the potential solve"),
-    "solver_convergence_factor": ("1", "mean residual reduction per iteration of the potential solve"),
-}
 
 
 def _header(f: Any, schema: str, cfg: Any, summary: dict[str, Any]) -> None:
@@ -77,12 +64,12 @@ def write_result(path: str | Path, result: Any) -> None:
             f.create_dataset("derived_json", data=json.dumps(result.process.derived(), sort_keys=True, default=str))
             hist = f.create_group("history")
             hist.attrs["description"] = "one entry per time step"
-            for name, (units, desc) in _HISTORIES.items():
-                write_dataset(hist, name, getattr(result, name), units, desc)
-            hist["time"].make_scale("time")
-            for name in _HISTORIES:
-                if name != "time":
-                    hist[name].dims[0].attach_scale(hist["time"])
+            for col in HISTORY_COLUMNS:
+                write_dataset(hist, col.name, result.history[col.name], col.unit, col.description)
+            hist[TIME].make_scale(TIME)
+            for col in HISTORY_COLUMNS:
+                if col.name != TIME:
+                    hist[col.name].dims[0].attach_scale(hist[TIME])
             prof = f.create_group("profile")
             prof.attrs["description"] = "final hole wall: radius of the wall in each grid row"
             write_dataset(prof, "depth", result.grid.z, "m", "depth below the original surface of each grid row")
@@ -149,7 +136,8 @@ def _numeric_group(f: Any, name: str, path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in keys:
         ds = get_dataset(f, f"{name}/{key}", path, kind="number")
-        expected = _HISTORIES.get(key, (None, ""))[0] if name == "history" else None
+        col = COLUMNS_BY_NAME.get(key) if name == "history" else None
+        expected = col.unit if col is not None else None
         units = attr_text(ds, "units", path, default="")
         if not units or (expected is not None and units != expected):
             have = f"units {units!r}" if units else "no units attribute"

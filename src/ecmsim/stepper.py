@@ -1,0 +1,285 @@
+"""One time step of a drilling run: :meth:`Stepper.step` advances a :class:`~ecmsim.state.DrillingState`.
+
+The stepper is built once for a :class:`~ecmsim.domain.Domain` and holds no
+state of the run; the driver (:class:`~ecmsim.simulation.Simulation`) and the
+equilibrium iteration (:mod:`ecmsim.equilibrium`) call the same
+:meth:`Stepper.step`.  Each step:
+
+1. place the tool (signed distance of tube ∪ coating at the current tip
+   depth) and classify the nodes of the window (electrolyte, anode, cathode,
+   insulator, outside);
+2. check the gap (short circuit when tool and workpiece meet);
+3. solve the primary current distribution, warm-started from the last step;
+4. anode current density j_n = κ ∂φ/∂n, Faraday speed v_n = η(j) ω j_n d
+   (d: duty factor of pulses and polarity reversals);
+5. extend v_n off the surface, advance the workpiece level set, redistance;
+6. feed the tool and record current, charge, gaps and removed volume.
+
+Steps work on a window of grid rows that follows the tool tip (coated
+tools): the finished wall behind it is frozen, so a step costs the same at
+any depth.  The potential solver is chosen by ``[numerics] solver``
+(:mod:`ecmsim.solvers`).  Everything is SI.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ecmsim.domain import Domain
+from ecmsim.errors import SolverError
+from ecmsim.geometry import ANODE, CATHODE, ELECTROLYTE, INSULATOR, OUTSIDE, FloatArray, bottom_depth, wall_radius
+from ecmsim.solvers import PotentialSolver, SolveStats, make_solver
+from ecmsim.state import DrillingState, Window
+from ecmsim.units import A_PER_CM2, MM, UM
+
+
+@dataclass(frozen=True)
+class _Flux:
+    """What the potential gives a step: cell current, largest and mean-weighted anode quantities."""
+
+    current: float  # A
+    j_max: float  # A/m²
+    eta_mean: float  # current-weighted mean efficiency
+    stats: SolveStats
+
+
+class Stepper:
+    """Advances a drilling state by one time step on a fixed domain.
+
+    Parameters
+    ----------
+    domain
+        Grid, tool and fixed lengths; its ``process`` gives the physics (κ, ω,
+        η(j), U_eff, duty factor, feed) and the numerics settings.
+    """
+
+    def __init__(self, domain: Domain) -> None:
+        self.domain = domain
+        self.process = domain.process
+        self.numerics = domain.process.config.numerics
+        self.solver: PotentialSolver = make_solver(self.numerics.solver)
+
+    # ---- the whole step -----------------------------------------------------
+    def step(self, state: DrillingState) -> None:
+        """Advance ``state`` by one time step (or stop it on a short circuit or the current limit)."""
+        psi_t = self.classify(state)
+        gap = self.gap(state, psi_t)
+        if gap < self.domain.short_gap:
+            state.stop(
+                "short_circuit",
+                f"short circuit at t = {state.t:.2f} s, tool depth {state.z_tip / MM:.4f} mm: "
+                f"the tool–workpiece gap closed ({max(gap, 0.0) / UM:.1f} µm)",
+            )
+            return
+        flux = self.anode_flux(state, psi_t)
+        if flux.j_max > self.domain.j_limit:
+            state.stop(
+                "limit_exceeded",
+                f"current density {flux.j_max / A_PER_CM2:.1f} A/cm² exceeds the limit "
+                f"{self.domain.j_limit / A_PER_CM2:g} A/cm² at t = {state.t:.2f} s, "
+                f"tool depth {state.z_tip / MM:.4f} mm",
+            )
+            return
+        dt = self.stable_dt(state)
+        self.advance_surface(state, dt)
+        self.feed_tool(state, dt, flux)
+        self.record(state, flux, gap)
+        self.check_domain(state)
+
+    # ---- the parts of a step ------------------------------------------------
+    def classify(self, state: DrillingState) -> FloatArray:
+        """Place the tool and fill the window's node classes; return the tool level set."""
+        d = self.domain
+        win = state.place_window(d)
+        psi_t = d.tool.signed_distance(d.grid, state.z_tip, win.j0, win.j1 - win.j0)
+        kind = win.kind
+        kind.fill(ELECTROLYTE)
+        kind[win.psi <= 0.0] = ANODE
+        kind[psi_t <= 0.0] = CATHODE
+        kind[d.tool.classify(win.zz, win.rr, psi_t, state.z_tip)] = INSULATOR
+        kind[win.outside] = OUTSIDE
+        return psi_t
+
+    def gap(self, state: DrillingState, psi_t: FloatArray) -> float:
+        """Smallest distance between tool and workpiece in the window, m (≤ 0 on overlap)."""
+        win = _window(state)
+        psi, out, h = win.psi, win.outside, self.domain.h
+        overlap = (psi <= 0.0) & (psi_t <= 0.0) & ~out
+        if overlap.any():
+            return float(np.minimum(psi, psi_t)[overlap].min())
+        near = (psi > -h) & (psi_t > -h) & ~out
+        if not near.any():
+            return math.inf
+        return float((psi + psi_t)[near].min())
+
+    def solve_potential(self, state: DrillingState, psi_t: FloatArray) -> SolveStats:
+        """Assemble and solve for the potential in the window (warm start)."""
+        from ecmsim.kernels import potential
+
+        win, n = _window(state), self.numerics
+        diag, c_rm, c_rp, c_zm, c_zp, rhs = win.sys
+        potential.assemble(win.kind, win.psi, psi_t, self.process.u_eff, n.theta_min, diag, c_rm, c_rp, c_zm, c_zp, rhs)
+        stats = self.solver.solve(
+            win.kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, win.phi, n.solver_tolerance, n.max_solver_iterations
+        )
+        res = stats.relative_residual
+        if not (res <= 10 * n.solver_tolerance) or not np.isfinite(res):
+            raise SolverError(
+                f"potential solve ({self.solver.name}) did not converge at step {state.steps}, t = {state.t:.3f} s, "
+                f"tool depth {state.z_tip / MM:.4f} mm: relative residual {res:.3g} after {stats.iterations} "
+                f"iterations (tolerance {n.solver_tolerance:g}; raise [numerics] max_solver_iterations, "
+                'refine the grid or try [numerics] solver = "mic-cg")'
+            )
+        return stats
+
+    def anode_flux(self, state: DrillingState, psi_t: FloatArray) -> _Flux:
+        """Solve the potential, then the cell current and the window's surface speed."""
+        from ecmsim.kernels import potential
+
+        stats = self.solve_potential(state, psi_t)
+        win, u = _window(state), self.process.u_eff
+        flux = potential.boundary_flux(win.kind, win.psi, win.phi, ANODE, u, self.numerics.theta_min)
+        current = 2.0 * math.pi * self.process.conductivity * self.domain.h * flux
+        j_max, eta_mean = self.surface_speed(state)
+        if not np.isfinite(current) or not np.all(np.isfinite(win.speed)):
+            raise SolverError(f"non-finite current or surface speed at step {state.steps}, t = {state.t:.3f} s")
+        return _Flux(current, j_max, eta_mean, stats)
+
+    def surface_speed(self, state: DrillingState) -> tuple[float, float]:
+        """Fill the window's speed with the extended Faraday speed; return (max j, mean η)."""
+        from ecmsim.kernels import levelset, potential
+
+        win, p = _window(state), self.process
+        potential.anode_normal_gradient(
+            win.kind, win.psi, win.phi, self.domain.h, p.u_eff, self.numerics.theta_min, win.dphidn, win.known
+        )
+        known = win.known
+        j = np.maximum(p.conductivity * win.dphidn[known], 0.0)
+        eta = p.efficiency(j)
+        speed = win.speed
+        speed.fill(0.0)
+        speed[known] = eta * p.omega * p.duty * j
+        levelset.extend_velocity(win.psi, speed, known, self.domain.band, 1)
+        np.maximum(speed, 0.0, out=speed)
+        speed[win.outside] = 0.0
+        jmax = float(j.max()) if j.size else 0.0
+        eta_mean = float((eta * j).sum() / j.sum()) if j.size and j.sum() > 0 else 0.0
+        return jmax, eta_mean
+
+    def choose_dt(self, state: DrillingState, vmax: float) -> float:
+        """CFL step: neither the surface nor the tool moves more than cfl·h."""
+        p, h = self.process, self.domain.h
+        rate = max(vmax, p.feed, 1e-30)
+        dt = self.numerics.cfl * h / rate
+        if state.z_tip < p.depth and p.feed > 0:
+            dt = min(dt, (p.depth - state.z_tip) / p.feed)
+        else:
+            dt = min(dt, self.domain.dwell_end - state.t)
+        return max(dt, 1e-12)
+
+    def stable_dt(self, state: DrillingState) -> float:
+        """:meth:`choose_dt` for the window's fastest surface, checked against the level-set limit."""
+        win, h = _window(state), self.domain.h
+        vmax = float(win.speed.max()) if win.speed.size else 0.0
+        dt = self.choose_dt(state, vmax)
+        if vmax * dt > 0.5 * h * (1 + 1e-9):
+            # choose_dt keeps the surface within half a cell per step; anything else is a bug
+            # that would make the explicit level-set step unstable.
+            raise SolverError(
+                f"time step {dt:.3g} s above the stability limit at step {state.steps}, t = {state.t:.3f} s: "
+                f"the surface would move {vmax * dt / h:.2f} cells (limit 0.5)"
+            )
+        return dt
+
+    def advance_surface(self, state: DrillingState, dt: float) -> None:
+        """Move the workpiece surface by ``dt`` (s), redistance when due, store the window."""
+        from ecmsim.kernels import levelset
+
+        win, h = _window(state), self.domain.h
+        before = self._window_volume(win, win.psi)
+        levelset.advance(win.psi, win.speed, dt, h, win.psi_new)
+        win.psi, win.psi_new = win.psi_new, win.psi
+        state.steps += 1
+        if state.steps % self.numerics.redistance_every == 0:
+            levelset.redistance(win.psi, h, self.domain.band * 2, 2, win.psi_new)
+            win.psi, win.psi_new = win.psi_new, win.psi
+        if not np.isfinite(win.psi).all():
+            raise SolverError(
+                f"the workpiece level set became non-finite at step {state.steps}, t = {state.t:.3f} s, "
+                f"tool depth {state.z_tip / MM:.4f} mm"
+            )
+        state.removed += self._window_volume(win, win.psi) - before
+        win.store(state)
+
+    def feed_tool(self, state: DrillingState, dt: float, flux: _Flux) -> None:
+        """Feed the tool, advance time, charge and Faraday volume, update the wall radius."""
+        p, win = self.process, _window(state)
+        if state.z_tip < p.depth and p.feed > 0:
+            state.z_tip = min(state.z_tip + p.feed * dt, p.depth)
+        state.t += dt
+        state.charge += flux.current * dt
+        state.faraday_volume += flux.eta_mean * p.omega * p.duty * flux.current * dt
+        state.wall[win.j0 : win.j1] = wall_radius(self.domain.grid, win.psi, self.domain.tool.r_inner)
+
+    def record(self, state: DrillingState, flux: _Flux, gap: float) -> None:
+        """Append this step to the histories (one value per column) and take a due snapshot."""
+        d = self.domain
+        bottom = bottom_depth(d.grid, state.psi_w, d.i_mid, state.z_tip)
+        thickness = self.process.thickness
+        if thickness is not None and state.breakthrough_time is None:
+            b0 = bottom_depth(d.grid, state.psi_w, 0, max(state.z_tip, 0.0))
+            if not math.isfinite(b0) or b0 >= thickness - 1e-12:
+                state.breakthrough_time = state.t
+        state.history.record(
+            time=state.t,
+            tool_depth=state.z_tip,
+            current=flux.current,
+            charge=state.charge,
+            frontal_gap=bottom - state.z_tip if math.isfinite(bottom) else math.nan,
+            min_gap=gap,
+            removed_volume=state.removed,
+            faraday_volume=state.faraday_volume,
+            max_current_density=flux.j_max,
+            solver_iterations=flux.stats.iterations,
+            solver_convergence_factor=flux.stats.convergence_factor,
+        )
+        if state.z_tip >= state.snapshots.next_depth or self.finished(state):
+            state.snapshots.take(state.z_tip, state.wall, self.process.output_interval)
+
+    def check_domain(self, state: DrillingState) -> None:
+        """Refuse to go on once the hole wall reaches the grid's outer edge."""
+        d = self.domain
+        g, zz = d.grid, d.zz
+        rows = zz[g.nr - 3, :] > 5 * d.h
+        if self.process.thickness is not None:
+            rows &= zz[g.nr - 3, :] < self.process.thickness
+        if np.any(state.psi_w[g.nr - 3, rows] > 0.0):
+            raise SolverError(
+                f"the hole wall reached the edge of the grid (radius {g.r[-1] / MM:.3f} mm) at t = "
+                f"{state.t:.2f} s; set a larger [numerics] domain_radius_mm"
+            )
+
+    def finished(self, state: DrillingState) -> bool:
+        """The run is over: stopped, or at depth (feed) and the dwell is over."""
+        if state.status is not None:
+            return True
+        p = self.process
+        if p.feed > 0:
+            return state.z_tip >= p.depth - 1e-15 and state.t >= self.domain.dwell_end - 1e-9
+        return state.t >= p.dwell - 1e-9
+
+    def _window_volume(self, win: Window, psi: FloatArray) -> float:
+        from ecmsim.kernels import levelset
+
+        if win.outside.any():
+            psi = np.where(win.outside, -self.domain.band, psi)
+        return float(levelset.electrolyte_volume(psi, self.domain.h))
+
+
+def _window(state: DrillingState) -> Window:
+    win = state.window
+    assert win is not None, "classify() places the window first"
+    return win

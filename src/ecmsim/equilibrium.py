@@ -62,6 +62,18 @@ class EquilibriumResult:
         0 when the gaps settled within the tolerance; otherwise the gaps are means
         over the last half of the pseudo-travel and these are their max - min there,
         m.
+    current : float
+        Cell current at the last step of the fine pass, A.
+    steps : int
+        Pseudo-time steps of both passes.
+    travel : float
+        Pseudo-travel of the tool in the fine pass, m.
+    wall_clock_s : float
+        Time the solve took, s.
+    process : Process
+        The resolved process of the fine pass.
+    history : History
+        The fine pass's per-step histories (:data:`~ecmsim.history.HISTORY_COLUMNS`).
     """
 
     converged: bool

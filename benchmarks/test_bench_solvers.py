@@ -79,18 +79,20 @@ def tool_in_hole(h: float):
     lab, _ = ndi.label(kind == 0)
     electrode = ndi.binary_dilation((kind == 1) | (kind == 2))
     kind[(lab > 0) & ~np.isin(lab, np.unique(lab[electrode & (lab > 0)]))] = 4
-    system = [np.zeros(kind.shape) for _ in range(6)]
+    system = (np.zeros((potential.N_COEF, *kind.shape)), np.zeros(kind.shape))
     potential.assemble(kind, psi_w, psi_t, U_ANODE, THETA_MIN, *system)
     return kind, system
 
 
-def scipy_system(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs):
+def scipy_system(kind, stencil, rhs):
     """The same operator as a CSR matrix over the unknowns, and its right-hand side."""
     mask = kind == 0
     idx = -np.ones(kind.shape, dtype=np.int64)
     idx[mask] = np.arange(mask.sum())
-    rows, cols, vals = [idx[mask]], [idx[mask]], [diag[mask]]
-    for c, di, dj in ((c_rm, -1, 0), (c_rp, 1, 0), (c_zm, 0, -1), (c_zp, 0, 1)):
+    rows, cols, vals = [idx[mask]], [idx[mask]], [stencil[potential.DIAG][mask]]
+    links = ((potential.RM, -1, 0), (potential.RP, 1, 0), (potential.ZM, 0, -1), (potential.ZP, 0, 1))
+    for k, di, dj in links:
+        c = stencil[k]
         ii, jj = np.nonzero(mask & (c != 0))
         rows.append(idx[ii, jj])
         cols.append(idx[ii + di, jj + dj])
@@ -218,27 +220,22 @@ _STARTUP = textwrap.dedent(
     kind = np.zeros((n, n), np.int8)
     kind[psi_t <= 0] = 2
     kind[psi_w <= 0] = 1
-    s = [np.zeros((n, n)) for _ in range(6)]
-    pt.assemble(kind, psi_w, psi_t, 5.0, 1e-3, *s)
-    d, crm, crp, czm, czp, rhs = s
+    s, rhs = np.zeros((5, n, n)), np.zeros((n, n))
+    pt.assemble(kind, psi_w, psi_t, 5.0, 1e-3, s, rhs)
     x = np.zeros((n, n))
     q = np.zeros((n, n))
-    pt.apply(kind, d, crm, crp, czm, czp, x, q)
-    pt.pcg(kind, *s, x, 1e-8, 100, np.zeros((6, n, n)))
+    pt.apply(kind, s, x, q)
+    pt.pcg(kind, s, rhs, x, 1e-8, 100, np.zeros((5, n, n)))
     pt.boundary_flux(kind, psi_w, x, 1, 5.0, 1e-3)
     pt.anode_normal_gradient(kind, psi_w, x, 1.0, 5.0, 1e-3, q, np.zeros((n, n), np.bool_))
-    lev = mg.hierarchy(n, n, 3)
-    nn, ns, nrow, nc, bw = mg.storage_sizes(lev)
-    kinds, spans = np.zeros(nn, np.int8), np.zeros((nrow, 2), np.int64)
-    f4 = np.float32  # the preconditioner's precision in MultigridCGSolver
-    sten, band, vec, coef = np.zeros(ns, f4), np.zeros((nc, bw + 1)), np.zeros((3, nn), f4), np.zeros((3, n, n), f4)
+    hier = mg.allocate(n, n, 3, np.float32)  # the preconditioner's precision in MultigridCGSolver
     x[:] = 0.0
-    its, rel, _ = mg.mgcg(kind, *s, x, 1e-8, 100, 2, lev, kinds, spans, sten, band, vec, coef, np.zeros((3, n, n)))
+    its, rel, _ = mg.mgcg(kind, s, rhs, x, 1e-8, 100, 2, hier)
     assert rel <= 1e-8, rel
-    sp0 = spans[:n]
+    sp0 = hier.spans[:n]
     fc = np.zeros((n // 2 + 1, n // 2 + 1))
-    mg.smooth_rb(kind, d, crp, czp, sp0, rhs, x, 1, False)
-    mg.restrict_residual5(kind, d, crp, czp, sp0, rhs, x, fc)
+    mg.smooth_rb(kind, s, sp0, rhs, x, 1, False)
+    mg.restrict_residual5(kind, s, sp0, rhs, x, fc)
     mg.prolong_add(kind, sp0, fc, x)
     """
 )

@@ -8,10 +8,12 @@ The fine-level system is the one of :mod:`ecmsim.kernels.potential` (see
 
     diag_ij u_ij - c_rm u_{i-1,j} - c_rp u_{i+1,j} - c_zm u_{i,j-1} - c_zp u_{i,j+1} = f_ij
 
-with radius-weighted, dimensionless rows (symmetric, positive definite on the unknowns;
-Dirichlet boundaries are folded into ``diag`` and the right-hand side; links to
-non-unknowns carry ``c = 0``).  Nodes with ``kind != 0`` are not unknowns: in every
-correction equation below they are fixed zeros.
+with ``diag, c_rm, c_rp, c_zm, c_zp`` the planes ``DIAG, RM, RP, ZM, ZP`` of the stencil
+array ``(5, nr, nz)`` and radius-weighted, dimensionless rows (symmetric, positive
+definite on the unknowns; Dirichlet boundaries are folded into ``diag`` and the
+right-hand side; links to non-unknowns carry ``c = 0``).  Inside this module the planes
+keep those short names once a kernel has taken them from the stencil.  Nodes with
+``kind != 0`` are not unknowns: in every correction equation below they are fixed zeros.
 
 Hierarchy
 ---------
@@ -75,13 +77,14 @@ preconditioner, symmetric positive definite.
 
 Storage
 -------
-Everything lives in flat arrays allocated once for a shape (see :func:`hierarchy` and
-:func:`storage_sizes`) and refilled by :func:`setup` whenever the operator changes:
+Everything lives in one :class:`Hierarchy` (a named tuple of flat arrays, which Numba
+passes and caches like any tuple) allocated once for a shape by :func:`allocate` and
+refilled by :func:`setup` whenever the operator changes:
 
 ``levels`` : int64 (nlev, 5)
     ``nr_l, nz_l, voff_l, soff_l, roff_l``: shape, offset of the level in the node
     arrays, offset of its 9-point stencil in ``sten`` (``-1`` on level 0, whose operator
-    is the caller's five arrays), and offset of its rows in ``spans``.
+    is the caller's stencil), and offset of its rows in ``spans``.
 ``spans`` : int64 (n_rows, 2)
     Per row of every level, the range of ``j`` holding its unknowns (:func:`row_spans`).
 ``kinds`` : int8 (n_nodes,)
@@ -97,14 +100,72 @@ Everything lives in flat arrays allocated once for a shape (see :func:`hierarchy
     Per-level correction ``u`` (row 0), right-hand side ``f`` (row 1) and scratch
     (row 2); the level-0 blocks of rows 0 and 1 are the preconditioned CG residual and
     a copy of the CG residual in :func:`mgcg`.
-``coef`` (argument of :func:`mgcg`) : (3, nr, nz), the dtype of ``sten``
-    The fine operator ``diag, c_rp, c_zp`` in the preconditioner's precision.
+``coef`` : (5, nr, nz), the dtype of ``sten``
+    The fine stencil (``potential`` contract) in the preconditioner's precision; only
+    ``DIAG, RP, ZP`` are filled, since ``A`` is symmetric.
+``work`` : float64 (3, nr, nz)
+    CG's vectors ``p``, ``q`` and ``r`` in :func:`mgcg`.
+
+The fine operator of every kernel here is a stencil of ``ecmsim.kernels.potential``
+(shape ``(5, nr, nz)``, index constants ``DIAG, RM, RP, ZM, ZP``); being symmetric, only
+``DIAG, RP, ZP`` are read.
 """
 
+from __future__ import annotations
+
 import math
+from typing import NamedTuple
 
 import numpy as np
+from ecmsim.kernels.potential import DIAG, N_COEF, RP, ZP
 from numba import njit
+
+
+class Hierarchy(NamedTuple):
+    """Storage of a multigrid hierarchy for one grid shape (module docstring, Storage).
+
+    Allocate with :func:`allocate`; every field is overwritten by :func:`mgcg`.
+    """
+
+    levels: np.ndarray  # int64 (nlev, 5)
+    kinds: np.ndarray  # int8 (n_nodes,)
+    spans: np.ndarray  # int64 (n_rows, 2)
+    sten: np.ndarray  # float32/64 (n_stencil,)
+    band: np.ndarray  # float64 (n_coarsest, bandwidth + 1)
+    vec: np.ndarray  # float32/64 (3, n_nodes)
+    coef: np.ndarray  # float32/64 (5, nr, nz)
+    work: np.ndarray  # float64 (3, nr, nz)
+
+
+def allocate(nr: int, nz: int, min_size: int = 6, dtype: type = np.float32) -> Hierarchy:
+    """Allocate the hierarchy storage for an ``(nr, nz)`` grid (zero-filled).
+
+    Parameters
+    ----------
+    nr, nz : int
+        Fine grid shape.
+    min_size : int
+        Coarsening limit of :func:`hierarchy`.
+    dtype : numpy float type
+        Precision of the preconditioner (``sten``, ``vec``, ``coef``): ``np.float32``
+        or ``np.float64``.  CG itself is float64 either way.
+
+    Returns
+    -------
+    Hierarchy
+    """
+    levels = hierarchy(nr, nz, min_size)
+    n_nodes, n_stencil, n_rows, n_coarsest, bandwidth = storage_sizes(levels)
+    return Hierarchy(
+        levels=levels,
+        kinds=np.zeros(n_nodes, dtype=np.int8),
+        spans=np.zeros((n_rows, 2), dtype=np.int64),
+        sten=np.zeros(n_stencil, dtype=dtype),
+        band=np.zeros((n_coarsest, bandwidth + 1)),
+        vec=np.zeros((3, n_nodes), dtype=dtype),
+        coef=np.zeros((N_COEF, nr, nz), dtype=dtype),
+        work=np.zeros((3, nr, nz)),
+    )
 
 
 # ------------------------------------------------------------------ hierarchy
@@ -362,25 +423,28 @@ def _restrict_row5(kind, diag, c_rp, c_zp, sp, f, u, fc, buf, i):
 
 
 @njit(cache=True, error_model="numpy")
-def restrict_residual5(kind, diag, c_rp, c_zp, sp, f, u, fc):
+def restrict_residual5(kind, stencil, sp, f, u, fc):
     """Restricted residual of the fine 5-point level: ``fc = P^T (f - A u)``.
 
     ``A`` is the symmetric operator of ``potential.assemble``; only its upper links are
-    read, since ``c_rm[i, j] = c_rp[i - 1, j]`` and ``c_zm[i, j] = c_zp[i, j - 1]``.
-    The residual is taken on unknowns only and distributed to the coarse parents with
-    the weights of :func:`prolong_add`.
+    read, since ``stencil[RM, i, j] = stencil[RP, i - 1, j]`` and
+    ``stencil[ZM, i, j] = stencil[ZP, i, j - 1]``.  The residual is taken on unknowns
+    only and distributed to the coarse parents with the weights of :func:`prolong_add`.
 
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    diag, c_rp, c_zp : float64 arrays (nr, nz)
-        Fine stencil (``A`` has ``-c`` off the diagonal).
+    stencil : float array (5, nr, nz)
+        Fine stencil (``potential`` contract; only ``DIAG, RP, ZP`` are read).
     sp : int64 array (nr, 2)
         Row spans of ``kind``.
     f, u : float64 arrays (nr, nz)
         Right-hand side and current approximation.
     fc : float64 array (nr // 2 + 1, nz // 2 + 1), out
     """
+    diag = stencil[DIAG]
+    c_rp = stencil[RP]
+    c_zp = stencil[ZP]
     buf = np.zeros(kind.shape[1] + 4, u.dtype)
     fc[:, :] = 0.0
     for i in range(kind.shape[0]):
@@ -627,19 +691,19 @@ def _galerkin_slot(t, lo, hi, b, rng, s, nzc):
 
 
 @njit(cache=True, error_model="numpy")
-def galerkin5(kind, diag, c_rp, c_zp, sp, ac, kc, spc):
+def galerkin5(kind, stencil, sp, ac, kc, spc):
     """Galerkin coarse operator of the fine 5-point level: ``A_c = P^T A P``.
 
-    ``A`` is symmetric (only its diagonal and upper links ``c_rp, c_zp`` are read, at
-    unknowns).  Computed in two separable 1-D stages (see the comment above
+    ``A`` is symmetric (only its diagonal and upper links ``DIAG, RP, ZP`` are read,
+    at unknowns).  Computed in two separable 1-D stages (see the comment above
     :func:`_stage1`), row by row; mirror entries are stored from the same value, so
     ``A_c`` is exactly symmetric.
 
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    diag, c_rp, c_zp : float64 arrays (nr, nz)
-        Fine stencil (``A`` has ``-c`` off the diagonal).
+    stencil : float array (5, nr, nz)
+        Fine stencil (``potential`` contract; only ``DIAG, RP, ZP`` are read).
     sp : int64 array (nr, 2)
         Row spans of ``kind``.
     ac : float array (nr // 2 + 1, 9, nz // 2 + 1), out
@@ -649,6 +713,9 @@ def galerkin5(kind, diag, c_rp, c_zp, sp, ac, kc, spc):
     spc : int64 array (nr // 2 + 1, 2), out
         Row spans of ``kc``.
     """
+    diag = stencil[DIAG]
+    c_rp = stencil[RP]
+    c_zp = stencil[ZP]
     nr, nz = kind.shape
     nrc, nzc = kc.shape
     t = np.zeros((5, nz + 3))
@@ -774,7 +841,7 @@ def _rb_row(kind, diag, c_rp, c_zp, f, u, i, lo, hi, colour, buf):
 
 
 @njit(cache=True, error_model="numpy")
-def smooth_rb(kind, diag, c_rp, c_zp, sp, f, u, sweeps, reverse):
+def smooth_rb(kind, stencil, sp, f, u, sweeps, reverse):
     """Red-black Gauss-Seidel on the fine 5-point level.
 
     One sweep updates every unknown of one colour, ``u_ij = (f_ij + sum c u_nb) /
@@ -782,12 +849,14 @@ def smooth_rb(kind, diag, c_rp, c_zp, sp, f, u, sweeps, reverse):
     then black, ``reverse = True`` black then red (the adjoint sweep).  The two
     half-sweeps run as one wavefront (first colour on row ``i``, second colour on row
     ``i - 1``), which gives the same result with one pass over memory.  Nodes with
-    ``kind != 0`` are not touched; ``A`` is symmetric, so only ``c_rp, c_zp`` are read.
+    ``kind != 0`` are not touched; ``A`` is symmetric, so only ``DIAG, RP, ZP`` are
+    read.
 
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    diag, c_rp, c_zp : float64 arrays (nr, nz)
+    stencil : float array (5, nr, nz)
+        Fine stencil (``potential`` contract; only ``DIAG, RP, ZP`` are read).
     sp : int64 array (nr, 2)
         Row spans of ``kind``.
     f : float64 array (nr, nz)
@@ -795,6 +864,9 @@ def smooth_rb(kind, diag, c_rp, c_zp, sp, f, u, sweeps, reverse):
     sweeps : int
     reverse : bool
     """
+    diag = stencil[DIAG]
+    c_rp = stencil[RP]
+    c_zp = stencil[ZP]
     nr = kind.shape[0]
     rbuf = np.zeros(kind.shape[1], u.dtype)
     first = 1 if reverse else 0
@@ -821,7 +893,7 @@ def _rb_row_from_zero(kind, diag, f, u, i, lo, hi, colour):
 
 
 @njit(cache=True, error_model="numpy")
-def presmooth_restrict5(kind, diag, c_rp, c_zp, sp, f, u, sweeps, fc):
+def presmooth_restrict5(kind, stencil, sp, f, u, sweeps, fc):
     """Pre-smoothing from a zero guess and restriction on the fine level, in one pass.
 
     Same result as setting ``u = 0`` on unknowns, :func:`smooth_rb` (``sweeps``,
@@ -834,7 +906,8 @@ def presmooth_restrict5(kind, diag, c_rp, c_zp, sp, f, u, sweeps, fc):
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    diag, c_rp, c_zp : float64 arrays (nr, nz)
+    stencil : float array (5, nr, nz)
+        Fine stencil (``potential`` contract; only ``DIAG, RP, ZP`` are read).
     sp : int64 array (nr, 2)
         Row spans of ``kind``.
     f : float64 array (nr, nz)
@@ -844,6 +917,9 @@ def presmooth_restrict5(kind, diag, c_rp, c_zp, sp, f, u, sweeps, fc):
         At least 1.
     fc : float64 array (nr // 2 + 1, nz // 2 + 1), out
     """
+    diag = stencil[DIAG]
+    c_rp = stencil[RP]
+    c_zp = stencil[ZP]
     nr = kind.shape[0]
     nst = 2 * sweeps
     rbuf = np.zeros(kind.shape[1], u.dtype)
@@ -872,7 +948,7 @@ def _row_dot(k, a, b):
 
 
 @njit(cache=True, error_model="numpy")
-def prolong_postsmooth5(kind, diag, c_rp, c_zp, sp, f, uc, u, sweeps):
+def prolong_postsmooth5(kind, stencil, sp, f, uc, u, sweeps):
     """Prolongation and post-smoothing on the fine level, in one pass.
 
     Same result as :func:`prolong_add` followed by :func:`smooth_rb` (``sweeps``,
@@ -883,7 +959,8 @@ def prolong_postsmooth5(kind, diag, c_rp, c_zp, sp, f, uc, u, sweeps):
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    diag, c_rp, c_zp : float64 arrays (nr, nz)
+    stencil : float array (5, nr, nz)
+        Fine stencil (``potential`` contract; only ``DIAG, RP, ZP`` are read).
     sp : int64 array (nr, 2)
         Row spans of ``kind``.
     f : float64 array (nr, nz)
@@ -896,6 +973,9 @@ def prolong_postsmooth5(kind, diag, c_rp, c_zp, sp, f, uc, u, sweeps):
     fu : float
         ``sum f_ij u_ij`` over the unknowns after smoothing.
     """
+    diag = stencil[DIAG]
+    c_rp = stencil[RP]
+    c_zp = stencil[ZP]
     nr = kind.shape[0]
     nst = 2 * sweeps
     rbuf = np.zeros(kind.shape[1], u.dtype)
@@ -1115,7 +1195,7 @@ def _band_index(i, j, nr, nz):
 
 
 @njit(cache=True, error_model="numpy")
-def band_from5(kind, diag, c_rp, c_zp, band):
+def band_from5(kind, stencil, band):
     """Lower band storage of the 5-point operator (used when there is one level).
 
     ``band[k, d] = A[k, k - d]`` with the nodes numbered lexicographically, the shorter
@@ -1125,9 +1205,13 @@ def band_from5(kind, diag, c_rp, c_zp, band):
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    diag, c_rp, c_zp : float64 arrays (nr, nz)
+    stencil : float array (5, nr, nz)
+        Fine stencil (``potential`` contract; only ``DIAG, RP, ZP`` are read).
     band : float64 array (nr nz, >= min(nr, nz) + 1), out
     """
+    diag = stencil[DIAG]
+    c_rp = stencil[RP]
+    c_zp = stencil[ZP]
     nr, nz = kind.shape
     band[:, :] = 0.0
     for i in range(nr):
@@ -1243,41 +1327,41 @@ def _coarse_solve(kind, band, f, u, t):
 
 # ------------------------------------------------------------ setup and cycle
 @njit(cache=True, inline="always", error_model="numpy")
-def _kview(levels, lev, kinds):
+def _kview(hier, lev):
     # Kinds of level lev as (nr_l, nz_l).
-    nr = levels[lev, 0]
-    nz = levels[lev, 1]
-    v = levels[lev, 2]
-    return kinds[v : v + nr * nz].reshape((nr, nz))
+    nr = hier.levels[lev, 0]
+    nz = hier.levels[lev, 1]
+    v = hier.levels[lev, 2]
+    return hier.kinds[v : v + nr * nz].reshape((nr, nz))
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _aview(levels, lev, sten):
+def _aview(hier, lev):
     # 9-point stencil of level lev >= 1 as (nr_l, 9, nz_l).
-    nr = levels[lev, 0]
-    nz = levels[lev, 1]
-    s = levels[lev, 3]
-    return sten[s : s + 9 * nr * nz].reshape((nr, 9, nz))
+    nr = hier.levels[lev, 0]
+    nz = hier.levels[lev, 1]
+    s = hier.levels[lev, 3]
+    return hier.sten[s : s + 9 * nr * nz].reshape((nr, 9, nz))
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _vview(levels, lev, row, vec):
+def _vview(hier, lev, row):
     # Row `row` of vec on level lev as (nr_l, nz_l).
-    nr = levels[lev, 0]
-    nz = levels[lev, 1]
-    v = levels[lev, 2]
-    return vec[row, v : v + nr * nz].reshape((nr, nz))
+    nr = hier.levels[lev, 0]
+    nz = hier.levels[lev, 1]
+    v = hier.levels[lev, 2]
+    return hier.vec[row, v : v + nr * nz].reshape((nr, nz))
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _sview(levels, lev, spans):
+def _sview(hier, lev):
     # Row spans of level lev as (nr_l, 2).
-    r = levels[lev, 4]
-    return spans[r : r + levels[lev, 0]]
+    r = hier.levels[lev, 4]
+    return hier.spans[r : r + hier.levels[lev, 0]]
 
 
 @njit(cache=True, error_model="numpy")
-def setup(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band):
+def setup(kind, stencil, hier):
     """Fill the hierarchy for an operator: spans, Galerkin operators, coarsest factor.
 
     Cost O(nr nz); to be called whenever the operator changes (every time step).
@@ -1285,62 +1369,49 @@ def setup(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band):
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    diag, c_rp, c_zp : float64 arrays (nr, nz)
-        Fine stencil from ``potential.assemble`` (symmetric: the lower links are not
-        needed).
-    levels : int64 array (nlev, 5)
-        From :func:`hierarchy` for ``(nr, nz)``.
-    kinds : int8 array (n_nodes,), out
-    spans : int64 array (n_rows, 2), out
-    sten : float64 array (n_stencil,), out
-    band : float64 array (n_coarsest, bandwidth + 1), out
-        Sizes from :func:`storage_sizes`.
+    stencil : float array (5, nr, nz)
+        Fine stencil from ``potential.assemble`` in the precision of ``hier.sten``
+        (symmetric: only ``DIAG, RP, ZP`` are read).
+    hier : Hierarchy
+        Storage from :func:`allocate` for ``(nr, nz)``; ``kinds``, ``spans``, ``sten``
+        and ``band`` are overwritten.
     """
-    nlev = levels.shape[0]
-    row_spans(kind, _sview(levels, 0, spans))
+    nlev = hier.levels.shape[0]
+    row_spans(kind, _sview(hier, 0))
     if nlev == 1:
-        band_from5(kind, diag, c_rp, c_zp, band)
-        band_factor(band)
+        band_from5(kind, stencil, hier.band)
+        band_factor(hier.band)
         return
-    galerkin5(
-        kind,
-        diag,
-        c_rp,
-        c_zp,
-        _sview(levels, 0, spans),
-        _aview(levels, 1, sten),
-        _kview(levels, 1, kinds),
-        _sview(levels, 1, spans),
-    )
+    galerkin5(kind, stencil, _sview(hier, 0), _aview(hier, 1), _kview(hier, 1), _sview(hier, 1))
     for lev in range(1, nlev - 1):
         galerkin9(
-            _kview(levels, lev, kinds),
-            _aview(levels, lev, sten),
-            _sview(levels, lev, spans),
-            _aview(levels, lev + 1, sten),
-            _kview(levels, lev + 1, kinds),
-            _sview(levels, lev + 1, spans),
+            _kview(hier, lev),
+            _aview(hier, lev),
+            _sview(hier, lev),
+            _aview(hier, lev + 1),
+            _kview(hier, lev + 1),
+            _sview(hier, lev + 1),
         )
-    band_from9(_kview(levels, nlev - 1, kinds), _aview(levels, nlev - 1, sten), band)
-    band_factor(band)
+    band_from9(_kview(hier, nlev - 1), _aview(hier, nlev - 1), hier.band)
+    band_factor(hier.band)
 
 
 @njit(cache=True, error_model="numpy")
-def vcycle(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band, vec, nu):
+def vcycle(kind, stencil, hier, nu):
     """One V(nu, nu)-cycle from a zero guess: ``u_0 = M f_0``.
 
-    Reads the fine right-hand side from ``vec[1, :nr nz]`` and writes the result to
-    ``vec[0, :nr nz]`` (both viewed as ``(nr, nz)``) at the unknowns; values at
-    non-unknowns are not written (they must be finite).  ``M`` is symmetric positive
-    definite (module docstring).
+    Reads the fine right-hand side from ``hier.vec[1, :nr nz]`` and writes the result
+    to ``hier.vec[0, :nr nz]`` (both viewed as ``(nr, nz)``) at the unknowns; values
+    at non-unknowns are not written (they must be finite).  ``M`` is symmetric
+    positive definite (module docstring).
 
     Parameters
     ----------
-    kind, diag, c_rp, c_zp : arrays (nr, nz)
-        Fine operator.
-    levels, kinds, spans, sten, band : arrays
-        Hierarchy filled by :func:`setup` for this operator.
-    vec : float64 array (3, n_nodes), in/out
+    kind : int8 array (nr, nz)
+    stencil : float array (5, nr, nz)
+        Fine stencil (only ``DIAG, RP, ZP`` are read).
+    hier : Hierarchy
+        Filled by :func:`setup` for this operator; ``hier.vec`` is in/out.
     nu : int
         Pre- and post-smoothing sweeps per level (at least 1).
 
@@ -1349,35 +1420,39 @@ def vcycle(kind, diag, c_rp, c_zp, levels, kinds, spans, sten, band, vec, nu):
     fu : float
         ``f_0 . u_0`` over the unknowns (``r . z`` for CG), accumulated in the last pass.
     """
-    nlev = levels.shape[0]
-    sp0 = _sview(levels, 0, spans)
-    u0 = _vview(levels, 0, 0, vec)
-    f0 = _vview(levels, 0, 1, vec)
+    nlev = hier.levels.shape[0]
+    sp0 = _sview(hier, 0)
+    u0 = _vview(hier, 0, 0)
+    f0 = _vview(hier, 0, 1)
     if nlev == 1:
-        _coarse_solve(kind, band, f0, u0, vec[2, : u0.size])
+        _coarse_solve(kind, hier.band, f0, u0, hier.vec[2, : u0.size])
         return _dot(kind, sp0, f0, u0)
-    presmooth_restrict5(kind, diag, c_rp, c_zp, sp0, f0, u0, nu, _vview(levels, 1, 1, vec))
+    presmooth_restrict5(kind, stencil, sp0, f0, u0, nu, _vview(hier, 1, 1))
     for lev in range(1, nlev - 1):
-        k = _kview(levels, lev, kinds)
-        a = _aview(levels, lev, sten)
-        sp = _sview(levels, lev, spans)
-        u = _vview(levels, lev, 0, vec)
-        f = _vview(levels, lev, 1, vec)
-        presmooth_restrict9(k, a, sp, f, u, nu, _vview(levels, lev + 1, 1, vec))
-    last = nlev - 1
-    v = levels[last, 2]
-    n = levels[last, 0] * levels[last, 1]
-    _coarse_solve(
-        _kview(levels, last, kinds), band, _vview(levels, last, 1, vec), _vview(levels, last, 0, vec), vec[2, v : v + n]
-    )
-    for lev in range(nlev - 2, 0, -1):
-        k = _kview(levels, lev, kinds)
-        sp = _sview(levels, lev, spans)
-        u = _vview(levels, lev, 0, vec)
-        prolong_postsmooth9(
-            k, _aview(levels, lev, sten), sp, _vview(levels, lev, 1, vec), _vview(levels, lev + 1, 0, vec), u, nu
+        presmooth_restrict9(
+            _kview(hier, lev),
+            _aview(hier, lev),
+            _sview(hier, lev),
+            _vview(hier, lev, 1),
+            _vview(hier, lev, 0),
+            nu,
+            _vview(hier, lev + 1, 1),
         )
-    return prolong_postsmooth5(kind, diag, c_rp, c_zp, sp0, f0, _vview(levels, 1, 0, vec), u0, nu)
+    last = nlev - 1
+    v = hier.levels[last, 2]
+    n = hier.levels[last, 0] * hier.levels[last, 1]
+    _coarse_solve(_kview(hier, last), hier.band, _vview(hier, last, 1), _vview(hier, last, 0), hier.vec[2, v : v + n])
+    for lev in range(nlev - 2, 0, -1):
+        prolong_postsmooth9(
+            _kview(hier, lev),
+            _aview(hier, lev),
+            _sview(hier, lev),
+            _vview(hier, lev, 1),
+            _vview(hier, lev + 1, 0),
+            _vview(hier, lev, 0),
+            nu,
+        )
+    return prolong_postsmooth5(kind, stencil, sp0, f0, _vview(hier, 1, 0), u0, nu)
 
 
 # ------------------------------------------------------------------------- CG
@@ -1458,10 +1533,13 @@ _CG_FASTMATH = {"reassoc", "contract"}
 
 
 @njit(cache=True, error_model="numpy", fastmath=_CG_FASTMATH)
-def _residual(kind, diag, c_rp, c_zp, sp, rhs, x, r, rc):
+def _residual(kind, stencil, sp, rhs, x, r, rc):
     # r = rhs - A x on unknowns (0 at non-unknowns of the spans), and its copy rc in the
     # precision of the preconditioner, in one pass; returns (r . r, rhs . rhs) over the
     # unknowns.
+    diag = stencil[DIAG]
+    c_rp = stencil[RP]
+    c_zp = stencil[ZP]
     nr = kind.shape[0]
     rr = 0.0
     bb = 0.0
@@ -1484,10 +1562,13 @@ def _residual(kind, diag, c_rp, c_zp, sp, rhs, x, r, rc):
 
 
 @njit(cache=True, error_model="numpy", fastmath=_CG_FASTMATH)
-def _direction_apply(kind, diag, c_rp, c_zp, sp, z, beta, alpha, x, p, q):
+def _direction_apply(kind, stencil, sp, z, beta, alpha, x, p, q):
     # x += alpha p, p = z + beta p (p = z if beta = 0), then q = A p, in one pass (the
     # product on row i - 1 follows the update of row i); x and p change on unknowns
     # only.  Returns p . q.
+    diag = stencil[DIAG]
+    c_rp = stencil[RP]
+    c_zp = stencil[ZP]
     nr = kind.shape[0]
     s = 0.0
     for i in range(nr + 1):
@@ -1530,17 +1611,18 @@ def _update_residual(kind, sp, alpha, q, r, rc):
 
 
 @njit(cache=True, error_model="numpy")
-def _copy_operator(diag, c_rp, c_zp, coef):
-    # coef = (diag, c_rp, c_zp) in the precision of the preconditioner (whole arrays: the
-    # smoothers read links just outside the row spans, which must be the current zeros).
-    nr, nz = diag.shape
+def _copy_operator(stencil, coef):
+    # coef[DIAG, RP, ZP] = stencil[DIAG, RP, ZP] in the precision of the preconditioner
+    # (whole arrays: the smoothers read links just outside the row spans, which must be
+    # the current zeros).  The lower links are not read by any multigrid kernel.
+    nr, nz = stencil.shape[1:]
     for i in range(nr):
-        d = coef[0, i]
-        a = coef[1, i]
-        b = coef[2, i]
-        di = diag[i]
-        ai = c_rp[i]
-        bi = c_zp[i]
+        d = coef[DIAG, i]
+        a = coef[RP, i]
+        b = coef[ZP, i]
+        di = stencil[DIAG, i]
+        ai = stencil[RP, i]
+        bi = stencil[ZP, i]
         for j in range(nz):
             d[j] = di[j]
             a[j] = ai[j]
@@ -1558,28 +1640,78 @@ def _dot(kind, sp, a, b):
 
 
 @njit(cache=True, error_model="numpy")
-def mgcg(
-    kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, tol, maxiter, nu, levels, kinds, spans, sten, band, vec, coef, work
-):
+def _add_scaled(kind, sp, x, alpha, p):
+    # x += alpha p on the unknowns (the last step of CG, not folded into a later pass).
+    for i in range(kind.shape[0]):
+        for j in range(sp[i, 0], sp[i, 1]):
+            if kind[i, j] == 0:
+                x[i, j] += alpha * p[i, j]
+
+
+@njit(cache=True, error_model="numpy")
+def _clear_unknowns(kind, sp, x):
+    # x = 0 on the unknowns (the solution for rhs = 0).
+    for i in range(kind.shape[0]):
+        for j in range(sp[i, 0], sp[i, 1]):
+            if kind[i, j] == 0:
+                x[i, j] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _cg_iterations(kind, stencil, x, tol, maxiter, nu, hier, rhs_norm, rel0):
+    # Preconditioned CG from the residual in hier.work[2] (relative residual rel0, its
+    # copy in level 0 of vec row 1), the preconditioner set up for hier.coef; returns
+    # (iterations, final relative residual).
+    sp = _sview(hier, 0)
+    z = _vview(hier, 0, 0)
+    rc = _vview(hier, 0, 1)
+    p = hier.work[0]
+    q = hier.work[1]
+    r = hier.work[2]
+    pstencil = hier.coef
+    rel = rel0
+    rz = vcycle(kind, pstencil, hier, nu)
+    alpha = 0.0
+    beta = 0.0
+    it = 0
+    while it < maxiter:
+        it += 1
+        # x += alpha p of the previous step is folded into this pass
+        pq = _direction_apply(kind, stencil, sp, z, beta, alpha, x, p, q)
+        alpha = 0.0
+        if pq <= 0.0:
+            break
+        alpha = rz / pq
+        rel = math.sqrt(_update_residual(kind, sp, alpha, q, r, rc)) / rhs_norm
+        if rel <= tol:
+            break
+        rz_new = vcycle(kind, pstencil, hier, nu)
+        beta = rz_new / rz
+        rz = rz_new
+    if alpha != 0.0:
+        _add_scaled(kind, sp, x, alpha, p)
+    return it, rel
+
+
+@njit(cache=True, error_model="numpy")
+def mgcg(kind, stencil, rhs, x, tol, maxiter, nu, hier):
     """Solve ``A x = rhs`` by conjugate gradients preconditioned with one V-cycle.
 
     A drop-in replacement for ``potential.pcg``: warm-started from ``x``, which is
     updated in place on unknowns only; stops when ``||rhs - A x||_2 / ||rhs||_2 <= tol``
     (recursively updated residual) or after ``maxiter`` iterations; ``rhs = 0`` gives
     ``x = 0`` on unknowns.  The hierarchy is rebuilt by :func:`setup` unless the
-    initial guess already meets the tolerance.  ``A`` must be symmetric (as assembled,
-    ``c_rm[i, j] = c_rp[i - 1, j]`` and ``c_zm[i, j] = c_zp[i, j - 1]``): the
-    matrix-vector product and the preconditioner read only ``diag, c_rp, c_zp``
-    (``c_rm, c_zm`` are taken for the common solver signature).  Each iteration makes
-    one fused pass for ``x += alpha p`` (of the previous step), ``p = z + beta p`` and
-    ``q = A p``, one for ``r -= alpha q`` and ``r . r``, and one V-cycle, whose last
-    pass also returns ``r . z``.
+    initial guess already meets the tolerance.  ``A`` must be symmetric (as assembled):
+    the matrix-vector product and the preconditioner read only ``DIAG, RP, ZP``.  Each
+    iteration makes one fused pass for ``x += alpha p`` (of the previous step),
+    ``p = z + beta p`` and ``q = A p``, one for ``r -= alpha q`` and ``r . r``, and one
+    V-cycle, whose last pass also returns ``r . z``.
 
     Mixed precision: CG (``x``, ``r``, ``p``, ``q``, the dot products and the stopping
-    test) runs in float64; the preconditioner runs in the precision of ``sten``,
-    ``vec`` and ``coef`` (float32 in :class:`ecmsim.solvers.MultigridCGSolver`, which
-    halves the memory the V-cycle streams and doubles the vector width).  The
-    operator copied into ``coef`` is rounded once; every coarse operator is the
+    test) runs in float64; the preconditioner runs in the precision of ``hier.sten``,
+    ``hier.vec`` and ``hier.coef`` (float32 in :class:`ecmsim.solvers.MultigridCGSolver`,
+    which halves the memory the V-cycle streams and doubles the vector width).  The
+    operator copied into ``hier.coef`` is rounded once; every coarse operator is the
     Galerkin product of that rounded operator, so the V-cycle is the (symmetric,
     positive definite) preconditioner of a matrix within a relative 1e-7 of ``A``, and
     its float32 rounding is far below its error reduction (about 0.04 per cycle).
@@ -1587,8 +1719,10 @@ def mgcg(
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    diag, c_rm, c_rp, c_zm, c_zp, rhs : float64 arrays (nr, nz)
-        System from ``potential.assemble``.
+    stencil : float64 array (5, nr, nz)
+        Stencil from ``potential.assemble``.
+    rhs : float64 array (nr, nz), V
+        Right-hand side from ``potential.assemble``.
     x : float64 array (nr, nz), in/out
         Initial guess and solution (V); non-unknown values are not touched.
     tol : float
@@ -1596,68 +1730,26 @@ def mgcg(
     maxiter : int
     nu : int
         Smoothing sweeps before and after the coarse-grid correction on every level.
-    levels, kinds, spans, sten, band, vec : arrays
-        Hierarchy storage for ``(nr, nz)`` (:func:`hierarchy`, :func:`storage_sizes`);
-        ``sten`` and ``vec`` float32 or float64, ``vec`` must hold finite values (e.g.
-        allocated with zeros).
-    coef : array (3, nr, nz) of the dtype of ``vec``
-        Scratch for the fine operator in the preconditioner's precision.
-    work : float64 array (3, nr, nz)
-        Scratch space (CG vectors).
+    hier : Hierarchy
+        Storage for ``(nr, nz)`` from :func:`allocate` (all of it is overwritten).
 
     Returns
     -------
-    iterations : int
-    relative_residual : float
-    initial_relative_residual : float
-        ``||rhs - A x0|| / ||rhs||`` of the initial guess (0 if ``rhs = 0``).
+    (iterations, relative_residual, initial_relative_residual) : (int, float, float)
+        The triple of ``potential.pcg``: iterations carried out, final and initial
+        ``||rhs - A x|| / ||rhs||`` (0 and 0 if ``rhs = 0``).
     """
-    nr = kind.shape[0]
-    sp = _sview(levels, 0, spans)
+    sp = _sview(hier, 0)
     row_spans(kind, sp)
-    z = _vview(levels, 0, 0, vec)
-    rc = _vview(levels, 0, 1, vec)
-    p = work[0]
-    q = work[1]
-    r = work[2]
-    rr, bb = _residual(kind, diag, c_rp, c_zp, sp, rhs, x, r, rc)
+    rr, bb = _residual(kind, stencil, sp, rhs, x, hier.work[2], _vview(hier, 0, 1))
     bnorm = math.sqrt(bb)
     if bnorm == 0.0:
-        for i in range(nr):
-            for j in range(sp[i, 0], sp[i, 1]):
-                if kind[i, j] == 0:
-                    x[i, j] = 0.0
+        _clear_unknowns(kind, sp, x)
         return 0, 0.0, 0.0
     rel0 = math.sqrt(rr) / bnorm
-    rel = rel0
-    if rel <= tol:
-        return 0, rel, rel0
-    _copy_operator(diag, c_rp, c_zp, coef)
-    d32 = coef[0]
-    a32 = coef[1]
-    b32 = coef[2]
-    setup(kind, d32, a32, b32, levels, kinds, spans, sten, band)
-    rz = vcycle(kind, d32, a32, b32, levels, kinds, spans, sten, band, vec, nu)
-    alpha = 0.0
-    beta = 0.0
-    it = 0
-    while it < maxiter:
-        it += 1
-        # x += alpha p of the previous step is folded into this pass
-        pq = _direction_apply(kind, diag, c_rp, c_zp, sp, z, beta, alpha, x, p, q)
-        alpha = 0.0
-        if pq <= 0.0:
-            break
-        alpha = rz / pq
-        rel = math.sqrt(_update_residual(kind, sp, alpha, q, r, rc)) / bnorm
-        if rel <= tol:
-            break
-        rz_new = vcycle(kind, d32, a32, b32, levels, kinds, spans, sten, band, vec, nu)
-        beta = rz_new / rz
-        rz = rz_new
-    if alpha != 0.0:
-        for i in range(nr):
-            for j in range(sp[i, 0], sp[i, 1]):
-                if kind[i, j] == 0:
-                    x[i, j] += alpha * p[i, j]
+    if rel0 <= tol:
+        return 0, rel0, rel0
+    _copy_operator(stencil, hier.coef)
+    setup(kind, hier.coef, hier)
+    it, rel = _cg_iterations(kind, stencil, x, tol, maxiter, nu, hier, bnorm, rel0)
     return it, rel, rel0

@@ -32,12 +32,34 @@ accurate, which makes the anode normal gradient and the boundary current converg
 second order (with ``i +- 1/2`` they are first order; measured on the coaxial
 case).  Cut z-links keep ``w_c = w``.
 
-The matrix ``A`` is stored as five stencil arrays: ``diag`` and the positive link
-weights ``c_rm, c_rp, c_zm, c_zp`` (``A`` has ``-c`` off the diagonal), all zero on
-non-electrolyte nodes.  ``A`` is symmetric and positive definite on the electrolyte
-nodes provided every 4-connected pocket of electrolyte nodes has at least one link
-to an electrode (kind 1 or 2); on a pocket sealed by insulator or walls it is only
-semidefinite (Neumann problem).  The caller should mark such pockets kind 4;
+Stencil contract
+----------------
+The matrix ``A`` is stored as one float64 array ``stencil`` of shape ``(5, nr, nz)``
+(C-contiguous, so each ``stencil[k]`` is a C-contiguous ``(nr, nz)`` block).  The row of
+electrolyte node ``(i, j)`` reads (dimensionless; the equation was divided by ``h``)::
+
+    stencil[DIAG, i, j] phi_ij - stencil[RM, i, j] phi_{i-1,j} - stencil[RP, i, j] phi_{i+1,j}
+                               - stencil[ZM, i, j] phi_{i,j-1} - stencil[ZP, i, j] phi_{i,j+1}
+        = rhs_ij  (V)
+
+with the index constants of this module:
+
+``DIAG`` (0)
+    Diagonal: the sum of the link weights, cut links counted as ``w_c / theta``.
+``RM``, ``RP`` (1, 2)
+    Positive weights of the links to ``(i - 1, j)`` and ``(i + 1, j)``.
+``ZM``, ``ZP`` (3, 4)
+    Positive weights of the links to ``(i, j - 1)`` and ``(i, j + 1)``.
+
+``A`` has ``-stencil[k]`` off the diagonal; every entry is zero on non-electrolyte
+nodes and the link weights are zero on links to non-electrolyte nodes.  ``A`` is
+symmetric, ``stencil[RM, i, j] = stencil[RP, i - 1, j]`` and
+``stencil[ZM, i, j] = stencil[ZP, i, j - 1]``, so kernels that need only the upper
+links (MIC(0) here, every multigrid kernel) read ``DIAG, RP, ZP``.  ``rhs`` is a
+separate float64 ``(nr, nz)`` array (V).  ``A`` is symmetric and positive definite on
+the electrolyte nodes provided every 4-connected pocket of electrolyte nodes has at
+least one link to an electrode (kind 1 or 2); on a pocket sealed by insulator or walls
+it is only semidefinite (Neumann problem).  The caller should mark such pockets kind 4;
 :func:`pcg` tolerates them (MIC(0) falls back to the diagonal, the pocket keeps a
 bounded value and the rest converges).
 """
@@ -45,6 +67,19 @@ bounded value and the rest converges).
 import math
 
 from numba import njit
+
+#: Index of the diagonal in a stencil array of shape ``(5, nr, nz)`` (module docstring).
+DIAG = 0
+#: Index of the link weight to ``(i - 1, j)``.
+RM = 1
+#: Index of the link weight to ``(i + 1, j)``.
+RP = 2
+#: Index of the link weight to ``(i, j - 1)``.
+ZM = 3
+#: Index of the link weight to ``(i, j + 1)``.
+ZP = 4
+#: Number of coefficients of a stencil (its leading dimension).
+N_COEF = 5
 
 
 @njit(cache=True)
@@ -90,15 +125,12 @@ def _link(kn, pw0, pwn, pt0, ptn, w, dw, u_anode, theta_min):
 
 
 @njit(cache=True)
-def assemble(kind, psi_w, psi_t, u_anode, theta_min, diag, c_rm, c_rp, c_zm, c_zp, rhs):
+def assemble(kind, psi_w, psi_t, u_anode, theta_min, stencil, rhs):
     """Assemble the 5-point axisymmetric Laplacian with Dirichlet cut links.
 
-    Row of electrolyte node ``(i, j)`` (dimensionless; the equation was divided by h)::
-
-        diag_ij phi_ij - c_rm phi_{i-1,j} - c_rp phi_{i+1,j}
-                       - c_zm phi_{i,j-1} - c_zp phi_{i,j+1} = rhs_ij
-
-    with the weights of the module docstring.  A link to an anode node adds
+    Fills the stencil of the module docstring (``stencil[DIAG]``, the link weights
+    ``stencil[RM], stencil[RP], stencil[ZM], stencil[ZP]``) and ``rhs``, with the
+    weights of the module docstring.  A link to an anode node adds
     ``w_c/theta`` to ``diag`` and ``w_c u_anode/theta`` to ``rhs``; a link to a
     cathode node adds ``w_c/theta`` to ``diag`` (``w_c = i +- theta/2`` for r-links,
     ``w`` for z-links); links to kinds 3 and 4 or off the array are
@@ -114,10 +146,17 @@ def assemble(kind, psi_w, psi_t, u_anode, theta_min, diag, c_rm, c_rp, c_zm, c_z
         Anode potential (V); the cathode is at 0 V.
     theta_min : float
         Lower clamp of the cut fraction (e.g. 1e-3).
-    diag, c_rm, c_rp, c_zm, c_zp, rhs : float64 arrays (nr, nz), out
-        Filled on return; zero on non-electrolyte nodes.  ``rhs`` is in V.
+    stencil : float64 array (5, nr, nz), out
+        Filled on return (dimensionless); zero on non-electrolyte nodes.
+    rhs : float64 array (nr, nz), out, V
+        Filled on return; zero on non-electrolyte nodes.
     """
     nr, nz = kind.shape
+    diag = stencil[DIAG]
+    c_rm = stencil[RM]
+    c_rp = stencil[RP]
+    c_zm = stencil[ZM]
+    c_zp = stencil[ZP]
     for i in range(nr):
         wz = _wz(i)
         for j in range(nz):
@@ -170,19 +209,24 @@ def assemble(kind, psi_w, psi_t, u_anode, theta_min, diag, c_rm, c_rp, c_zm, c_z
 
 
 @njit(cache=True)
-def apply(kind, diag, c_rm, c_rp, c_zm, c_zp, x, out):
+def apply(kind, stencil, x, out):
     """Matrix-vector product ``out = A x`` on electrolyte nodes, 0 elsewhere.
 
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    diag, c_rm, c_rp, c_zm, c_zp : float64 arrays (nr, nz)
+    stencil : float64 array (5, nr, nz)
         Stencil from :func:`assemble`.
     x : float64 array (nr, nz)
         Values at non-electrolyte nodes are ignored.
     out : float64 array (nr, nz), out
     """
     nr, nz = kind.shape
+    diag = stencil[DIAG]
+    c_rm = stencil[RM]
+    c_rp = stencil[RP]
+    c_zm = stencil[ZM]
+    c_zp = stencil[ZP]
     for i in range(nr):
         for j in range(nz):
             if kind[i, j] != 0:
@@ -264,7 +308,7 @@ def _dot(kind, a, b):
 
 
 @njit(cache=True)
-def pcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, tol, maxiter, work):
+def pcg(kind, stencil, rhs, x, tol, maxiter, work):
     """Solve ``A x = rhs`` by conjugate gradients preconditioned with MIC(0).
 
     Warm-started from ``x``, which is updated in place on electrolyte nodes only.
@@ -274,22 +318,28 @@ def pcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, tol, maxiter, work):
     Parameters
     ----------
     kind : int8 array (nr, nz)
-    diag, c_rm, c_rp, c_zm, c_zp, rhs : float64 arrays (nr, nz)
-        System from :func:`assemble`.
+    stencil : float64 array (5, nr, nz)
+        Stencil from :func:`assemble`.
+    rhs : float64 array (nr, nz), V
+        Right-hand side from :func:`assemble`.
     x : float64 array (nr, nz), in/out
         Initial guess and solution (V); non-electrolyte values are not touched.
     tol : float
         Relative residual tolerance.
     maxiter : int
-    work : float64 array (6, nr, nz)
+    work : float64 array (5, nr, nz)
         Scratch space; its contents are overwritten.
 
     Returns
     -------
     iterations : int
     relative_residual : float
+    initial_relative_residual : float
+        ``||rhs - A x0|| / ||rhs||`` of the initial guess (0 if ``rhs = 0``).
     """
     nr, nz = kind.shape
+    c_rp = stencil[RP]
+    c_zp = stencil[ZP]
     r = work[0]
     z = work[1]
     p = work[2]
@@ -301,8 +351,8 @@ def pcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, tol, maxiter, work):
             for j in range(nz):
                 if kind[i, j] == 0:
                     x[i, j] = 0.0
-        return 0, 0.0
-    apply(kind, diag, c_rm, c_rp, c_zm, c_zp, x, q)
+        return 0, 0.0, 0.0
+    apply(kind, stencil, x, q)
     for i in range(nr):
         for j in range(nz):
             if kind[i, j] == 0:
@@ -310,10 +360,11 @@ def pcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, tol, maxiter, work):
             else:
                 r[i, j] = 0.0
             p[i, j] = 0.0
-    rel = math.sqrt(_dot(kind, r, r)) / bnorm
+    rel0 = math.sqrt(_dot(kind, r, r)) / bnorm
+    rel = rel0
     if rel <= tol:
-        return 0, rel
-    _mic0(kind, diag, c_rp, c_zp, prec)
+        return 0, rel, rel0
+    _mic0(kind, stencil[DIAG], c_rp, c_zp, prec)
     _precondition(kind, c_rp, c_zp, prec, r, z)
     rz = _dot(kind, r, z)
     for i in range(nr):
@@ -322,7 +373,7 @@ def pcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, tol, maxiter, work):
     it = 0
     while it < maxiter:
         it += 1
-        apply(kind, diag, c_rm, c_rp, c_zm, c_zp, p, q)
+        apply(kind, stencil, p, q)
         pq = _dot(kind, p, q)
         if pq <= 0.0:
             break
@@ -345,7 +396,7 @@ def pcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, tol, maxiter, work):
             for j in range(nz):
                 if kind[i, j] == 0:
                     p[i, j] = z[i, j] + beta * p[i, j]
-    return it, rel
+    return it, rel, rel0
 
 
 @njit(cache=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ecmsim.errors import ConfigError
+from ecmsim.solvers import solver_names
 
 SCHEMA_VERSION = 1
 
@@ -182,7 +183,7 @@ class NumericsConfig:
         help="time step as a fraction of a cell per fastest surface speed (≤ 0.5)",
     )  # fmt: skip
     solver: str = param(
-        "mg-cg", kind="str", choices=("mg-cg", "mic-cg"),
+        "mg-cg", kind="str", choices=solver_names(),
         help="potential solver: multigrid-preconditioned CG (mg-cg) or MIC(0)-preconditioned CG (mic-cg)",
     )  # fmt: skip
     solver_tolerance: float = param(

@@ -1,35 +1,41 @@
 """Linear solvers for the potential system, behind one interface the driver can switch.
 
-Every solver takes the system that ``ecmsim.kernels.potential.assemble`` builds (five
-stencil arrays and the right-hand side on the ``(nr, nz)`` grid, unknowns where
+Every solver takes the system that ``ecmsim.kernels.potential.assemble`` builds (the
+stencil, one float64 array of shape ``(5, nr, nz)`` indexed by ``potential.DIAG, RM,
+RP, ZM, ZP``, and the right-hand side on the ``(nr, nz)`` grid, unknowns where
 ``kind == 0``), warm-starts from ``x``, updates ``x`` in place on the unknowns only and
-stops when ``||rhs - A x|| / ||rhs|| <= tol`` (or after ``maxiter`` iterations).
+stops when ``||rhs - A x|| / ||rhs|| <= tol`` (or after ``maxiter`` iterations).  The
+arrays are checked before a kernel sees them (:func:`check_system`); every kernel
+returns ``(iterations, relative_residual, initial_relative_residual)`` and
+:class:`SolveStats` is built from that triple.
 
-- ``"mic-cg"``: :class:`MICCGSolver`, conjugate gradients with a modified incomplete
-  Cholesky preconditioner (``potential.pcg``).  Iterations grow like ``1/sqrt(h)``.
+Solvers are registered by name with :func:`add_solver`; :func:`solver_names` feeds the
+choices of ``[numerics] solver`` and :func:`make_solver` builds one by name:
+
 - ``"mg-cg"``: :class:`MultigridCGSolver`, conjugate gradients preconditioned by one
   geometric multigrid V-cycle with Galerkin coarse operators
   (``ecmsim.kernels.multigrid``).  Iterations stay flat (about 6) as the grid is
   refined; the hierarchy is rebuilt, in O(nr nz), at every call because the operator
   changes with the geometry.  The V-cycle runs in float32 by default (CG stays
   float64), which changes neither the iterations nor the accuracy.
+- ``"mic-cg"``: :class:`MICCGSolver`, conjugate gradients with a modified incomplete
+  Cholesky preconditioner (``potential.pcg``).  Iterations grow like ``1/sqrt(h)``.
 
-Kernels are imported lazily, so importing this module does not start Numba.
+NumPy and the kernels are imported lazily, so importing this module (as the config
+schema does for the solver names) starts neither NumPy nor Numba.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
-FloatArray = npt.NDArray[np.float64]
-KindArray = npt.NDArray[np.int8]
-
-#: Names accepted by :func:`make_solver`.
-SOLVER_NAMES = ("mic-cg", "mg-cg")
+    FloatArray = npt.NDArray[np.float64]
+    KindArray = npt.NDArray[np.int8]
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,23 @@ class SolveStats:
     convergence_factor: float
     initial_relative_residual: float
 
+    @classmethod
+    def from_kernel(cls, iterations: int, rel: float, rel0: float) -> SolveStats:
+        """Stats from the triple every solver kernel returns.
+
+        Parameters
+        ----------
+        iterations
+            Iterations carried out.
+        rel, rel0
+            Final and initial relative residual.
+        """
+        its, rel, rel0 = int(iterations), float(rel), float(rel0)
+        factor = 0.0
+        if its > 0 and rel0 > 0.0 and rel > 0.0:
+            factor = float((rel / rel0) ** (1.0 / its))
+        return cls(iterations=its, relative_residual=rel, convergence_factor=factor, initial_relative_residual=rel0)
+
 
 class PotentialSolver(Protocol):
     """What the driver needs from a potential solver."""
@@ -63,28 +86,20 @@ class PotentialSolver(Protocol):
     name: str
 
     def solve(
-        self,
-        kind: KindArray,
-        diag: FloatArray,
-        c_rm: FloatArray,
-        c_rp: FloatArray,
-        c_zm: FloatArray,
-        c_zp: FloatArray,
-        rhs: FloatArray,
-        x: FloatArray,
-        tol: float,
-        maxiter: int,
+        self, kind: KindArray, stencil: FloatArray, rhs: FloatArray, x: FloatArray, tol: float, maxiter: int
     ) -> SolveStats:
-        """Solve ``A x = rhs`` in place; arrays have shape ``(nr, nz)``, ``x`` in V.
+        """Solve ``A x = rhs`` in place; ``x`` in V.
 
         Parameters
         ----------
         kind
-            Node kinds (int8, 0 unknown).
-        diag, c_rm, c_rp, c_zm, c_zp, rhs
-            System from ``potential.assemble`` (symmetric).
+            Node kinds, int8 ``(nr, nz)`` (0 unknown).
+        stencil
+            float64 ``(5, nr, nz)`` from ``potential.assemble`` (symmetric).
+        rhs
+            float64 ``(nr, nz)`` from ``potential.assemble`` (V).
         x
-            Initial guess, overwritten with the solution on unknowns.
+            float64 ``(nr, nz)``: initial guess, overwritten with the solution on unknowns.
         tol
             Relative residual tolerance.
         maxiter
@@ -93,70 +108,161 @@ class PotentialSolver(Protocol):
         Returns
         -------
         SolveStats
+
+        Raises
+        ------
+        TypeError, ValueError
+            If an array has the wrong type, dtype, shape or memory layout
+            (:func:`check_system`).
         """
         ...
 
 
-def _factor(rel: float, rel0: float, iterations: int) -> float:
-    if iterations <= 0 or rel0 <= 0.0:
-        return 0.0
-    if rel <= 0.0:
-        return 0.0
-    return float((rel / rel0) ** (1.0 / iterations))
+# ------------------------------------------------------------------ registry
+_SolverClass = TypeVar("_SolverClass", bound=type)
+_REGISTRY: dict[str, type] = {}
 
 
-def _stats(iterations: int, rel: float, rel0: float) -> SolveStats:
-    return SolveStats(
-        iterations=int(iterations),
-        relative_residual=float(rel),
-        convergence_factor=_factor(float(rel), float(rel0), int(iterations)),
-        initial_relative_residual=float(rel0),
-    )
+def add_solver(cls: _SolverClass) -> _SolverClass:
+    """Class decorator: register a potential solver under its ``name`` attribute.
+
+    The class must build with no arguments and implement :class:`PotentialSolver`.
+
+    Raises
+    ------
+    ValueError
+        If another class is registered under the same name.
+    """
+    name = cls.name  # type: ignore[attr-defined]
+    if name in _REGISTRY and _REGISTRY[name] is not cls:
+        raise ValueError(f"a potential solver named {name!r} is already registered ({_REGISTRY[name].__name__})")
+    _REGISTRY[name] = cls
+    return cls
 
 
-class MICCGSolver:
-    """Conjugate gradients preconditioned with MIC(0): ``potential.pcg``.
+def solver_names() -> tuple[str, ...]:
+    """Names of the registered potential solvers, the default (``"mg-cg"``) first."""
+    return tuple(_REGISTRY)
 
-    The work array is allocated once per grid shape and reused.
+
+def make_solver(name: str) -> PotentialSolver:
+    """A potential solver by name.
+
+    Parameters
+    ----------
+    name
+        One of :func:`solver_names` (``"mg-cg"``, ``"mic-cg"``).
+
+    Returns
+    -------
+    PotentialSolver
+
+    Raises
+    ------
+    ValueError
+        For any other name (the message lists the valid ones).
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown potential solver {name!r}; valid: {', '.join(solver_names())}")
+    solver: PotentialSolver = _REGISTRY[name]()
+    return solver
+
+
+# ---------------------------------------------------------------- validation
+def _check_array(name: str, a: object, shape: tuple[int, ...], dtype: str) -> None:
+    import numpy as np
+
+    want = f"a C-contiguous {dtype} array of shape {shape}"
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be {want}, got {type(a).__name__}")
+    if a.dtype != np.dtype(dtype):
+        raise TypeError(f"{name} must be {want}, got dtype {a.dtype}")
+    if a.shape != shape:
+        raise ValueError(f"{name} must be {want}, got shape {a.shape}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be {want}, got a non-contiguous array (use np.ascontiguousarray)")
+
+
+def check_system(kind: KindArray, stencil: FloatArray, rhs: FloatArray, x: FloatArray) -> tuple[int, int]:
+    """Check the arrays of a potential system before a kernel sees them.
+
+    A wrong array would otherwise compile a new kernel specialisation or read out of
+    bounds.
+
+    Parameters
+    ----------
+    kind
+        int8 ``(nr, nz)``.
+    stencil
+        float64 ``(5, nr, nz)`` (``potential`` contract).
+    rhs, x
+        float64 ``(nr, nz)``; ``x`` must be writeable.
+
+    Returns
+    -------
+    tuple of int
+        The grid shape ``(nr, nz)``.
+
+    Raises
+    ------
+    TypeError
+        An argument is not a NumPy array or has the wrong dtype.
+    ValueError
+        Wrong shape or memory layout, or ``x`` is read-only; the message names the
+        array, the expected and the actual value.
+    """
+    import numpy as np
+
+    want = "kind must be a C-contiguous int8 array of shape (nr, nz)"
+    if not isinstance(kind, np.ndarray):
+        raise TypeError(f"{want}, got {type(kind).__name__}")
+    if kind.ndim != 2:
+        raise ValueError(f"{want}, got shape {kind.shape}")
+    nr, nz = (int(n) for n in kind.shape)
+    _check_array("kind", kind, (nr, nz), "int8")
+    _check_array("stencil", stencil, (5, nr, nz), "float64")
+    _check_array("rhs", rhs, (nr, nz), "float64")
+    _check_array("x", x, (nr, nz), "float64")
+    if not x.flags.writeable:
+        raise ValueError("x must be writeable (it receives the solution)")
+    return nr, nz
+
+
+# ------------------------------------------------------------------- solvers
+class KernelSolver:
+    """Base of the built-in solvers: one ``solve`` for every kernel.
+
+    ``solve`` checks the arrays (:func:`check_system`), lets the subclass allocate its
+    work storage when the grid shape changes (``_allocate(shape)``), runs the kernel
+    (``_run``, which returns the kernel's triple) and builds :class:`SolveStats`.
     """
 
-    name = "mic-cg"
+    name = ""
 
     def __init__(self) -> None:
         self._shape: tuple[int, int] | None = None
-        self._work: FloatArray = np.zeros((6, 0, 0))
+
+    def _allocate(self, shape: tuple[int, int]) -> None:
+        raise NotImplementedError
+
+    def _run(
+        self, kind: KindArray, stencil: FloatArray, rhs: FloatArray, x: FloatArray, tol: float, maxiter: int
+    ) -> tuple[int, float, float]:
+        raise NotImplementedError
 
     def solve(
-        self,
-        kind: KindArray,
-        diag: FloatArray,
-        c_rm: FloatArray,
-        c_rp: FloatArray,
-        c_zm: FloatArray,
-        c_zp: FloatArray,
-        rhs: FloatArray,
-        x: FloatArray,
-        tol: float,
-        maxiter: int,
+        self, kind: KindArray, stencil: FloatArray, rhs: FloatArray, x: FloatArray, tol: float, maxiter: int
     ) -> SolveStats:
         """Solve ``A x = rhs`` in place (see :meth:`PotentialSolver.solve`)."""
-        from ecmsim.kernels import potential
-
-        shape = (int(kind.shape[0]), int(kind.shape[1]))
+        shape = check_system(kind, stencil, rhs, x)
         if self._shape != shape:
-            self._work = np.zeros((6, *shape))
+            self._allocate(shape)
             self._shape = shape
-        # initial residual, for the average convergence factor (work[5] is unused by pcg)
-        q = self._work[5]
-        potential.apply(kind, diag, c_rm, c_rp, c_zm, c_zp, x, q)
-        mask = kind == 0
-        bnorm = float(np.linalg.norm(rhs[mask]))
-        rel0 = float(np.linalg.norm(rhs[mask] - q[mask])) / bnorm if bnorm > 0.0 else 0.0
-        its, rel = potential.pcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, tol, maxiter, self._work)
-        return _stats(its, rel, rel0)
+        return SolveStats.from_kernel(*self._run(kind, stencil, rhs, x, float(tol), int(maxiter)))
 
 
-class MultigridCGSolver:
+@add_solver
+class MultigridCGSolver(KernelSolver):
     """Conjugate gradients preconditioned with a geometric multigrid V-cycle.
 
     The hierarchy storage is allocated for a grid shape and kept; every call refills
@@ -185,93 +291,50 @@ class MultigridCGSolver:
             raise ValueError(f"nu must be at least 1, got {nu}")
         if precision not in ("float32", "float64"):
             raise ValueError(f"precision must be 'float32' or 'float64', got {precision!r}")
+        super().__init__()
         self.nu = int(nu)
         self.min_size = int(min_size)
         self.precision = precision
-        self._shape: tuple[int, int] | None = None
 
     def _allocate(self, shape: tuple[int, int]) -> None:
+        import numpy as np
+
         from ecmsim.kernels import multigrid
 
-        self._levels = multigrid.hierarchy(shape[0], shape[1], self.min_size)
-        n_nodes, n_stencil, n_rows, n_coarsest, bandwidth = multigrid.storage_sizes(self._levels)
-        dtype = np.dtype(self.precision)
-        self._kinds = np.zeros(n_nodes, dtype=np.int8)
-        self._spans = np.zeros((n_rows, 2), dtype=np.int64)
-        self._sten = np.zeros(n_stencil, dtype=dtype)
-        self._band = np.zeros((n_coarsest, bandwidth + 1))
-        self._vec = np.zeros((3, n_nodes), dtype=dtype)
-        self._coef = np.zeros((3, *shape), dtype=dtype)
-        self._work = np.zeros((3, *shape))
-        self._shape = shape
+        self._hier = multigrid.allocate(shape[0], shape[1], self.min_size, np.dtype(self.precision).type)
 
     @property
     def levels(self) -> int:
         """Number of grid levels of the current hierarchy (0 before the first solve)."""
-        return 0 if self._shape is None else int(self._levels.shape[0])
+        return 0 if self._shape is None else int(self._hier.levels.shape[0])
 
-    def solve(
-        self,
-        kind: KindArray,
-        diag: FloatArray,
-        c_rm: FloatArray,
-        c_rp: FloatArray,
-        c_zm: FloatArray,
-        c_zp: FloatArray,
-        rhs: FloatArray,
-        x: FloatArray,
-        tol: float,
-        maxiter: int,
-    ) -> SolveStats:
-        """Solve ``A x = rhs`` in place (see :meth:`PotentialSolver.solve`)."""
+    def _run(
+        self, kind: KindArray, stencil: FloatArray, rhs: FloatArray, x: FloatArray, tol: float, maxiter: int
+    ) -> tuple[int, float, float]:
         from ecmsim.kernels import multigrid
 
-        shape = (int(kind.shape[0]), int(kind.shape[1]))
-        if self._shape != shape:
-            self._allocate(shape)
-        its, rel, rel0 = multigrid.mgcg(
-            kind,
-            diag,
-            c_rm,
-            c_rp,
-            c_zm,
-            c_zp,
-            rhs,
-            x,
-            tol,
-            maxiter,
-            self.nu,
-            self._levels,
-            self._kinds,
-            self._spans,
-            self._sten,
-            self._band,
-            self._vec,
-            self._coef,
-            self._work,
-        )
-        return _stats(its, rel, rel0)
+        its, rel, rel0 = multigrid.mgcg(kind, stencil, rhs, x, tol, maxiter, self.nu, self._hier)
+        return its, rel, rel0
 
 
-def make_solver(name: str) -> PotentialSolver:
-    """A potential solver by name.
+@add_solver
+class MICCGSolver(KernelSolver):
+    """Conjugate gradients preconditioned with MIC(0): ``potential.pcg``.
 
-    Parameters
-    ----------
-    name
-        ``"mic-cg"`` or ``"mg-cg"``.
-
-    Returns
-    -------
-    PotentialSolver
-
-    Raises
-    ------
-    ValueError
-        For any other name (the message lists the valid ones).
+    The work array is allocated once per grid shape and reused.
     """
-    if name == "mic-cg":
-        return MICCGSolver()
-    if name == "mg-cg":
-        return MultigridCGSolver()
-    raise ValueError(f"unknown potential solver {name!r}; valid: {', '.join(SOLVER_NAMES)}")
+
+    name = "mic-cg"
+
+    def _allocate(self, shape: tuple[int, int]) -> None:
+        import numpy as np
+
+        self._work = np.zeros((5, *shape))
+
+    def _run(
+        self, kind: KindArray, stencil: FloatArray, rhs: FloatArray, x: FloatArray, tol: float, maxiter: int
+    ) -> tuple[int, float, float]:
+        from ecmsim.kernels import potential
+
+        its, rel, rel0 = potential.pcg(kind, stencil, rhs, x, tol, maxiter, self._work)
+        return its, rel, rel0

@@ -30,7 +30,8 @@ class Window:
     are reused while the window keeps its size.
     """
 
-    sys: list[FloatArray]
+    stencil: FloatArray  # (5, nr, nz), the kernels.potential stencil layout
+    rhs: FloatArray
     dphidn: FloatArray
     known: BoolArray
     speed: FloatArray
@@ -42,12 +43,13 @@ class Window:
         shape = (domain.grid.nr, j1 - j0)
         self.shape = shape
         if old is not None and old.shape == shape:
-            self.sys = old.sys
+            self.stencil, self.rhs = old.stencil, old.rhs
             self.dphidn, self.known, self.speed, self.psi_new, self.kind = (
                 old.dphidn, old.known, old.speed, old.psi_new, old.kind,
             )  # fmt: skip
         else:
-            self.sys = [np.zeros(shape) for _ in range(6)]  # diag, c_rm, c_rp, c_zm, c_zp, rhs
+            self.stencil = np.zeros((5, *shape))  # kernels.potential stencil: DIAG, RM, RP, ZM, ZP
+            self.rhs = np.zeros(shape)
             self.dphidn = np.zeros(shape)
             self.known = np.zeros(shape, dtype=bool)
             self.speed = np.zeros(shape)

@@ -120,11 +120,8 @@ class Stepper:
         from ecmsim.kernels import potential
 
         win, n = _window(state), self.numerics
-        diag, c_rm, c_rp, c_zm, c_zp, rhs = win.sys
-        potential.assemble(win.kind, win.psi, psi_t, self.process.u_eff, n.theta_min, diag, c_rm, c_rp, c_zm, c_zp, rhs)
-        stats = self.solver.solve(
-            win.kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, win.phi, n.solver_tolerance, n.max_solver_iterations
-        )
+        potential.assemble(win.kind, win.psi, psi_t, self.process.u_eff, n.theta_min, win.stencil, win.rhs)
+        stats = self.solver.solve(win.kind, win.stencil, win.rhs, win.phi, n.solver_tolerance, n.max_solver_iterations)
         res = stats.relative_residual
         if not (res <= 10 * n.solver_tolerance) or not np.isfinite(res):
             raise SolverError(

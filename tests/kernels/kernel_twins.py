@@ -76,24 +76,10 @@ def assemble_sparse(kind, psi_w, psi_t, u_anode, theta_min):
     return a, rhs, idx
 
 
-def stencil_to_sparse(kind, diag, c_rm, c_rp, c_zm, c_zp):
-    """Kernel stencil arrays as a CSR matrix on electrolyte nodes (C order)."""
-    nr, nz = kind.shape
-    idx = -np.ones((nr, nz), dtype=np.int64)
-    cells = np.argwhere(kind == ELECTROLYTE)
-    idx[kind == ELECTROLYTE] = np.arange(len(cells))
-    rows, cols, vals = [], [], []
-    for n, (i, j) in enumerate(cells):
-        rows.append(n)
-        cols.append(n)
-        vals.append(diag[i, j])
-        for a, b, c in ((i - 1, j, c_rm), (i + 1, j, c_rp), (i, j - 1, c_zm), (i, j + 1, c_zp)):
-            if c[i, j] != 0.0:
-                rows.append(n)
-                cols.append(idx[a, b])
-                vals.append(-c[i, j])
-    m = len(cells)
-    return sp.csr_matrix((vals, (rows, cols)), shape=(m, m))
+def stencil_to_sparse(kind, stencil):
+    """Kernel stencil ``(5, nr, nz)`` as a CSR matrix on electrolyte nodes (C order)."""
+    act = (kind == ELECTROLYTE).ravel()
+    return sp.csr_matrix(full_matrix5(kind, stencil)[act][:, act])
 
 
 def boundary_flux(kind, psi, phi, target_kind, phi_b, theta_min):
@@ -242,10 +228,15 @@ def mg_shapes(nr: int, nz: int, min_size: int) -> list[tuple[int, int]]:
     return shapes
 
 
-def full_matrix5(kind, diag, c_rm, c_rp, c_zm, c_zp):
-    """The 5-point operator on all ``nr nz`` nodes (C order) as CSR; rows and columns
-    of non-unknowns are zero."""
+def full_matrix5(kind, stencil):
+    """The 5-point operator of a kernel stencil ``(5, nr, nz)`` on all ``nr nz`` nodes
+    (C order) as CSR; rows and columns of non-unknowns are zero.
+
+    The stencil planes are, in this order, the diagonal and the positive link weights
+    to ``(i - 1, j)``, ``(i + 1, j)``, ``(i, j - 1)``, ``(i, j + 1)`` (the kernels'
+    ``DIAG, RM, RP, ZM, ZP``); ``A`` has ``-c`` off the diagonal."""
     nr, nz = kind.shape
+    diag, c_rm, c_rp, c_zm, c_zp = stencil
     rows, cols, vals = [], [], []
     for i, j in np.argwhere(kind == ELECTROLYTE):
         n = i * nz + j
@@ -338,12 +329,12 @@ def red_black_order(nr: int, nz: int, first: int) -> list[int]:
     return [*flat[colour == first], *flat[colour != first]]
 
 
-def galerkin_hierarchy(kind, diag, c_rm, c_rp, c_zm, c_zp, min_size: int):
+def galerkin_hierarchy(kind, stencil, min_size: int):
     """Matrices ``A_l``, interpolations ``P_l`` and unknown masks of every level, built
     with sparse products ``A_{l+1} = P_l^T A_l P_l``; a coarse node is an unknown where
     its diagonal is positive."""
     shapes = mg_shapes(*kind.shape, min_size)
-    mats = [full_matrix5(kind, diag, c_rm, c_rp, c_zm, c_zp)]
+    mats = [full_matrix5(kind, stencil)]
     actives = [kind == ELECTROLYTE]
     interps = []
     for shape in shapes[1:]:

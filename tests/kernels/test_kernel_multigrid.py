@@ -13,16 +13,18 @@ from ecmsim.kernels import potential
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ecmsim.solvers import SOLVER_NAMES, MICCGSolver, MultigridCGSolver, SolveStats, make_solver
+from ecmsim.solvers import MICCGSolver, MultigridCGSolver, SolveStats, make_solver, solver_names
 
 THETA_MIN = 1e-3
 
 
 # ------------------------------------------------------------------ geometry
 def _assemble(kind, psi_w, psi_t, u):
-    s = [np.zeros(kind.shape) for _ in range(6)]
-    potential.assemble(kind, psi_w, psi_t, u, THETA_MIN, *s)
-    return s
+    """(stencil (5, nr, nz), rhs (nr, nz)) of potential.assemble."""
+    stencil = np.zeros((potential.N_COEF, *kind.shape))
+    rhs = np.zeros(kind.shape)
+    potential.assemble(kind, psi_w, psi_t, u, THETA_MIN, stencil, rhs)
+    return stencil, rhs
 
 
 def tool_in_hole(nr, nz, h, hole_r, bottom, tool_ri, tool_ro, face, coat=0.0, bare=0.0):
@@ -82,35 +84,19 @@ def geometries(draw):
     return kind, psi_w, psi_t, u
 
 
-class Hier:
-    """Hierarchy storage for one shape (what MultigridCGSolver allocates)."""
+def hier_level(hier, lev):
+    """Kinds, 9-point stencil (None on level 0) and row spans of one level."""
+    nr, nz, voff, soff, roff = (int(v) for v in hier.levels[lev])
+    n = nr * nz
+    k = hier.kinds[voff : voff + n].reshape(nr, nz)
+    a = hier.sten[soff : soff + 9 * n].reshape(nr, 9, nz) if soff >= 0 else None
+    return k, a, hier.spans[roff : roff + nr]
 
-    def __init__(self, shape, min_size=3, dtype=np.float64):
-        self.levels = mg.hierarchy(shape[0], shape[1], min_size)
-        nn, ns, nrow, nc, bw = mg.storage_sizes(self.levels)
-        self.kinds = np.zeros(nn, dtype=np.int8)
-        self.spans = np.zeros((nrow, 2), dtype=np.int64)
-        self.sten = np.zeros(ns, dtype=dtype)
-        self.band = np.zeros((nc, bw + 1))
-        self.vec = np.zeros((3, nn), dtype=dtype)
-        self.coef = np.zeros((3, *shape), dtype=dtype)
-        self.work = np.zeros((3, *shape))
 
-    def setup(self, kind, s):
-        mg.setup(kind, s[0], s[2], s[4], self.levels, self.kinds, self.spans, self.sten, self.band)
-
-    def level(self, lev):
-        nr, nz, voff, soff, roff = (int(v) for v in self.levels[lev])
-        n = nr * nz
-        k = self.kinds[voff : voff + n].reshape(nr, nz)
-        a = self.sten[soff : soff + 9 * n].reshape(nr, 9, nz) if soff >= 0 else None
-        return k, a, self.spans[roff : roff + nr]
-
-    def mgcg(self, kind, s, x, tol, maxiter=200, nu=2):
-        return mg.mgcg(kind, *s, x, tol, maxiter, nu, *self.arrays())
-
-    def arrays(self):
-        return self.levels, self.kinds, self.spans, self.sten, self.band, self.vec, self.coef, self.work
+def mgcg(kind, system, x, tol, maxiter=200, nu=2, dtype=np.float64):
+    """mg.mgcg on a fresh hierarchy (min_size 3) of the given precision."""
+    hier = mg.allocate(*kind.shape, min_size=3, dtype=dtype)
+    return mg.mgcg(kind, system[0], system[1], x, tol, maxiter, nu, hier)
 
 
 def _spans(kind):
@@ -145,30 +131,30 @@ def test_row_spans():
 @given(geometries(), st.integers(0, 2**31 - 1))
 def test_fine_level_kernels_match_twins(geom, seed):
     kind, psi_w, psi_t, u = geom
-    s = _assemble(kind, psi_w, psi_t, u)
+    stencil, _ = _assemble(kind, psi_w, psi_t, u)
     nr, nz = kind.shape
     rng = np.random.default_rng(seed)
     f = rng.standard_normal(kind.shape)
     v = rng.standard_normal(kind.shape)
     uc = rng.standard_normal((nr // 2 + 1, nz // 2 + 1))
     sp = _spans(kind)
-    a = tw.full_matrix5(kind, *s[:5])
+    a = tw.full_matrix5(kind, stencil)
     p = tw.interpolation(kind)
     act = kind == 0
-    scale = 1.0 + np.abs(s[0]).max()
+    scale = 1.0 + np.abs(stencil[potential.DIAG]).max()
     # prolongation: u += P uc on unknowns
     out = v.copy()
     mg.prolong_add(kind, sp, uc, out)
     np.testing.assert_allclose(out.ravel(), v.ravel() + p @ uc.ravel(), rtol=1e-13, atol=1e-13)
     # restricted residual P^T (f - A v)
     fc = np.full(uc.shape, np.nan)
-    mg.restrict_residual5(kind, s[0], s[2], s[4], sp, f, v, fc)
+    mg.restrict_residual5(kind, stencil, sp, f, v, fc)
     r = np.where(act.ravel(), f.ravel() - a @ v.ravel(), 0.0)
     np.testing.assert_allclose(fc.ravel(), p.T @ r, rtol=1e-12, atol=1e-12 * scale)
     # red-black Gauss-Seidel, both orders
     for reverse in (False, True):
         out = v.copy()
-        mg.smooth_rb(kind, s[0], s[2], s[4], sp, f, out, 2, reverse)
+        mg.smooth_rb(kind, stencil, sp, f, out, 2, reverse)
         ref = v.ravel()
         for _ in range(2):
             ref = tw.gauss_seidel(a, f, ref, tw.red_black_order(nr, nz, int(reverse)), act)
@@ -178,17 +164,17 @@ def test_fine_level_kernels_match_twins(geom, seed):
         zero = np.where(act, 0.0, v)
         out = v.copy()
         fc2 = np.full(uc.shape, np.nan)
-        mg.presmooth_restrict5(kind, s[0], s[2], s[4], sp, f, out, nu, fc2)
+        mg.presmooth_restrict5(kind, stencil, sp, f, out, nu, fc2)
         ref = zero.copy()
-        mg.smooth_rb(kind, s[0], s[2], s[4], sp, f, ref, nu, False)
-        mg.restrict_residual5(kind, s[0], s[2], s[4], sp, f, ref, fc)
+        mg.smooth_rb(kind, stencil, sp, f, ref, nu, False)
+        mg.restrict_residual5(kind, stencil, sp, f, ref, fc)
         np.testing.assert_array_equal(out, ref)
         np.testing.assert_array_equal(fc2, fc)
         out = v.copy()
-        fu = mg.prolong_postsmooth5(kind, s[0], s[2], s[4], sp, f, uc, out, nu)
+        fu = mg.prolong_postsmooth5(kind, stencil, sp, f, uc, out, nu)
         ref = v.copy()
         mg.prolong_add(kind, sp, uc, ref)
-        mg.smooth_rb(kind, s[0], s[2], s[4], sp, f, ref, nu, True)
+        mg.smooth_rb(kind, stencil, sp, f, ref, nu, True)
         np.testing.assert_array_equal(out, ref)
         assert fu == pytest.approx(np.sum((f * ref)[act]), rel=1e-12, abs=1e-12 * np.abs(f * ref).sum())
 
@@ -197,14 +183,14 @@ def test_fine_level_kernels_match_twins(geom, seed):
 @given(geometries(), st.integers(0, 2**31 - 1))
 def test_galerkin_and_coarse_kernels_match_twins(geom, seed):
     kind, psi_w, psi_t, u = geom
-    s = _assemble(kind, psi_w, psi_t, u)
+    stencil, _ = _assemble(kind, psi_w, psi_t, u)
     assume(min(kind.shape) > 3)
-    hier = Hier(kind.shape, min_size=3)
-    hier.setup(kind, s)
-    shapes, mats, interps, actives = tw.galerkin_hierarchy(kind, *s[:5], min_size=3)
+    hier = mg.allocate(*kind.shape, min_size=3, dtype=np.float64)
+    mg.setup(kind, stencil, hier)
+    shapes, mats, interps, actives = tw.galerkin_hierarchy(kind, stencil, min_size=3)
     rng = np.random.default_rng(seed)
     for lev in range(1, len(shapes)):
-        k, a, sp = hier.level(lev)
+        k, a, sp = hier_level(hier, lev)
         nr, nz = shapes[lev]
         scale = 1.0 + abs(mats[lev]).max()
         np.testing.assert_array_equal(k == 0, actives[lev])
@@ -252,20 +238,20 @@ def test_galerkin_and_coarse_kernels_match_twins(geom, seed):
 @given(geometries(), st.integers(0, 2**31 - 1))
 def test_vcycle_matches_twin_and_is_symmetric_positive(geom, seed):
     kind, psi_w, psi_t, u = geom
-    s = _assemble(kind, psi_w, psi_t, u)
+    stencil, _ = _assemble(kind, psi_w, psi_t, u)
     act = kind == 0
     assume(act.sum() > 0)
-    shapes, mats, interps, actives = tw.galerkin_hierarchy(kind, *s[:5], min_size=3)
+    shapes, mats, interps, actives = tw.galerkin_hierarchy(kind, stencil, min_size=3)
     last = mats[-1][actives[-1].ravel()][:, actives[-1].ravel()].toarray()
     assume(last.size == 0 or np.linalg.cond(last) < 1e8)  # the twin solves the coarsest exactly
-    hier = Hier(kind.shape, min_size=3)
-    hier.setup(kind, s)
+    hier = mg.allocate(*kind.shape, min_size=3, dtype=np.float64)
+    mg.setup(kind, stencil, hier)
     n0 = kind.size
     rng = np.random.default_rng(seed)
 
     def m_apply(f):
         hier.vec[1, :n0] = f.ravel()
-        fu = mg.vcycle(kind, s[0], s[2], s[4], hier.levels, hier.kinds, hier.spans, hier.sten, hier.band, hier.vec, 2)
+        fu = mg.vcycle(kind, stencil, hier, 2)
         mf = np.where(act.ravel(), hier.vec[0, :n0], 0.0)
         assert fu == pytest.approx(f.ravel() @ mf, rel=1e-12, abs=1e-13 * np.abs(f.ravel() * mf).sum())
         return mf
@@ -328,12 +314,11 @@ PRECISIONS = [np.float64, np.float32]
 @given(geom=geometries())
 def test_mgcg_matches_spsolve(dtype, geom):
     kind, psi_w, psi_t, u = geom
-    s = _assemble(kind, psi_w, psi_t, u)
+    stencil, rhs = _assemble(kind, psi_w, psi_t, u)
     sentinel = 123.0
     x = np.full(kind.shape, sentinel)
     x[kind == 0] = 0.0
-    hier = Hier(kind.shape, min_size=3, dtype=dtype)
-    it, rel, rel0 = hier.mgcg(kind, s, x, 1e-12)
+    it, rel, rel0 = mgcg(kind, (stencil, rhs), x, 1e-12, dtype=dtype)
     assert np.all(x[kind != 0] == sentinel)
     a, rhs, _ = tw.assemble_sparse(kind, psi_w, psi_t, u, THETA_MIN)
     if a.shape[0] == 0:
@@ -358,12 +343,12 @@ def test_mgcg_matches_spsolve(dtype, geom):
 @given(geom=geometries())
 def test_warm_start_from_the_solution(dtype, geom):
     kind, psi_w, psi_t, u = geom
-    s = _assemble(kind, psi_w, psi_t, u)
-    assume(np.any(s[5] != 0.0))
-    hier = Hier(kind.shape, min_size=3, dtype=dtype)
+    stencil, rhs = _assemble(kind, psi_w, psi_t, u)
+    assume(np.any(rhs != 0.0))
+    hier = mg.allocate(*kind.shape, min_size=3, dtype=dtype)
     x = np.zeros(kind.shape)
-    hier.mgcg(kind, s, x, 1e-13)
-    it, rel, _ = hier.mgcg(kind, s, x, 1e-10)
+    mg.mgcg(kind, stencil, rhs, x, 1e-13, 200, 2, hier)
+    it, rel, _ = mg.mgcg(kind, stencil, rhs, x, 1e-10, 200, 2, hier)
     assert it <= 1
     assert rel <= 1e-10
 
@@ -381,10 +366,10 @@ def test_tolerates_a_floating_pocket(dtype):
     kind[6, 5:14] = 3
     kind[14, 5:14] = 3
     assert tw.floating(kind).sum() == 49
-    s = _assemble(kind, psi_w, psi_t, 5.0)
+    stencil, rhs = _assemble(kind, psi_w, psi_t, 5.0)
     x = np.zeros(kind.shape)
     x[tw.floating(kind)] = np.arange(49.0)
-    it, rel, _ = Hier(kind.shape, dtype=dtype).mgcg(kind, s, x, 1e-10)
+    it, rel, _ = mgcg(kind, (stencil, rhs), x, 1e-10, dtype=dtype)
     assert rel <= 1e-10
     assert it < 30
     assert np.all(np.isfinite(x))
@@ -415,8 +400,8 @@ def test_iterations_flat_on_tool_in_hole(n, max_its, max_factor, precision):
     # 193x321; the coated side gap is 1, 2 and 4 cells wide): iterations 6, 6, 6;
     # average convergence factors 0.0273, 0.0293, 0.0300 (and 5 / 0.0177 on 25x41), the
     # same with a float32 or a float64 preconditioner.
-    kind, s = stem_problem(n)
-    stats = MultigridCGSolver(precision=precision).solve(kind, *s, np.zeros(kind.shape), 1e-8, 100)
+    kind, system = stem_problem(n)
+    stats = MultigridCGSolver(precision=precision).solve(kind, *system, np.zeros(kind.shape), 1e-8, 100)
     assert stats.iterations <= max_its
     assert stats.convergence_factor <= max_factor
     assert stats.relative_residual <= 1e-8
@@ -424,25 +409,25 @@ def test_iterations_flat_on_tool_in_hole(n, max_its, max_factor, precision):
 
 # ------------------------------------------------------------- solver layer
 def test_make_solver_and_both_solvers_agree():
-    assert set(SOLVER_NAMES) == {"mic-cg", "mg-cg"}
+    assert set(solver_names()) == {"mic-cg", "mg-cg"}
     assert isinstance(make_solver("mic-cg"), MICCGSolver)
     assert isinstance(make_solver("mg-cg"), MultigridCGSolver)
     with pytest.raises(ValueError, match="mic-cg"):
         make_solver("spsolve")
     with pytest.raises(ValueError, match="float32"):
         MultigridCGSolver(precision="float16")
-    kind, s = stem_problem(2)
+    kind, system = stem_problem(2)
     xs = {}
-    for name in SOLVER_NAMES:
+    for name in solver_names():
         solver = make_solver(name)
         x = np.zeros(kind.shape)
-        stats = solver.solve(kind, *s, x, 1e-11, 5000)
+        stats = solver.solve(kind, *system, x, 1e-11, 5000)
         assert isinstance(stats, SolveStats)
         assert stats.relative_residual <= 1e-11
         assert stats.initial_relative_residual == pytest.approx(1.0)
         assert 0.0 < stats.convergence_factor < 1.0
         xs[name] = x
-        again = solver.solve(kind, *s, x, 1e-10, 5000)  # warm start from the solution
+        again = solver.solve(kind, *system, x, 1e-10, 5000)  # warm start from the solution
         assert again.iterations == 0
         assert again.convergence_factor == 0.0
     np.testing.assert_allclose(xs["mg-cg"][kind == 0], xs["mic-cg"][kind == 0], rtol=0, atol=1e-7)

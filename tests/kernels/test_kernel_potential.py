@@ -15,23 +15,27 @@ from hypothesis import strategies as st
 THETA_MIN = 1e-3
 
 
-def _stencil(shape):
-    return [np.zeros(shape) for _ in range(6)]
-
-
 def _assemble(kind, psi_w, psi_t, u, theta_min=THETA_MIN):
-    diag, c_rm, c_rp, c_zm, c_zp, rhs = _stencil(kind.shape)
-    potential.assemble(kind, psi_w, psi_t, u, theta_min, diag, c_rm, c_rp, c_zm, c_zp, rhs)
-    return diag, c_rm, c_rp, c_zm, c_zp, rhs
+    """(stencil (5, nr, nz), rhs (nr, nz)) of potential.assemble."""
+    stencil = np.zeros((potential.N_COEF, *kind.shape))
+    rhs = np.zeros(kind.shape)
+    potential.assemble(kind, psi_w, psi_t, u, theta_min, stencil, rhs)
+    return stencil, rhs
 
 
-def _solve(kind, st_, tol=1e-12, x=None):
-    diag, c_rm, c_rp, c_zm, c_zp, rhs = st_
+def _solve(kind, system, tol=1e-12, x=None):
+    stencil, rhs = system
     if x is None:
         x = np.zeros(kind.shape)
-    work = np.zeros((6, *kind.shape))
-    it, rel = potential.pcg(kind, diag, c_rm, c_rp, c_zm, c_zp, rhs, x, tol, 2000, work)
+    work = np.zeros((5, *kind.shape))
+    it, rel, _ = potential.pcg(kind, stencil, rhs, x, tol, 2000, work)
     return x, it, rel
+
+
+def test_stencil_index_constants():
+    # the layout every kernel, twin and solver relies on (kernels.potential docstring)
+    assert (potential.DIAG, potential.RM, potential.RP, potential.ZM, potential.ZP) == (0, 1, 2, 3, 4)
+    assert potential.N_COEF == 5
 
 
 @st.composite
@@ -69,17 +73,17 @@ def geometries(draw):
 @given(geometries())
 def test_assemble_matches_twin_and_is_spd(geom):
     kind, psi_w, psi_t, u, _ = geom
-    st_ = _assemble(kind, psi_w, psi_t, u)
+    stencil, rhs = _assemble(kind, psi_w, psi_t, u)
     a_twin, rhs_twin, _ = tw.assemble_sparse(kind, psi_w, psi_t, u, THETA_MIN)
-    a = tw.stencil_to_sparse(kind, *st_[:5])
+    a = tw.stencil_to_sparse(kind, stencil)
     if a.shape[0] == 0:
         return
     np.testing.assert_allclose(a.toarray(), a_twin.toarray(), rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(st_[5][kind == 0], rhs_twin, rtol=1e-13, atol=1e-13)
-    for arr in st_:
+    np.testing.assert_allclose(rhs[kind == 0], rhs_twin, rtol=1e-13, atol=1e-13)
+    for arr in (*stencil, rhs):
         assert np.all(arr[kind != 0] == 0.0)
-    for c in st_[1:5]:
-        assert np.all(c >= 0.0)
+    for k in (potential.RM, potential.RP, potential.ZM, potential.ZP):
+        assert np.all(stencil[k] >= 0.0)
     dense = a.toarray()
     np.testing.assert_array_equal(dense, dense.T)
     assert np.linalg.eigvalsh(dense).min() > 0.0
@@ -89,11 +93,11 @@ def test_assemble_matches_twin_and_is_spd(geom):
 @given(geometries(), st.integers(0, 2**31 - 1))
 def test_apply_matches_sparse_product(geom, seed):
     kind, psi_w, psi_t, u, _ = geom
-    st_ = _assemble(kind, psi_w, psi_t, u)
+    stencil, _ = _assemble(kind, psi_w, psi_t, u)
     x = np.random.default_rng(seed).standard_normal(kind.shape)
     out = np.full(kind.shape, np.nan)
-    potential.apply(kind, *st_[:5], x, out)
-    a = tw.stencil_to_sparse(kind, *st_[:5])
+    potential.apply(kind, stencil, x, out)
+    a = tw.stencil_to_sparse(kind, stencil)
     np.testing.assert_allclose(out[kind == 0], a @ x[kind == 0], rtol=1e-12, atol=1e-12)
     assert np.all(out[kind != 0] == 0.0)
 
@@ -102,11 +106,11 @@ def test_apply_matches_sparse_product(geom, seed):
 @given(geometries())
 def test_pcg_matches_spsolve_and_conserves_current(geom):
     kind, psi_w, psi_t, u, _ = geom
-    st_ = _assemble(kind, psi_w, psi_t, u)
+    system = _assemble(kind, psi_w, psi_t, u)
     sentinel = 123.0
     x = np.full(kind.shape, sentinel)
     x[kind == 0] = 0.0
-    x, it, rel = _solve(kind, st_, tol=1e-12, x=x)
+    x, it, rel = _solve(kind, system, tol=1e-12, x=x)
     assert np.all(x[kind != 0] == sentinel)  # non-electrolyte values untouched
     a, rhs, _ = tw.assemble_sparse(kind, psi_w, psi_t, u, THETA_MIN)
     if a.shape[0] == 0:
@@ -146,16 +150,16 @@ def test_pcg_zero_rhs_and_warm_start():
     psi_w = 9.3 - r
     psi_t = r - 2.6
     kind = tw.make_kind(psi_w, psi_t)
-    st_ = _assemble(kind, psi_w, psi_t, 0.0)
+    system = _assemble(kind, psi_w, psi_t, 0.0)
     x = np.ones(kind.shape)
-    x, it, rel = _solve(kind, st_, x=x)
+    x, it, rel = _solve(kind, system, x=x)
     assert (it, rel) == (0, 0.0)
     assert np.all(x[kind == 0] == 0.0)
     assert np.all(x[kind != 0] == 1.0)
-    st_ = _assemble(kind, psi_w, psi_t, 5.0)
-    exact, it, _ = _solve(kind, st_, tol=1e-13)
+    system = _assemble(kind, psi_w, psi_t, 5.0)
+    exact, it, _ = _solve(kind, system, tol=1e-13)
     assert it > 3
-    _, it, rel = _solve(kind, st_, tol=1e-10, x=exact.copy())
+    _, it, rel = _solve(kind, system, tol=1e-10, x=exact.copy())
     assert it <= 1
     assert rel <= 1e-10
 
@@ -172,10 +176,10 @@ def test_pcg_tolerates_a_floating_pocket():
     kind[4, 3:8] = 3
     kind[8, 3:8] = 3
     assert tw.floating(kind).sum() == 9
-    st_ = _assemble(kind, psi_w, psi_t, 5.0)
+    system = _assemble(kind, psi_w, psi_t, 5.0)
     x = np.zeros(kind.shape)
     x[tw.floating(kind)] = np.arange(9.0)
-    x, _, rel = _solve(kind, st_, tol=1e-10, x=x)
+    x, _, rel = _solve(kind, system, tol=1e-10, x=x)
     assert rel <= 1e-10
     assert np.all(np.isfinite(x))
     grounded = (kind == 0) & ~tw.floating(kind)
@@ -196,8 +200,8 @@ def coaxial(n):
     psi_t = r - R_C
     psi_w = R_A - r
     kind = tw.make_kind(psi_w, psi_t)
-    st_ = _assemble(kind, psi_w, psi_t, U)
-    phi, it, _ = _solve(kind, st_, tol=1e-12)
+    system = _assemble(kind, psi_w, psi_t, U)
+    phi, it, _ = _solve(kind, system, tol=1e-12)
     exact = U * np.log(np.maximum(r, R_C) / R_C) / math.log(R_A / R_C)
     e_phi = np.abs(phi - exact)[kind == 0].max() / U
     g = np.zeros(kind.shape)
@@ -251,8 +255,8 @@ def test_coaxial_gradient_order_at_fixed_cut_fraction(frac):
         psi_t = r - R_C
         psi_w = R_A - r
         kind = tw.make_kind(psi_w, psi_t)
-        st_ = _assemble(kind, psi_w, psi_t, U)
-        phi, _, _ = _solve(kind, st_)
+        system = _assemble(kind, psi_w, psi_t, U)
+        phi, _, _ = _solve(kind, system)
         g = np.zeros(kind.shape)
         known = np.zeros(kind.shape, dtype=np.bool_)
         potential.anode_normal_gradient(kind, psi_w, phi, h, U, THETA_MIN, g, known)
@@ -260,3 +264,28 @@ def test_coaxial_gradient_order_at_fixed_cut_fraction(frac):
         errs.append(np.abs(g[known] - g_exact).max() / g_exact)
         hs.append(h)
     assert observed_order(np.array(hs), np.array(errs)) >= 1.8
+
+
+def test_pcg_returns_iterations_final_and_initial_residual():
+    # the triple both solver kernels return (ecmsim.solvers builds SolveStats from it)
+    r, _ = tw.grid(12, 10, 1.0)
+    psi_w = 9.3 - r
+    psi_t = r - 2.6
+    kind = tw.make_kind(psi_w, psi_t)
+    stencil, rhs = _assemble(kind, psi_w, psi_t, 0.0)
+    work = np.zeros((5, *kind.shape))
+    assert potential.pcg(kind, stencil, rhs, np.ones(kind.shape), 1e-10, 100, work) == (0, 0.0, 0.0)
+    stencil, rhs = _assemble(kind, psi_w, psi_t, 5.0)
+    x0 = np.where(kind == 0, 1.0, 0.0)
+    q = np.zeros(kind.shape)
+    potential.apply(kind, stencil, x0, q)
+    m = kind == 0
+    expected0 = np.linalg.norm((rhs - q)[m]) / np.linalg.norm(rhs[m])
+    x = x0.copy()
+    it, rel, rel0 = potential.pcg(kind, stencil, rhs, x, 1e-10, 100, work)
+    assert rel0 == pytest.approx(expected0, rel=1e-12)
+    assert it > 0
+    assert rel <= 1e-10
+    q2 = np.zeros(kind.shape)
+    potential.apply(kind, stencil, x, q2)
+    assert np.linalg.norm((rhs - q2)[m]) / np.linalg.norm(rhs[m]) == pytest.approx(rel, rel=1e-3, abs=1e-13)

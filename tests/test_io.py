@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from ecmsim.errors import InputDataError
-from ecmsim.io import RESULT_SCHEMA, read_result, write_result
+from ecmsim.history import HISTORY_COLUMNS
+from ecmsim.io import RESULT_SCHEMA, ResultFile, read_result, write_result
 from ecmsim.simulation import simulate
 
 
@@ -23,12 +24,19 @@ def test_round_trip_and_units(small_result, tmp_path: Path) -> None:
     out = tmp_path / "r.h5"
     write_result(out, small_result)
     back = read_result(out)
-    assert back["attrs"]["schema"] == RESULT_SCHEMA
-    assert back["attrs"]["config_hash"] == small_result.process.config.hash()
-    assert back["summary"]["status"] == small_result.status
-    np.testing.assert_array_equal(back["history"]["current"], small_result.current)
-    np.testing.assert_array_equal(back["profile"]["wall_radius"], small_result.wall_radius)
-    assert back["config"]["tool"]["outer_diameter_mm"] == 0.8
+    assert isinstance(back, ResultFile)
+    assert back.provenance["schema"] == RESULT_SCHEMA and back.schema_version == 1
+    assert back.provenance["config_hash"] == small_result.process.config.hash()
+    assert back.summary["status"] == back.status == small_result.status
+    for col in HISTORY_COLUMNS:  # every column of the table, bit for bit
+        np.testing.assert_array_equal(back.history[col.name], small_result.history[col.name])
+    assert sorted(back.history) == sorted(c.name for c in HISTORY_COLUMNS)
+    np.testing.assert_array_equal(back.profile.wall_radius, small_result.wall_radius)
+    np.testing.assert_array_equal(back.profile.depth, small_result.grid.z)
+    depth, diameter = small_result.profile()
+    np.testing.assert_array_equal(back.profile.hole_depth, depth)
+    np.testing.assert_array_equal(back.profile.diameter, diameter)
+    assert back.config["tool"]["outer_diameter_mm"] == 0.8
     with h5py.File(out, "r") as f:
 
         def check(name, obj):
@@ -42,6 +50,22 @@ def test_round_trip_and_units(small_result, tmp_path: Path) -> None:
         assert json.loads(f["summary_json"][()])["depth_mm"] > 0
 
 
+def test_history_datasets_follow_the_column_table(small_result, tmp_path: Path) -> None:
+    """Each column of HISTORY_COLUMNS is one /history dataset with the table's unit and description,
+    and docs/result-schema.md lists it with that unit."""
+    out = tmp_path / "r.h5"
+    write_result(out, small_result)
+    with h5py.File(out, "r") as f:
+        assert sorted(f["history"]) == sorted(c.name for c in HISTORY_COLUMNS)
+        for col in HISTORY_COLUMNS:
+            ds = f["history"][col.name]
+            assert (ds.attrs["units"], ds.attrs["description"]) == (col.unit, col.description), col.name
+            assert ds.shape == (small_result.history.n_steps,)
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "result-schema.md").read_text(encoding="utf-8")
+    for col in HISTORY_COLUMNS:
+        assert f"| `history/{col.name}` | (n_steps,) | {col.unit} |" in doc, col.name
+
+
 def test_failed_write_leaves_previous_file(small_result, tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "r.h5"
     out.write_bytes(b"previous")
@@ -50,7 +74,7 @@ def test_failed_write_leaves_previous_file(small_result, tmp_path: Path, monkeyp
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(io_result, "write_provenance", boom)  # called inside the atomic write
+    monkeypatch.setattr(io_result, "write_header", boom)  # called inside the atomic write
     with pytest.raises(RuntimeError):
         write_result(out, small_result)
     assert out.read_bytes() == b"previous"

@@ -148,10 +148,10 @@ def test_predictions_residuals_and_model_deviation(synth_pred_files: dict[str, P
     # the drifting electrode: late parts in tolerance yet flagged
     assert o.accepted[-1] and o.model_deviation[-1] and not o.model_deviation[0]
     # residuals are measured − interpolated 2 × wall radius, exactly
-    prof = read_result(synth_pred_files["prediction"])["profile"]
-    ok = np.isfinite(prof["wall_radius"])
+    prof = read_result(synth_pred_files["prediction"]).profile
+    ok = np.isfinite(prof.wall_radius)
     z = o.design.station_depth
-    pred = np.interp(z, prof["depth"][ok] * 1e3, 2e3 * prof["wall_radius"][ok])
+    pred = np.interp(z, prof.depth[ok] * 1e3, 2e3 * prof.wall_radius[ok])
     with h5py.File(o.results_file, "r") as f:
         res = f["residuals/diameter"][()]
         assert f["residuals/diameter"].attrs["units"] == "mm"

@@ -65,5 +65,5 @@ def test_two_simulations_into_one_output(tmp_path: Path) -> None:
     errs = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errs
     data = read_result(out)  # the last rename wins; the file is one whole result
-    assert data["config"]["electrical"]["voltage_V"] in (7.0, 7.5)
+    assert data.config["electrical"]["voltage_V"] in (7.0, 7.5)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -81,7 +81,7 @@ def test_simulate_killed_while_writing_leaves_previous_or_new_file(tmp_path: Pat
         assert out.exists()
         if sha(out) != previous:
             data = read_result(out)  # a new file must be complete
-            assert data["summary"]["status"] == "completed"
+            assert data.summary["status"] == "completed"
             previous = sha(out)
     assert kills_mid_write >= 1  # the test really hit the write
     # The killed writers' temporary files stay (SIGKILL cannot be caught) until the next

@@ -561,7 +561,7 @@ def test_result_structure_mutations(work: Path, edits: list[Callable[[Any], None
 
     def read() -> None:
         r = read_result(p)
-        assert np.isfinite(r["profile"]["depth"]).all()
+        assert np.isfinite(r.profile.depth).all()
         load_predictions([p])
 
     outcome = in_child(read)

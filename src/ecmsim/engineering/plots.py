@@ -52,10 +52,10 @@ def plot_profile(result: str | Path, output: str | Path, measurements: str | Pat
     from ecmsim.io import read_result
 
     res = read_result(result)
-    prof = res["profile"]
+    prof = res.profile
     fig = _figure()
     ax = fig.add_subplot()
-    ax.plot(prof["hole_depth"] * 1e3, prof["diameter"] * 1e3, color="C0", lw=2, label="predicted")
+    ax.plot(prof.hole_depth * 1e3, prof.diameter * 1e3, color="C0", lw=2, label="predicted")
     if measurements is not None:
         from ecmsim.io import read_batch
 
@@ -70,10 +70,10 @@ def plot_profile(result: str | Path, output: str | Path, measurements: str | Pat
         mean = np.array([c.mean() for c in cols if c.size])
         sd = np.array([c.std(ddof=1) if c.size > 1 else 0.0 for c in cols if c.size])
         ax.errorbar(depth[have], mean, yerr=sd, fmt="s", color="C3", capsize=3, label="measured mean ± 1 s.d.")
-    s = res["summary"]
+    s = res.summary
     ax.set_xlabel("depth below the entry surface (mm)")
     ax.set_ylabel("hole diameter (mm)")
-    ax.set_title(f"Hole profile: {Path(str(res['attrs'].get('config_source', result))).name} ({s.get('status')})")
+    ax.set_title(f"Hole profile: {Path(str(res.provenance.get('config_source', result))).name} ({s.get('status')})")
     ax.grid(alpha=0.3)
     ax.legend()
     _save(fig, output)

@@ -20,7 +20,15 @@ from ecmsim.io.inspection import (
     trace_serial,
     write_batch,
 )
-from ecmsim.io.result import RESULT_SCHEMA, RESULT_SCHEMA_VERSION, read_result, write_equilibrium, write_result
+from ecmsim.io.result import (
+    RESULT_SCHEMA,
+    RESULT_SCHEMA_VERSION,
+    ResultFile,
+    ResultProfile,
+    read_result,
+    write_equilibrium,
+    write_result,
+)
 from ecmsim.io.spc_limits import (
     SPC_LIMITS_SCHEMA,
     SPC_LIMITS_SCHEMA_VERSION,
@@ -45,6 +53,8 @@ __all__ = [
     "Batch",
     "Design",
     "FrozenLimit",
+    "ResultFile",
+    "ResultProfile",
     "SpcLimits",
     "SweepData",
     "atomic_h5",

@@ -1,26 +1,35 @@
-"""Simulation result files (HDF5).
+"""Simulation and equilibrium result files (HDF5).
 
 Files are self-describing: the root carries ``schema`` and
 ``schema_version``, the ecmsim, h5py and HDF5 versions, and the time of
 writing; every numeric dataset has a ``units`` attribute and a
-``description``; histories share the ``time`` dimension scale.  Files are
-written to a temporary file in the target folder, flushed, fsynced and then
-renamed into place, so a target is either absent, the previous file, or the
-new complete one.  The layout of a simulation result is documented in
-``docs/result-schema.md``.
+``description``; histories share the ``time`` dimension scale.  The history
+datasets are the columns of :data:`~ecmsim.history.HISTORY_COLUMNS`, with the
+unit and description of that table.  Files are written atomically (a
+temporary file in the target folder, fsynced, renamed into place), so a
+target is either absent, the previous file, or the new complete one.  The
+layout of a simulation result is documented in ``docs/result-schema.md``.
+
+:func:`write_result` takes a :class:`~ecmsim.simulation.SimulationResult`;
+:func:`read_result` gives back a :class:`ResultFile` (summary, histories,
+profile, config and provenance).
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecmsim.errors import InputDataError, OutputError
-from ecmsim.history import COLUMNS_BY_NAME, HISTORY_COLUMNS, TIME
+from ecmsim.geometry import FloatArray
+from ecmsim.history import COLUMNS_BY_NAME, HISTORY_COLUMNS, TIME, History
 from ecmsim.io.common import (
+    EQUILIBRIUM_FILE,
     H5_ERRORS,
     RESULT_FILE,
+    FileKind,
     atomic_h5,
     attr_text,
     check_header,
@@ -30,79 +39,107 @@ from ecmsim.io.common import (
     open_h5,
     read_dataset,
     write_dataset,
-    write_provenance,
+    write_header,
 )
 
-RESULT_SCHEMA = "ecmsim-simulation-result"
-RESULT_SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from ecmsim.config import ProcessConfig
+    from ecmsim.equilibrium import EquilibriumResult
+    from ecmsim.simulation import SimulationResult
+
+RESULT_SCHEMA = RESULT_FILE.schema
+RESULT_SCHEMA_VERSION = RESULT_FILE.version
+EQUILIBRIUM_SCHEMA = EQUILIBRIUM_FILE.schema
 
 
-def _header(f: Any, schema: str, cfg: Any, summary: dict[str, Any]) -> None:
+def _json_text(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, default=str)
+
+
+def _header(f: Any, kind: FileKind, cfg: ProcessConfig, summary: dict[str, Any], attrs: dict[str, str]) -> None:
     """Root attributes, provenance, and the resolved config and summary as JSON datasets.
 
     JSON goes into datasets because HDF5 attributes are capped at 64 KiB.
     """
-    f.attrs["schema"] = schema
-    f.attrs["schema_version"] = RESULT_SCHEMA_VERSION
-    write_provenance(f)
-    f.attrs["config_hash"] = cfg.hash()
-    f.attrs["config_source"] = str(cfg.source)
-    f.create_dataset("config_json", data=json.dumps(cfg.to_dict(), sort_keys=True, default=str))
-    f.create_dataset("summary_json", data=json.dumps(summary, sort_keys=True, default=str))
+    write_header(f, kind, {"config_hash": cfg.hash(), "config_source": str(cfg.source), **attrs})
+    f.create_dataset("config_json", data=_json_text(cfg.to_dict()))
+    f.create_dataset("summary_json", data=_json_text(summary))
 
 
-def write_result(path: str | Path, result: Any) -> None:
-    """Write a :class:`~ecmsim.simulation.SimulationResult` to HDF5 (atomically)."""
-    summary = result.summary()
-    cfg = result.process.config
+def write_result(path: str | Path, result: SimulationResult) -> None:
+    """Write a :class:`~ecmsim.simulation.SimulationResult` to HDF5 (atomically).
+
+    Raises
+    ------
+    OutputError
+        When the file cannot be written; a previous file at ``path`` stays.
+    """
+    attrs = {"started_at": result.started_at, "status": result.status, "message": result.message}
     try:
         with atomic_h5(path) as f:
-            _header(f, RESULT_SCHEMA, cfg, summary)
-            f.attrs["started_at"] = result.started_at
-            f.attrs["status"] = result.status
-            f.attrs["message"] = result.message
-            f.create_dataset("derived_json", data=json.dumps(result.process.derived(), sort_keys=True, default=str))
-            hist = f.create_group("history")
-            hist.attrs["description"] = "one entry per time step"
-            for col in HISTORY_COLUMNS:
-                write_dataset(hist, col.name, result.history[col.name], col.unit, col.description)
-            hist[TIME].make_scale(TIME)
-            for col in HISTORY_COLUMNS:
-                if col.name != TIME:
-                    hist[col.name].dims[0].attach_scale(hist[TIME])
-            prof = f.create_group("profile")
-            prof.attrs["description"] = "final hole wall: radius of the wall in each grid row"
-            write_dataset(prof, "depth", result.grid.z, "m", "depth below the original surface of each grid row")
-            write_dataset(prof, "wall_radius", result.wall_radius, "m", "hole wall radius (NaN: no hole in this row)")
-            d, dia = result.profile()
-            write_dataset(prof, "hole_depth", d, "m", "depths of the finished hole wall")
-            write_dataset(prof, "diameter", dia, "m", "hole diameter at hole_depth")
-            prof["depth"].make_scale("depth")
-            prof["wall_radius"].dims[0].attach_scale(prof["depth"])
-            snap = f.create_group("snapshots")
-            write_dataset(snap, "tool_depth", result.snapshot_tool_depth, "m", "tool depth at each snapshot")
-            write_dataset(snap, "wall_radius", result.snapshot_wall_radius, "m", "wall radius per row at each snapshot")
-            snap["tool_depth"].make_scale("tool_depth")
-            snap["wall_radius"].dims[0].attach_scale(snap["tool_depth"])
-            snap["wall_radius"].dims[1].attach_scale(prof["depth"])
-            fld = f.create_group("field")
-            fld.attrs["description"] = "final fields on the (r, z) grid; arrays are indexed [r, z]"
-            fld.attrs["cell_size_m"] = result.grid.h
-            write_dataset(fld, "r", result.grid.r, "m", "node radius")
-            write_dataset(fld, "z", result.grid.z, "m", "node depth below the original surface")
-            write_dataset(fld, "workpiece_level_set", result.psi_w, "m", "signed distance, > 0 in electrolyte")
-            write_dataset(fld, "potential", result.potential, "V", "electric potential (cathode 0 V)")
-            write_dataset(
-                fld, "node_kind", result.kind, "1",
-                "0 electrolyte, 1 anode, 2 cathode, 3 insulator, 4 outside",
-            )  # fmt: skip
-            fld["r"].make_scale("r")
-            fld["z"].make_scale("z")
-            for name in ("workpiece_level_set", "potential", "node_kind"):
-                fld[name].dims[0].attach_scale(fld["r"])
-                fld[name].dims[1].attach_scale(fld["z"])
+            _header(f, RESULT_FILE, result.process.config, result.summary(), attrs)
+            f.create_dataset("derived_json", data=_json_text(result.process.derived()))
+            _write_history(f, result.history)
+            depth = _write_profile(f, result)
+            _write_snapshots(f, result, depth)
+            _write_fields(f, result)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the result: {exc}") from None
+
+
+def _write_history(f: Any, history: History) -> None:
+    """``/history``: one dataset per column of the table, on the ``time`` scale."""
+    hist = f.create_group("history")
+    hist.attrs["description"] = "one entry per time step"
+    time = None
+    for col in HISTORY_COLUMNS:
+        ds = write_dataset(
+            hist, col.name, history[col.name], col.unit, col.description,
+            scale=TIME if col.name == TIME else None, dims=(time,),
+        )  # fmt: skip
+        if col.name == TIME:
+            time = ds
+
+
+def _write_profile(f: Any, result: SimulationResult) -> Any:
+    """``/profile``: the final wall per row and the finished wall; returns the ``depth`` scale."""
+    prof = f.create_group("profile")
+    prof.attrs["description"] = "final hole wall: radius of the wall in each grid row"
+    depth = write_dataset(
+        prof, "depth", result.grid.z, "m", "depth below the original surface of each grid row", scale="depth"
+    )
+    write_dataset(
+        prof, "wall_radius", result.wall_radius, "m", "hole wall radius (NaN: no hole in this row)", dims=(depth,)
+    )
+    d, dia = result.profile()
+    write_dataset(prof, "hole_depth", d, "m", "depths of the finished hole wall")
+    write_dataset(prof, "diameter", dia, "m", "hole diameter at hole_depth")
+    return depth
+
+
+def _write_snapshots(f: Any, result: SimulationResult, depth: Any) -> None:
+    snap = f.create_group("snapshots")
+    tool = write_dataset(
+        snap, "tool_depth", result.snapshot_tool_depth, "m", "tool depth at each snapshot", scale="tool_depth"
+    )
+    write_dataset(
+        snap, "wall_radius", result.snapshot_wall_radius, "m", "wall radius per row at each snapshot",
+        dims=(tool, depth),
+    )  # fmt: skip
+
+
+def _write_fields(f: Any, result: SimulationResult) -> None:
+    fld = f.create_group("field")
+    fld.attrs["description"] = "final fields on the (r, z) grid; arrays are indexed [r, z]"
+    fld.attrs["cell_size_m"] = result.grid.h
+    r = write_dataset(fld, "r", result.grid.r, "m", "node radius", scale="r")
+    z = write_dataset(fld, "z", result.grid.z, "m", "node depth below the original surface", scale="z")
+    write_dataset(fld, "workpiece_level_set", result.psi_w, "m", "signed distance, > 0 in electrolyte", dims=(r, z))
+    write_dataset(fld, "potential", result.potential, "V", "electric potential (cathode 0 V)", dims=(r, z))
+    write_dataset(
+        fld, "node_kind", result.kind, "1", "0 electrolyte, 1 anode, 2 cathode, 3 insulator, 4 outside",
+        dims=(r, z),
+    )  # fmt: skip
 
 
 #: Datasets of ``/profile`` in a simulation result: name -> (units, NaN allowed (its meaning), minimum).
@@ -147,68 +184,139 @@ def _numeric_group(f: Any, name: str, path: Path) -> dict[str, Any]:
     return out
 
 
-def read_result(path: str | Path) -> dict[str, Any]:
-    """Read a result file back as plain arrays and dicts (SI units).
+@dataclass(frozen=True)
+class ResultProfile:
+    """``/profile`` of a result file: the final hole wall, m.
+
+    Attributes
+    ----------
+    depth : ndarray, shape (nz,)
+        Depth of each grid row below the original surface, m.
+    wall_radius : ndarray, shape (nz,)
+        Final wall radius per row, m (NaN: no wall in this row).
+    hole_depth, diameter : ndarray, shape (n,)
+        The finished wall used for the summary: depths and diameters, m.
+    """
+
+    depth: FloatArray
+    wall_radius: FloatArray
+    hole_depth: FloatArray
+    diameter: FloatArray
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    """What :func:`read_result` reads back from a simulation result file (SI units).
+
+    Attributes
+    ----------
+    path : Path
+        The file read.
+    schema_version : int
+        The file's ``schema_version``.
+    provenance : dict
+        The root attributes: schema, ecmsim/h5py/HDF5/NumPy versions,
+        ``written_at``, ``started_at``, ``config_hash``, ``config_source``,
+        ``status``, ``message``.
+    config : dict
+        The resolved config (``config_json``), as nested tables.
+    summary : dict
+        The summary in engineering units (``summary_json``), as ``simulate --json`` prints it.
+    history : History
+        ``/history``: one array per column (those of
+        :data:`~ecmsim.history.HISTORY_COLUMNS`, checked against its units,
+        and any other numeric dataset with a ``units`` attribute).
+    profile : ResultProfile
+        ``/profile``: the final hole wall.
+    """
+
+    path: Path
+    schema_version: int
+    provenance: dict[str, Any]
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    history: History
+    profile: ResultProfile
+
+    @property
+    def status(self) -> str:
+        """Outcome of the run (``completed``, ``broke_through``, ...), from the summary."""
+        return str(self.summary.get("status", self.provenance.get("status", "")))
+
+
+def read_result(path: str | Path) -> ResultFile:
+    """Read a simulation result file back (SI units).
 
     The file is validated: schema and version, the JSON datasets, a
-    ``units`` attribute on every history and profile dataset (the profile
-    in metres), profile depths finite and wall radii finite and ≥ 0 (NaN:
-    no wall in that row), every profile length within ±10 m.  Any fault is an :class:`InputDataError`.
+    ``units`` attribute on every history and profile dataset (the history
+    columns in the units of :data:`~ecmsim.history.HISTORY_COLUMNS`, the
+    profile in metres), profile depths finite and wall radii finite and ≥ 0
+    (NaN: no wall in that row), every profile length within ±10 m.
 
     Returns
     -------
-    dict
-        ``attrs``, ``config``, ``summary``, ``history`` (dict of arrays),
-        ``profile`` (dict of arrays).
+    ResultFile
+
+    Raises
+    ------
+    InputDataError
+        For any fault; the message names the file and the dataset.
     """
     p = Path(path)
     with open_h5(p, "result file") as f:
-        check_header(f, p, RESULT_FILE)
+        version = check_header(f, p, RESULT_FILE)
         try:
             attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
         except H5_ERRORS as exc:
             raise InputDataError(f"{p}: root attributes cannot be read, the file is damaged ({exc})") from None
-        config = _json_dataset(f, "config_json", p)
-        summary = _json_dataset(f, "summary_json", p)
-        history = _numeric_group(f, "history", p)
-        profile = {}
-        n_rows: int | None = None
-        for key, (units, allow_nan, minimum) in _PROFILE.items():
-            ds = get_dataset(f, f"profile/{key}", p, kind="float", shape=(None,), units=units)
-            arr = read_dataset(ds, p)
-            check_values(
-                arr, p, f"/profile/{key}", allow_nan=allow_nan, minimum=minimum, unit=units, maximum=PROFILE_MAX_M
-            )
-            profile[key] = arr
-            if key == "depth":
-                n_rows = arr.size
-            if key == "wall_radius" and arr.size != n_rows:
-                raise InputDataError(f"{p}: /profile/wall_radius has {arr.size} rows but /profile/depth has {n_rows}")
-        if profile["hole_depth"].size != profile["diameter"].size:
-            raise InputDataError(f"{p}: /profile/diameter and /profile/hole_depth differ in length")
-        return {"attrs": attrs, "config": config, "summary": summary, "history": history, "profile": profile}
+        return ResultFile(
+            path=p,
+            schema_version=version,
+            provenance=attrs,
+            config=_json_dataset(f, "config_json", p),
+            summary=_json_dataset(f, "summary_json", p),
+            history=History(_numeric_group(f, "history", p)),
+            profile=_read_profile(f, p),
+        )
 
 
-EQUILIBRIUM_SCHEMA = "ecmsim-equilibrium-result"
+def _read_profile(f: Any, p: Path) -> ResultProfile:
+    """``/profile``, checked: units, finite values where required, lengths that agree."""
+    profile: dict[str, FloatArray] = {}
+    n_rows: int | None = None
+    for key, (units, allow_nan, minimum) in _PROFILE.items():
+        ds = get_dataset(f, f"profile/{key}", p, kind="float", shape=(None,), units=units)
+        arr = read_dataset(ds, p)
+        check_values(arr, p, f"/profile/{key}", allow_nan=allow_nan, minimum=minimum, unit=units, maximum=PROFILE_MAX_M)
+        profile[key] = arr
+        if key == "depth":
+            n_rows = arr.size
+        if key == "wall_radius" and arr.size != n_rows:
+            raise InputDataError(f"{p}: /profile/wall_radius has {arr.size} rows but /profile/depth has {n_rows}")
+    if profile["hole_depth"].size != profile["diameter"].size:
+        raise InputDataError(f"{p}: /profile/diameter and /profile/hole_depth differ in length")
+    return ResultProfile(**profile)
 
 
-def write_equilibrium(path: str | Path, result: Any) -> None:
+def write_equilibrium(path: str | Path, result: EquilibriumResult) -> None:
     """Write an :class:`~ecmsim.equilibrium.EquilibriumResult` to HDF5 (atomically).
 
     Layout: root attributes as for a simulation result (schema
     ``ecmsim-equilibrium-result``); ``config_json``, ``summary_json``;
     ``profile/y`` (distance behind the tool face, m; dimension scale) and
     ``profile/wall_radius`` (m).
+
+    Raises
+    ------
+    OutputError
+        When the file cannot be written; a previous file at ``path`` stays.
     """
-    cfg = result.process.config
     try:
         with atomic_h5(path) as f:
-            _header(f, EQUILIBRIUM_SCHEMA, cfg, result.summary())
+            _header(f, EQUILIBRIUM_FILE, result.process.config, result.summary(), {})
             prof = f.create_group("profile")
             prof.attrs["description"] = "equilibrium hole wall in the frame of the tool"
-            write_dataset(prof, "y", result.y, "m", "distance behind the tool face (negative: below it)")
-            write_dataset(prof, "wall_radius", result.radius, "m", "hole wall radius")
-            prof["y"].make_scale("y")
-            prof["wall_radius"].dims[0].attach_scale(prof["y"])
+            y = write_dataset(prof, "y", result.y, "m", "distance behind the tool face (negative: below it)", scale="y")
+            write_dataset(prof, "wall_radius", result.radius, "m", "hole wall radius", dims=(y,))
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the result: {exc}") from None

@@ -139,12 +139,8 @@ def load_predictions(paths: Sequence[str | Path]) -> Predictions:
 
     out = Predictions()
     for p in paths:
-        r = read_result(p)
-        prof = r["profile"]
-        try:
-            z, rw = np.asarray(prof["depth"], float), np.asarray(prof["wall_radius"], float)
-        except KeyError as exc:
-            raise InputDataError(f"{p}: result file has no profile/{exc.args[0]}") from None
+        prof = read_result(p).profile
+        z, rw = np.asarray(prof.depth, float), np.asarray(prof.wall_radius, float)
         ok = np.isfinite(rw) & np.isfinite(z)
         if not ok.any():
             raise InputDataError(f"{p}: the simulated profile has no hole wall")

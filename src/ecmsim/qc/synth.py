@@ -66,16 +66,16 @@ def _profile(prediction: str | Path | None, n_stations: int) -> tuple[np.ndarray
     from ecmsim.io import read_result
 
     r = read_result(prediction)
-    prof = r["profile"]
-    finished = np.asarray(prof.get("hole_depth", prof["depth"]), float) * 1e3
+    prof = r.profile
+    finished = np.asarray(prof.hole_depth, float) * 1e3
     lf = float(np.nanmax(finished)) if finished.size else 0.0
-    zf, rw = np.asarray(prof["depth"], float) * 1e3, np.asarray(prof["wall_radius"], float)
+    zf, rw = np.asarray(prof.depth, float) * 1e3, np.asarray(prof.wall_radius, float)
     ok = np.isfinite(rw)
     if lf <= 0 or not ok.any():
         raise InputDataError(f"{prediction}: the simulated hole has no finished wall to synthesise from")
     z = np.round(np.linspace(0.25 * lf, 0.70 * lf, n_stations), 3)
     d = np.interp(z, zf[ok], 2e3 * rw[ok])
-    depth = float(r["summary"].get("depth_mm") or lf)
+    depth = float(r.summary.get("depth_mm") or lf)
     return z, d, round(depth, 2), f"simulation result {Path(prediction).name}"
 
 

@@ -1,7 +1,18 @@
 """Tool geometry on the grid: the signed distance to a coated tubular electrode.
 
-Grid contract as in :mod:`ecmsim.kernels.potential`: arrays ``(nr, nz)``,
-``r_i = i h``, ``z_j = z0 + j h`` (z down into the workpiece).
+Grid contract (as in :mod:`ecmsim.kernels.potential`)
+-----------------------------------------------------
+Arrays of shape ``(nr, nz)`` indexed ``[i, j]``, ``r_i = i h`` (``i = 0`` on the axis),
+``z_j = z0 + j h`` with z pointing down into the workpiece.  Signed distances are in
+metres, positive outside the body (in the electrolyte), as every level set of the
+kernels.
+
+Argument contract
+-----------------
+``tool_signed_distance(h, z0, r_in, r_out, coating, bare_tip, z_tip, out)``: every
+length is a float in metres (``0 <= r_in < r_out``, ``coating >= 0``, ``bare_tip >=
+0``; ``r_in = 0`` is a solid rod); ``out`` is a C-contiguous float64 ``(nr, nz)`` array,
+written, whose shape sets the grid.
 """
 
 import math

@@ -22,10 +22,11 @@ import csv
 import datetime
 import difflib
 import io
+import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -51,6 +52,11 @@ class _Errors:
 
     def add(self, line: int, msg: str) -> None:
         self.items.append((line, msg))
+
+    def add_rows(self, lines: Iterable[int], messages: Iterable[str]) -> None:
+        """Add the first ``_MAX_REPORTED + 1`` of many errors (enough to say that more were cut)."""
+        for line, msg in itertools.islice(zip(lines, messages, strict=True), _MAX_REPORTED + 1):
+            self.add(line, msg)
 
     def raise_if_any(self, what: str) -> None:
         if not self.items:
@@ -308,151 +314,236 @@ def import_csv(
     mp, dp = Path(measurements), Path(design_csv)
     design, _ = read_design_csv(dp, delimiter, encoding)
     header, rows = _read_table(mp, MEASUREMENT_REQUIRED, MEASUREMENT_OPTIONAL, delimiter, encoding)
-    col = {c: i for i, c in enumerate(header)}
     errors = _Errors(mp)
-    hole_index = {h: i for i, h in enumerate(design.hole_id)}
-    design_has_stations = bool(design.station_mask.any())
-    serial_index: dict[str, int] = {}
-    times: dict[int, str] = {}
-    devices: dict[tuple[str, float | None], int] = {}
-    n = len(rows)
-    pi = np.empty(n, np.int64)
-    hi = np.empty(n, np.int64)
-    zi = np.empty(n)
-    vals = np.full((n, 3), np.nan)
-    dev = np.empty(n, np.int64)
-    keep = np.zeros(n, bool)
-    line_no = np.empty(n, np.int64)
-    depth_of: dict[tuple[int, int], tuple[float, bool, int, int]] = {}
-    u_default = math.nan if uncertainty_mm is None else float(uncertainty_mm)
-
-    def get(fields: list[str], name: str) -> str:
-        return fields[col[name]] if name in col else ""
-
+    table = _MeasurementTable(header, design, dp.name, errors, device, uncertainty_mm, delimiter, len(rows))
     for r, (line, f) in enumerate(rows):
-        line_no[r] = line
-        if len(f) != len(header):
-            errors.add(line, _field_count(len(header), len(f), delimiter))
-            continue
+        table.add(r, line, f)
+    errors.raise_if_any("row")
+    m = table.kept()
+    si = _station_index(design, m, errors)
+    serials = list(table.serial_index)
+    _check_duplicates(design, m, si, serials, errors)
+    try:
+        validate_serials(serials)
+    except InputDataError as exc:
+        raise InputDataError(f"{mp}: {exc}") from None
+    return _assemble_batch(table, m, si, design, meta, [(mp.name, sha256_file(mp)), (dp.name, sha256_file(dp))])
+
+
+@dataclass
+class _Rows:
+    """The good measurement rows as arrays: part, hole, station depth, values, device, CSV line."""
+
+    pi: np.ndarray  # part index
+    hi: np.ndarray  # hole index
+    zi: np.ndarray  # station depth (mm, rounded to STATION_DECIMALS)
+    vals: np.ndarray  # (n, 3) diameter, x_dev, y_dev (mm)
+    dev: np.ndarray  # device index
+    line_no: np.ndarray
+
+
+class _MeasurementTable:
+    """The rows of a measurements CSV, checked one by one; every bad field is recorded in ``errors``."""
+
+    def __init__(
+        self,
+        header: list[str],
+        design: Design,
+        design_name: str,
+        errors: _Errors,
+        device: str,
+        uncertainty_mm: float | None,
+        delimiter: str,
+        n: int,
+    ) -> None:
+        self.header, self.design, self.design_name, self.errors = header, design, design_name, errors
+        self.col = {c: i for i, c in enumerate(header)}
+        self.device, self.delimiter = device, delimiter
+        self.u_default = math.nan if uncertainty_mm is None else float(uncertainty_mm)
+        self.hole_index = {h: i for i, h in enumerate(design.hole_id)}
+        self.serial_index: dict[str, int] = {}
+        self.times: dict[int, str] = {}
+        self.devices: dict[tuple[str, float | None], int] = {}
+        # (part, hole) -> depth (mm), blocked, line, device index
+        self.depth_of: dict[tuple[int, int], tuple[float, bool, int, int]] = {}
+        self.rows = _Rows(
+            np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n), np.full((n, 3), np.nan), np.empty(n, np.int64),
+            np.empty(n, np.int64),
+        )  # fmt: skip
+        self.keep = np.zeros(n, bool)
+
+    def get(self, fields: list[str], name: str) -> str:
+        return fields[self.col[name]] if name in self.col else ""
+
+    def add(self, r: int, line: int, f: list[str]) -> None:
+        """Check row ``r`` (CSV line ``line``) and keep it if every field is good."""
+        self.rows.line_no[r] = line
+        errors = self.errors
+        if len(f) != len(self.header):
+            errors.add(line, _field_count(len(self.header), len(f), self.delimiter))
+            return
         n_err = len(errors.items)
-        serial = f[col["serial"]]
+        serial = self._serial(line, f)
+        h, hid, z = self._hole_station(line, f)
+        d = _number(f[self.col["diameter_mm"]], "diameter_mm", errors, line, positive=True)
+        x = _number(self.get(f, "x_dev_mm"), "x_dev_mm", errors, line)
+        y = _number(self.get(f, "y_dev_mm"), "y_dev_mm", errors, line)
+        if math.isnan(x) != math.isnan(y):
+            errors.add(line, "x_dev_mm and y_dev_mm must be given together")
+        dt = self.get(f, "depth_mm")
+        blocked = dt.lower() == "blocked"
+        hd = math.nan if blocked else _number(dt, "depth_mm", errors, line, positive=True)
+        u = _number(self.get(f, "uncertainty_mm"), "uncertainty_mm", errors, line, nonneg=True)
+        u = self.u_default if self.get(f, "uncertainty_mm") == "" else u
+        name = self.get(f, "device") or self.device or "unknown"
+        if len(name.encode("utf-8")) > 64 or not name.isascii() or not name.isprintable():
+            errors.add(line, f"device {name!r}: at most 64 printable ASCII characters")
+        ts = _timestamp(self.get(f, "measured_at"), errors, line)
+        if len(errors.items) > n_err:
+            return
+        p = self.serial_index.setdefault(serial, len(self.serial_index))
+        if ts and ts > self.times.get(p, ""):
+            self.times[p] = ts
+        k = self.devices.setdefault((name, None if math.isnan(u) else u), len(self.devices))
+        if (blocked or math.isfinite(hd)) and not self._hole_depth(line, p, h, hd, blocked, k, dt, serial, hid):
+            return
+        rows = self.rows
+        rows.pi[r], rows.hi[r], rows.zi[r], rows.dev[r] = p, h, round(z, STATION_DECIMALS), k
+        rows.vals[r] = (d, x, y)
+        self.keep[r] = True
+
+    def _serial(self, line: int, f: list[str]) -> str:
+        serial = f[self.col["serial"]]
         if not serial:
-            errors.add(line, "serial is empty")
-        elif serial not in serial_index:
+            self.errors.add(line, "serial is empty")
+        elif serial not in self.serial_index:
             bad = _id_problem(serial, "serial")
             if bad:
-                errors.add(line, bad)
-        hid = f[col["hole_id"]]
-        h = hole_index.get(hid, -1)
+                self.errors.add(line, bad)
+        return serial
+
+    def _hole_station(self, line: int, f: list[str]) -> tuple[int, str, float]:
+        """Hole index (-1: not in the design), hole id and station depth (mm) of a row."""
+        errors, design = self.errors, self.design
+        hid = f[self.col["hole_id"]]
+        h = self.hole_index.get(hid, -1)
         if h < 0:
-            near = difflib.get_close_matches(hid, hole_index, n=1, cutoff=0.6)
+            near = difflib.get_close_matches(hid, self.hole_index, n=1, cutoff=0.6)
             errors.add(
                 line,
-                f"hole_id {hid!r} is not in the design {dp.name}" + (f" (did you mean {near[0]!r}?)" if near else ""),
+                f"hole_id {hid!r} is not in the design {self.design_name}"
+                + (f" (did you mean {near[0]!r}?)" if near else ""),
             )
-        zt = f[col["station_depth_mm"]]
+        zt = f[self.col["station_depth_mm"]]
         z = _number(zt, "station_depth_mm", errors, line, nonneg=True)
         if zt == "":
             errors.add(line, "station_depth_mm is empty")
         elif h >= 0 and math.isfinite(z) and z > design.depth[h] + 1e-9:
             errors.add(line, f"station_depth_mm = {zt} is deeper than hole {hid}'s design depth {design.depth[h]:g} mm")
-        d = _number(f[col["diameter_mm"]], "diameter_mm", errors, line, positive=True)
-        x = _number(get(f, "x_dev_mm"), "x_dev_mm", errors, line)
-        y = _number(get(f, "y_dev_mm"), "y_dev_mm", errors, line)
-        if math.isnan(x) != math.isnan(y):
-            errors.add(line, "x_dev_mm and y_dev_mm must be given together")
-        dt = get(f, "depth_mm")
-        blocked = dt.lower() == "blocked"
-        hd = math.nan if blocked else _number(dt, "depth_mm", errors, line, positive=True)
-        u = _number(get(f, "uncertainty_mm"), "uncertainty_mm", errors, line, nonneg=True)
-        u = u_default if get(f, "uncertainty_mm") == "" else u
-        name = get(f, "device") or device or "unknown"
-        if len(name.encode("utf-8")) > 64 or not name.isascii() or not name.isprintable():
-            errors.add(line, f"device {name!r}: at most 64 printable ASCII characters")
-        ts = _timestamp(get(f, "measured_at"), errors, line)
-        if len(errors.items) > n_err:
-            continue
-        p = serial_index.setdefault(serial, len(serial_index))
-        if ts and ts > times.get(p, ""):
-            times[p] = ts
-        key = (name, None if math.isnan(u) else u)
-        k = devices.get(key)
-        if k is None:
-            k = devices[key] = len(devices)
-        if blocked or math.isfinite(hd):
-            prev = depth_of.get((p, h))
-            if prev is not None and (prev[1] != blocked or (not blocked and prev[0] != hd)):
-                errors.add(line, f"depth_mm = {dt!r} contradicts line {prev[2]} for serial {serial}, hole {hid}")
-                continue
-            if prev is None:
-                depth_of[(p, h)] = (hd, blocked, line, k)
-        pi[r], hi[r], zi[r], dev[r] = p, h, round(z, STATION_DECIMALS), k
-        vals[r] = (d, x, y)
-        keep[r] = True
-    errors.raise_if_any("row")
-    pi, hi, zi, vals, dev, line_no = pi[keep], hi[keep], zi[keep], vals[keep], dev[keep], line_no[keep]
-    # stations: from the design if it lists them, otherwise the depths measured on each hole
-    if design_has_stations:
-        st = design.station_depth
-        si = np.searchsorted(st, zi).clip(0, max(st.size - 1, 0))
-        ok = (st.size > 0) & (np.abs(st[si] - zi) < 1e-9) if st.size else np.zeros(zi.size, bool)
-        ok &= design.station_mask[hi, si] if st.size else ok
-        for r in np.nonzero(~ok)[0][: _MAX_REPORTED + 1]:
-            listed = design.station_depth[design.station_mask[hi[r]]]
-            errors.add(
-                int(line_no[r]),
-                f"station_depth_mm {zi[r]:g} is not a station of hole "
-                f"{design.hole_id[hi[r]]} (stations_mm: {', '.join(f'{v:g}' for v in listed)})",
-            )
-        errors.raise_if_any("row")
-    else:
+        return h, hid, z
+
+    def _hole_depth(
+        self, line: int, p: int, h: int, hd: float, blocked: bool, k: int, dt: str, serial: str, hid: str
+    ) -> bool:
+        """Record the hole's depth (or blocked); False if it contradicts an earlier row of the same hole."""
+        prev = self.depth_of.get((p, h))
+        if prev is not None and (prev[1] != blocked or (not blocked and prev[0] != hd)):
+            self.errors.add(line, f"depth_mm = {dt!r} contradicts line {prev[2]} for serial {serial}, hole {hid}")
+            return False
+        if prev is None:
+            self.depth_of[(p, h)] = (hd, blocked, line, k)
+        return True
+
+    def kept(self) -> _Rows:
+        rows, keep = self.rows, self.keep
+        return _Rows(rows.pi[keep], rows.hi[keep], rows.zi[keep], rows.vals[keep], rows.dev[keep], rows.line_no[keep])
+
+
+def _station_index(design: Design, m: _Rows, errors: _Errors) -> np.ndarray:
+    """Station index of every row: from the design if it lists stations, otherwise the depths measured per hole.
+
+    In the second case the design's stations are set here.
+    """
+    hi, zi = m.hi, m.zi
+    if not design.station_mask.any():
         st, si = np.unique(zi, return_inverse=True)
         mask = np.zeros((design.n_holes, st.size), bool)
         mask[hi, si] = True
         design.station_depth, design.station_mask = st.astype(float), mask
-    n_p, n_h, n_s = len(serial_index), design.n_holes, design.station_depth.size
-    flat = (pi * n_h + hi) * n_s + si
+        return si
+    st = design.station_depth
+    si = np.searchsorted(st, zi).clip(0, max(st.size - 1, 0))
+    ok = (st.size > 0) & (np.abs(st[si] - zi) < 1e-9) if st.size else np.zeros(zi.size, bool)
+    ok &= design.station_mask[hi, si] if st.size else ok
+    bad = np.nonzero(~ok)[0]
+    errors.add_rows(
+        (int(m.line_no[r]) for r in bad),
+        (
+            f"station_depth_mm {zi[r]:g} is not a station of hole {design.hole_id[hi[r]]} (stations_mm: "
+            + ", ".join(f"{v:g}" for v in design.station_depth[design.station_mask[hi[r]]])
+            + ")"
+            for r in bad
+        ),
+    )
+    errors.raise_if_any("row")
+    return si
+
+
+def _check_duplicates(design: Design, m: _Rows, si: np.ndarray, serials: list[str], errors: _Errors) -> None:
+    """Every part × hole × station is measured at most once."""
+    n_h, n_s = design.n_holes, design.station_depth.size
+    flat = (m.pi * n_h + m.hi) * n_s + si
     order = np.argsort(flat, kind="stable")
     dup = np.nonzero(np.diff(flat[order]) == 0)[0]
-    serials = list(serial_index)
-    for j in dup[: _MAX_REPORTED + 1]:
-        a, b = order[j], order[j + 1]
-        errors.add(
-            int(line_no[b]),
-            f"duplicate measurement of serial {serials[pi[b]]}, hole "
-            f"{design.hole_id[hi[b]]}, station {zi[b]:g} mm (first on line {line_no[a]})",
-        )
+    first, again = order[dup], order[dup + 1]
+    errors.add_rows(
+        (int(m.line_no[b]) for b in again),
+        (
+            f"duplicate measurement of serial {serials[m.pi[b]]}, hole "
+            f"{design.hole_id[m.hi[b]]}, station {m.zi[b]:g} mm (first on line {m.line_no[a]})"
+            for a, b in zip(first, again, strict=True)
+        ),
+    )
     errors.raise_if_any("row")
-    try:
-        validate_serials(serials)
-    except InputDataError as exc:
-        raise InputDataError(f"{mp}: {exc}") from None
+
+
+def _assemble_batch(
+    table: _MeasurementTable,
+    m: _Rows,
+    si: np.ndarray,
+    design: Design,
+    meta: Mapping[str, str],
+    sources: list[tuple[str, str]],
+) -> Batch:
+    """The good rows as the arrays of a batch (NaN / -1 where not measured)."""
+    n_p, n_h, n_s = len(table.serial_index), design.n_holes, design.station_depth.size
+    pi, hi = m.pi, m.hi
     shape = (n_p, n_h, n_s)
     diameter = np.full(shape, np.nan, np.float32)
     x_dev = np.full(shape, np.nan, np.float32)
     y_dev = np.full(shape, np.nan, np.float32)
     device_idx = np.full(shape, -1, np.int16)
-    diameter[pi, hi, si] = vals[:, 0]
-    x_dev[pi, hi, si] = vals[:, 1]
-    y_dev[pi, hi, si] = vals[:, 2]
-    device_idx[pi, hi, si] = dev
+    diameter[pi, hi, si] = m.vals[:, 0]
+    x_dev[pi, hi, si] = m.vals[:, 1]
+    y_dev[pi, hi, si] = m.vals[:, 2]
+    device_idx[pi, hi, si] = m.dev
     depth = np.full((n_p, n_h), np.nan, np.float32)
     depth_dev = np.full((n_p, n_h), -1, np.int16)
     blocked_arr = np.zeros((n_p, n_h), bool)
-    for (p, h), (hd, blk, _line, k) in depth_of.items():
+    for (p, h), (hd, blk, _line, k) in table.depth_of.items():
         depth[p, h], blocked_arr[p, h], depth_dev[p, h] = hd, blk, k
-    measured = [times.get(p, "") for p in range(n_p)]
+    measured = [table.times.get(p, "") for p in range(n_p)]
     known = sorted(t for t in measured if t)
-    full_meta: dict[str, Any] = {k: str(v) for k, v in meta.items() if v is not None}
+    full_meta: dict[str, str] = {k: str(v) for k, v in meta.items() if v is not None}
     if known:
         full_meta.setdefault("inspected_from", known[0])
         full_meta.setdefault("inspected_to", known[-1])
     return Batch(
         meta=full_meta,
-        serials=serials,
+        serials=list(table.serial_index),
         design=design,
-        devices=[name for name, _ in devices],
-        device_uncertainty=np.array([np.nan if u is None else u for _, u in devices], float),
+        devices=[name for name, _ in table.devices],
+        device_uncertainty=np.array([np.nan if u is None else u for _, u in table.devices], float),
         diameter=diameter,
         x_dev=x_dev,
         y_dev=y_dev,
@@ -461,5 +552,5 @@ def import_csv(
         depth_device=depth_dev,
         blocked=blocked_arr,
         measured_at=measured,
-        sources=[(mp.name, sha256_file(mp)), (dp.name, sha256_file(dp))],
+        sources=sources,
     )

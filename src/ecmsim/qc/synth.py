@@ -87,27 +87,98 @@ def synthesize(
     prediction: str | Path | None = None,
     faults: bool = True,
 ) -> Synthetic:
-    """Generate a synthetic batch (vectorised: 11 M values take a few seconds)."""
+    """Generate a synthetic batch (vectorised: 11 M values take a few seconds).
+
+    Parameters
+    ----------
+    n_parts, n_holes, n_stations
+        Batch size: parts, holes per part (half in group A, half in B), stations per hole.
+    seed
+        Seed of the random generator: the same seed gives the same batch.
+    prediction
+        Simulation result file whose profile the holes follow (None: a synthetic tapered profile).
+    faults
+        Inject the faults listed in the module docstring (and the drift of group B).
+    """
+    _check_size(n_parts, n_holes, n_stations, faults)
+    rng = np.random.default_rng(seed)
+    z, true_d, depth, origin = _profile(prediction, n_stations)
+    nominal, tol = _drawing_tolerance(true_d)
+    length = float(z[-1] - z[0])
+    taper0 = math.degrees(math.atan((true_d[0] - true_d[-1]) / (2.0 * length)))
+    n_a = n_holes // 2
+    hole_id = [f"H{i + 1:03d}" for i in range(n_holes)]
+    is_b = np.arange(n_holes) >= n_a
+    drift = DRIFT_MAX_MM * (np.arange(n_parts) / max(n_parts - 1, 1)) if faults else np.zeros(n_parts)
+    m = _measure(rng, true_d, depth, drift, is_b, n_stations)
+    serials = [f"SN{seed % 100:02d}-{i + 1:05d}" for i in range(n_parts)]
+    fault_list = _inject_faults(m, serials, hole_id, n_a, z, depth, nominal, tol) if faults else []
+    expected = _expected_verdicts(serials, fault_list, drift, prediction is not None and faults)
+    times = _inspection_times(n_parts)
+    design = Design(
+        hole_id=hole_id,
+        group=["A"] * n_a + ["B"] * (n_holes - n_a),
+        nominal_diameter=np.full(n_holes, nominal),
+        nominal_x=np.round(np.where(is_b, 2.0 * (np.arange(n_holes) - n_a), 2.0 * np.arange(n_holes)), 3),
+        nominal_y=np.where(is_b, 3.0, 0.0),
+        depth=np.full(n_holes, depth),
+        station_depth=z.astype(float),
+        station_mask=np.ones((n_holes, n_stations), bool),
+    )
+    batch = _batch(m, design, serials, times, seed)
+    spec = SPEC_TEMPLATE.format(
+        tol=round(tol, 4),
+        pos=POSITION_TOL_MM,
+        res=MAX_RESIDUAL_MM,
+        mean=MAX_MEAN_RESIDUAL_MM,
+        tmin=round(taper0 - 1.5, 2),
+        tmax=round(taper0 + 1.5, 2),
+    )
+    truth = _truth(seed, origin, nominal, tol, taper0, faults, fault_list, expected)
+    return Synthetic(batch=batch, spec_text=spec, truth=truth)
+
+
+def _check_size(n_parts: int, n_holes: int, n_stations: int, faults: bool) -> None:
     if n_parts < 1 or n_holes < 2 or n_stations < 2:
         raise InputDataError("synthetic batch: need at least 1 part, 2 holes and 2 stations")
     if faults and (n_parts < 10 or n_holes < 10 or n_stations < 3):
         raise InputDataError(
             "synthetic batch with faults: need at least 10 parts, 10 holes and 3 stations (or no faults)"
         )
-    rng = np.random.default_rng(seed)
-    z, true_d, depth, origin = _profile(prediction, n_stations)
+
+
+def _drawing_tolerance(true_d: np.ndarray) -> tuple[float, float]:
+    """Nominal diameter (mm) and ± tolerance (mm) of the drawing.
+
+    A drawing-style tolerance, widened (in 5 µm steps) when the predicted
+    profile varies more than it allows.
+    """
     nominal = round(float(np.mean(true_d)), 3)
-    # drawing-style tolerance, widened (in 5 µm steps) when the predicted profile varies more than it allows
     half_range = float(np.ptp(true_d - nominal)) / 2 + abs(float(np.mean(true_d)) - nominal)
     tol = max(0.025 if nominal <= 0.8 else 0.05, math.ceil((half_range + 0.035) / 0.005) * 0.005)
-    length = float(z[-1] - z[0])
-    taper0 = math.degrees(math.atan((true_d[0] - true_d[-1]) / (2.0 * length)))
-    p_, h_, s_ = n_parts, n_holes, n_stations
-    n_a = h_ // 2
-    group = ["A"] * n_a + ["B"] * (h_ - n_a)
-    hole_id = [f"H{i + 1:03d}" for i in range(h_)]
-    is_b = np.arange(h_) >= n_a
-    drift = DRIFT_MAX_MM * (np.arange(p_) / max(p_ - 1, 1)) if faults else np.zeros(p_)
+    return nominal, tol
+
+
+@dataclass
+class _Measured:
+    """The simulated measurements before rounding: parts × holes (× stations), mm."""
+
+    dia: np.ndarray  # (P, H, S)
+    x_dev: np.ndarray  # (P, H, S), NaN below the entry station
+    y_dev: np.ndarray  # (P, H, S)
+    hole_depth: np.ndarray  # (P, H)
+    blocked: np.ndarray  # (P, H) bool
+
+
+def _measure(
+    rng: np.random.Generator, true_d: np.ndarray, depth: float, drift: np.ndarray, is_b: np.ndarray, n_stations: int
+) -> _Measured:
+    """Noisy measurements of the true profile; group B grows by ``drift`` (mm per part).
+
+    The draws come in a fixed order (part, hole, station noise, x, y, depth):
+    the same seed gives the same batch.
+    """
+    p_, h_, s_ = drift.size, is_b.size, n_stations
     noise = (
         rng.normal(0.0, SIGMA_PART, (p_, 1, 1))
         + rng.normal(0.0, SIGMA_HOLE, (p_, h_, 1))
@@ -119,76 +190,98 @@ def synthesize(
     x_dev[:, :, 0] = rng.normal(0.0, SIGMA_XY, (p_, h_))
     y_dev[:, :, 0] = rng.normal(0.0, SIGMA_XY, (p_, h_))
     hole_depth = depth + rng.normal(0.0, SIGMA_DEPTH, (p_, h_))
-    blocked = np.zeros((p_, h_), bool)
-    serials = [f"SN{seed % 100:02d}-{i + 1:05d}" for i in range(p_)]
-    expected = {s: {"verdict": "pass", "accepted": True, "model_deviation": None} for s in serials}
-    fault_list: list[dict[str, Any]] = []
-    if faults:
+    return _Measured(dia, x_dev, y_dev, hole_depth, np.zeros((p_, h_), bool))
 
-        def at(frac: float) -> int:
-            return min(p_ - 1, round(frac * p_))
 
-        k = at(0.15)
-        dia[k, 4 % n_a, :] += 2.2 * tol
-        fault_list.append(
-            {
-                "type": "out_of_tolerance_diameter",
-                "serial": serials[k],
-                "hole": hole_id[4 % n_a],
-                "offset_mm": 2.2 * tol,
-                "expected_verdict": "fail",
-            }
-        )
-        k = at(0.30)
-        x_dev[k, 2, 0], y_dev[k, 2, 0] = 0.6 * POSITION_TOL_MM, 0.45 * POSITION_TOL_MM
-        fault_list.append(
-            {
-                "type": "out_of_position",
-                "serial": serials[k],
-                "hole": hole_id[2],
-                "true_position_mm": 1.5 * POSITION_TOL_MM,
-                "expected_verdict": "fail",
-            }
-        )
-        k = at(0.40)
-        blocked[k, 1] = True
-        hole_depth[k, 1] = np.nan
-        dia[k, 1, z > 0.5 * depth] = np.nan
-        fault_list.append(
-            {"type": "blocked_hole", "serial": serials[k], "hole": hole_id[1], "expected_verdict": "fail"}
-        )
-        k = at(0.55)
-        dia[k, 0, 1] += 0.25
-        fault_list.append(
-            {
-                "type": "outlier",
-                "serial": serials[k],
-                "hole": hole_id[0],
-                "station_mm": float(z[1]),
-                "offset_mm": 0.25,
-                "expected_verdict": "fail",
-            }
-        )
-        k_unc = at(0.70)
-        dia[k_unc, 3, 1] = nominal + tol - 0.5 * DEVICE_U_MM
-        fault_list.append(
-            {
-                "type": "uncertainty_zone",
-                "serial": serials[k_unc],
-                "hole": hole_id[3],
-                "station_mm": float(z[1]),
-                "value_mm": nominal + tol - 0.5 * DEVICE_U_MM,
-                "expected_verdict": {"simple": "pass", "guarded": "fail", "non-binary": "conditional pass"},
-            }
-        )
-        for f in fault_list:
-            e = expected[f["serial"]]
-            e["verdict"] = "conditional pass" if f["type"] == "uncertainty_zone" else "fail"
-            e["accepted"] = False
-    # model deviation expected where the drift is clearly beyond / below the bound (4 sigma margins)
+def _inject_faults(
+    m: _Measured,
+    serials: list[str],
+    hole_id: list[str],
+    n_a: int,
+    z: np.ndarray,
+    depth: float,
+    nominal: float,
+    tol: float,
+) -> list[dict[str, Any]]:
+    """Put the five faults of the module docstring into ``m``; return their descriptions (the ground truth)."""
+    p_ = len(serials)
+
+    def at(frac: float) -> int:
+        return min(p_ - 1, round(frac * p_))
+
+    k, h = at(0.15), 4 % n_a
+    m.dia[k, h, :] += 2.2 * tol
+    out: list[dict[str, Any]] = [
+        {
+            "type": "out_of_tolerance_diameter",
+            "serial": serials[k],
+            "hole": hole_id[h],
+            "offset_mm": 2.2 * tol,
+            "expected_verdict": "fail",
+        },
+    ]
+    k = at(0.30)
+    m.x_dev[k, 2, 0], m.y_dev[k, 2, 0] = 0.6 * POSITION_TOL_MM, 0.45 * POSITION_TOL_MM
+    out.append(
+        {
+            "type": "out_of_position",
+            "serial": serials[k],
+            "hole": hole_id[2],
+            "true_position_mm": 1.5 * POSITION_TOL_MM,
+            "expected_verdict": "fail",
+        }
+    )
+    k = at(0.40)
+    m.blocked[k, 1] = True
+    m.hole_depth[k, 1] = np.nan
+    m.dia[k, 1, z > 0.5 * depth] = np.nan
+    out.append({"type": "blocked_hole", "serial": serials[k], "hole": hole_id[1], "expected_verdict": "fail"})
+    k = at(0.55)
+    m.dia[k, 0, 1] += 0.25
+    out.append(
+        {
+            "type": "outlier",
+            "serial": serials[k],
+            "hole": hole_id[0],
+            "station_mm": float(z[1]),
+            "offset_mm": 0.25,
+            "expected_verdict": "fail",
+        }
+    )
+    k = at(0.70)
+    m.dia[k, 3, 1] = nominal + tol - 0.5 * DEVICE_U_MM
+    out.append(
+        {
+            "type": "uncertainty_zone",
+            "serial": serials[k],
+            "hole": hole_id[3],
+            "station_mm": float(z[1]),
+            "value_mm": nominal + tol - 0.5 * DEVICE_U_MM,
+            "expected_verdict": {"simple": "pass", "guarded": "fail", "non-binary": "conditional pass"},
+        }
+    )
+    return out
+
+
+def _expected_verdicts(
+    serials: list[str], fault_list: list[dict[str, Any]], drift: np.ndarray, drift_vs_prediction: bool
+) -> dict[str, dict[str, Any]]:
+    """Expected verdict per part; model deviation where the drift is clearly beyond / below the bound.
+
+    ``drift_vs_prediction``: the batch follows a prediction and has faults (so
+    its residuals carry the drift); otherwise no part deviates from the model.
+    """
+    expected: dict[str, dict[str, Any]] = {
+        s: {"verdict": "pass", "accepted": True, "model_deviation": None} for s in serials
+    }
+    for f in fault_list:
+        e = expected[f["serial"]]
+        e["verdict"] = "conditional pass" if f["type"] == "uncertainty_zone" else "fail"
+        e["accepted"] = False
+    # 4 sigma margins around the bound
     fault_serials = {f["serial"]: f["type"] for f in fault_list}
     for i, s in enumerate(serials):
-        if prediction is None or not faults:
+        if not drift_vs_prediction:
             expected[s]["model_deviation"] = False
         elif fault_serials.get(s) in ("out_of_tolerance_diameter", "outlier", "uncertainty_zone"):
             expected[s]["model_deviation"] = True
@@ -196,19 +289,18 @@ def synthesize(
             expected[s]["model_deviation"] = True
         elif drift[i] <= MAX_MEAN_RESIDUAL_MM - 0.006 and s not in fault_serials:
             expected[s]["model_deviation"] = False
-    dia = np.round(dia, 4)
+    return expected
+
+
+def _inspection_times(n_parts: int) -> list[str]:
+    """One part inspected every 6 minutes from 2024-03-04 08:00 UTC."""
     t0 = datetime.datetime(2024, 3, 4, 8, 0, 0, tzinfo=datetime.UTC)
-    times = [(t0 + datetime.timedelta(minutes=6 * i)).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(p_)]
-    design = Design(
-        hole_id=hole_id,
-        group=group,
-        nominal_diameter=np.full(h_, nominal),
-        nominal_x=np.round(np.where(is_b, 2.0 * (np.arange(h_) - n_a), 2.0 * np.arange(h_)), 3),
-        nominal_y=np.where(is_b, 3.0, 0.0),
-        depth=np.full(h_, depth),
-        station_depth=z.astype(float),
-        station_mask=np.ones((h_, s_), bool),
-    )
+    return [(t0 + datetime.timedelta(minutes=6 * i)).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(n_parts)]
+
+
+def _batch(m: _Measured, design: Design, serials: list[str], times: list[str], seed: int) -> Batch:
+    """The batch as a CMM/CT export: values rounded to 0.1 µm, stored as float32."""
+    p_, h_, s_ = m.dia.shape
     meta = {
         "part_number": "SYN-NGV-01",
         "drawing_revision": "A",
@@ -220,30 +312,35 @@ def synthesize(
         "inspected_from": times[0],
         "inspected_to": times[-1],
     }
-    batch = Batch(
+    return Batch(
         meta=meta,
         serials=serials,
         design=design,
         devices=[DEVICE],
         device_uncertainty=np.array([DEVICE_U_MM]),
-        diameter=dia.astype(np.float32),
-        x_dev=np.round(x_dev, 4).astype(np.float32),
-        y_dev=np.round(y_dev, 4).astype(np.float32),
+        diameter=np.round(m.dia, 4).astype(np.float32),
+        x_dev=np.round(m.x_dev, 4).astype(np.float32),
+        y_dev=np.round(m.y_dev, 4).astype(np.float32),
         device=np.zeros((p_, h_, s_), np.int16),
-        depth=np.round(hole_depth, 4).astype(np.float32),
+        depth=np.round(m.hole_depth, 4).astype(np.float32),
         depth_device=np.zeros((p_, h_), np.int16),
-        blocked=blocked,
+        blocked=m.blocked,
         measured_at=times,
     )
-    spec = SPEC_TEMPLATE.format(
-        tol=round(tol, 4),
-        pos=POSITION_TOL_MM,
-        res=MAX_RESIDUAL_MM,
-        mean=MAX_MEAN_RESIDUAL_MM,
-        tmin=round(taper0 - 1.5, 2),
-        tmax=round(taper0 + 1.5, 2),
-    )
-    truth = {
+
+
+def _truth(
+    seed: int,
+    origin: str,
+    nominal: float,
+    tol: float,
+    taper0: float,
+    faults: bool,
+    fault_list: list[dict[str, Any]],
+    expected: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """The ground-truth record (truth.json)."""
+    return {
         "generator": "ecmsim qc synth",
         "seed": seed,
         "profile": origin,
@@ -272,7 +369,6 @@ def synthesize(
         "note": "model_deviation null: not asserted (drift close to the bound, or a fault that may or may not "
         "move the residuals)",
     }
-    return Synthetic(batch=batch, spec_text=spec, truth=truth)
 
 
 SPEC_TEMPLATE = """\

@@ -8,12 +8,11 @@ compilation is excluded: every kernel is warmed before ``benchmark(...)``.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from ecmsim.kernels import potential
 
 from ecmsim.simulation import simulate
-from ecmsim.testing import tube_tool_overrides
+from ecmsim.testing import stencil_matrix, tube_tool_overrides
 
 
 def _system(sim):
@@ -22,25 +21,6 @@ def _system(sim):
     win = sim.win
     potential.assemble(win.kind, win.psi, psi_t, sim.u, n.theta_min, win.stencil, win.rhs)
     return win.stencil, win.rhs
-
-
-def _scipy_matrix(kind, stencil, rhs):
-    """The same operator as a CSR matrix over the electrolyte nodes."""
-    _nr, _nz = kind.shape
-    idx = -np.ones(kind.shape, dtype=np.int64)
-    mask = kind == 0
-    idx[mask] = np.arange(mask.sum())
-    diag, c_rm, c_rp, c_zm, c_zp = stencil
-    rows, cols, vals = [idx[mask]], [idx[mask]], [diag[mask]]
-    for c, di, dj in ((c_rm, -1, 0), (c_rp, 1, 0), (c_zm, 0, -1), (c_zp, 0, 1)):
-        ii, jj = np.nonzero(mask & (c != 0))
-        nb = idx[ii + di, jj + dj]
-        ok = nb >= 0
-        rows.append(idx[ii[ok], jj[ok]])
-        cols.append(nb[ok])
-        vals.append(-c[ii[ok], jj[ok]])
-    a = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))))
-    return a, rhs[mask], mask
 
 
 def test_potential_solve_pcg_cold(benchmark, stem_sim) -> None:
@@ -76,7 +56,8 @@ def test_potential_solve_pcg_warm(benchmark, stem_sim) -> None:
 
 def test_potential_solve_scipy_spsolve_baseline(benchmark, stem_sim) -> None:
     system = _system(stem_sim)
-    a, b, mask = _scipy_matrix(stem_sim.kind, *system)
+    mask = stem_sim.kind == 0
+    a, b = stencil_matrix(stem_sim.kind, system[0]), system[1][mask]
     x = benchmark(spla.spsolve, a.tocsc(), b)
     ours = np.zeros(stem_sim.kind.shape)  # the window's shape
     potential.pcg(stem_sim.kind, *system, ours, 1e-10, 5000, np.zeros((5, *ours.shape)))

@@ -26,80 +26,41 @@ import textwrap
 
 import numpy as np
 import pytest
-import scipy.ndimage as ndi
-import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from ecmsim.kernels import potential
 
 from ecmsim.solvers import MICCGSolver, MultigridCGSolver
+from ecmsim.testing import SOLVER_BENCHMARK_SPACINGS, stem_solver_problem, stencil_matrix
 
-MM = 1e-3
 TOL = 1e-8
 U_ANODE = 10.0
-THETA_MIN = 1e-3
 #: grid spacings giving 168 x 390 (65 k), 334 x 779 (260 k) and 668 x 1557 (1.04 M) nodes
-SIZES = {"65k": 7.2e-6, "260k": 3.6e-6, "1M": 1.8e-6}
+SIZES = SOLVER_BENCHMARK_SPACINGS
 #: spsolve at 1 M nodes takes a few seconds here (numerics.md: ~17 s with 1 M unknowns);
 #: set ECMSIM_BENCH_SKIP_SLOW=1 to leave it out of quick runs.
 SKIP_SLOW = os.environ.get("ECMSIM_BENCH_SKIP_SLOW") == "1"
 
 
-def _rounded_box(r, z, r0, r1, z0, z1, rad):
-    # signed distance (negative inside) of the box [r0, r1] x [z0, z1], corners rounded
-    cr, cz = 0.5 * (r0 + r1), 0.5 * (z0 + z1)
-    hr, hz = 0.5 * (r1 - r0) - rad, 0.5 * (z1 - z0) - rad
-    qr, qz = np.abs(r - cr) - hr, np.abs(z - cz) - hz
-    return np.hypot(np.maximum(qr, 0), np.maximum(qz, 0)) + np.minimum(np.maximum(qr, qz), 0) - rad
-
-
 def tool_in_hole(h: float):
-    """Kinds, level sets and system of a STEM-like tool-in-hole problem at spacing h.
+    """Kinds and system of the STEM-like tool-in-hole problem at spacing h.
 
-    Workpiece surface at z = 0, hole of radius 0.6 mm and depth 2 mm with a 0.3 mm
-    rounded bottom corner; tube tool r 0.25-0.5 mm with its face 0.2 mm above the
-    bottom, insulating coating (50 µm) outside the tube above a 0.3 mm bare tip;
-    electrolyte in the hole, the tube and 0.5 mm above the surface; domain r < 1.2 mm,
-    z from 0.3 mm below the hole bottom.  Anode at 10 V, tool at 0 V.
+    ``ecmsim.testing.stem_solver_problem``: workpiece surface at z = 0, hole of radius
+    0.6 mm and depth 2 mm with a 0.3 mm rounded bottom corner; tube tool r 0.25-0.5 mm
+    with its face 0.2 mm above the bottom, insulating coating (50 µm) outside the tube
+    above a 0.3 mm bare tip; electrolyte in the hole, the tube and 0.5 mm above the
+    surface; domain r < 1.2 mm, z from 0.3 mm below the hole bottom.  Anode at 10 V,
+    tool at 0 V.
     """
-    z_bot = -2.0 * MM
-    z0, z1 = z_bot - 0.3 * MM, 0.5 * MM
-    nr = round(1.2 * MM / h) + 1
-    nz = round((z1 - z0) / h) + 1
-    r, z = np.meshgrid(np.arange(nr) * h, z0 + np.arange(nz) * h, indexing="ij")
-    hole = -_rounded_box(r, z, -0.6 * MM, 0.6 * MM, z_bot, z1 + 10 * MM, 0.3 * MM)
-    psi_w = np.maximum(z, hole)
-    face = z_bot + 0.2 * MM
-    psi_t = _rounded_box(r, z, 0.25 * MM, 0.5 * MM, face, z1 + 10 * MM, 0.02 * MM)
-    kind = np.zeros((nr, nz), dtype=np.int8)
-    kind[psi_t <= 0] = 2
-    kind[psi_w <= 0] = 1
-    coat = (r > 0.5 * MM) & (r < 0.55 * MM) & (z > face + 0.3 * MM) & (kind == 0)
-    kind[coat] = 3
-    # sealed electrolyte pockets (none expected) would make A singular: mark them outside
-    lab, _ = ndi.label(kind == 0)
-    electrode = ndi.binary_dilation((kind == 1) | (kind == 2))
-    kind[(lab > 0) & ~np.isin(lab, np.unique(lab[electrode & (lab > 0)]))] = 4
-    system = (np.zeros((potential.N_COEF, *kind.shape)), np.zeros(kind.shape))
-    potential.assemble(kind, psi_w, psi_t, U_ANODE, THETA_MIN, *system)
-    return kind, system
+    p = stem_solver_problem(h, U_ANODE)
+    system = (np.zeros((potential.N_COEF, *p.kind.shape)), np.zeros(p.kind.shape))
+    potential.assemble(p.kind, p.psi_w, p.psi_t, p.u_anode, p.theta_min, *system)
+    return p.kind, system
 
 
 def scipy_system(kind, stencil, rhs):
-    """The same operator as a CSR matrix over the unknowns, and its right-hand side."""
+    """The same operator as a CSR matrix over the unknowns, its right-hand side and mask."""
     mask = kind == 0
-    idx = -np.ones(kind.shape, dtype=np.int64)
-    idx[mask] = np.arange(mask.sum())
-    rows, cols, vals = [idx[mask]], [idx[mask]], [stencil[potential.DIAG][mask]]
-    links = ((potential.RM, -1, 0), (potential.RP, 1, 0), (potential.ZM, 0, -1), (potential.ZP, 0, 1))
-    for k, di, dj in links:
-        c = stencil[k]
-        ii, jj = np.nonzero(mask & (c != 0))
-        rows.append(idx[ii, jj])
-        cols.append(idx[ii + di, jj + dj])
-        vals.append(-c[ii, jj])
-    n = int(mask.sum())
-    a = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
-    return a, rhs[mask], mask
+    return stencil_matrix(kind, stencil), rhs[mask], mask
 
 
 _PROBLEMS: dict[str, tuple] = {}
@@ -132,43 +93,34 @@ def _check(a, b, mask, x):
     assert np.linalg.norm(b - a @ x[mask]) <= 1.01 * TOL * np.linalg.norm(b)
 
 
-@pytest.mark.parametrize("size", list(SIZES))
-def test_mg_cg(benchmark, size) -> None:
+def _bench_solver(benchmark, solver, size: str, maxiter: int, rounds: int):
+    """Time ``solver.solve`` from zero on the problem of one size (JIT warmed first)."""
     kind, system, a, b, mask = problem(size)
     benchmark.group = f"potential solve {size} nodes"
-    solver = MultigridCGSolver()
     x = np.zeros(kind.shape)
-    solver.solve(kind, *system, x, TOL, 200)  # JIT warm-up, allocation of the hierarchy
+    solver.solve(kind, *system, x, TOL, maxiter)  # JIT warm-up, allocation of the work storage
 
     def reset():
         x[:] = 0.0
         return (), {}
 
     stats = benchmark.pedantic(
-        lambda: solver.solve(kind, *system, x, TOL, 200), setup=reset, rounds=_rounds(size, 20, 10), iterations=1
+        lambda: solver.solve(kind, *system, x, TOL, maxiter), setup=reset, rounds=rounds, iterations=1
     )
     _info(benchmark, kind, stats.iterations, stats.convergence_factor, stats.relative_residual)
-    benchmark.extra_info["levels"] = solver.levels
     _check(a, b, mask, x)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_mg_cg(benchmark, size) -> None:
+    solver = MultigridCGSolver()
+    _bench_solver(benchmark, solver, size, 200, _rounds(size, 20, 10))
+    benchmark.extra_info["levels"] = solver.levels
 
 
 @pytest.mark.parametrize("size", list(SIZES))
 def test_mic_cg(benchmark, size) -> None:
-    kind, system, a, b, mask = problem(size)
-    benchmark.group = f"potential solve {size} nodes"
-    solver = MICCGSolver()
-    x = np.zeros(kind.shape)
-    solver.solve(kind, *system, x, TOL, 20000)
-
-    def reset():
-        x[:] = 0.0
-        return (), {}
-
-    stats = benchmark.pedantic(
-        lambda: solver.solve(kind, *system, x, TOL, 20000), setup=reset, rounds=_rounds(size, 5, 3), iterations=1
-    )
-    _info(benchmark, kind, stats.iterations, stats.convergence_factor, stats.relative_residual)
-    _check(a, b, mask, x)
+    _bench_solver(benchmark, MICCGSolver(), size, 20000, _rounds(size, 5, 3))
 
 
 @pytest.mark.parametrize("size", list(SIZES))

@@ -276,6 +276,44 @@ def row_spans(kind, sp):
         sp[i, 1] = hi
 
 
+# ------------------------------------------------------------------ row slices
+# The vectorised loops of every row kernel read row slices indexed from 0 over the
+# interior columns j0 <= j < j1 (0 < j0, j1 < nz): unit stride and no negative-index
+# wrap-around, which is what lets LLVM vectorise them.  Inlined, so a slice a caller
+# does not use costs nothing.
+@njit(cache=True, inline="always", error_model="numpy")
+def _links5(diag, c_rp, c_zp, i, j0, j1):
+    # Diagonal and the four links (south i - 1, north i + 1, west j - 1, east j + 1) of
+    # row i of the symmetric 5-point operator: c_rm[i] = c_rp[i - 1], c_zm[i, j] = c_zp[i, j - 1].
+    return diag[i, j0:j1], c_rp[i - 1, j0:j1], c_rp[i, j0:j1], c_zp[i, j0 - 1 : j1 - 1], c_zp[i, j0:j1]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _cross(u, i, j0, j1):
+    # Centre, south, north, west and east neighbours of row i of u.
+    return u[i, j0:j1], u[i - 1, j0:j1], u[i + 1, j0:j1], u[i, j0 - 1 : j1 - 1], u[i, j0 + 1 : j1 + 1]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _entries9(a, i, j0, j1):
+    # The nine entries a[i, d, :] (d = 3 (di + 1) + dj + 1) of row i of a 9-point stencil.
+    return (
+        a[i, 0, j0:j1], a[i, 1, j0:j1], a[i, 2, j0:j1], a[i, 3, j0:j1], a[i, 4, j0:j1],
+        a[i, 5, j0:j1], a[i, 6, j0:j1], a[i, 7, j0:j1], a[i, 8, j0:j1],
+    )  # fmt: skip
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _block9(u, i, j0, j1):
+    # The 3 x 3 neighbourhood of row i of u, in the order of the stencil entries
+    # (south-west, south, south-east, west, centre, east, north-west, north, north-east).
+    return (
+        u[i - 1, j0 - 1 : j1 - 1], u[i - 1, j0:j1], u[i - 1, j0 + 1 : j1 + 1],
+        u[i, j0 - 1 : j1 - 1], u[i, j0:j1], u[i, j0 + 1 : j1 + 1],
+        u[i + 1, j0 - 1 : j1 - 1], u[i + 1, j0:j1], u[i + 1, j0 + 1 : j1 + 1],
+    )  # fmt: skip
+
+
 # ---------------------------------------------------------- transfer operators
 @njit(cache=True, inline="always", error_model="numpy")
 def _parents(i):
@@ -402,18 +440,9 @@ def _restrict_row5(kind, diag, c_rp, c_zp, sp, f, u, fc, buf, i):
         j1 = min(hi, nz - 1)
         n = j1 - j0
         if n > 0:
-            # row slices indexed from 0: unit stride, vectorised
             fi = f[i, j0:j1]
-            dg = diag[i, j0:j1]
-            cs = c_rp[i - 1, j0:j1]
-            cn = c_rp[i, j0:j1]
-            cw = c_zp[i, j0 - 1 : j1 - 1]
-            ce = c_zp[i, j0:j1]
-            uc = u[i, j0:j1]
-            us = u[i - 1, j0:j1]
-            un = u[i + 1, j0:j1]
-            uw = u[i, j0 - 1 : j1 - 1]
-            ue = u[i, j0 + 1 : j1 + 1]
+            dg, cs, cn, cw, ce = _links5(diag, c_rp, c_zp, i, j0, j1)
+            uc, us, un, uw, ue = _cross(u, i, j0, j1)
             ki = kind[i, j0:j1]
             b = buf[j0 + 2 : j1 + 2]
             for k in range(n):
@@ -501,26 +530,9 @@ def _restrict_row9(kind, a, sp, f, u, fc, buf, i):
         j1 = min(hi, nz - 1)
         n = j1 - j0
         if n > 0:
-            # row slices indexed from 0: unit stride, vectorised
-            a0 = a[i, 0, j0:j1]
-            a1 = a[i, 1, j0:j1]
-            a2 = a[i, 2, j0:j1]
-            a3 = a[i, 3, j0:j1]
-            a4 = a[i, 4, j0:j1]
-            a5 = a[i, 5, j0:j1]
-            a6 = a[i, 6, j0:j1]
-            a7 = a[i, 7, j0:j1]
-            a8 = a[i, 8, j0:j1]
+            a0, a1, a2, a3, a4, a5, a6, a7, a8 = _entries9(a, i, j0, j1)
             fi = f[i, j0:j1]
-            sw = u[i - 1, j0 - 1 : j1 - 1]
-            sc = u[i - 1, j0:j1]
-            se = u[i - 1, j0 + 1 : j1 + 1]
-            uw = u[i, j0 - 1 : j1 - 1]
-            uc = u[i, j0:j1]
-            ue = u[i, j0 + 1 : j1 + 1]
-            nw = u[i + 1, j0 - 1 : j1 - 1]
-            nc = u[i + 1, j0:j1]
-            ne = u[i + 1, j0 + 1 : j1 + 1]
+            sw, sc, se, uw, uc, ue, nw, nc, ne = _block9(u, i, j0, j1)
             ki = kind[i, j0:j1]
             b = buf[j0 + 2 : j1 + 2]
             for k in range(n):
@@ -817,17 +829,9 @@ def _rb_row(kind, diag, c_rp, c_zp, f, u, i, lo, hi, colour, buf):
     j1 = min(hi, nz - 1)
     n = j1 - j0
     if n > 0:
-        # row slices indexed from 0: unit stride and no negative-index wrap-around
         fi = f[i, j0:j1]
-        dg = diag[i, j0:j1]
-        cs = c_rp[i - 1, j0:j1]
-        cn = c_rp[i, j0:j1]
-        cw = c_zp[i, j0 - 1 : j1 - 1]
-        ce = c_zp[i, j0:j1]
-        us = u[i - 1, j0:j1]
-        un = u[i + 1, j0:j1]
-        uw = u[i, j0 - 1 : j1 - 1]
-        ue = u[i, j0 + 1 : j1 + 1]
+        dg, cs, cn, cw, ce = _links5(diag, c_rp, c_zp, i, j0, j1)
+        _, us, un, uw, ue = _cross(u, i, j0, j1)
         for k in range(n):
             buf[k] = (fi[k] + cs[k] * us[k] + cn[k] * un[k] + cw[k] * uw[k] + ce[k] * ue[k]) / dg[k]
         ki = kind[i, j0:j1]
@@ -1032,26 +1036,14 @@ def _gs9_row(kind, a, f, u, i, lo, hi, reverse, gbuf):
     elif lo == 0:
         _gs9_node(kind, a, f, u, i, 0)
     if n > 0:
-        # row slices indexed from 0: unit stride, vectorised
-        a0 = a[i, 0, j0:j1]
-        a1 = a[i, 1, j0:j1]
-        a2 = a[i, 2, j0:j1]
-        a4 = a[i, 4, j0:j1]
-        a6 = a[i, 6, j0:j1]
-        a7 = a[i, 7, j0:j1]
-        a8 = a[i, 8, j0:j1]
+        a0, a1, a2, a3, a4, a5, a6, a7, a8 = _entries9(a, i, j0, j1)
         fi = f[i, j0:j1]
-        sw = u[i - 1, j0 - 1 : j1 - 1]
-        sc = u[i - 1, j0:j1]
-        se = u[i - 1, j0 + 1 : j1 + 1]
-        nw = u[i + 1, j0 - 1 : j1 - 1]
-        nc = u[i + 1, j0:j1]
-        ne = u[i + 1, j0 + 1 : j1 + 1]
+        sw, sc, se, uw, _, ue, nw, nc, ne = _block9(u, i, j0, j1)
         # the neighbour not yet updated (east going up, west coming down) and its link
-        ao = a[i, 3, j0:j1] if reverse else a[i, 5, j0:j1]
-        uo = u[i, j0 - 1 : j1 - 1] if reverse else u[i, j0 + 1 : j1 + 1]
+        ao = a3 if reverse else a5
+        uo = uw if reverse else ue
         # the link to the neighbour updated just before
-        al = a[i, 5, j0:j1] if reverse else a[i, 3, j0:j1]
+        al = a5 if reverse else a3
         alpha = gbuf[0]
         beta = gbuf[1]
         for k in range(n):
@@ -1496,17 +1488,8 @@ def _apply_row(kind, diag, c_rp, c_zp, sp, x, q, i, y):
         s += y[i, 0] * t
     n = j1 - j0
     if n > 0:
-        # row slices indexed from 0: unit stride, no wrap-around, vectorised
-        dg = diag[i, j0:j1]
-        cs = c_rp[i - 1, j0:j1]
-        cn = c_rp[i, j0:j1]
-        cw = c_zp[i, j0 - 1 : j1 - 1]
-        ce = c_zp[i, j0:j1]
-        xc = x[i, j0:j1]
-        xs = x[i - 1, j0:j1]
-        xn = x[i + 1, j0:j1]
-        xw = x[i, j0 - 1 : j1 - 1]
-        xe = x[i, j0 + 1 : j1 + 1]
+        dg, cs, cn, cw, ce = _links5(diag, c_rp, c_zp, i, j0, j1)
+        xc, xs, xn, xw, xe = _cross(x, i, j0, j1)
         ki = kind[i, j0:j1]
         qi = q[i, j0:j1]
         yi = y[i, j0:j1]

@@ -14,10 +14,10 @@ import numpy as np
 import scipy.sparse as sp
 
 # The tests reach the node kinds, grids and node-kind makers through this module.
-from ecmsim.geometry import ANODE, CATHODE, ELECTROLYTE, INSULATOR, OUTSIDE  # noqa: F401
+from ecmsim.geometry import ANODE, CATHODE, ELECTROLYTE, INSULATOR, OUTSIDE
 from ecmsim.testing import floating_pockets as floating  # noqa: F401
 from ecmsim.testing import grid
-from ecmsim.testing import node_kinds as make_kind  # noqa: F401
+from ecmsim.testing import node_kinds as make_kind
 
 
 # ------------------------------------------------------------------- potential
@@ -74,6 +74,22 @@ def assemble_sparse(kind, psi_w, psi_t, u_anode, theta_min):
     m = len(cells)
     a = sp.csr_matrix((vals, (rows, cols)), shape=(m, m))
     return a, rhs, idx
+
+
+def insulated_pocket(n: int, anode_r: float, rows: tuple[int, int], cols: tuple[int, int]):
+    """Kinds and level sets of an ``n x n`` grid (h = 1): cathode ``r < 2.6``, anode
+    ``r > anode_r``, and a square insulator ring on rows ``rows[0]..rows[1]`` and
+    columns ``cols[0]..cols[1]`` (inclusive) that seals a pocket of electrolyte."""
+    r, _ = grid(n, n, 1.0)
+    psi_w = anode_r - r
+    psi_t = r - 2.6
+    kind = make_kind(psi_w, psi_t)
+    (i0, i1), (j0, j1) = rows, cols
+    kind[i0 : i1 + 1, j0] = INSULATOR
+    kind[i0 : i1 + 1, j1] = INSULATOR
+    kind[i0, j0 : j1 + 1] = INSULATOR
+    kind[i1, j0 : j1 + 1] = INSULATOR
+    return kind, psi_w, psi_t
 
 
 def stencil_to_sparse(kind, stencil):

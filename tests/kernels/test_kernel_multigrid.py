@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import kernel_twins as tw
 import numpy as np
 import pytest
@@ -14,6 +12,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from ecmsim.solvers import MICCGSolver, MultigridCGSolver, SolveStats, make_solver, solver_names
+from ecmsim.testing import problems
+from ecmsim.testing.strategies import seeds, tool_in_hole_geometries
 
 THETA_MIN = 1e-3
 
@@ -25,63 +25,6 @@ def _assemble(kind, psi_w, psi_t, u):
     rhs = np.zeros(kind.shape)
     potential.assemble(kind, psi_w, psi_t, u, THETA_MIN, stencil, rhs)
     return stencil, rhs
-
-
-def tool_in_hole(nr, nz, h, hole_r, bottom, tool_ri, tool_ro, face, coat=0.0, bare=0.0):
-    """Level sets and kinds of a tube tool inside a round-bottomed hole (units of h ok).
-
-    Workpiece below ``z = 0`` except the hole ``r < hole_r, z > bottom`` (bottom corner
-    rounded); tube ``tool_ri <= r <= tool_ro`` above ``z = face``; insulating coating of
-    thickness ``coat`` outside the tube above ``face + bare``; electrolyte elsewhere.
-    """
-    z0 = bottom - 3 * h
-    r, z = tw.grid(nr, nz, h, z0)
-
-    def box(r0, r1, z_lo, z_hi, rad):
-        cr, cz = 0.5 * (r0 + r1), 0.5 * (z_lo + z_hi)
-        hr, hz = 0.5 * (r1 - r0) - rad, 0.5 * (z_hi - z_lo) - rad
-        qr, qz = np.abs(r - cr) - hr, np.abs(z - cz) - hz
-        return np.hypot(np.maximum(qr, 0), np.maximum(qz, 0)) + np.minimum(np.maximum(qr, qz), 0) - rad
-
-    top = z0 + nz * h + 100 * h
-    corner = min(0.5 * hole_r, 0.5 * abs(bottom))
-    psi_w = np.maximum(z, -box(-hole_r, hole_r, bottom, top, corner))
-    psi_t = box(tool_ri, tool_ro, face, top, 0.0)
-    blocked = (r > tool_ro) & (r < tool_ro + coat) & (z > face + bare)
-    kind = tw.make_kind(psi_w, psi_t, blocked, tw.INSULATOR)
-    kind[tw.floating(kind)] = tw.OUTSIDE
-    return kind, psi_w, psi_t
-
-
-@st.composite
-def geometries(draw):
-    """Random embedded geometries: tool in a hole with thin gaps, insulator coatings and
-    pockets, the axis; or the random planes/circles and blocked nodes of the potential
-    tests."""
-    nr = draw(st.integers(5, 36))
-    nz = draw(st.integers(5, 44))
-    u = draw(st.floats(0.5, 20.0))
-    if draw(st.booleans()):
-        h = 1.0
-        hole_r = draw(st.floats(2.0, max(2.5, nr - 1.0)))
-        bottom = -draw(st.floats(2.0, max(2.5, nz - 6.0)))
-        tool_ro = hole_r - draw(st.floats(0.2, 3.0))  # side gap, often under one cell
-        tool_ri = draw(st.floats(0.0, max(0.0, tool_ro - 1.0)))
-        face = bottom + draw(st.floats(0.2, 4.0))
-        coat = draw(st.sampled_from([0.0, 0.6, 1.5]))
-        bare = draw(st.floats(0.0, 5.0))
-        kind, psi_w, psi_t = tool_in_hole(nr, nz, h, hole_r, bottom, tool_ri, tool_ro, face, coat, bare)
-    else:
-        r, z = tw.grid(nr, nz, 1.0)
-        a = draw(st.floats(0.0, 2 * math.pi))
-        psi_w = math.cos(a) * (r - nr / 2) + math.sin(a) * (z - nz / 2) + draw(st.floats(-3.0, 3.0))
-        rc, zc, rad = draw(st.floats(0.0, nr)), draw(st.floats(0.0, nz)), draw(st.floats(1.0, 8.0))
-        psi_t = np.hypot(r - rc, z - zc) - rad
-        seed = draw(st.integers(0, 2**31 - 1))
-        blocked = np.random.default_rng(seed).random((nr, nz)) < draw(st.sampled_from([0.0, 0.1, 0.3]))
-        kind = tw.make_kind(psi_w, psi_t, blocked, draw(st.sampled_from([3, 4])))
-        kind[tw.floating(kind)] = tw.OUTSIDE
-    return kind, psi_w, psi_t, u
 
 
 def hier_level(hier, lev):
@@ -128,7 +71,7 @@ def test_row_spans():
 
 # ----------------------------------------------------- transfers and smoothers
 @settings(deadline=None, max_examples=40, database=None)
-@given(geometries(), st.integers(0, 2**31 - 1))
+@given(tool_in_hole_geometries(), seeds)
 def test_fine_level_kernels_match_twins(geom, seed):
     kind, psi_w, psi_t, u = geom
     stencil, _ = _assemble(kind, psi_w, psi_t, u)
@@ -180,7 +123,7 @@ def test_fine_level_kernels_match_twins(geom, seed):
 
 
 @settings(deadline=None, max_examples=40, database=None)
-@given(geometries(), st.integers(0, 2**31 - 1))
+@given(tool_in_hole_geometries(), seeds)
 def test_galerkin_and_coarse_kernels_match_twins(geom, seed):
     kind, psi_w, psi_t, u = geom
     stencil, _ = _assemble(kind, psi_w, psi_t, u)
@@ -235,7 +178,7 @@ def test_galerkin_and_coarse_kernels_match_twins(geom, seed):
 
 
 @settings(deadline=None, max_examples=30, database=None)
-@given(geometries(), st.integers(0, 2**31 - 1))
+@given(tool_in_hole_geometries(), seeds)
 def test_vcycle_matches_twin_and_is_symmetric_positive(geom, seed):
     kind, psi_w, psi_t, u = geom
     stencil, _ = _assemble(kind, psi_w, psi_t, u)
@@ -311,7 +254,7 @@ PRECISIONS = [np.float64, np.float32]
 
 @pytest.mark.parametrize("dtype", PRECISIONS)
 @settings(deadline=None, max_examples=60, database=None)
-@given(geom=geometries())
+@given(geom=tool_in_hole_geometries())
 def test_mgcg_matches_spsolve(dtype, geom):
     kind, psi_w, psi_t, u = geom
     stencil, rhs = _assemble(kind, psi_w, psi_t, u)
@@ -340,7 +283,7 @@ def test_mgcg_matches_spsolve(dtype, geom):
 
 @pytest.mark.parametrize("dtype", PRECISIONS)
 @settings(deadline=None, max_examples=20, database=None)
-@given(geom=geometries())
+@given(geom=tool_in_hole_geometries())
 def test_warm_start_from_the_solution(dtype, geom):
     kind, psi_w, psi_t, u = geom
     stencil, rhs = _assemble(kind, psi_w, psi_t, u)
@@ -357,14 +300,7 @@ def test_warm_start_from_the_solution(dtype, geom):
 def test_tolerates_a_floating_pocket(dtype):
     # as potential.pcg: a sealed electrolyte pocket (A only semidefinite) must not break
     # the coarse factorisation, and the rest converges
-    r, _ = tw.grid(24, 24, 1.0)
-    psi_w = 19.3 - r
-    psi_t = r - 2.6
-    kind = tw.make_kind(psi_w, psi_t)
-    kind[6:15, 5] = 3
-    kind[6:15, 13] = 3
-    kind[6, 5:14] = 3
-    kind[14, 5:14] = 3
+    kind, psi_w, psi_t = tw.insulated_pocket(24, 19.3, (6, 14), (5, 13))
     assert tw.floating(kind).sum() == 49
     stencil, rhs = _assemble(kind, psi_w, psi_t, 5.0)
     x = np.zeros(kind.shape)
@@ -387,8 +323,8 @@ def stem_problem(n):
     mm = 1.0 / (0.05 / n)  # grid units per mm
     nr = int(1.2 * mm) + 1
     nz = int(2.0 * mm) + 1
-    kind, psi_w, psi_t = tool_in_hole(
-        nr, nz, 1.0, 0.6 * mm, -1.4 * mm + 3, 0.25 * mm, 0.5 * mm, -1.2 * mm + 3, coat=0.05 * mm, bare=0.3 * mm
+    kind, psi_w, psi_t = problems.grid_tool_in_hole(
+        nr, nz, 0.6 * mm, -1.4 * mm + 3, 0.25 * mm, 0.5 * mm, -1.2 * mm + 3, coat=0.05 * mm, bare=0.3 * mm
     )
     return kind, _assemble(kind, psi_w, psi_t, 10.0)
 

@@ -10,7 +10,9 @@ import pytest
 import scipy.sparse.linalg as spla
 from ecmsim.kernels import potential
 from hypothesis import given, settings
-from hypothesis import strategies as st
+
+from ecmsim.testing import observed_order, problems
+from ecmsim.testing.strategies import electrode_geometries, seeds
 
 THETA_MIN = 1e-3
 
@@ -38,39 +40,8 @@ def test_stencil_index_constants():
     assert potential.N_COEF == 5
 
 
-@st.composite
-def geometries(draw):
-    """Random small grid with a planar or circular anode, a tool and blocked nodes."""
-    nr = draw(st.integers(3, 14))
-    nz = draw(st.integers(3, 14))
-    h = 1.0
-    r, z = tw.grid(nr, nz, h)
-
-    def level_set(sign):
-        if draw(st.booleans()):
-            a = draw(st.floats(0.0, 2 * math.pi))
-            c = draw(st.floats(-3.0, 3.0))
-            ps = math.cos(a) * (r - nr / 2) + math.sin(a) * (z - nz / 2) + c
-        else:
-            rc = draw(st.floats(0.0, nr))
-            zc = draw(st.floats(0.0, nz))
-            rad = draw(st.floats(1.0, 8.0))
-            ps = sign * (np.hypot(r - rc, z - zc) - rad)
-        return ps
-
-    psi_w = level_set(-1.0)
-    psi_t = level_set(1.0)
-    seed = draw(st.integers(0, 2**31 - 1))
-    frac = draw(st.sampled_from([0.0, 0.1, 0.3]))
-    blocked = np.random.default_rng(seed).random((nr, nz)) < frac
-    kind = tw.make_kind(psi_w, psi_t, blocked, draw(st.sampled_from([3, 4])))
-    kind[tw.floating(kind)] = 4  # the caller's job: A is singular on floating pockets
-    u = draw(st.floats(0.5, 20.0))
-    return kind, psi_w, psi_t, u, h
-
-
 @settings(deadline=None, max_examples=150, database=None)
-@given(geometries())
+@given(electrode_geometries())
 def test_assemble_matches_twin_and_is_spd(geom):
     kind, psi_w, psi_t, u, _ = geom
     stencil, rhs = _assemble(kind, psi_w, psi_t, u)
@@ -90,7 +61,7 @@ def test_assemble_matches_twin_and_is_spd(geom):
 
 
 @settings(deadline=None, max_examples=100, database=None)
-@given(geometries(), st.integers(0, 2**31 - 1))
+@given(electrode_geometries(), seeds)
 def test_apply_matches_sparse_product(geom, seed):
     kind, psi_w, psi_t, u, _ = geom
     stencil, _ = _assemble(kind, psi_w, psi_t, u)
@@ -103,7 +74,7 @@ def test_apply_matches_sparse_product(geom, seed):
 
 
 @settings(deadline=None, max_examples=100, database=None)
-@given(geometries())
+@given(electrode_geometries())
 def test_pcg_matches_spsolve_and_conserves_current(geom):
     kind, psi_w, psi_t, u, _ = geom
     system = _assemble(kind, psi_w, psi_t, u)
@@ -133,7 +104,7 @@ def test_pcg_matches_spsolve_and_conserves_current(geom):
 
 
 @settings(deadline=None, max_examples=100, database=None)
-@given(geometries(), st.integers(0, 2**31 - 1))
+@given(electrode_geometries(), seeds)
 def test_anode_normal_gradient_matches_twin(geom, seed):
     kind, psi_w, _, u, h = geom
     phi = u * np.random.default_rng(seed).random(kind.shape)
@@ -167,14 +138,7 @@ def test_pcg_zero_rhs_and_warm_start():
 def test_pcg_tolerates_a_floating_pocket():
     # A pocket of electrolyte sealed by insulator has no Dirichlet link: A is only
     # semidefinite there, MIC(0) must not break down and the rest must converge.
-    r, _ = tw.grid(12, 12, 1.0)
-    psi_w = 9.3 - r
-    psi_t = r - 2.6
-    kind = tw.make_kind(psi_w, psi_t)
-    kind[4:9, 3] = 3
-    kind[4:9, 7] = 3
-    kind[4, 3:8] = 3
-    kind[8, 3:8] = 3
+    kind, psi_w, psi_t = tw.insulated_pocket(12, 9.3, (4, 8), (3, 7))
     assert tw.floating(kind).sum() == 9
     system = _assemble(kind, psi_w, psi_t, 5.0)
     x = np.zeros(kind.shape)
@@ -192,33 +156,25 @@ L_REF = 1.1e-3  # h = L_REF / n puts r_c and r_a at varying fractions of a cell
 NZ = 8
 
 
+def _gradient_error(p, phi):
+    # largest relative error of the anode normal gradient over its known nodes
+    g = np.zeros(p.kind.shape)
+    known = np.zeros(p.kind.shape, dtype=np.bool_)
+    potential.anode_normal_gradient(p.kind, p.psi_w, phi, p.h, p.u_anode, THETA_MIN, g, known)
+    return np.abs(g[known] - p.anode_gradient).max() / p.anode_gradient
+
+
 def coaxial(n):
     """Errors of the coaxial-cylinder case (verification case 1) at h = L_REF / n."""
-    h = L_REF / n
-    nr = math.ceil(R_A / h) + 3
-    r, _ = tw.grid(nr, NZ, h)
-    psi_t = r - R_C
-    psi_w = R_A - r
-    kind = tw.make_kind(psi_w, psi_t)
-    system = _assemble(kind, psi_w, psi_t, U)
-    phi, it, _ = _solve(kind, system, tol=1e-12)
-    exact = U * np.log(np.maximum(r, R_C) / R_C) / math.log(R_A / R_C)
-    e_phi = np.abs(phi - exact)[kind == 0].max() / U
-    g = np.zeros(kind.shape)
-    known = np.zeros(kind.shape, dtype=np.bool_)
-    potential.anode_normal_gradient(kind, psi_w, phi, h, U, THETA_MIN, g, known)
-    g_exact = U / (R_A * math.log(R_A / R_C))
-    e_grad = np.abs(g[known] - g_exact).max() / g_exact
-    sa = potential.boundary_flux(kind, psi_w, phi, 1, U, THETA_MIN)
-    sc = potential.boundary_flux(kind, psi_t, phi, 2, 0.0, THETA_MIN)
+    p = problems.coaxial_cylinders(L_REF / n, nz=NZ, r_cathode=R_C, r_anode=R_A, u_anode=U)
+    kind = p.kind
+    phi, it, _ = _solve(kind, _assemble(kind, p.psi_w, p.psi_t, U), tol=1e-12)
+    e_phi = np.abs(phi - p.phi_exact)[kind == 0].max() / U
+    sa = potential.boundary_flux(kind, p.psi_w, phi, 1, U, THETA_MIN)
+    sc = potential.boundary_flux(kind, p.psi_t, phi, 2, 0.0, THETA_MIN)
     # I / (2 pi kappa) = h * S versus the exact U L / ln(r_a/r_c) over L = NZ h
-    s_exact = U * NZ / math.log(R_A / R_C)
-    e_flux = abs(sa - s_exact) / s_exact
-    return h, e_phi, e_grad, e_flux, (sa + sc) / sa, it
-
-
-def observed_order(h, e):
-    return np.polyfit(np.log(h), np.log(e), 1)[0]
+    e_flux = abs(sa - p.anode_flux_sum) / p.anode_flux_sum
+    return p.h, e_phi, _gradient_error(p, phi), e_flux, (sa + sc) / sa, it
 
 
 @pytest.fixture(scope="module")
@@ -249,20 +205,10 @@ def test_coaxial_gradient_order_at_fixed_cut_fraction(frac):
     errs = []
     hs = []
     for n in (20, 40, 80):
-        h = R_A / (n + frac)
-        nr = n + 3
-        r, _ = tw.grid(nr, 4, h)
-        psi_t = r - R_C
-        psi_w = R_A - r
-        kind = tw.make_kind(psi_w, psi_t)
-        system = _assemble(kind, psi_w, psi_t, U)
-        phi, _, _ = _solve(kind, system)
-        g = np.zeros(kind.shape)
-        known = np.zeros(kind.shape, dtype=np.bool_)
-        potential.anode_normal_gradient(kind, psi_w, phi, h, U, THETA_MIN, g, known)
-        g_exact = U / (R_A * math.log(R_A / R_C))
-        errs.append(np.abs(g[known] - g_exact).max() / g_exact)
-        hs.append(h)
+        p = problems.coaxial_cylinders(R_A / (n + frac), nr=n + 3, nz=4, r_cathode=R_C, r_anode=R_A, u_anode=U)
+        phi, _, _ = _solve(p.kind, _assemble(p.kind, p.psi_w, p.psi_t, U))
+        errs.append(_gradient_error(p, phi))
+        hs.append(p.h)
     assert observed_order(np.array(hs), np.array(errs)) >= 1.8
 
 

@@ -193,27 +193,6 @@ def _tool(cfg: ProcessConfig) -> Tool:
     )
 
 
-def _si_lengths(cfg: ProcessConfig) -> dict[str, Any]:
-    """The geometry, motion and numerics fields of :class:`Process` in SI units."""
-    n, m = cfg.numerics, cfg.motion
-    h = n.cell_size_mm * MM
-    j_max = cfg.electrical.max_current_density_A_per_cm2
-    return {
-        "tool": _tool(cfg),
-        "cell_size": h,
-        "depth": m.depth_mm * MM,
-        "initial_gap": m.initial_gap_mm * MM,
-        "dwell": m.dwell_s,
-        "thickness": _mm(cfg.workpiece.thickness_mm),
-        "short_circuit_gap": (n.short_circuit_gap_mm * MM) if n.short_circuit_gap_mm else 0.5 * h,
-        "max_current_density": j_max * A_PER_CM2 if j_max else math.inf,
-        "domain_radius": _mm(n.domain_radius_mm),
-        "electrolyte_above_surface": n.electrolyte_above_surface_mm * MM,
-        "window_behind": _mm(n.window_behind_mm),
-        "output_interval": n.output_interval_mm * MM,
-    }
-
-
 T = TypeVar("T")
 
 
@@ -285,6 +264,9 @@ def resolve(cfg: ProcessConfig) -> Process:
     electrolyte = _look_up(lambda: edb.electrolyte(cfg.electrolyte.name), "[electrolyte] name: ", cfg)
     kappa, k_origin = _conductivity(cfg, electrolyte)
     eff, e_origin = _efficiency(cfg, edb, electrolyte, alloy)
+    n, m = cfg.numerics, cfg.motion
+    h = n.cell_size_mm * MM
+    j_max = cfg.electrical.max_current_density_A_per_cm2
     return Process(
         config=cfg,
         alloy=alloy,
@@ -297,5 +279,16 @@ def resolve(cfg: ProcessConfig) -> Process:
         u_eff=cfg.electrical.voltage_V - cfg.electrical.overpotential_V,
         feed=cfg.motion.feed_rate_mm_per_min * MM_PER_MIN,
         duty=duty_factor(cfg),
-        **_si_lengths(cfg),
+        tool=_tool(cfg),
+        cell_size=h,
+        depth=m.depth_mm * MM,
+        initial_gap=m.initial_gap_mm * MM,
+        dwell=m.dwell_s,
+        thickness=_mm(cfg.workpiece.thickness_mm),
+        short_circuit_gap=(n.short_circuit_gap_mm * MM) if n.short_circuit_gap_mm else 0.5 * h,
+        max_current_density=j_max * A_PER_CM2 if j_max else math.inf,
+        domain_radius=_mm(n.domain_radius_mm),
+        electrolyte_above_surface=n.electrolyte_above_surface_mm * MM,
+        window_behind=_mm(n.window_behind_mm),
+        output_interval=n.output_interval_mm * MM,
     )

@@ -167,10 +167,10 @@ def _json_dataset(f: Any, name: str, path: Path) -> dict[str, Any]:
     return data
 
 
-def _numeric_group(f: Any, name: str, path: Path) -> dict[str, Any]:
+def _numeric_group(f: Any, name: str, path: Path) -> dict[str, FloatArray]:
     """Every dataset of group ``name``: numeric, with a ``units`` attribute."""
     _, keys = get_group(f, name, path)
-    out: dict[str, Any] = {}
+    out: dict[str, FloatArray] = {}
     for key in keys:
         ds = get_dataset(f, f"{name}/{key}", path, kind="number")
         col = COLUMNS_BY_NAME.get(key) if name == "history" else None

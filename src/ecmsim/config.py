@@ -285,6 +285,31 @@ class ProcessConfig:
         """A copy of the config as read (overrides applied), tables as fresh dicts."""
         return {k: copy.deepcopy(dict(v)) if isinstance(v, Mapping) else copy.deepcopy(v) for k, v in self.raw.items()}
 
+    def changed_document(
+        self, changes: Mapping[str, Any] | None = None, *, remove: Iterable[str] = (), source: str | None = None
+    ) -> dict[str, Any]:
+        """The config as read with ``changes`` applied and ``remove`` dropped, not validated.
+
+        The document :meth:`replace` validates; also what a variant that fails
+        validation is known by, and what a changed config is written back as.
+        The arguments are those of :meth:`replace`.
+        """
+        doc = self.raw_document()
+        for name in remove:
+            table, _, key = name.partition(".")
+            sub = doc.get(table)
+            if isinstance(sub, dict):
+                sub.pop(key, None)
+        for name, value in (changes or {}).items():
+            table, dot, key = name.partition(".")
+            if not dot or not key:
+                raise ConfigError(f"config change {name!r}: expected 'table.key'", source or self.source)
+            sub = doc.setdefault(table, {})
+            if not isinstance(sub, dict):
+                raise ConfigError(f"config change {name!r}: [{table}] is not a table", source or self.source)
+            sub[key] = value
+        return doc
+
     def replace(
         self,
         changes: Mapping[str, Any] | None = None,
@@ -309,20 +334,7 @@ class ProcessConfig:
         ConfigError
             A change names an unknown key or gives a value the schema refuses.
         """
-        doc = self.raw_document()
-        for name in remove:
-            table, _, key = name.partition(".")
-            sub = doc.get(table)
-            if isinstance(sub, dict):
-                sub.pop(key, None)
-        for name, value in (changes or {}).items():
-            table, dot, key = name.partition(".")
-            if not dot or not key:
-                raise ConfigError(f"config change {name!r}: expected 'table.key'", source or self.source)
-            sub = doc.setdefault(table, {})
-            if not isinstance(sub, dict):
-                raise ConfigError(f"config change {name!r}: [{table}] is not a table", source or self.source)
-            sub[key] = value
+        doc = self.changed_document(changes, remove=remove, source=source)
         return config_from_dict(doc, source=source or self.source, base_dir=self.base_dir)
 
     def hash(self) -> str:
@@ -601,20 +613,10 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> ProcessConfi
     overrides
         ``table.key=value`` strings applied on top of the file.
     """
+    from ecmsim.datafiles import read_toml
+
     p = resolve_config_path(path)
-    try:
-        with p.open("rb") as fh:
-            doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: config file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{p}: is a directory, expected a TOML config file") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: not UTF-8 text ({exc.reason})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: TOML syntax error: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read: {exc.strerror}") from None
+    doc = read_toml(p, "config file", ConfigError, reading="")
     return config_from_dict(doc, source=str(path), base_dir=p.parent, overrides=overrides)
 
 

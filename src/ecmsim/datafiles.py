@@ -10,6 +10,7 @@ Later files win over earlier ones, entry by entry.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 import unicodedata
@@ -19,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ecmsim.errors import DataError
+from ecmsim.errors import DataError, EcmsimError
 
 #: Environment variable listing extra data files.
 DATA_ENV = "ECMSIM_DATA"
@@ -49,22 +50,90 @@ class RawData:
     files: list[str] = field(default_factory=list)
 
 
-def read_toml(path: str | Path, what: str = "file") -> dict[str, Any]:
-    """Read a TOML file, turning every failure into a :class:`DataError`."""
+@dataclass(frozen=True, kw_only=True)
+class DataEntry:
+    """A named entry of a data file (an alloy, an electrolyte).
+
+    Attributes
+    ----------
+    key
+        The entry's key in its table.
+    name
+        Display name.
+    aliases
+        Other names it is found by.
+    file
+        The data file it came from.
+    """
+
+    key: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    file: str = ""
+
+
+class NameIndex:
+    """Look-up of data entries by key, name or alias, case and accents ignored (:func:`slug`).
+
+    Parameters
+    ----------
+    entries
+        The entries by key (alloys, electrolytes), each with ``name`` and ``aliases``.
+    what
+        What an entry is, for messages (``"alloy"``).
+    advice
+        Added to the list of known keys when a name is unknown.
+    """
+
+    def __init__(self, entries: Mapping[str, DataEntry], what: str, advice: str = "") -> None:
+        self.what, self.advice, self.known = what, advice, sorted(entries)
+        self.names: dict[str, str] = {}
+        for key, entry in entries.items():
+            for name in (key, entry.name, *entry.aliases):
+                self.names[slug(name)] = key
+
+    def __contains__(self, name: str) -> bool:
+        return slug(name) in self.names
+
+    def key(self, name: str) -> str:
+        """The key of the entry called ``name``.
+
+        Raises
+        ------
+        DataError
+            Unknown name, with the nearest names and the known keys.
+        """
+        key = self.names.get(slug(name))
+        if key is None:
+            near = difflib.get_close_matches(slug(name), sorted(self.names), n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(repr(self.names[n]) for n in near)}?" if near else ""
+            raise DataError(f"unknown {self.what} {name!r}{hint} (known: {', '.join(self.known)}{self.advice})")
+        return key
+
+
+def read_toml(
+    path: str | Path, what: str = "file", error: type[EcmsimError] = DataError, reading: str | None = None
+) -> dict[str, Any]:
+    """Read a TOML file, turning every failure into ``error`` (a :class:`DataError` by default).
+
+    ``what`` names the file in the messages (``"data file"``); ``reading`` in
+    the message of a failed read, ``what`` by default (``""``: none).
+    """
     p = Path(path)
+    label = what if reading is None else reading
     try:
         with p.open("rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
-        raise DataError(f"{p}: {what} not found") from None
+        raise error(f"{p}: {what} not found") from None
     except IsADirectoryError:
-        raise DataError(f"{p}: is a directory, expected a TOML {what}") from None
+        raise error(f"{p}: is a directory, expected a TOML {what}") from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"{p}: not UTF-8 text ({exc.reason})") from None
+        raise error(f"{p}: not UTF-8 text ({exc.reason})") from None
     except tomllib.TOMLDecodeError as exc:
-        raise DataError(f"{p}: TOML syntax error: {exc}") from None
+        raise error(f"{p}: TOML syntax error: {exc}") from None
     except OSError as exc:
-        raise DataError(f"{p}: cannot read {what}: {exc.strerror}") from None
+        raise error(f"{p}: cannot read{' ' + label if label else ''}: {exc.strerror}") from None
 
 
 def _merge(raw: RawData, doc: Mapping[str, Any], origin: str) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ecmsim.datafiles import RawData, load_raw, slug
+from ecmsim.datafiles import DataEntry, NameIndex, RawData, load_raw, slug
 from ecmsim.errors import DataError
 from ecmsim.units import A_PER_CM2
 
@@ -34,14 +34,11 @@ EFFICIENCY_MODELS = ("constant", "threshold", "table")
 FloatArray = npt.NDArray[np.float64]
 
 
-@dataclass(frozen=True)
-class Electrolyte:
+@dataclass(frozen=True, kw_only=True)
+class Electrolyte(DataEntry):
     """An aqueous electrolyte with its tabulated conductivity."""
 
-    key: str
-    name: str
     kind: str
-    aliases: tuple[str, ...]
     reference_temperature_C: float
     concentration_wt_pct: tuple[float, ...]
     conductivity_S_per_m: tuple[float, ...]
@@ -50,7 +47,6 @@ class Electrolyte:
     temperature_coefficient_source: str
     valid_temperature_C: tuple[float, float]
     boiling_point_C: float
-    file: str = ""
 
     def conductivity(self, concentration_wt_pct: float, temperature_C: float) -> float:
         """Conductivity κ (S/m) at a concentration and temperature.
@@ -290,21 +286,18 @@ class ElectrolyteDB:
     def __init__(self, raw: RawData) -> None:
         self.files = list(raw.files)
         self.electrolytes = {k: _electrolyte(k, e) for k, e in raw.electrolytes.items()}
-        self._names: dict[str, str] = {}
-        for key, el in self.electrolytes.items():
-            for name in (key, el.name, *el.aliases):
-                self._names[slug(name)] = key
+        self._index = NameIndex(self.electrolytes, "electrolyte")
         # (electrolyte key, alloy slug or "*") -> model; later files win.
         self.efficiencies: dict[tuple[str, str], CurrentEfficiency] = {}
         for entry in raw.current_efficiency:
             where = f"{entry['_file']}: current_efficiency entry {entry['_index']}"
             ename: Any = entry.get("electrolyte")
             alloy: Any = entry.get("alloy", "*")
-            if not isinstance(ename, str) or slug(ename) not in self._names:
+            if not isinstance(ename, str) or ename not in self._index:
                 raise _fail(where, f"electrolyte = {ename!r} is not a known electrolyte")
             if not isinstance(alloy, str):
                 raise _fail(where, f'alloy = {alloy!r} must be a string or "*"')
-            pair = (self._names[slug(ename)], "*" if alloy == "*" else slug(alloy))
+            pair = (self._index.key(ename), "*" if alloy == "*" else slug(alloy))
             self.efficiencies[pair] = efficiency_from_mapping(entry, where)
 
     @classmethod
@@ -313,12 +306,7 @@ class ElectrolyteDB:
 
     def electrolyte(self, name: str) -> Electrolyte:
         """Look an electrolyte up by key, name or alias (case-insensitive)."""
-        key = self._names.get(slug(name))
-        if key is None:
-            near = difflib.get_close_matches(slug(name), sorted(self._names), n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(repr(self._names[n]) for n in near)}?" if near else ""
-            raise DataError(f"unknown electrolyte {name!r}{hint} (known: {', '.join(sorted(self.electrolytes))})")
-        return self.electrolytes[key]
+        return self.electrolytes[self._index.key(name)]
 
     def efficiency(self, electrolyte: Electrolyte, alloy_key: str) -> CurrentEfficiency:
         """Current-efficiency model of a pair (alloy entry first, then ``"*"``)."""

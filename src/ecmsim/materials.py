@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ecmsim.datafiles import RawData, load_raw, slug
+from ecmsim.datafiles import DataEntry, NameIndex, RawData, load_raw
 from ecmsim.errors import DataError
 from ecmsim.units import FARADAY, G_PER_CM3, MM3
 
@@ -47,14 +47,11 @@ class Element:
         return value
 
 
-@dataclass(frozen=True)
-class Alloy:
+@dataclass(frozen=True, kw_only=True)
+class Alloy(DataEntry):
     """A superalloy: nominal composition and density, with sources."""
 
-    key: str
-    name: str
     base: str
-    aliases: tuple[str, ...]
     density_g_per_cm3: float
     composition_wt_pct: Mapping[str, float]
     density_source: str
@@ -62,7 +59,6 @@ class Alloy:
     notes: str = ""
     measured_omega_mm3_per_C: float | None = None
     measured_omega_source: str = ""
-    file: str = ""
     balance_element: str = ""
 
     @property
@@ -194,10 +190,7 @@ class MaterialsDB:
         self.files = list(raw.files)
         self.elements = {s: _element(s, e) for s, e in raw.elements.items()}
         self.alloys = {k: _alloy(k, e, self.elements) for k, e in raw.alloys.items()}
-        self._names: dict[str, str] = {}
-        for key, alloy in self.alloys.items():
-            for name in (key, alloy.name, *alloy.aliases):
-                self._names[slug(name)] = key
+        self._index = NameIndex(self.alloys, "alloy", "; add your own in a data file, see README 'Materials'")
 
     @classmethod
     def load(cls, extra_files: Iterable[str | Path] = ()) -> MaterialsDB:
@@ -206,15 +199,7 @@ class MaterialsDB:
 
     def alloy(self, name: str) -> Alloy:
         """Look an alloy up by key, name or alias (case and accents ignored)."""
-        key = self._names.get(slug(name))
-        if key is None:
-            near = difflib.get_close_matches(slug(name), sorted(self._names), n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(repr(self._names[n]) for n in near)}?" if near else ""
-            raise DataError(
-                f"unknown alloy {name!r}{hint} (known: {', '.join(sorted(self.alloys))}; "
-                "add your own in a data file, see README 'Materials')"
-            )
-        return self.alloys[key]
+        return self.alloys[self._index.key(name)]
 
     def valences(
         self, alloy: Alloy, valence_set: str, overrides: Mapping[str, float] | None = None

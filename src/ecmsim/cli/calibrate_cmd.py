@@ -4,30 +4,25 @@ from __future__ import annotations
 
 import click
 
-from ecmsim.cli.options import echo_json, json_flag, set_option
+from ecmsim.cli.options import echo_json, json_flag, mode_option, output_option, repeatable, set_option
 
 
 @click.command("calibrate")
 @click.argument("config")
-@click.option(
-    "--measurements", "measurements", multiple=True, required=True, metavar="BATCH.h5[@TABLE.KEY=VALUE,...]",
-    help="Inspection batch (ecmsim qc import) and the conditions it was drilled under, if they differ "
-    "from CONFIG, e.g. b8.h5@electrical.voltage_V=8 (repeatable).",
-)  # fmt: skip
+@repeatable("--measurements", "measurements", "BATCH.h5[@TABLE.KEY=VALUE,...]", required=True,
+            help="Inspection batch (ecmsim qc import) and the conditions it was drilled under, if they differ "
+            "from CONFIG, e.g. b8.h5@electrical.voltage_V=8 (repeatable).")  # fmt: skip
 @click.option(
     "--fit", "fit", default="conductivity_factor,overpotential_V", show_default=True, metavar="KEY,KEY",
     help="Comma-separated config keys to fit.",
 )  # fmt: skip
-@click.option(
-    "--mode", type=click.Choice(["auto", "equilibrium", "transient"]), default="auto", show_default=True,
-    help="Model: equilibrium shape (coated tools, auto) or transient runs.",
-)  # fmt: skip
+@mode_option(("auto", "equilibrium", "transient"), "auto",
+             help="Model: equilibrium shape (coated tools, auto) or transient runs.")  # fmt: skip
 @click.option(
     "--max-evaluations", type=click.IntRange(min=2), default=40, show_default=True,
     help="Budget of model evaluations (each runs the model once per measurement set).",
 )  # fmt: skip
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Calibrated config (TOML); default: <config name>-calibrated.toml.")  # fmt: skip
+@output_option("Calibrated config (TOML); default: <config name>-calibrated.toml.")
 @set_option
 @json_flag
 def calibrate_command(

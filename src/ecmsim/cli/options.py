@@ -34,6 +34,21 @@ def set_option(f: F) -> F:
     )(f)
 
 
+def output_option(help: str, required: bool = False) -> Callable[[F], F]:
+    """``-o/--output FILE``: where a command writes its result."""
+    return click.option("-o", "--output", type=click.Path(dir_okay=False), required=required, default=None, help=help)
+
+
+def repeatable(name: str, dest: str, metavar: str, help: str, required: bool = False) -> Callable[[F], F]:
+    """A repeatable option (``--vary``, ``--target``, ...) collected into the tuple ``dest``."""
+    return click.option(name, dest, multiple=True, required=required, metavar=metavar, help=help)
+
+
+def mode_option(choices: Sequence[str], default: str, help: str) -> Callable[[F], F]:
+    """``--mode``: the model an engineering command evaluates (transient, equilibrium, auto)."""
+    return click.option("--mode", type=click.Choice(list(choices)), default=default, show_default=True, help=help)
+
+
 def data_option(f: F) -> F:
     """``--data FILE`` (repeatable) extra materials/electrolyte data files."""
     return click.option(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-_OUT = click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Image file: .png or .svg.")
+from ecmsim.cli.options import output_option
+
+_OUT = output_option("Image file: .png or .svg.", required=True)
 
 
 @click.group("plot")

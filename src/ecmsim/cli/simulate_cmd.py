@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import click
 
-from ecmsim.cli.options import echo_json, json_flag, set_option
+from ecmsim.cli.options import echo_json, json_flag, output_option, set_option
 
 
 @click.command("simulate")
 @click.argument("config")
-@click.option(
-    "-o", "--output", type=click.Path(dir_okay=False), default=None,
-    help="HDF5 result file (default: <config name>.h5 in the current folder).",
-)  # fmt: skip
+@output_option("HDF5 result file (default: <config name>.h5 in the current folder).")
 @set_option
 @json_flag
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
@@ -93,23 +90,19 @@ class _ProgressBar:
         click.echo("", err=True)
 
 
+#: The lines of the summary: label, key of ``SimulationResult.summary()``, unit.
+_SUMMARY_ROWS = (
+    ("status", "status", ""), ("depth", "depth_mm", "mm"), ("entry diameter", "entry_diameter_mm", "mm"),
+    ("exit diameter", "exit_diameter_mm", "mm"), ("min diameter", "min_diameter_mm", "mm"),
+    ("max diameter", "max_diameter_mm", "mm"), ("taper (half angle)", "taper_deg", "°"),
+    ("side gap (overcut)", "side_gap_mm", "mm"), ("frontal gap", "frontal_gap_mm", "mm"),
+    ("machining time", "machining_time_s", "s"), ("charge", "charge_C", "C"),
+    ("removed volume", "removed_volume_mm3", "mm³"), ("peak current", "peak_current_A", "A"),
+)  # fmt: skip
+
+
 def _print_summary(summary: dict[str, object], out: object) -> None:
-    rows = [
-        ("status", "status", ""),
-        ("depth", "depth_mm", "mm"),
-        ("entry diameter", "entry_diameter_mm", "mm"),
-        ("exit diameter", "exit_diameter_mm", "mm"),
-        ("min diameter", "min_diameter_mm", "mm"),
-        ("max diameter", "max_diameter_mm", "mm"),
-        ("taper (half angle)", "taper_deg", "°"),
-        ("side gap (overcut)", "side_gap_mm", "mm"),
-        ("frontal gap", "frontal_gap_mm", "mm"),
-        ("machining time", "machining_time_s", "s"),
-        ("charge", "charge_C", "C"),
-        ("removed volume", "removed_volume_mm3", "mm³"),
-        ("peak current", "peak_current_A", "A"),
-    ]
-    for label, key, unit in rows:
+    for label, key, unit in _SUMMARY_ROWS:
         v = summary.get(key)
         text = "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
         click.echo(f"  {label:<22} {text:>12} {unit}")

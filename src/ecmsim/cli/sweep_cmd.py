@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import click
 
-from ecmsim.cli.options import echo_json, json_flag, set_option
+from ecmsim.cli.options import echo_json, json_flag, mode_option, output_option, repeatable, set_option
 
 
 @click.command("sweep")
 @click.argument("config")
-@click.option(
-    "--vary", "vary", multiple=True, required=True, metavar="TABLE.KEY=START:STOP:N",
-    help="Parameter to vary: start:stop:n (grid), a,b,c (list) or lo:hi (with --samples). Repeatable.",
-)  # fmt: skip
-@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Sweep file (HDF5).")
+@repeatable("--vary", "vary", "TABLE.KEY=START:STOP:N", required=True,
+            help="Parameter to vary: start:stop:n (grid), a,b,c (list) or lo:hi (with --samples). "
+            "Repeatable.")  # fmt: skip
+@output_option("Sweep file (HDF5).", required=True)
 @click.option(
     "--samples", type=click.IntRange(min=1), default=None, help="Latin hypercube of N points instead of a grid."
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the Latin hypercube.")
-@click.option(
-    "--mode", type=click.Choice(["transient", "equilibrium", "auto"]), default="transient", show_default=True,
-    help="transient: drill every hole in time (entry diameter, taper); equilibrium: steady shape, coated tools, "
-    "much faster; auto: equilibrium where it applies.",
-)  # fmt: skip
+@mode_option(("transient", "equilibrium", "auto"), "transient",
+             "transient: drill every hole in time (entry diameter, taper); equilibrium: steady shape, coated tools, "
+             "much faster; auto: equilibrium where it applies.")  # fmt: skip
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Local worker processes (default: CPUs).")
 @click.option(
     "--scheduler", metavar="tcp://HOST:PORT", default=None,

@@ -6,31 +6,26 @@ from typing import Any
 
 import click
 
-from ecmsim.cli.options import echo_json, json_flag, set_option
+from ecmsim.cli.options import echo_json, json_flag, mode_option, output_option, repeatable, set_option
 
 
 @click.command("tune")
 @click.argument("config")
-@click.option(
-    "--target", "targets", multiple=True, required=True, metavar="METRIC=VALUE:TOL",
-    help="Predicted metric to meet within ±TOL, e.g. diameter_mm=0.90:0.02 (repeatable).",
-)  # fmt: skip
-@click.option(
-    "--vary", "vary", multiple=True, metavar="TABLE.KEY=LO:HI",
-    help="Search range of a parameter (repeatable; default voltage 5:15 V and feed 0.5:3 mm/min).",
-)  # fmt: skip
+@repeatable("--target", "targets", "METRIC=VALUE:TOL", required=True,
+            help="Predicted metric to meet within ±TOL, e.g. diameter_mm=0.90:0.02 (repeatable).")  # fmt: skip
+@repeatable("--vary", "vary", "TABLE.KEY=LO:HI",
+            help="Search range of a parameter (repeatable; default voltage 5:15 V and feed 0.5:3 mm/min).")  # fmt: skip
 @click.option("--maximize", default=None, metavar="NAME", help="Parameter (feed_rate) or metric to maximise.")
 @click.option("--minimize", default=None, metavar="NAME", help="Parameter or metric (machining_time_s) to minimise.")
-@click.option(
-    "--mode", type=click.Choice(["auto", "equilibrium", "transient"]), default="auto", show_default=True,
-    help="auto: the equilibrium shape when every target is available from it (coated tool), else transient runs.",
-)  # fmt: skip
+@mode_option(("auto", "equilibrium", "transient"), "auto",
+             "auto: the equilibrium shape when every target is available from it (coated tool), "
+             "else transient runs.")  # fmt: skip
 @click.option("--min-gap", "min_gap", type=click.FloatRange(min=0), default=None,
               help="Smallest acceptable frontal gap, mm (default: the short-circuit gap).")  # fmt: skip
 @click.option("--max-current-density", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Current-density limit, A/cm² (default: the config's).")  # fmt: skip
 @click.option("--no-check", is_flag=True, help="Skip the transient run at the optimum of an equilibrium search.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write the tuned config (TOML).")
+@output_option("Write the tuned config (TOML).")
 @set_option
 @json_flag
 def tune_command(

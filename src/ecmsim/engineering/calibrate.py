@@ -34,12 +34,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
-from ecmsim.engineering.common import USABLE_STATUSES, Key, build_config, choose_mode, format_value, resolve_key
+from ecmsim.config import ProcessConfig, config_from_dict
+from ecmsim.engineering.common import USABLE_STATUSES, ConfigLike, Key, choose_mode, key_changes, load, resolve_key
 from ecmsim.errors import ConfigError, InputDataError, SolverError
+from ecmsim.jsonable import to_jsonable
 
 #: Parameters fitted when ``fit`` is not given.
 DEFAULT_FIT = ("electrolyte.conductivity_factor", "electrical.overpotential_V")
@@ -101,6 +103,19 @@ def load_measurements(path: str | Path, overrides: Sequence[str] = (), interior_
     return MeasurementSet(str(path), list(overrides), label, depth[sel].copy(), dia[sel].copy(), len(b.serials), excl)
 
 
+class SetSummary(TypedDict):
+    """One measurement set in the result: measured and predicted mean diameters (JSON-ready)."""
+
+    file: str
+    label: str
+    conditions: list[str]
+    n: int
+    excluded_entry_exit: int
+    measured_mean_mm: float
+    predicted_before_mm: float
+    predicted_after_mm: float
+
+
 @dataclass
 class CalibrationResult:
     """Fitted parameters with 95 % confidence intervals and the residuals before and after."""
@@ -117,7 +132,7 @@ class CalibrationResult:
     rms_after: float
     n_measurements: int
     mode: str
-    sets: list[dict[str, Any]]
+    sets: list[SetSummary]
     evaluations: int
     wall_clock_s: float
     warnings: list[str] = field(default_factory=list)
@@ -125,25 +140,15 @@ class CalibrationResult:
     success: bool = True
 
     def summary(self) -> dict[str, Any]:
-        def f(x: float) -> float | None:
-            return float(x) if math.isfinite(x) else None
-
+        """JSON-ready report (a non-finite number is ``None``)."""
+        columns = (self.parameters, self.units, self.initial, self.fitted, self.std_error, self.ci_low, self.ci_high)
         return {
             "mode": self.mode,
             "parameters": [
-                {"name": p, "unit": u, "initial": f(a), "fitted": f(b), "std_error": f(s), "ci95": [f(lo), f(hi)]}
-                for p, u, a, b, s, lo, hi in zip(
-                    self.parameters,
-                    self.units,
-                    self.initial,
-                    self.fitted,
-                    self.std_error,
-                    self.ci_low,
-                    self.ci_high,
-                    strict=True,
-                )
+                to_jsonable({"name": p, "unit": u, "initial": a, "fitted": b, "std_error": s, "ci95": [lo, hi]})
+                for p, u, a, b, s, lo, hi in zip(*columns, strict=True)
             ],
-            "correlation": [[f(v) for v in row] for row in self.correlation],
+            "correlation": to_jsonable(self.correlation),
             "rms_before_mm": self.rms_before,
             "rms_after_mm": self.rms_after,
             "n_measurements": self.n_measurements,
@@ -159,18 +164,16 @@ class _BudgetSpent(Exception):
 
 
 class _Problem:
-    def __init__(self, cfg: Any, keys: Sequence[Key], sets: Sequence[MeasurementSet], mode: str) -> None:
-        self.base = {k: dict(v) if isinstance(v, dict) else v for k, v in cfg.raw.items()}
-        self.source, self.base_dir = str(cfg.source), str(cfg.base_dir)
+    """Predicted minus measured diameters as a function of the fitted parameters, with a cache."""
+
+    def __init__(self, cfg: ProcessConfig, keys: Sequence[Key], sets: Sequence[MeasurementSet], mode: str) -> None:
+        self.cfg = cfg
         self.keys, self.sets, self.mode = list(keys), list(sets), mode
         self.measured = np.concatenate([s.diameter for s in sets])
         self.cache: dict[tuple[float, ...], np.ndarray] = {}
         self.notes: set[str] = set()
         self.failures: dict[str, str] = {}
         self.budget: int | None = None
-
-    def overrides(self, x: np.ndarray) -> list[str]:
-        return [format_value(k, v) for k, v in zip(self.keys, x, strict=True)]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted diameters (mm) at every measurement for parameters ``x``."""
@@ -182,8 +185,7 @@ class _Problem:
         out = []
         for s in self.sets:
             try:
-                ov = [*s.overrides, *self.overrides(np.asarray(x))]
-                cfg = build_config(self.base, ov, self.source, self.base_dir)
+                cfg = set_config(self.cfg, s.overrides).replace(key_changes(self.keys, np.asarray(x)))
                 out.append(self._predict_set(cfg, s))
             except (ConfigError, SolverError) as exc:
                 # The model fails here (e.g. a short circuit): NaN, turned into a large residual.
@@ -193,7 +195,7 @@ class _Problem:
         self.cache[key] = pred
         return pred
 
-    def _predict_set(self, cfg: Any, s: MeasurementSet) -> np.ndarray:
+    def _predict_set(self, cfg: ProcessConfig, s: MeasurementSet) -> np.ndarray:
         if self.mode == "equilibrium":
             from ecmsim.equilibrium import solve_equilibrium
 
@@ -216,6 +218,15 @@ class _Problem:
         r = self.measured - self.predict(x)
         return np.where(np.isfinite(r), r, 1.0)  # 1 mm: far worse than any real misfit
 
+    def rss(self, x: np.ndarray) -> float:
+        """Residual sum of squares at ``x``, mm²."""
+        return float(np.sum(self.residuals(x) ** 2))
+
+
+def set_config(cfg: ProcessConfig, conditions: Sequence[str], source: str | None = None) -> ProcessConfig:
+    """``cfg`` under the conditions a batch was drilled under (``table.key=value`` overrides)."""
+    return config_from_dict(cfg.raw, source=source or cfg.source, base_dir=cfg.base_dir, overrides=conditions)
+
 
 def _jacobian(problem: _Problem, x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """d(residual)/d(x) by central differences (one-sided at a bound), steps of 5 % of |x|."""
@@ -229,7 +240,7 @@ def _jacobian(problem: _Problem, x: np.ndarray, lo: np.ndarray, hi: np.ndarray) 
     return np.stack(cols, axis=1)
 
 
-def _initial(cfg: Any, key: Key) -> float:
+def _initial(cfg: ProcessConfig, key: Key) -> float:
     v = getattr(getattr(cfg, key.table), key.name)
     if v is not None:
         return float(v)
@@ -244,7 +255,7 @@ def _initial(cfg: Any, key: Key) -> float:
 
 
 def calibrate(
-    config: Any,
+    config: ConfigLike,
     measurements: Sequence[str | MeasurementSet],
     *,
     fit: Sequence[str] = DEFAULT_FIT,
@@ -263,57 +274,90 @@ def calibrate(
         ``BATCH.h5`` or ``BATCH.h5@table.key=value,...`` strings, or loaded :class:`MeasurementSet`.
     fit
         Config keys (``table.key``, bare key or alias) to fit.
+    mode
+        ``auto`` (the equilibrium shape for coated tools), ``equilibrium`` or ``transient``.
+    overrides
+        ``table.key=value`` strings applied to a config read from a file.
+    max_evaluations
+        Budget of model evaluations of the fit (each runs the model once per set).
     model_uncertainty_mm
         Standard uncertainty of a predicted diameter from grid jitter, the same
         for all values of one set; added to the confidence intervals.
     """
-    from scipy.optimize import least_squares
-    from scipy.stats import t as student_t
-
-    from ecmsim.config import ProcessConfig, load_config
-
     t0 = time.perf_counter()
-    cfg = config if isinstance(config, ProcessConfig) else load_config(config, overrides)
-    if not fit:
-        raise ConfigError("--fit: give at least one parameter, e.g. conductivity_factor")
-    keys = [resolve_key(f, "--fit") for f in fit]
-    if len({k.path for k in keys}) != len(keys):
-        raise ConfigError(f"--fit: a parameter is given twice ({', '.join(k.path for k in keys)})")
+    cfg = load(config, overrides)
+    keys = _fit_keys(fit)
     if not measurements:
         raise ConfigError("give at least one --measurements BATCH.h5")
     mode = choose_mode(cfg, mode)
-    sets = []
-    for m in measurements:
-        if isinstance(m, MeasurementSet):
-            sets.append(m)
-            continue
-        path, ov = parse_measurement_arg(m)
-        build_config(cfg.raw, ov, f"--measurements {m}", str(cfg.base_dir))  # conditions must be valid
-        sets.append(load_measurements(path, ov, interior_only=(mode == "equilibrium")))
+    sets = [_measurement_set(cfg, m, mode) for m in measurements]
     n = int(sum(s.diameter.size for s in sets))
-    p = len(keys)
-    if n <= p:
-        raise InputDataError(f"{n} measured values cannot determine {p} parameters; measure more holes")
-
+    if n <= len(keys):
+        raise InputDataError(f"{n} measured values cannot determine {len(keys)} parameters; measure more holes")
     x0 = np.array([_initial(cfg, k) for k in keys])
-    lo = np.array([-np.inf if k.min is None else k.min * (1 + 1e-9) + (1e-12 if k.min_exclusive else 0) for k in keys])
-    hi = np.array([np.inf if k.max is None else k.max for k in keys])
-    for i, k in enumerate(keys):
-        if k.path == "electrical.overpotential_V":  # ΔU must stay below every set's voltage
-            volts = [
-                build_config(cfg.raw, s.overrides, cfg.source, str(cfg.base_dir)).electrical.voltage_V for s in sets
-            ]
-            hi[i] = min(hi[i], min(volts) - 0.1)
+    lo, hi = _bounds(cfg, keys, sets)
     x0 = np.clip(x0, lo, hi)
     problem = _Problem(cfg, keys, sets, mode)
     if not np.all(np.isfinite(problem.predict(x0))):
         label, msg = next(iter(problem.failures.items()))
         raise SolverError(f"the model fails at the starting parameters for measurement set {label}: {msg}")
-    r0 = problem.residuals(x0)
-    rms0 = float(np.sqrt(np.mean(r0**2)))
+    rms0 = float(np.sqrt(np.mean(problem.residuals(x0) ** 2)))
+    x_hat, success = _fit(problem, x0, lo, hi, max_evaluations)
+    rss = problem.rss(x_hat)
+    fit_ = _Uncertainty.at(problem, x_hat, lo, hi, rss, model_uncertainty_mm)
+    warnings = fit_.warnings + _edge_warnings(keys, x_hat, lo, hi)
+    if not success:
+        warnings.append(f"the fit stopped at its budget of {max_evaluations} model evaluations before converging")
+    if "not_converged" in problem.notes:
+        warnings.append("some equilibrium solves stopped at their travel limit (coarse grid jitter); refine the grid")
+    return CalibrationResult(
+        parameters=[k.path for k in keys], units=[k.unit for k in keys], initial=x0, fitted=x_hat,
+        std_error=fit_.std_error, ci_low=x_hat - fit_.t_quantile * fit_.std_error,
+        ci_high=x_hat + fit_.t_quantile * fit_.std_error, correlation=fit_.correlation, rms_before=rms0,
+        rms_after=float(np.sqrt(rss / n)), n_measurements=n, mode=mode, sets=_set_summaries(problem, x0, x_hat),
+        evaluations=len(problem.cache), wall_clock_s=time.perf_counter() - t0, warnings=warnings,
+        config_doc=cfg.changed_document(key_changes(keys, x_hat)), success=success,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the inputs
+def _fit_keys(fit: Sequence[str]) -> list[Key]:
+    if not fit:
+        raise ConfigError("--fit: give at least one parameter, e.g. conductivity_factor")
+    keys = [resolve_key(f, "--fit") for f in fit]
+    if len({k.path for k in keys}) != len(keys):
+        raise ConfigError(f"--fit: a parameter is given twice ({', '.join(k.path for k in keys)})")
+    return keys
+
+
+def _measurement_set(cfg: ProcessConfig, m: str | MeasurementSet, mode: str) -> MeasurementSet:
+    """A loaded set as is; ``BATCH.h5@conditions`` read, its conditions checked against ``cfg``."""
+    if isinstance(m, MeasurementSet):
+        return m
+    path, ov = parse_measurement_arg(m)
+    set_config(cfg, ov, f"--measurements {m}")  # the conditions must be valid
+    return load_measurements(path, ov, interior_only=(mode == "equilibrium"))
+
+
+def _bounds(cfg: ProcessConfig, keys: Sequence[Key], sets: Sequence[MeasurementSet]) -> tuple[np.ndarray, np.ndarray]:
+    """Schema ranges of the fitted keys (ΔU also below every set's voltage)."""
+    lo = np.array([-np.inf if k.min is None else k.min * (1 + 1e-9) + (1e-12 if k.min_exclusive else 0) for k in keys])
+    hi = np.array([np.inf if k.max is None else k.max for k in keys])
+    for i, k in enumerate(keys):
+        if k.path == "electrical.overpotential_V":  # ΔU must stay below every set's voltage
+            volts = [set_config(cfg, s.overrides).electrical.voltage_V for s in sets]
+            hi[i] = min(hi[i], min(volts) - 0.1)
+    return lo, hi
+
+
+# --------------------------------------------------------------------------- the fit and its intervals
+def _fit(problem: _Problem, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: int) -> tuple[np.ndarray, bool]:
+    """Trust-region least squares from ``x0`` within ``budget`` evaluations; (best point seen, converged)."""
+    from scipy.optimize import least_squares
+
     scale = np.where(np.abs(x0) > 0, np.abs(x0), 1.0)
-    # Stop after max_evaluations model evaluations (Jacobian columns included); the best point seen wins.
-    problem.budget = max_evaluations
+    # Stop after `budget` model evaluations (Jacobian columns included); the best point seen wins.
+    problem.budget = budget
     success = True
     try:
         ls = least_squares(
@@ -325,83 +369,89 @@ def calibrate(
         x_end, success = x0, False
     problem.budget = None
     # The optimiser's end point, or any evaluated point that fits better (jitter can hide it).
-    x_hat = x_end
-    best = min(problem.cache, key=lambda k: float(np.sum(problem.residuals(np.array(k)) ** 2)))
-    if np.sum(problem.residuals(np.array(best)) ** 2) < np.sum(problem.residuals(x_hat) ** 2):
-        x_hat = np.array(best)
-    r1 = problem.residuals(x_hat)
-    rss = float(np.sum(r1**2))
-    rms1 = float(np.sqrt(rss / n))
-    jac = _jacobian(problem, x_hat, lo, hi)
-    dof = n - p
-    s2 = rss / dof
-    warnings: list[str] = []
-    # Set-level model error (grid jitter of the prediction, the same for every value of a set):
-    # sandwich (JᵀJ)⁻¹ [Σ_k τ² (J_kᵀ1)(J_kᵀ1)ᵀ] (JᵀJ)⁻¹ added to s² (JᵀJ)⁻¹.
-    meat = np.zeros((p, p))
-    start = 0
-    for st in sets:
-        g = jac[start : start + st.diameter.size].sum(axis=0)
-        start += st.diameter.size
-        meat += model_uncertainty_mm**2 * np.outer(g, g)
-    try:
-        inv = np.linalg.inv(jac.T @ jac)
-        cov = s2 * inv + inv @ meat @ inv
-        se = np.sqrt(np.clip(np.diag(cov), 0, None))
-        corr = cov / np.outer(se, se) if np.all(se > 0) else np.full((p, p), np.nan)
-    except np.linalg.LinAlgError:
-        se = np.full(p, np.inf)
-        corr = np.full((p, p), np.nan)
-        warnings.append("the measurements do not determine the parameters (singular JᵀJ): add sets at other conditions")
-    tq = float(student_t.ppf(0.975, dof))
-    for i in range(p):
-        for j in range(i + 1, p):
+    best = min(problem.cache, key=lambda k: problem.rss(np.array(k)))
+    if problem.rss(np.array(best)) < problem.rss(x_end):
+        return np.array(best), success
+    return x_end, success
+
+
+@dataclass
+class _Uncertainty:
+    """Standard errors, correlations and the t quantile of the 95 % intervals at the optimum."""
+
+    std_error: np.ndarray
+    correlation: np.ndarray
+    t_quantile: float
+    warnings: list[str]
+
+    @classmethod
+    def at(
+        cls, problem: _Problem, x_hat: np.ndarray, lo: np.ndarray, hi: np.ndarray, rss: float, tau: float
+    ) -> _Uncertainty:
+        """Linearised at ``x_hat``: s² (JᵀJ)⁻¹ plus the set-level model error ``tau`` (mm)."""
+        from scipy.stats import t as student_t
+
+        jac = _jacobian(problem, x_hat, lo, hi)
+        p = x_hat.size
+        dof = problem.measured.size - p
+        s2 = rss / dof
+        warnings: list[str] = []
+        # Set-level model error (grid jitter of the prediction, the same for every value of a set):
+        # sandwich (JᵀJ)⁻¹ [Σ_k τ² (J_kᵀ1)(J_kᵀ1)ᵀ] (JᵀJ)⁻¹ added to s² (JᵀJ)⁻¹.
+        meat = np.zeros((p, p))
+        start = 0
+        for st in problem.sets:
+            g = jac[start : start + st.diameter.size].sum(axis=0)
+            start += st.diameter.size
+            meat += tau**2 * np.outer(g, g)
+        try:
+            inv = np.linalg.inv(jac.T @ jac)
+            cov = s2 * inv + inv @ meat @ inv
+            se = np.sqrt(np.clip(np.diag(cov), 0, None))
+            corr = cov / np.outer(se, se) if np.all(se > 0) else np.full((p, p), np.nan)
+        except np.linalg.LinAlgError:
+            se = np.full(p, np.inf)
+            corr = np.full((p, p), np.nan)
+            warnings.append(
+                "the measurements do not determine the parameters (singular JᵀJ): add sets at other conditions"
+            )
+        warnings += _correlation_warnings(problem.keys, corr)
+        return cls(se, corr, float(student_t.ppf(0.975, dof)), warnings)
+
+
+def _correlation_warnings(keys: Sequence[Key], corr: np.ndarray) -> list[str]:
+    out = []
+    for i in range(len(keys)):
+        for j in range(i + 1, len(keys)):
             if math.isfinite(corr[i, j]) and abs(corr[i, j]) > 0.95:
-                warnings.append(
+                out.append(
                     f"{keys[i].path} and {keys[j].path} are strongly correlated (r = {corr[i, j]:+.3f}): the "
                     "measurements barely separate them; add sets at other voltages or feeds, or fit one of them"
                 )
-    for i, k in enumerate(keys):
-        if np.isclose(x_hat[i], lo[i]) or np.isclose(x_hat[i], hi[i]):
-            warnings.append(f"{k.path} = {x_hat[i]:.4g} ended at the edge of its allowed range")
-    if not success:
-        warnings.append(f"the fit stopped at its budget of {max_evaluations} model evaluations before converging")
-    if "not_converged" in problem.notes:
-        warnings.append("some equilibrium solves stopped at their travel limit (coarse grid jitter); refine the grid")
-    set_info = []
+    return out
+
+
+def _edge_warnings(keys: Sequence[Key], x_hat: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> list[str]:
+    return [
+        f"{k.path} = {x_hat[i]:.4g} ended at the edge of its allowed range"
+        for i, k in enumerate(keys)
+        if np.isclose(x_hat[i], lo[i]) or np.isclose(x_hat[i], hi[i])
+    ]
+
+
+def _set_summaries(problem: _Problem, x0: np.ndarray, x_hat: np.ndarray) -> list[SetSummary]:
+    out = []
     start = 0
     pred0, pred1 = problem.predict(x0), problem.predict(x_hat)
-    for s in sets:
+    for s in problem.sets:
         sl = slice(start, start + s.diameter.size)
         start += s.diameter.size
-        set_info.append({
-            "file": s.path, "label": s.label, "conditions": s.overrides, "n": int(s.diameter.size),
-            "excluded_entry_exit": s.excluded, "measured_mean_mm": float(np.mean(s.diameter)),
-            "predicted_before_mm": float(np.mean(pred0[sl])), "predicted_after_mm": float(np.mean(pred1[sl])),
-        })  # fmt: skip
-    doc = {k: dict(v) if isinstance(v, dict) else v for k, v in cfg.raw.items()}
-    for k, v in zip(keys, x_hat, strict=True):
-        doc.setdefault(k.table, {})[k.name] = int(round(v)) if k.kind == "int" else float(v)
-    return CalibrationResult(
-        parameters=[k.path for k in keys],
-        units=[k.unit for k in keys],
-        initial=x0,
-        fitted=x_hat,
-        std_error=se,
-        ci_low=x_hat - tq * se,
-        ci_high=x_hat + tq * se,
-        correlation=corr,
-        rms_before=rms0,
-        rms_after=rms1,
-        n_measurements=n,
-        mode=mode,
-        sets=set_info,
-        evaluations=len(problem.cache),
-        wall_clock_s=time.perf_counter() - t0,
-        warnings=warnings,
-        config_doc=doc,
-        success=success,
-    )
+        out.append(SetSummary(
+            file=s.path, label=s.label, conditions=s.overrides, n=int(s.diameter.size),
+            excluded_entry_exit=s.excluded, measured_mean_mm=float(np.mean(s.diameter)),
+            predicted_before_mm=float(np.mean(pred0[sl])), predicted_after_mm=float(np.mean(pred1[sl])),
+        ))  # fmt: skip
+    return out
 
 
 def calibrated_header(result: CalibrationResult, source: str) -> list[str]:

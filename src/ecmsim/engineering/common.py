@@ -2,6 +2,8 @@
 
 * config keys given by engineers (``electrical.voltage_V``, ``voltage_V``,
   ``feed_rate``) resolved against the schema, with the nearest key suggested;
+* the variant of a config at a point of the parameters (:func:`key_changes`
+  for :meth:`ecmsim.config.ProcessConfig.replace`);
 * one evaluation of the model for a config, transient or equilibrium, as a
   flat dict of metrics in engineering units (:data:`ecmsim.io.sweep.SWEEP_METRICS`);
 * writing a config back as TOML text (calibrated and tuned configs).
@@ -13,12 +15,18 @@ import difflib
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeAlias
 
+from ecmsim.config import ProcessConfig, load_config
 from ecmsim.errors import EXIT_REJECTED, EXIT_SOLVER, ConfigError, EcmsimError, OutputError
+
+#: A process config given to an engineering function: a path, ``example:NAME`` or a validated config.
+ConfigLike: TypeAlias = str | Path | ProcessConfig
+#: Predicted metrics by name (:data:`ecmsim.io.sweep.SWEEP_METRICS`), engineering units; NaN: not available.
+Metrics: TypeAlias = dict[str, float]
 
 #: Short names engineers use, mapped to config keys.
 ALIASES = {
@@ -45,6 +53,14 @@ EQUILIBRIUM_METRICS = (
     "max_current_density_A_per_cm2", "wall_clock_s",
 )  # fmt: skip
 MODES = ("auto", "transient", "equilibrium")
+
+
+class Evaluation(NamedTuple):
+    """The outcome of one model run: its status, a message (why it failed) and its metrics."""
+
+    status: str
+    message: str
+    metrics: Metrics
 
 
 class TargetNotReachedError(EcmsimError):
@@ -80,6 +96,10 @@ class Key:
         lo = "" if self.min is None else f"{'>' if self.min_exclusive else '>='} {self.min:g}"
         hi = "" if self.max is None else f"<= {self.max:g}"
         return " and ".join(p for p in (lo, hi) if p) or "any number"
+
+    def coerce(self, value: float) -> float:
+        """``value`` as this key stores it: rounded to an integer for integer keys."""
+        return int(round(value)) if self.kind == "int" else float(value)
 
     def check(self, value: float, what: str) -> None:
         """Raise :class:`ConfigError` when ``value`` is outside the schema range."""
@@ -131,10 +151,14 @@ def resolve_key(name: str, what: str = "parameter") -> Key:
     )
 
 
-def format_value(key: Key, value: float) -> str:
-    """``table.key=value`` override text (integers for integer keys)."""
-    v = int(round(value)) if key.kind == "int" else float(value)
-    return f"{key.path}={v!r}"
+def key_changes(keys: Sequence[Key], values: Iterable[float]) -> dict[str, float]:
+    """``{"table.key": value}`` of one point of the parameters, for :meth:`~ecmsim.config.ProcessConfig.replace`."""
+    return {k.path: k.coerce(v) for k, v in zip(keys, values, strict=True)}
+
+
+def load(config: ConfigLike, overrides: Sequence[str] = ()) -> ProcessConfig:
+    """``config`` itself when validated already, else the file with ``--set`` overrides."""
+    return config if isinstance(config, ProcessConfig) else load_config(config, overrides)
 
 
 def set_numba_threads(n: int = 1) -> None:
@@ -152,7 +176,7 @@ def set_numba_threads(n: int = 1) -> None:
             pass
 
 
-def choose_mode(cfg: Any, mode: str, needs: Iterable[str] = ()) -> str:
+def choose_mode(cfg: ProcessConfig, mode: str, needs: Iterable[str] = ()) -> str:
     """``auto`` → ``equilibrium`` for a coated, feeding tool when every metric in ``needs`` is available."""
     if mode not in MODES:
         raise ConfigError(f"mode {mode!r} is not allowed (one of {', '.join(MODES)})")
@@ -170,7 +194,7 @@ def choose_mode(cfg: Any, mode: str, needs: Iterable[str] = ()) -> str:
     return "equilibrium" if can_eq and all(n in EQUILIBRIUM_METRICS for n in needs) else "transient"
 
 
-def evaluate_config(cfg: Any, mode: str) -> tuple[str, str, dict[str, float]]:
+def evaluate_config(cfg: ProcessConfig, mode: str) -> Evaluation:
     """Run the model for one validated config.
 
     Returns
@@ -221,10 +245,10 @@ def evaluate_config(cfg: Any, mode: str) -> tuple[str, str, dict[str, float]]:
     except SolverError as exc:
         status, message = "error", str(exc)
     metrics["wall_clock_s"] = time.perf_counter() - t0
-    return status, message, {k: float(v) for k, v in metrics.items()}
+    return Evaluation(status, message, {k: float(v) for k, v in metrics.items()})
 
 
-def surrogate_metrics(cfg: Any) -> dict[str, float]:
+def surrogate_metrics(cfg: ProcessConfig) -> Metrics:
     """Instant estimates from the 1D theory (no solve): frontal gap h_e, side gap sqrt(h_e² + 2 h_e b).
 
     b is the bare tip length (coated tool) or the hole depth (bare tool).  Used
@@ -250,13 +274,6 @@ def surrogate_metrics(cfg: Any) -> dict[str, float]:
         max_current_density_A_per_cm2=proc.equilibrium_current_density * 1e-4,
     )  # fmt: skip
     return out
-
-
-def build_config(base: Mapping[str, Any], overrides: Iterable[str], source: str, base_dir: str) -> Any:
-    """Validate ``base`` (a raw config dict) with ``overrides`` applied."""
-    from ecmsim.config import config_from_dict
-
-    return config_from_dict(base, source=source, base_dir=base_dir, overrides=list(overrides))
 
 
 # --------------------------------------------------------------------------- TOML output

@@ -24,33 +24,55 @@ resolved config and the evaluation mode).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 import numpy as np
 
+from ecmsim.config import ProcessConfig
 from ecmsim.engineering.common import (
+    ConfigLike,
     ExecutorError,
     Key,
-    build_config,
     choose_mode,
     evaluate_config,
-    format_value,
+    key_changes,
+    load,
     resolve_key,
     set_numba_threads,
 )
 from ecmsim.errors import ConfigError, EcmsimError
+from ecmsim.jsonable import to_jsonable
 
-Row = dict[str, Any]
+if TYPE_CHECKING:
+    from ecmsim.io.sweep import SweepData
+
+#: One evaluated point as the journal and the sweep file hold it: ``param_hash``, ``values``,
+#: ``status``, ``message`` and every metric of :data:`~ecmsim.io.sweep.SWEEP_METRICS` (JSON values).
+Row: TypeAlias = dict[str, Any]
 ProgressFn = Callable[[int, int, float | None], None]
 MAX_POINTS = 100_000
+
+
+class Payload(TypedDict):
+    """What a worker gets for one point: the base config, the point's changes to it, the mode."""
+
+    config: ProcessConfig
+    changes: dict[str, float]
+    mode: str
+    values: list[float]
+    param_hash: str
+
+
+Evaluate = Callable[[Payload], Row]
 
 
 @dataclass(frozen=True)
@@ -163,48 +185,39 @@ def plan_points(specs: Sequence[VarySpec], samples: int | None = None, seed: int
     return np.stack([g.ravel() for g in grids], axis=1)
 
 
-def point_overrides(keys: Sequence[Key], values: Iterable[float]) -> list[str]:
-    """``table.key=value`` overrides of one point."""
-    return [format_value(k, v) for k, v in zip(keys, values, strict=True)]
-
-
-def point_hash(base: dict[str, Any], overrides: Sequence[str], mode: str) -> str:
+def point_hash(cfg: ProcessConfig, changes: dict[str, float], mode: str) -> str:
     """SHA-256 of the point's config (resolved when valid, else as given) and the evaluation mode."""
-    from ecmsim.config import apply_overrides
-
     try:
-        cfg = build_config(base, overrides, "<sweep>", ".")
-        doc: Any = cfg.to_dict()
+        doc = cfg.replace(changes, source="<sweep>").to_dict()
     except EcmsimError:
-        doc = apply_overrides(base, overrides)
+        doc = cfg.changed_document(changes)
     text = json.dumps({"config": doc, "mode": mode}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------- the worker
-def evaluate_point(payload: dict[str, Any]) -> Row:
-    """Evaluate one sweep point (arguments and result are plain data).
+def evaluate_point(payload: Payload) -> Row:
+    """Evaluate one sweep point (the result is plain data: a journal row).
 
     Worker processes limit their Numba threads in their initializer
     (:func:`_init_pool_worker`, ``client.run`` on Dask); a serial sweep runs here
     in the caller's process, whose thread settings are left alone (changing them
     after Numba has launched its threads breaks later compilations).
     """
-    overrides = payload["overrides"]
     row: Row = {"param_hash": payload["param_hash"], "values": list(payload["values"])}
     try:
-        cfg = build_config(payload["base"], overrides, payload["source"], payload["base_dir"])
+        cfg = payload["config"].replace(payload["changes"])
     except EcmsimError as exc:
         from ecmsim.io.sweep import SWEEP_METRICS
 
         row.update({name: None for name in SWEEP_METRICS}, status="invalid", message=str(exc))
         return row
     status, message, metrics = evaluate_config(cfg, payload["mode"])
-    row.update({k: (v if math.isfinite(v) else None) for k, v in metrics.items()}, status=status, message=message)
+    row.update(to_jsonable(metrics), status=status, message=message)
     return row
 
 
-def warm_jit(base: dict[str, Any], mode: str) -> None:
+def warm_jit(cfg: ProcessConfig, mode: str) -> None:
     """Compile (or load from the cache) every kernel a sweep point uses, in this process.
 
     Runs a tiny version of the bundled STEM example (coarse grid, shallow
@@ -215,13 +228,12 @@ def warm_jit(base: dict[str, Any], mode: str) -> None:
     from ecmsim.process import resolve
     from ecmsim.simulation import Simulation
 
-    solver = (base.get("numerics") or {}).get("solver", "mg-cg")
-    cfg = load_config(
+    tiny = load_config(
         "example:stem-in718",
-        [f"numerics.solver={json.dumps(solver)}", "numerics.cell_size_mm=0.05", "motion.depth_mm=0.4",
+        [f"numerics.solver={json.dumps(cfg.numerics.solver)}", "numerics.cell_size_mm=0.05", "motion.depth_mm=0.4",
          "tool.bare_tip_length_mm=0.2", "motion.initial_gap_mm=0.1"],
     )  # fmt: skip
-    Simulation(resolve(cfg)).run()
+    Simulation(resolve(tiny)).run()
     if mode == "equilibrium":
         from ecmsim.kernels import levelset
 
@@ -230,7 +242,7 @@ def warm_jit(base: dict[str, Any], mode: str) -> None:
 
 
 # --------------------------------------------------------------------------- executors
-def _run_serial(payloads: list[dict[str, Any]], evaluate: Callable[[dict[str, Any]], Row]) -> Iterator[Row]:
+def _run_serial(payloads: list[Payload], evaluate: Evaluate) -> Iterator[Row]:
     for p in payloads:
         yield evaluate(p)
 
@@ -239,9 +251,9 @@ def _init_pool_worker() -> None:
     set_numba_threads(1)
 
 
-def _run_pool(payloads: list[dict[str, Any]], evaluate: Callable[[dict[str, Any]], Row], workers: int) -> Iterator[Row]:
+def _run_pool(payloads: list[Payload], evaluate: Evaluate, workers: int) -> Iterator[Row]:
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
     ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads and open files
@@ -249,7 +261,7 @@ def _run_pool(payloads: list[dict[str, Any]], evaluate: Callable[[dict[str, Any]
     try:
         # Keep at most 2 tasks per worker queued: an interrupt then loses little work.
         todo = list(reversed(payloads))
-        running: set[Any] = set()
+        running: set[Future[Row]] = set()
         while todo or running:
             while todo and len(running) < 2 * workers:
                 running.add(pool.submit(evaluate, todo.pop()))
@@ -266,9 +278,7 @@ def _run_pool(payloads: list[dict[str, Any]], evaluate: Callable[[dict[str, Any]
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _run_dask(
-    payloads: list[dict[str, Any]], evaluate: Callable[[dict[str, Any]], Row], address: str, timeout: float
-) -> Iterator[Row]:
+def _run_dask(payloads: list[Payload], evaluate: Evaluate, address: str, timeout: float) -> Iterator[Row]:
     try:
         from distributed import Client, as_completed
     except ImportError:
@@ -306,22 +316,11 @@ class SweepOutcome:
 
 
 def run_sweep(
-    config: str | Path | Any,
-    vary: Sequence[str | VarySpec],
-    output: str | Path,
-    *,
-    samples: int | None = None,
-    seed: int = 0,
-    mode: str = "transient",
-    overrides: Sequence[str] = (),
-    workers: int | None = None,
-    scheduler: str | None = None,
-    progress: ProgressFn | None = None,
-    evaluate: Callable[[dict[str, Any]], Row] = evaluate_point,
-    merge_every_s: float = 10.0,
-    warm: bool = True,
-    scheduler_timeout: float = 10.0,
-) -> SweepOutcome:
+    config: ConfigLike, vary: Sequence[str | VarySpec], output: str | Path, *, samples: int | None = None,
+    seed: int = 0, mode: str = "transient", overrides: Sequence[str] = (), workers: int | None = None,
+    scheduler: str | None = None, progress: ProgressFn | None = None, evaluate: Evaluate = evaluate_point,
+    merge_every_s: float = 10.0, warm: bool = True, scheduler_timeout: float = 10.0,
+) -> SweepOutcome:  # fmt: skip
     """Run (or resume) a sweep and write it to ``output``.
 
     Parameters
@@ -333,9 +332,13 @@ def run_sweep(
     output
         The sweep file (HDF5).  When it exists with the same base config and
         mode, the sweep resumes: points already there are not recomputed.
+    samples, seed
+        Points and seed of a Latin hypercube (``None``: the full grid).
     mode
         ``transient`` (drill each hole in time: taper and entry diameter),
         ``equilibrium`` (steady shape, coated tools) or ``auto``.
+    overrides
+        ``table.key=value`` strings applied to a config read from a file.
     workers
         Processes of the local pool (default: the number of CPUs); 1 runs in this process.
     scheduler
@@ -344,115 +347,178 @@ def run_sweep(
         Called as ``progress(done, total, seconds_left)`` after every point.
     evaluate
         The worker function (for tests); must be picklable for the pool and Dask.
+    merge_every_s
+        Seconds between merges of the journal into the sweep file.
+    warm
+        Compile the kernels in this process before starting workers.
+    scheduler_timeout
+        Seconds to wait for the Dask scheduler.
     """
-    from ecmsim.config import ProcessConfig, load_config
-    from ecmsim.io.sweep import SweepData, append_journal, read_journal, read_sweep, remove_journal, write_sweep
     from ecmsim.qc.textfiles import check_output_folder
 
     t_start = time.perf_counter()
     out = check_output_folder(output)
-    cfg = config if isinstance(config, ProcessConfig) else load_config(config, overrides)
-    mode = choose_mode(cfg, mode)
-    specs = [v if isinstance(v, VarySpec) else parse_vary(v, samples) for v in vary]
-    pts = plan_points(specs, samples, seed)
-    keys = [s.key for s in specs]
-    base = {k: dict(v) if isinstance(v, dict) else v for k, v in cfg.raw.items()}
-    plan = [(point_overrides(keys, row), row) for row in pts]
-    hashes = [point_hash(base, ov, mode) for ov, _ in plan]
-
-    sweep = SweepData(
-        mode=mode,
-        design="lhs" if samples is not None else "grid",
-        parameters=[k.path for k in keys],
-        units=[k.unit for k in keys],
-        base_config=base,
-        base_config_hash=cfg.hash(),
-        config_source=str(cfg.source),
-        plan=pts,
-        plan_hash=hashes,
-        seed=seed,
-        base_dir=str(cfg.base_dir),
-    )
-    rows: dict[str, Row] = {}
-    if out.exists():
-        old = read_sweep(out)
-        _check_resumable(out, old, sweep)
-        rows.update((r["param_hash"], r) for r in old.rows())
-    planned = set(hashes)
-    journal_rows = 0
-    for r in read_journal(out):
-        # A journal of another sweep (killed before its merge) has other hashes: ignore it.
-        if r["param_hash"] in planned and len(r["values"]) == len(keys):
-            rows[r["param_hash"]] = r
-            journal_rows += 1
-    unique = list(dict.fromkeys(hashes))
-    todo_idx = [i for i, h in enumerate(unique) if h not in rows]
-    first = {h: i for i, h in reversed(list(enumerate(hashes)))}
-    payloads = [
-        {
-            "base": base,
-            "source": str(cfg.source),
-            "base_dir": str(cfg.base_dir),
-            "mode": mode,
-            "overrides": plan[first[unique[i]]][0],
-            "values": [float(v) for v in plan[first[unique[i]]][1]],
-            "param_hash": unique[i],
-        }
-        for i in todo_idx
-    ]
-    total = len(unique)
+    cfg = load(config, overrides)
+    plan = _Plan.build(cfg, choose_mode(cfg, mode), vary, samples, seed)
+    recorder = _Recorder(out, plan)
+    payloads = recorder.todo()
+    executor = _Executor.choose(workers, scheduler, len(payloads))
+    if payloads and warm and executor.name != "serial":
+        warm_jit(cfg, plan.mode)
+    stream = executor.run(payloads, evaluate, scheduler_timeout)
+    recorder.record(stream, len(payloads), progress, merge_every_s)
+    total = len(plan.unique)
     skipped = total - len(payloads)
-
-    n_workers = workers if workers is not None else (os.cpu_count() or 1)
-    if n_workers < 1:
-        raise ConfigError(f"--workers {n_workers}: need at least 1")
-    if scheduler is not None:
-        executor = f"dask {scheduler}"
-    elif n_workers > 1 and len(payloads) > 1:
-        executor = f"pool of {min(n_workers, len(payloads))} processes"
-    else:
-        executor = "serial"
-    if payloads and warm and executor != "serial":
-        warm_jit(base, mode)
-
-    def save() -> None:
-        order = {h: i for i, h in enumerate(unique)}
-        sweep.set_rows(sorted(rows.values(), key=lambda r: order.get(r["param_hash"], len(order))))
-        write_sweep(out, sweep)
-        remove_journal(out)
-
-    if progress is not None:
-        progress(skipped, total, None)
-    computed = 0
-    last_merge = time.monotonic()
-    t_run = time.perf_counter()
-    if scheduler is not None:
-        stream = _run_dask(payloads, evaluate, scheduler, scheduler_timeout)
-    elif executor == "serial":
-        stream = _run_serial(payloads, evaluate)
-    else:
-        stream = _run_pool(payloads, evaluate, min(n_workers, len(payloads)))
-    try:
-        for row in stream:
-            append_journal(out, row)
-            rows[row["param_hash"]] = row
-            computed += 1
-            if progress is not None:
-                rate = (time.perf_counter() - t_run) / computed
-                progress(skipped + computed, total, rate * (len(payloads) - computed))
-            if time.monotonic() - last_merge > merge_every_s:
-                save()
-                last_merge = time.monotonic()
-    finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
-        if computed or journal_rows:
-            save()  # also on an interrupt: everything finished so far is in the file
-    return SweepOutcome(out, total, skipped, computed, executor, time.perf_counter() - t_start)
+    return SweepOutcome(out, total, skipped, recorder.computed, executor.name, time.perf_counter() - t_start)
 
 
-def _check_resumable(path: Path, old: Any, new: Any) -> None:
+@dataclass(frozen=True)
+class _Plan:
+    """The planned points of a sweep, their parameter hashes and the sweep record they go to."""
+
+    cfg: ProcessConfig
+    mode: str
+    keys: list[Key]
+    points: np.ndarray  # (N, P)
+    hashes: list[str]  # (N,)
+    sweep: SweepData
+
+    @classmethod
+    def build(
+        cls, cfg: ProcessConfig, mode: str, vary: Sequence[str | VarySpec], samples: int | None, seed: int
+    ) -> _Plan:
+        from ecmsim.io.sweep import SweepData
+
+        specs = [v if isinstance(v, VarySpec) else parse_vary(v, samples) for v in vary]
+        pts = plan_points(specs, samples, seed)
+        keys = [s.key for s in specs]
+        hashes = [point_hash(cfg, key_changes(keys, row), mode) for row in pts]
+        sweep = SweepData(
+            mode=mode, design="lhs" if samples is not None else "grid", parameters=[k.path for k in keys],
+            units=[k.unit for k in keys], base_config=cfg.raw_document(), base_config_hash=cfg.hash(),
+            config_source=str(cfg.source), plan=pts, plan_hash=hashes, seed=seed, base_dir=str(cfg.base_dir),
+        )  # fmt: skip
+        return cls(cfg, mode, keys, pts, hashes, sweep)
+
+    @property
+    def unique(self) -> list[str]:
+        """The distinct hashes in plan order (two planned points may be the same config)."""
+        return list(self.first)
+
+    @functools.cached_property
+    def first(self) -> dict[str, int]:
+        """Index of the first planned point of each distinct hash, in plan order."""
+        first: dict[str, int] = {}
+        for i, h in enumerate(self.hashes):
+            first.setdefault(h, i)
+        return first
+
+    def payload(self, param_hash: str) -> Payload:
+        """The worker's input for the first planned point of ``param_hash``."""
+        row = self.points[self.first[param_hash]]
+        return Payload(
+            config=self.cfg, changes=key_changes(self.keys, row), mode=self.mode,
+            values=[float(v) for v in row], param_hash=param_hash,
+        )  # fmt: skip
+
+
+class _Recorder:
+    """The rows of a sweep: those already in the file or its journal, then each new one as it comes.
+
+    Every new row goes to the journal at once; the rows are merged into the
+    sweep file every ``merge_every_s`` and at the end, also on an interrupt.
+    """
+
+    def __init__(self, out: Path, plan: _Plan) -> None:
+        from ecmsim.io.sweep import read_journal, read_sweep
+
+        self.out, self.plan = out, plan
+        self.rows: dict[str, Row] = {}
+        self.computed = 0
+        if out.exists():
+            old = read_sweep(out)
+            _check_resumable(out, old, plan.sweep)
+            self.rows.update((r["param_hash"], r) for r in old.rows())
+        planned = set(plan.hashes)
+        self.journal_rows = 0
+        for r in read_journal(out):
+            # A journal of another sweep (killed before its merge) has other hashes: ignore it.
+            if r["param_hash"] in planned and len(r["values"]) == len(plan.keys):
+                self.rows[r["param_hash"]] = r
+                self.journal_rows += 1
+
+    def todo(self) -> list[Payload]:
+        """Inputs of the planned points not finished yet, in plan order."""
+        return [self.plan.payload(h) for h in self.plan.unique if h not in self.rows]
+
+    def save(self) -> None:
+        """Merge the rows (in plan order) into the sweep file; the journal is then empty."""
+        from ecmsim.io.sweep import remove_journal, write_sweep
+
+        order = {h: i for i, h in enumerate(self.plan.unique)}
+        self.plan.sweep.set_rows(sorted(self.rows.values(), key=lambda r: order.get(r["param_hash"], len(order))))
+        write_sweep(self.out, self.plan.sweep)
+        remove_journal(self.out)
+
+    def record(self, stream: Iterator[Row], todo: int, progress: ProgressFn | None, merge_every_s: float) -> None:
+        """Take the rows of ``stream`` (``todo`` of them) as they finish, reporting progress."""
+        from ecmsim.io.sweep import append_journal
+
+        total = len(self.plan.unique)
+        skipped = total - todo
+        if progress is not None:
+            progress(skipped, total, None)
+        last_merge = time.monotonic()
+        t_run = time.perf_counter()
+        try:
+            for row in stream:
+                append_journal(self.out, row)
+                self.rows[row["param_hash"]] = row
+                self.computed += 1
+                if progress is not None:
+                    rate = (time.perf_counter() - t_run) / self.computed
+                    progress(skipped + self.computed, total, rate * (todo - self.computed))
+                if time.monotonic() - last_merge > merge_every_s:
+                    self.save()
+                    last_merge = time.monotonic()
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+            if self.computed or self.journal_rows:
+                self.save()  # also on an interrupt: everything finished so far is in the file
+
+
+@dataclass(frozen=True)
+class _Executor:
+    """Where the points run: ``serial`` (this process), a pool of processes, or a Dask scheduler."""
+
+    name: str
+    processes: int = 1
+    scheduler: str | None = None
+
+    @classmethod
+    def choose(cls, workers: int | None, scheduler: str | None, todo: int) -> _Executor:
+        n_workers = workers if workers is not None else (os.cpu_count() or 1)
+        if n_workers < 1:
+            raise ConfigError(f"--workers {n_workers}: need at least 1")
+        if scheduler is not None:
+            return cls(f"dask {scheduler}", scheduler=scheduler)
+        if n_workers > 1 and todo > 1:
+            n = min(n_workers, todo)
+            return cls(f"pool of {n} processes", processes=n)
+        return cls("serial")
+
+    def run(self, payloads: list[Payload], evaluate: Evaluate, timeout: float) -> Iterator[Row]:
+        """The rows of ``payloads`` as they finish (a generator: nothing runs before the first is asked for)."""
+        if self.scheduler is not None:
+            return _run_dask(payloads, evaluate, self.scheduler, timeout)
+        if self.processes == 1:
+            return _run_serial(payloads, evaluate)
+        return _run_pool(payloads, evaluate, self.processes)
+
+
+def _check_resumable(path: Path, old: SweepData, new: SweepData) -> None:
     if old.mode != new.mode or old.base_config_hash != new.base_config_hash or old.parameters != new.parameters:
         what = []
         if old.mode != new.mode:

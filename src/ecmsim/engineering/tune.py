@@ -33,22 +33,27 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
+from ecmsim.config import ProcessConfig
 from ecmsim.engineering.common import (
     USABLE_STATUSES,
+    ConfigLike,
+    Evaluation,
     Key,
+    Metrics,
     TargetNotReachedError,
-    build_config,
     choose_mode,
     evaluate_config,
-    format_value,
+    key_changes,
+    load,
     resolve_key,
     surrogate_metrics,
 )
 from ecmsim.errors import ConfigError
+from ecmsim.jsonable import to_jsonable
 
 #: Search ranges used when no --vary is given (STEM, process-physics.md).
 DEFAULT_RANGES = {"electrical.voltage_V": (5.0, 15.0), "motion.feed_rate_mm_per_min": (0.5, 3.0)}
@@ -87,20 +92,32 @@ def check_metric(name: str, what: str) -> str:
     raise ConfigError(f"{what}: unknown metric {name!r}{hint} (metrics: {', '.join(names)})")
 
 
+def _split(text: str, what: str, usage: str) -> tuple[str, str]:
+    """``NAME=SPEC`` → (NAME, SPEC); ``usage`` says what was expected."""
+    if "=" not in text:
+        raise ConfigError(f"{what}: expected {usage}")
+    name, _, spec = text.partition("=")
+    return name, spec
+
+
+def _two_numbers(spec: str, what: str, usage: str, names: str) -> tuple[float, float, list[str]]:
+    """``A:B`` → (A, B, the two texts); ``names`` are those of A and B in the message."""
+    parts = spec.split(":")
+    if len(parts) != 2:
+        raise ConfigError(f"{what}: expected {usage}")
+    try:
+        return float(parts[0]), float(parts[1]), parts
+    except ValueError:
+        raise ConfigError(f"{what}: {names} must be numbers") from None
+
+
 def parse_target(text: str) -> Target:
     """Parse ``metric=value:tol`` (e.g. ``entry_diameter_mm=0.90:0.02``)."""
     what = f"--target {text!r}"
-    if "=" not in text:
-        raise ConfigError(f"{what}: expected metric=value:tol, e.g. entry_diameter_mm=0.90:0.02")
-    name, _, spec = text.partition("=")
+    name, spec = _split(text, what, "metric=value:tol, e.g. entry_diameter_mm=0.90:0.02")
     key = check_metric(name.strip(), what)
-    parts = spec.split(":")
-    if len(parts) != 2:
-        raise ConfigError(f"{what}: expected value:tol (the tolerance is ±tol), e.g. {key}=0.90:0.02")
-    try:
-        value, tol = float(parts[0]), float(parts[1])
-    except ValueError:
-        raise ConfigError(f"{what}: value and tolerance must be numbers") from None
+    usage = f"value:tol (the tolerance is ±tol), e.g. {key}=0.90:0.02"
+    value, tol, parts = _two_numbers(spec, what, usage, "value and tolerance")
     if not (math.isfinite(value) and math.isfinite(tol)) or tol <= 0:
         raise ConfigError(f"{what}: the tolerance must be a positive number (got {parts[1]!r})")
     return Target(key, value, tol)
@@ -109,22 +126,33 @@ def parse_target(text: str) -> Target:
 def parse_range(text: str) -> tuple[Key, float, float]:
     """Parse ``table.key=lo:hi`` (a search range)."""
     what = f"--vary {text!r}"
-    if "=" not in text:
-        raise ConfigError(f"{what}: expected table.key=lo:hi, e.g. electrical.voltage_V=6:14")
-    name, _, spec = text.partition("=")
+    name, spec = _split(text, what, "table.key=lo:hi, e.g. electrical.voltage_V=6:14")
     key = resolve_key(name, f"{what}:")
-    parts = spec.split(":")
-    if len(parts) != 2:
-        raise ConfigError(f"{what}: expected a range lo:hi, e.g. {key.path}=6:14")
-    try:
-        lo, hi = float(parts[0]), float(parts[1])
-    except ValueError:
-        raise ConfigError(f"{what}: lo and hi must be numbers") from None
+    lo, hi, parts = _two_numbers(spec, what, f"a range lo:hi, e.g. {key.path}=6:14", "lo and hi")
     if not lo < hi:
         raise ConfigError(f"{what}: the range {parts[0]}:{parts[1]} is empty (need lo < hi)")
     key.check(lo, what)
     key.check(hi, what)
     return key, lo, hi
+
+
+class Sensitivity(TypedDict):
+    """How the predictions move with one parameter at the optimum (JSON-ready)."""
+
+    parameter: str
+    unit: str
+    step: float
+    derivative: dict[str, float | None]
+    tolerance_span: dict[str, float | None]
+
+
+class TransientCheck(TypedDict):
+    """The transient run at the optimum of an equilibrium search (JSON-ready)."""
+
+    status: str
+    message: str
+    metrics: dict[str, float | None]
+    targets_met: dict[str, bool]
 
 
 @dataclass
@@ -137,13 +165,13 @@ class TuneResult:
     units: list[str]
     bounds: list[tuple[float, float]]
     optimum: dict[str, float]
-    predicted: dict[str, float]
+    predicted: Metrics
     status: str
     targets: list[Target]
     objective: str | None
     sense: str | None
-    sensitivity: list[dict[str, Any]] = field(default_factory=list)
-    check: dict[str, Any] | None = None
+    sensitivity: list[Sensitivity] = field(default_factory=list)
+    check: TransientCheck | None = None
     evaluations: int = 0
     wall_clock_s: float = 0.0
     message: str = ""
@@ -162,13 +190,13 @@ class TuneResult:
             "bounds": {p: list(b) for p, b in zip(self.parameters, self.bounds, strict=True)},
             "at_bounds": self.at_bounds,
             "status": self.status,
-            "predicted": {k: (v if math.isfinite(v) else None) for k, v in self.predicted.items()},
+            "predicted": to_jsonable(self.predicted),
             "targets": [
                 {
                     "key": t.key,
                     "value": t.value,
                     "tol": t.tol,
-                    "predicted": _none(self.predicted.get(t.key)),
+                    "predicted": to_jsonable(self.predicted.get(t.key)),
                     "met": t.met(self.predicted.get(t.key, math.nan)),
                 }
                 for t in self.targets
@@ -180,8 +208,31 @@ class TuneResult:
         }
 
 
-def _none(v: float | None) -> float | None:
-    return None if v is None or not math.isfinite(v) else float(v)
+@dataclass(frozen=True)
+class _Space:
+    """The searched parameters and their ranges."""
+
+    keys: list[Key]
+    bounds: list[tuple[float, float]]
+
+    @property
+    def paths(self) -> list[str]:
+        return [k.path for k in self.keys]
+
+
+@dataclass(frozen=True)
+class _Goal:
+    """What to maximise or minimise: a varied parameter (its index) or a metric."""
+
+    name: str
+    sense: str  # "maximize" or "minimize"
+    param: int | None = None
+    metric: str | None = None
+
+    @property
+    def sign(self) -> float:
+        """+1 when maximising, -1 when minimising."""
+        return 1.0 if self.sense == "maximize" else -1.0
 
 
 class _Done(Exception):
@@ -193,49 +244,52 @@ class _Model:
     """The model as a function of normalised parameters u ∈ [0, 1]^d, with a cache."""
 
     def __init__(
-        self, cfg: Any, keys: Sequence[Key], bounds: Sequence[tuple[float, float]], mode: str,
-        targets: Sequence[Target], min_gap: float, j_limit: float | None,
+        self, cfg: ProcessConfig, space: _Space, mode: str, targets: Sequence[Target], min_gap: float,
+        j_limit: float | None,
     ) -> None:  # fmt: skip
-        self.base = {k: dict(v) if isinstance(v, dict) else v for k, v in cfg.raw.items()}
-        self.source, self.base_dir = str(cfg.source), str(cfg.base_dir)
-        self.keys, self.mode, self.targets = list(keys), mode, list(targets)
-        self.lo = np.array([b[0] for b in bounds])
-        self.hi = np.array([b[1] for b in bounds])
+        self.cfg = cfg
+        self.keys, self.mode, self.targets = list(space.keys), mode, list(targets)
+        self.lo = np.array([b[0] for b in space.bounds])
+        self.hi = np.array([b[1] for b in space.bounds])
         self.min_gap, self.j_limit = min_gap, j_limit
-        self.cache: dict[tuple[float, ...], tuple[str, str, dict[str, float]]] = {}
+        self.cache: dict[tuple[float, ...], Evaluation] = {}
         self.estimated_range: dict[str, tuple[float, float]] = {}
 
     def x(self, u: np.ndarray) -> np.ndarray:
         x = self.lo + np.clip(u, 0.0, 1.0) * (self.hi - self.lo)
         return np.array([round(v) if k.kind == "int" else v for k, v in zip(self.keys, x, strict=True)])
 
-    def overrides(self, u: np.ndarray) -> list[str]:
-        return [format_value(k, v) for k, v in zip(self.keys, self.x(u), strict=True)]
+    def u(self, x: Sequence[float] | np.ndarray) -> np.ndarray:
+        """The normalised point of parameters ``x`` (a key of the cache)."""
+        return (np.asarray(x, float) - self.lo) / (self.hi - self.lo)
 
-    def __call__(self, u: np.ndarray) -> tuple[str, str, dict[str, float]]:
+    def variant(self, u: np.ndarray) -> ProcessConfig:
+        """The config at ``u``, validated."""
+        return self.cfg.replace(key_changes(self.keys, self.x(u)))
+
+    def __call__(self, u: np.ndarray) -> Evaluation:
         key = tuple(np.round(self.x(u), 10))
         if key not in self.cache:
             try:
-                cfg = build_config(self.base, self.overrides(u), self.source, self.base_dir)
+                cfg = self.variant(u)
             except ConfigError as exc:
-                self.cache[key] = ("invalid", str(exc), {})
+                self.cache[key] = Evaluation("invalid", str(exc), {})
             else:
                 self.cache[key] = evaluate_config(cfg, self.mode)
         return self.cache[key]
 
-    def surrogate(self, u: np.ndarray) -> tuple[str, str, dict[str, float]]:
+    def surrogate(self, u: np.ndarray) -> Evaluation:
         """The 1D-theory estimate at ``u`` (no solve; not cached)."""
         try:
-            cfg = build_config(self.base, self.overrides(u), self.source, self.base_dir)
-            return "equilibrium", "", surrogate_metrics(cfg)
+            return Evaluation("equilibrium", "", surrogate_metrics(self.variant(u)))
         except ConfigError as exc:
-            return "invalid", str(exc), {}
+            return Evaluation("invalid", str(exc), {})
 
     def feasible(self, u: np.ndarray) -> bool:
         status, _, m = self(u)
         return status in USABLE_STATUSES and all(t.met(m.get(t.key, math.nan)) for t in self.targets) and self.safe(m)
 
-    def safe(self, m: dict[str, float]) -> bool:
+    def safe(self, m: Metrics) -> bool:
         gap = m.get("frontal_gap_mm", math.nan)
         j = m.get("max_current_density_A_per_cm2", math.nan)
         if not (math.isfinite(gap) and gap >= self.min_gap):
@@ -248,6 +302,10 @@ class _Model:
             return np.full(len(self.targets), 1e3)
         r = [(m.get(t.key, math.nan) - t.value) / t.tol for t in self.targets]
         return np.array([v if math.isfinite(v) else 1e3 for v in r])
+
+    def misfit(self, x: Sequence[float] | np.ndarray) -> float:
+        """Sum of squared residuals at the cached parameters ``x``."""
+        return float(np.sum(self.residuals(self.u(x)) ** 2))
 
     def constraints(self, u: np.ndarray) -> np.ndarray:
         status, _, m = self(u)
@@ -263,19 +321,10 @@ class _Model:
 
 
 def tune(
-    config: Any,
-    targets: Sequence[str | Target],
-    *,
-    vary: Sequence[str] = (),
-    maximize: str | None = None,
-    minimize: str | None = None,
-    mode: str = "auto",
-    overrides: Sequence[str] = (),
-    min_gap_mm: float | None = None,
-    max_current_density: float | None = None,
-    check: bool = True,
-    max_evaluations: int = 80,
-) -> TuneResult:
+    config: ConfigLike, targets: Sequence[str | Target], *, vary: Sequence[str] = (), maximize: str | None = None,
+    minimize: str | None = None, mode: str = "auto", overrides: Sequence[str] = (), min_gap_mm: float | None = None,
+    max_current_density: float | None = None, check: bool = True, max_evaluations: int = 80,
+) -> TuneResult:  # fmt: skip
     """Find parameters that meet the targets (and optimise an objective).
 
     Parameters
@@ -288,10 +337,18 @@ def tune(
         ``table.key=lo:hi`` search ranges (default: voltage 5–15 V, feed 0.5–3 mm/min).
     maximize, minimize
         A varied parameter (``feed_rate``, ``motion.feed_rate_mm_per_min``) or a metric (``machining_time_s``).
+    mode
+        ``auto`` (equilibrium when every target is available from it), ``equilibrium`` or ``transient``.
+    overrides
+        ``table.key=value`` strings applied to a config read from a file.
     min_gap_mm
         Smallest acceptable frontal gap (default: the config's short-circuit gap, half a cell).
     max_current_density
         Current-density limit in A/cm² (default: the config's ``max_current_density_A_per_cm2``).
+    check
+        After an equilibrium search, drill the hole in time at the optimum as a check.
+    max_evaluations
+        Budget of model evaluations of the search (the sensitivities and the check come on top).
 
     Returns
     -------
@@ -299,59 +356,78 @@ def tune(
         ``feasible`` False when no evaluated point met every target and constraint
         (the result then describes the closest point).
     """
-    from scipy.optimize import least_squares
-    from scipy.optimize import minimize as sp_minimize
-
-    from ecmsim.config import ProcessConfig, load_config
-
     t0 = time.perf_counter()
-    cfg = config if isinstance(config, ProcessConfig) else load_config(config, overrides)
+    cfg = load(config, overrides)
     tgts = [t if isinstance(t, Target) else parse_target(t) for t in targets]
     if not tgts:
         raise ConfigError("give at least one --target metric=value:tol, e.g. entry_diameter_mm=0.90:0.02")
     if maximize and minimize:
         raise ConfigError("give --maximize or --minimize, not both")
+    space = _search_space(cfg, vary)
+    goal = _goal(maximize or minimize, "maximize" if maximize else "minimize", space)
+    mode = choose_mode(cfg, mode, [t.key for t in tgts] + ([goal.metric] if goal and goal.metric else []))
+    model = _Model(cfg, space, mode, tgts, *_limits(cfg, min_gap_mm, max_current_density))
+    start, surrogate_best = _start(model, goal)
+    _meet_targets(model, start, surrogate_best, goal, max_evaluations)
+    if goal is not None:
+        _optimise(model, goal, max_evaluations)
+    result = _result(model, space, _best_point(model, goal), goal, check)
+    result.evaluations = len(model.cache)
+    result.wall_clock_s = time.perf_counter() - t0
+    return result
+
+
+def require_feasible(result: TuneResult) -> None:
+    """Raise :class:`TargetNotReachedError` (exit code 1) when the search failed."""
+    if not result.feasible:
+        raise TargetNotReachedError(result.message)
+
+
+# --------------------------------------------------------------------------- the inputs
+def _search_space(cfg: ProcessConfig, vary: Sequence[str]) -> _Space:
+    """The ``--vary`` ranges, or the default STEM window (voltage kept above the overpotential)."""
     ranges = [parse_range(v) for v in vary]
     if not ranges:
-        ranges = []
         for path, (lo, hi) in DEFAULT_RANGES.items():
-            key = resolve_key(path)
             if path == "electrical.voltage_V":
                 lo = max(lo, cfg.electrical.overpotential_V + 0.5)
-            ranges.append((key, lo, hi))
+            ranges.append((resolve_key(path), lo, hi))
     paths = [k.path for k, _, _ in ranges]
     if len(set(paths)) != len(paths):
         raise ConfigError(f"--vary: a parameter is given twice ({', '.join(paths)})")
-    keys = [k for k, _, _ in ranges]
-    bounds = [(lo, hi) for _, lo, hi in ranges]
+    return _Space([k for k, _, _ in ranges], [(lo, hi) for _, lo, hi in ranges])
 
-    goal = maximize or minimize
-    sense = "maximize" if maximize else ("minimize" if minimize else None)
-    goal_param: int | None = None
-    goal_metric: str | None = None
-    if goal:
-        names = metric_names()
-        if goal in names:
-            goal_metric = goal
-        else:
-            try:
-                gk = resolve_key(goal, f"--{sense}")
-            except ConfigError:
-                raise ConfigError(
-                    f"--{sense} {goal!r} is neither a metric ({', '.join(names)}) nor a config key"
-                ) from None
-            if gk.path not in paths:
-                raise ConfigError(f"--{sense} {goal!r}: {gk.path} is not varied (add --vary {gk.path}=lo:hi)")
-            goal_param = paths.index(gk.path)
-    needs = [t.key for t in tgts] + ([goal_metric] if goal_metric else [])
-    mode = choose_mode(cfg, mode, needs)
+
+def _goal(name: str | None, sense: str, space: _Space) -> _Goal | None:
+    """The objective of ``--maximize``/``--minimize NAME``: a metric or a varied parameter."""
+    if not name:
+        return None
+    names = metric_names()
+    if name in names:
+        return _Goal(name, sense, metric=name)
+    try:
+        key = resolve_key(name, f"--{sense}")
+    except ConfigError:
+        raise ConfigError(f"--{sense} {name!r} is neither a metric ({', '.join(names)}) nor a config key") from None
+    if key.path not in space.paths:
+        raise ConfigError(f"--{sense} {name!r}: {key.path} is not varied (add --vary {key.path}=lo:hi)")
+    return _Goal(name, sense, param=space.paths.index(key.path))
+
+
+def _limits(
+    cfg: ProcessConfig, min_gap_mm: float | None, max_current_density: float | None
+) -> tuple[float, float | None]:
+    """The smallest acceptable frontal gap (mm) and the current-density limit (A/cm², None: none)."""
     h = cfg.numerics.cell_size_mm
     min_gap = min_gap_mm if min_gap_mm is not None else (cfg.numerics.short_circuit_gap_mm or 0.5 * h)
     j_limit = max_current_density if max_current_density is not None else cfg.electrical.max_current_density_A_per_cm2
-    model = _Model(cfg, keys, bounds, mode, tgts, min_gap, j_limit)
-    d = len(keys)
+    return min_gap, j_limit
 
-    # 1. where to start: the 1D theory on a dense design (no solves)
+
+# --------------------------------------------------------------------------- the four steps
+def _start(model: _Model, goal: _Goal | None) -> tuple[np.ndarray, np.ndarray]:
+    """Step 1: the 1D theory on a dense design (no solves); (start kept off the edge, the surrogate's best)."""
+    d = len(model.keys)
     if d <= 3:
         n1 = {1: 41, 2: 15, 3: 7}[d]
         grid = np.meshgrid(*[np.linspace(0.0, 1.0, n1)] * d, indexing="ij")
@@ -365,31 +441,36 @@ def tune(
         float(np.sum(np.minimum(model.residuals(u, fast=True), 1e3) ** 2)) for u in starts
     ])  # fmt: skip
     best = starts[int(np.argmin(miss))]
-    for t in tgts:
+    for t in model.targets:
         vals = [m.get(t.key, math.nan) for st, _, m in est if st in USABLE_STATUSES]
         vals = [v for v in vals if math.isfinite(v)]
         if vals:
             model.estimated_range[t.key] = (min(vals), max(vals))
-    if goal_param is not None or goal_metric is not None:
+    if goal is not None:
         ok_start = [
             i for i, (st, _, m) in enumerate(est)
-            if st in USABLE_STATUSES and miss[i] <= 0.25 * len(tgts) and model.safe(m)
+            if st in USABLE_STATUSES and miss[i] <= 0.25 * len(model.targets) and model.safe(m)
         ]  # fmt: skip
         if ok_start:
-            sign = 1.0 if sense == "maximize" else -1.0
 
             def est_goal(i: int) -> float:
-                if goal_param is not None:
-                    return float(starts[i][goal_param])
-                v = est[i][2].get(goal_metric or "", math.nan)
-                return v if math.isfinite(v) else -math.inf * sign
+                if goal.param is not None:
+                    return float(starts[i][goal.param])
+                v = est[i][2].get(goal.metric or "", math.nan)
+                return v if math.isfinite(v) else -math.inf * goal.sign
 
-            best = starts[max(ok_start, key=lambda i: sign * est_goal(i))]
+            best = starts[max(ok_start, key=lambda i: goal.sign * est_goal(i))]
     # Keep off the edge so that finite differences have room on both sides.
-    surrogate_best = best
-    best = np.clip(best, DIFF_STEP, 1 - DIFF_STEP)
+    return np.clip(best, DIFF_STEP, 1 - DIFF_STEP), best
 
-    # 2. meet the targets with the model itself
+
+def _meet_targets(
+    model: _Model, start: np.ndarray, surrogate_best: np.ndarray, goal: _Goal | None, max_evaluations: int
+) -> None:
+    """Step 2: least squares on the residuals (y − target)/tol with the model itself, from ``start``."""
+    from scipy.optimize import least_squares
+
+    d = len(model.keys)
     # Stop as soon as a point is well inside every band: polishing further only chases grid jitter.
     stop_at = 0.5 if goal else 0.25
 
@@ -401,117 +482,99 @@ def tune(
 
     try:
         ls = least_squares(
-            residuals, best, bounds=(np.zeros(d), np.ones(d)), diff_step=DIFF_STEP, xtol=1e-3, ftol=1e-3,
+            residuals, start, bounds=(np.zeros(d), np.ones(d)), diff_step=DIFF_STEP, xtol=1e-3, ftol=1e-3,
             max_nfev=max(3, max_evaluations // (2 * (d + 1))),
         )  # fmt: skip
         u_fit = np.clip(ls.x, 0, 1)
     except _Done as done:
         u_fit = np.clip(done.u, 0, 1)
-    if not model.feasible(u_fit) and not np.array_equal(surrogate_best, best):
+    if not model.feasible(u_fit) and not np.array_equal(surrogate_best, start):
         # Targets out of reach from inside the box: the surrogate's best lies on its edge,
         # where the clipped least-squares start (and a fit stopped by its tolerances) may
         # never arrive.  One evaluation there tells whether widening a range would help.
         model(surrogate_best)
 
-    # 3. the objective, the targets as constraints
-    feasible_pts = [np.array(k) for k in model.cache if model.feasible(_to_u(model, k))]
-    if goal and feasible_pts:
-        sign = -1.0 if sense == "maximize" else 1.0
 
-        def objective(u: np.ndarray) -> float:
-            if goal_param is not None:
-                return sign * float(np.clip(u[goal_param], 0, 1))
-            _, _, m = model(u)
-            v = m.get(goal_metric or "", math.nan)
-            return sign * v if math.isfinite(v) else 1e6
+def _optimise(model: _Model, goal: _Goal, max_evaluations: int) -> None:
+    """Step 3: the objective by COBYQA from the best feasible point, the targets as constraints."""
+    from scipy.optimize import minimize as sp_minimize
 
-        start = _to_u(model, max(feasible_pts, key=lambda x: -objective(_to_u(model, x))))
-        left = max(10, max_evaluations - len(model.cache))
-        try:
-            sp_minimize(
-                objective, start, method="COBYQA", bounds=[(0.0, 1.0)] * d,
-                constraints=[{"type": "ineq", "fun": model.constraints}],
-                options={"maxfev": left, "initial_tr_radius": 0.1, "final_tr_radius": 0.01},
-            )  # fmt: skip
-        except ValueError:  # older SciPy without COBYQA
-            sp_minimize(
-                objective, start, method="COBYLA", constraints=[{"type": "ineq", "fun": model.constraints}],
-                options={"maxiter": left, "rhobeg": 0.1, "tol": 0.01},
-            )  # fmt: skip
+    feasible_pts = [np.array(k) for k in model.cache if model.feasible(model.u(k))]
+    if not feasible_pts:
+        return
+    d = len(model.keys)
+    sign = -goal.sign
 
-    # 4. the best feasible point seen
+    def objective(u: np.ndarray) -> float:
+        if goal.param is not None:
+            return sign * float(np.clip(u[goal.param], 0, 1))
+        _, _, m = model(u)
+        v = m.get(goal.metric or "", math.nan)
+        return sign * v if math.isfinite(v) else 1e6
+
+    start = model.u(max(feasible_pts, key=lambda x: -objective(model.u(x))))
+    left = max(10, max_evaluations - len(model.cache))
+    constraints = [{"type": "ineq", "fun": model.constraints}]
+    try:
+        sp_minimize(
+            objective, start, method="COBYQA", bounds=[(0.0, 1.0)] * d, constraints=constraints,
+            options={"maxfev": left, "initial_tr_radius": 0.1, "final_tr_radius": 0.01},
+        )  # fmt: skip
+    except ValueError:  # older SciPy without COBYQA
+        sp_minimize(
+            objective, start, method="COBYLA", constraints=constraints,
+            options={"maxiter": left, "rhobeg": 0.1, "tol": 0.01},
+        )  # fmt: skip
+
+
+def _best_point(model: _Model, goal: _Goal | None) -> np.ndarray:
+    """Step 4: the best feasible point evaluated (never an unchecked optimiser end point), else the closest."""
     evaluated = [np.array(k) for k in model.cache]
-    feas = [x for x in evaluated if model.feasible(_to_u(model, x))]
-    if feas:
-        if goal:
+    feas = [x for x in evaluated if model.feasible(model.u(x))]
+    if not feas:
+        return model.u(min(evaluated, key=model.misfit))
+    if goal is None:
+        return model.u(min(feas, key=model.misfit))
 
-            def score(x: np.ndarray) -> float:
-                u = _to_u(model, x)
-                if goal_param is not None:
-                    return float(u[goal_param])
-                return model(u)[2].get(goal_metric or "", math.nan)
+    def score(x: np.ndarray) -> float:
+        u = model.u(x)
+        if goal.param is not None:
+            return float(u[goal.param])
+        return model(u)[2].get(goal.metric or "", math.nan)
 
-            pick = max(feas, key=score) if sense == "maximize" else min(feas, key=score)
-        else:
-            pick = min(feas, key=lambda x: float(np.sum(model.residuals(_to_u(model, x)) ** 2)))
-        u_best = _to_u(model, pick)
-    else:
-        u_best = _to_u(model, min(evaluated, key=lambda x: float(np.sum(model.residuals(_to_u(model, x)) ** 2))))
+    return model.u(max(feas, key=score) if goal.sense == "maximize" else min(feas, key=score))
+
+
+# --------------------------------------------------------------------------- the result
+def _result(model: _Model, space: _Space, u_best: np.ndarray, goal: _Goal | None, check: bool) -> TuneResult:
+    """The result at ``u_best``; when feasible, with sensitivities, the tuned config and the transient check."""
     status, message, metrics = model(u_best)
     x_best = model.x(u_best)
     ok = model.feasible(u_best)
     edge = 0.02  # within 2 % of the range counts as the edge
     at_bounds = [
         k.path + (" (lower)" if u <= edge else " (upper)")
-        for k, u in zip(keys, u_best, strict=True)
+        for k, u in zip(space.keys, u_best, strict=True)
         if u <= edge or u >= 1 - edge
     ]
     result = TuneResult(
-        feasible=ok,
-        mode=mode,
-        parameters=paths,
-        units=[k.unit for k in keys],
-        bounds=bounds,
-        optimum={p: float(v) for p, v in zip(paths, x_best, strict=True)},
-        predicted=metrics,
-        status=status,
-        targets=tgts,
-        objective=goal,
-        sense=sense,
-        at_bounds=at_bounds,
-    )
-    result.message = _explain(result, model, message, min_gap, j_limit)
+        feasible=ok, mode=model.mode, parameters=space.paths, units=[k.unit for k in space.keys],
+        bounds=space.bounds, optimum={p: float(v) for p, v in zip(space.paths, x_best, strict=True)},
+        predicted=metrics, status=status, targets=model.targets, objective=goal.name if goal else None,
+        sense=goal.sense if goal else None, at_bounds=at_bounds,
+    )  # fmt: skip
+    result.message = _explain(result, model, message)
     if ok:
-        report = list(dict.fromkeys([t.key for t in tgts] + ([goal_metric] if goal_metric else [])
-                                    + ["diameter_mm", "frontal_gap_mm", "machining_time_s"]))  # fmt: skip
-        result.sensitivity = _sensitivity(model, u_best, report)
-        doc = {k: dict(v) if isinstance(v, dict) else v for k, v in cfg.raw.items()}
-        for k, v in zip(keys, x_best, strict=True):
-            doc.setdefault(k.table, {})[k.name] = int(round(v)) if k.kind == "int" else float(v)
-        result.config_doc = doc
-        if check and mode == "equilibrium":
-            result.check = _transient_check(model, u_best, tgts)
-    result.evaluations = len(model.cache)
-    result.wall_clock_s = time.perf_counter() - t0
+        reported = [t.key for t in model.targets] + ([goal.metric] if goal and goal.metric else [])
+        reported += ["diameter_mm", "frontal_gap_mm", "machining_time_s"]
+        result.sensitivity = _sensitivity(model, u_best, list(dict.fromkeys(reported)))
+        result.config_doc = model.cfg.changed_document(key_changes(space.keys, x_best))
+        if check and model.mode == "equilibrium":
+            result.check = _transient_check(model, u_best)
     return result
 
 
-def require_feasible(result: TuneResult) -> None:
-    """Raise :class:`TargetNotReachedError` (exit code 1) when the search failed."""
-    if not result.feasible:
-        raise TargetNotReachedError(result.message)
-
-
-def _key(model: _Model, u: np.ndarray) -> tuple[float, ...]:
-    return tuple(np.round(model.x(u), 10))
-
-
-def _to_u(model: _Model, x: Any) -> np.ndarray:
-    x = np.asarray(x, float)
-    return (x - model.lo) / (model.hi - model.lo)
-
-
-def _explain(r: TuneResult, model: _Model, run_message: str, min_gap: float, j_limit: float | None) -> str:
+def _explain(r: TuneResult, model: _Model, run_message: str) -> str:
     where = ", ".join(f"{p} = {v:.4g}" for p, v in r.optimum.items())
     if r.feasible:
         return f"targets met at {where}"
@@ -526,18 +589,18 @@ def _explain(r: TuneResult, model: _Model, run_message: str, min_gap: float, j_l
             est = f"; the 1D estimate over the ranges spans {rng[0]:.4g} to {rng[1]:.4g}" if rng else ""
             parts.append(f"{t.key} = {got} (target {t.value:g} ± {t.tol:g}{est})")
     gap = r.predicted.get("frontal_gap_mm", math.nan)
-    if math.isfinite(gap) and gap < min_gap:
-        parts.append(f"frontal gap {gap:.4g} mm below the minimum {min_gap:g} mm (short-circuit risk)")
+    if math.isfinite(gap) and gap < model.min_gap:
+        parts.append(f"frontal gap {gap:.4g} mm below the minimum {model.min_gap:g} mm (short-circuit risk)")
     j = r.predicted.get("max_current_density_A_per_cm2", math.nan)
-    if j_limit is not None and math.isfinite(j) and j > j_limit:
-        parts.append(f"current density {j:.4g} A/cm² above the limit {j_limit:g} A/cm²")
+    if model.j_limit is not None and math.isfinite(j) and j > model.j_limit:
+        parts.append(f"current density {j:.4g} A/cm² above the limit {model.j_limit:g} A/cm²")
     bounds = f"; at the edge of the search range: {', '.join(r.at_bounds)} (widen --vary)" if r.at_bounds else ""
     return (
         f"no parameters within the search ranges meet the targets: best found at {where}: " + "; ".join(parts) + bounds
     )
 
 
-def _sensitivity(model: _Model, u: np.ndarray, metrics: Sequence[str]) -> list[dict[str, Any]]:
+def _sensitivity(model: _Model, u: np.ndarray, metrics: Sequence[str]) -> list[Sensitivity]:
     """d(metric)/d(parameter) at ``u`` by central differences over 5 % of each range."""
     out = []
     tol = {t.key: t.tol for t in model.targets}
@@ -548,7 +611,6 @@ def _sensitivity(model: _Model, u: np.ndarray, metrics: Sequence[str]) -> list[d
         xu, xd = model.x(up)[j], model.x(dn)[j]
         su, _, mu = model(up)
         sd, _, md = model(dn)
-        entry: dict[str, Any] = {"parameter": key.path, "unit": key.unit, "step": float(xu - xd) / 2}
         derivs: dict[str, float | None] = {}
         spans: dict[str, float | None] = {}
         for name in metrics:
@@ -561,19 +623,17 @@ def _sensitivity(model: _Model, u: np.ndarray, metrics: Sequence[str]) -> list[d
             derivs[name] = g
             if name in tol:
                 spans[name] = tol[name] / abs(g) if g != 0 else None
-        entry["derivative"] = derivs
-        entry["tolerance_span"] = spans
-        out.append(entry)
+        step = float(xu - xd) / 2
+        out.append(Sensitivity(parameter=key.path, unit=key.unit, step=step, derivative=derivs, tolerance_span=spans))
     return out
 
 
-def _transient_check(model: _Model, u: np.ndarray, targets: Sequence[Target]) -> dict[str, Any]:
+def _transient_check(model: _Model, u: np.ndarray) -> TransientCheck:
     """Drill the hole in time at the optimum: does the transient run agree?"""
-    cfg = build_config(model.base, model.overrides(u), model.source, model.base_dir)
-    status, message, m = evaluate_config(cfg, "transient")
-    return {
-        "status": status,
-        "message": message,
-        "metrics": {k: _none(v) for k, v in m.items()},
-        "targets_met": {t.key: t.met(m.get(t.key, math.nan)) for t in targets},
-    }
+    status, message, m = evaluate_config(model.variant(u), "transient")
+    return TransientCheck(
+        status=status,
+        message=message,
+        metrics=to_jsonable(m),
+        targets_met={t.key: t.met(m.get(t.key, math.nan)) for t in model.targets},
+    )

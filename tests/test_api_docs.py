@@ -35,13 +35,6 @@ def test_api_reference_is_stable_and_complete() -> None:
     assert text == gen.render()  # same text twice in one process
     assert not re.search(r"0x[0-9a-fA-F]{6,}", text), "a memory address in docs/api.md"
     assert str(Path.home()) not in text and str(DOCS.parent) not in text, "a local path in docs/api.md"
-    for name in (
-        "ecmsim.config",
-        "ecmsim.simulation",
-        "ecmsim.io",
-        "ecmsim.qc",
-        "ecmsim.engineering",
-        "ecmsim.kernels",
-    ):
+    for name in ("config", "simulation", "io", "qc", "engineering", "kernels"):
         assert f"## `ecmsim.{name}`" in text
     assert "### `load_config`" in text and "**Parameters**" in text

@@ -327,9 +327,16 @@ def capability(
         sw, method = float(sigma_w), "given"
     cap = build_capability(v, n, mean, sw, s, method, lsl, usl, target, confidence)
     if non_normal and n >= 8:
-        cap.percentile = percentile_method(v, lsl, usl)
-        cap.box_cox = box_cox_indices(v, lsl, usl, confidence)
+        add_non_normal_indices(cap, v, lsl, usl, confidence)
     return cap
+
+
+def add_non_normal_indices(
+    cap: Capability, v: np.ndarray, lsl: float | None, usl: float | None, confidence: float
+) -> None:
+    """Set ``cap``'s ISO 22514-2 percentile indices and Box–Cox indices from the finite values ``v``."""
+    cap.percentile = percentile_method(v, lsl, usl)
+    cap.box_cox = box_cox_indices(v, lsl, usl, confidence)
 
 
 def build_capability(

@@ -42,16 +42,10 @@ from typing import Any
 import numpy as np
 
 from ecmsim.errors import EXIT_OK, EXIT_REJECTED, ConfigError, InputDataError
-from ecmsim.io.inspection import BATCH_FIELDS, open_batch, sha256_file
+from ecmsim.io.inspection import BATCH_FIELDS, Design, open_batch, sha256_file
 from ecmsim.io.spc_limits import FrozenLimit, SpcLimits, read_spc_limits
 from ecmsim.jsonable import to_jsonable
-from ecmsim.qc.capability import (
-    Capability,
-    box_cox_indices,
-    build_capability,
-    percentile_method,
-    pooled_sigma,
-)
+from ecmsim.qc.capability import Capability, add_non_normal_indices, build_capability, pooled_sigma
 from ecmsim.qc.charts import CHARTS, CUSUM_H, CUSUM_K, EWMA_L, EWMA_LAMBDA, RULE_SETS, RULES, Chart, chart
 from ecmsim.qc.check import Predictions, _residual_stats, load_predictions
 from ecmsim.qc.spec import CHARACTERISTICS, Spec, load_spec
@@ -120,7 +114,7 @@ class SeriesDef:
     nominal: np.ndarray  # same shape: nominal subtracted
 
 
-def _series_defs(spec: Spec, design: Any) -> list[SeriesDef]:
+def _series_defs(spec: Spec, design: Design) -> list[SeriesDef]:
     rspec = spec.resolve(design)
     groups = np.asarray(design.group)
     has = design.station_mask.any(axis=1)
@@ -160,7 +154,7 @@ def _series_defs(spec: Spec, design: Any) -> list[SeriesDef]:
     return out
 
 
-def _values(m: dict[str, np.ndarray], design: Any) -> dict[str, np.ndarray]:
+def _values(m: dict[str, np.ndarray], design: Design) -> dict[str, np.ndarray]:
     """Characteristic values of a block of parts: diameter (p, H, S), the others (p, H); mm or deg."""
     dia = m["diameter"].astype(float)
     sm = design.station_mask
@@ -492,9 +486,43 @@ def run_spc(
     preds = load_predictions(prediction_paths)
     limits = read_spc_limits(limits_path) if limits_path is not None else None
     now = analysed_at or datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    design = None
+    design, metas, p_total = _survey_batches(batch_paths, spec)
+    stream = _SpcStream(design, spec, preds, metas, p_total, opts, str(batch_paths[0]))
+    for path, meta in zip(batch_paths, metas, strict=True):
+        stream.add_batch(path, meta)
+    stream.check_serials()
+    series = [
+        _characteristic_series(sd, stream.accs[sd.key], opts, limits, stream.part_field, stream.serials)
+        for sd in stream.defs
+    ]
+    residuals = None
+    if stream.residuals is not None:
+        rs, residuals = stream.residuals.finish(opts, limits, stream.part_field, stream.serials, spec)
+        series += rs
+    run = SpcRun(
+        spec=spec,
+        options=opts,
+        phase="II" if limits is not None else "I",
+        batches=stream.batches,
+        serials=stream.serials,
+        series=series,
+        residuals=residuals,
+        predictions=preds,
+        limits=limits,
+        analysed_at=now,
+    )
+    run.notes += _run_notes(spec, opts, limits, stream.pred_src)
+    return run
+
+
+def _survey_batches(batch_paths: Sequence[str | Path], spec: Spec) -> tuple[Design, list[dict[str, str]], int]:
+    """The common design, every batch's metadata (checked against the spec) and the number of parts.
+
+    Nothing but the headers is read: a batch that does not fit fails before any measurement is.
+    """
+    design: Design | None = None
     metas: list[dict[str, str]] = []
-    n_parts: list[int] = []
+    n_parts = 0
     for path in batch_paths:
         with open_batch(path) as r:
             for key in ("part_number", "drawing_revision"):
@@ -509,75 +537,94 @@ def run_spc(
             else:
                 _same_design(design, r.design, str(batch_paths[0]), str(path))
             metas.append(dict(r.meta))
-            n_parts.append(r.n_parts)
+            n_parts += r.n_parts
     assert design is not None
-    p_total = int(sum(n_parts))
-    if p_total == 0:
+    if n_parts == 0:
         raise InputDataError("the batches hold no parts")
-    defs = _series_defs(spec, design)
-    if not defs:
-        raise ConfigError("the spec tolerances no characteristic of these holes", spec.source)
-    accs = {sd.key: _Acc(p_total, max(1, math.ceil(p_total * int(sd.mask.sum()) / MAX_SAMPLE))) for sd in defs}
-    pred, pred_src = preds.match(design, str(batch_paths[0])) if preds else (None, None)
-    res_acc = _ResidualAcc(design, p_total, metas[0].get("electrode", "")) if pred is not None else None
-    serials: list[str] = []
-    part_field: list[str] = []
-    batches = []
-    offset = 0
-    field_name = opts.subgroup if opts.subgroup_size() is None else None
-    for path, meta in zip(batch_paths, metas, strict=True):
+    return design, metas, n_parts
+
+
+class _SpcStream:
+    """Reads the batches in order into the series accumulators (and the residual accumulator)."""
+
+    def __init__(
+        self,
+        design: Design,
+        spec: Spec,
+        preds: Predictions,
+        metas: list[dict[str, str]],
+        p_total: int,
+        opts: SpcOptions,
+        first_path: str,
+    ) -> None:
+        self.design = design
+        self.defs = _series_defs(spec, design)
+        if not self.defs:
+            raise ConfigError("the spec tolerances no characteristic of these holes", spec.source)
+        self.accs = {
+            sd.key: _Acc(p_total, max(1, math.ceil(p_total * int(sd.mask.sum()) / MAX_SAMPLE))) for sd in self.defs
+        }
+        self.pred: np.ndarray | None = None
+        self.pred_src: np.ndarray | None = None
+        if preds:
+            self.pred, self.pred_src = preds.match(design, first_path)
+        self.residuals = _ResidualAcc(design, p_total, metas[0].get("electrode", "")) if self.pred is not None else None
+        self.serials: list[str] = []
+        self.part_field: list[str] = []
+        self.batches: list[dict[str, object]] = []
+        self.offset = 0
+        self.field_name = opts.subgroup if opts.subgroup_size() is None else None
+
+    def add_batch(self, path: str | Path, meta: dict[str, str]) -> None:
+        """Stream one batch, block by block of parts, into the accumulators."""
         digest = sha256_file(path)
         with open_batch(path) as r:
-            serials += r.serials
-            part_field += [meta.get(field_name, "") if field_name else ""] * r.n_parts
+            self.serials += r.serials
+            self.part_field += [meta.get(self.field_name, "") if self.field_name else ""] * r.n_parts
             for a, _b, m in r.iter_chunks():
-                vals = _values(m, design)
-                for sd in defs:
+                vals = _values(m, self.design)
+                for sd in self.defs:
                     v = vals[sd.characteristic]
                     dev = np.where(sd.mask[None], v - sd.nominal[None], np.nan)
-                    accs[sd.key].add(offset + a, dev, sd)
-                if res_acc is not None:
-                    res_acc.add(offset + a, vals["diameter"] - pred[None])  # type: ignore[index]
-            batches.append({"path": str(path), "sha256": digest, "batch_id": meta["batch_id"], "parts": r.n_parts,
-                            "metadata": meta})  # fmt: skip
-        offset += r.n_parts
-    if len(set(serials)) != len(serials):
+                    self.accs[sd.key].add(self.offset + a, dev, sd)
+                if self.residuals is not None and self.pred is not None:
+                    self.residuals.add(self.offset + a, vals["diameter"] - self.pred[None])
+            self.batches.append(
+                {
+                    "path": str(path),
+                    "sha256": digest,
+                    "batch_id": meta["batch_id"],
+                    "parts": r.n_parts,
+                    "metadata": meta,
+                }
+            )
+        self.offset += r.n_parts
+
+    def check_serials(self) -> None:
+        """Each part occurs once over all batches."""
         seen: set[str] = set()
-        dup = next(s for s in serials if s in seen or seen.add(s))  # type: ignore[func-returns-value]
-        raise InputDataError(f"serial {dup!r} occurs in more than one batch; give each part once")
-    series: list[SeriesResult] = []
-    for sd in defs:
-        acc = accs[sd.key]
-        series.append(_characteristic_series(sd, acc, opts, limits, part_field, serials))
-    residuals = None
-    if res_acc is not None:
-        rs, residuals = res_acc.finish(opts, limits, part_field, serials, spec)
-        series += rs
-    run = SpcRun(
-        spec=spec,
-        options=opts,
-        phase="II" if limits is not None else "I",
-        batches=batches,
-        serials=serials,
-        series=series,
-        residuals=residuals,
-        predictions=preds,
-        limits=limits,
-        analysed_at=now,
-    )
+        for s in self.serials:
+            if s in seen:
+                raise InputDataError(f"serial {s!r} occurs in more than one batch; give each part once")
+            seen.add(s)
+
+
+def _run_notes(spec: Spec, opts: SpcOptions, limits: SpcLimits | None, pred_src: np.ndarray | None) -> list[str]:
+    """What the reader of a run should know: limits from another spec or rules, holes without prediction."""
+    notes = []
     if limits is not None and limits.spec_sha256 != spec.sha256:
-        run.notes.append(
+        notes.append(
             f"the limits were frozen with another spec (sha256 {limits.spec_sha256[:12]}, {limits.spec_file}); "
             "control limits do not depend on the tolerances, but check that the characteristics are the same"
         )
     if limits is not None and tuple(limits.rules) != tuple(opts.rules):
-        run.notes.append(f"run rules differ from Phase I ({','.join(limits.rules)})")
+        notes.append(f"run rules differ from Phase I ({','.join(limits.rules)})")
     if pred_src is not None and (pred_src < 0).any():
-        run.notes.append(f"{int((pred_src < 0).sum())} holes have no prediction and no residuals")
-    return run
+        notes.append(f"{int((pred_src < 0).sum())} holes have no prediction and no residuals")
+    return notes
 
 
-def _same_design(d0: Any, d1: Any, p0: str, p1: str) -> None:
+def _same_design(d0: Design, d1: Design, p0: str, p1: str) -> None:
     same = (
         d0.hole_id == d1.hole_id
         and d0.group == d1.group
@@ -614,7 +661,13 @@ def _characteristic_series(
         else:
             method = "pooled within-part"
         sample = np.concatenate(acc.sample) if acc.sample else np.zeros(0)
-        cap = _capability_from_summary(sample, n, mean, sw, s_over, method, sd.lsl, sd.usl, opts.confidence)
+        cap = build_capability(sample, n, mean, sw, s_over, method, sd.lsl, sd.usl, None, opts.confidence)
+        if sample.size >= 8 and np.ptp(sample) > 0:  # the non-normal indices from the systematic sample
+            add_non_normal_indices(cap, sample, sd.lsl, sd.usl, opts.confidence)
+        if cap.normality.get("normal") is False:
+            cap.notes.append(
+                "the values are not normal (Anderson-Darling p < 0.05): prefer the percentile or Box-Cox indices"
+            )
         cap.observed_out_of_spec = (acc.below + acc.above) / n
         if acc.stride > 1:
             cap.notes.append(f"normality and non-normal methods on a systematic sample of {sample.size} of {n} values")
@@ -634,29 +687,6 @@ def _characteristic_series(
                         frozen, labels, notes)  # fmt: skip
 
 
-def _capability_from_summary(
-    sample: np.ndarray,
-    n: int,
-    mean: float,
-    sw: float,
-    s: float,
-    method: str,
-    lsl: float | None,
-    usl: float | None,
-    confidence: float,
-) -> Capability:
-    """:func:`build_capability` on a streamed series, plus the non-normal indices from its sample."""
-    cap = build_capability(sample, n, mean, sw, s, method, lsl, usl, None, confidence)
-    if sample.size >= 8 and np.ptp(sample) > 0:
-        cap.percentile = percentile_method(sample, lsl, usl)
-        cap.box_cox = box_cox_indices(sample, lsl, usl, confidence)
-    if cap.normality.get("normal") is False:
-        cap.notes.append(
-            "the values are not normal (Anderson-Darling p < 0.05): prefer the percentile or Box-Cox indices"
-        )
-    return cap
-
-
 # --------------------------------------------------------------------------- residuals
 _ELECTRODE_RE = re.compile(r"\s*([^,()]+?)\s*\(\s*group\s+([^)]+?)\s*\)")
 
@@ -670,7 +700,7 @@ def electrode_names(meta_electrode: str, groups: list[str]) -> dict[str, str]:
 class _ResidualAcc:
     """Per part and per hole residual summaries, streamed."""
 
-    def __init__(self, design: Any, p_total: int, electrode_meta: str) -> None:
+    def __init__(self, design: Design, p_total: int, electrode_meta: str) -> None:
         self.d = design
         h, s = design.n_holes, design.n_stations
         self.levels: dict[str, tuple[list[str], np.ndarray]] = {}
@@ -747,95 +777,27 @@ class _ResidualAcc:
     def finish(
         self, opts: SpcOptions, limits: SpcLimits | None, part_field: list[str], serials: list[str], spec: Spec
     ) -> tuple[list[SeriesResult], dict[str, Any]]:
-        d = self.d
-        with np.errstate(invalid="ignore", divide="ignore"):
-            tot_s = self.part_sum["electrode"].sum(axis=1)
-            tot_c = self.part_cnt["electrode"].sum(axis=1)
-            offset = np.where(tot_c > 0, tot_s / np.maximum(tot_c, 1), np.nan)
-            lv = {f: np.where(self.part_cnt[f] > 0, self.part_sum[f] / np.maximum(self.part_cnt[f], 1), np.nan)
-                  for f in self.levels}  # fmt: skip
-            by_depth = np.where(self.depth_cnt > 0, self.depth_sum / np.maximum(self.depth_cnt, 1), np.nan)
-            taper_err = np.where(self.slope_cnt > 0, self.slope_sum / np.maximum(self.slope_cnt, 1), np.nan)
-            hole_mean = np.where(self.hole_mean_cnt > 0, self.hole_mean_sum / np.maximum(self.hole_mean_cnt, 1), np.nan)
-            hole_slope = np.where(
-                self.hole_slope_cnt > 0, self.hole_slope_sum / np.maximum(self.hole_slope_cnt, 1), np.nan
-            )
-            hs_mean = np.where(
-                self.hole_station_cnt > 0, self.hole_station_sum / np.maximum(self.hole_station_cnt, 1), np.nan
-            )
-        series_in: list[tuple[str, str, str, str, np.ndarray]] = [
-            ("residual_offset:all", "residual_offset", "all", "mm", offset),
+        """The residual series (offset overall and per group, taper error), their drift signals and attribution."""
+        mean = self._means()
+        out = [
+            _residual_series(key, char, g, unit, vals, opts, limits, part_field, serials)
+            for key, char, g, unit, vals in self._series_inputs(mean)
         ]
-        enames, _ = self.levels["electrode"]
-        if len(enames) > 1:
-            for gi, g in enumerate(d.groups()):
-                series_in.append((f"residual_offset:{g}", "residual_offset", g, "mm", lv["electrode"][:, gi]))
-        series_in.append(("residual_taper_error:all", "residual_taper_error", "all", "mm/mm", taper_err))
-        out: list[SeriesResult] = []
-        for key, char, g, unit, vals in series_in:
-            notes: list[str] = []
-            v2, labels = _subgroups(vals, part_field, opts, serials)
-            kinds = _chart_kinds(opts, v2, residual=True)
-            if char == "residual_taper_error":
-                kinds = tuple(k for k in kinds if k != "cusum")
-            charts, frozen = _make_charts(key, v2, kinds, opts, limits, notes)
-            desc = (
-                "mean residual (measured − predicted diameter) per part, "
-                + ("all holes" if g == "all" else f"hole group {g}")
-                if char == "residual_offset"
-                else "taper error per part: mean least-squares slope of the residual over depth"
-            )
-            out.append(SeriesResult(key, char, g, unit, "residual", desc, vals, None, charts, frozen, labels, notes))
-        # drift signals and their attribution
-        drift: list[dict[str, Any]] = []
-        for s in out:
-            for kind in ("ewma", "cusum"):
-                c = s.charts.get(kind)
-                if c is not None and not c.in_control:
-                    i = c.first_signal()
-                    drift.append({"series": s.key, "chart": kind, "first_signal": i,
-                                  "subgroup": s.labels[i] if i is not None else None,
-                                  "run_length": None if i is None else i + 1})  # fmt: skip
-        factors = dict(lv)
-        factors["depth"] = by_depth
+        drift = _drift_signals(out)
+        factors = dict(mean.levels)
+        factors["depth"] = mean.by_depth
         level_names = {f: self.levels[f][0] for f in self.levels}
-        level_names["depth"] = [f"station {z:g} mm" for z in d.station_depth.tolist()]
+        level_names["depth"] = [f"station {z:g} mm" for z in self.d.station_depth.tolist()]
         attribution = attribute(factors, level_names, self.levels, part_field if opts.subgroup_size() != 1 else None)
-        worst_i = self.worst_station
-        per_hole = [
-            {
-                "hole": d.hole_id[i],
-                "group": d.group[i],
-                "mean_offset_mm": float(hole_mean[i]),
-                "taper_error_mm_per_mm": float(hole_slope[i]),
-                "worst_station_mm": (
-                    float(d.station_depth[int(np.nanargmax(np.abs(hs_mean[i])))])
-                    if np.isfinite(hs_mean[i]).any()
-                    else None
-                ),
-                "max_abs_residual_mm": float(self.hole_worst[i]),
-            }
-            for i in range(d.n_holes)
-        ]
-        per_part = [
-            {
-                "serial": serials[i],
-                "mean_offset_mm": float(offset[i]),
-                "taper_error_mm_per_mm": float(taper_err[i]),
-                "max_abs_residual_mm": float(self.worst[i]),
-                "worst_hole": d.hole_id[int(self.worst_hole[i])] if self.worst_hole[i] >= 0 else None,
-                "worst_station_mm": float(d.station_depth[int(worst_i[i])]) if worst_i[i] >= 0 else None,
-            }
-            for i in range(len(serials))
-        ]
+        by_depth = mean.by_depth
         summary = {
             "definition": "residual = measured − predicted diameter at each station (mm); per hole: mean offset, "
             "least-squares slope over depth (taper error, mm/mm), station of the largest mean |residual|",
             "drift_detected": bool(drift),
             "drift_signals": drift,
             "attribution": attribution if drift else {**attribution, "conclusion": "no drift signal"},
-            "per_hole": per_hole,
-            "per_part": per_part[:2000],
+            "per_hole": self._per_hole(mean),
+            "per_part": self._per_part(mean, serials)[:2000],
             "by_depth_mean_mm": [
                 float(x) for x in np.nanmean(np.where(np.isfinite(by_depth), by_depth, np.nan), axis=0)
             ]
@@ -847,6 +809,128 @@ class _ResidualAcc:
             },
         }
         return out, summary
+
+    def _means(self) -> _ResidualMeans:
+        """Means of the streamed sums (NaN where nothing was summed)."""
+
+        def ratio(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tot_s = self.part_sum["electrode"].sum(axis=1)
+            tot_c = self.part_cnt["electrode"].sum(axis=1)
+            return _ResidualMeans(
+                offset=ratio(tot_s, tot_c),
+                levels={f: ratio(self.part_sum[f], self.part_cnt[f]) for f in self.levels},
+                by_depth=ratio(self.depth_sum, self.depth_cnt),
+                taper_error=ratio(self.slope_sum, self.slope_cnt),
+                hole_mean=ratio(self.hole_mean_sum, self.hole_mean_cnt),
+                hole_slope=ratio(self.hole_slope_sum, self.hole_slope_cnt),
+                hole_station_mean=ratio(self.hole_station_sum, self.hole_station_cnt),
+            )
+
+    def _series_inputs(self, mean: _ResidualMeans) -> list[tuple[str, str, str, str, np.ndarray]]:
+        """(key, characteristic, group, unit, per-part values) of every residual series."""
+        series_in: list[tuple[str, str, str, str, np.ndarray]] = [
+            ("residual_offset:all", "residual_offset", "all", "mm", mean.offset),
+        ]
+        enames, _ = self.levels["electrode"]
+        if len(enames) > 1:
+            for gi, g in enumerate(self.d.groups()):
+                series_in.append((f"residual_offset:{g}", "residual_offset", g, "mm", mean.levels["electrode"][:, gi]))
+        series_in.append(("residual_taper_error:all", "residual_taper_error", "all", "mm/mm", mean.taper_error))
+        return series_in
+
+    def _per_hole(self, mean: _ResidualMeans) -> list[dict[str, Any]]:
+        d, hs_mean = self.d, mean.hole_station_mean
+        return [
+            {
+                "hole": d.hole_id[i],
+                "group": d.group[i],
+                "mean_offset_mm": float(mean.hole_mean[i]),
+                "taper_error_mm_per_mm": float(mean.hole_slope[i]),
+                "worst_station_mm": (
+                    float(d.station_depth[int(np.nanargmax(np.abs(hs_mean[i])))])
+                    if np.isfinite(hs_mean[i]).any()
+                    else None
+                ),
+                "max_abs_residual_mm": float(self.hole_worst[i]),
+            }
+            for i in range(d.n_holes)
+        ]
+
+    def _per_part(self, mean: _ResidualMeans, serials: list[str]) -> list[dict[str, Any]]:
+        d, worst_i = self.d, self.worst_station
+        return [
+            {
+                "serial": serials[i],
+                "mean_offset_mm": float(mean.offset[i]),
+                "taper_error_mm_per_mm": float(mean.taper_error[i]),
+                "max_abs_residual_mm": float(self.worst[i]),
+                "worst_hole": d.hole_id[int(self.worst_hole[i])] if self.worst_hole[i] >= 0 else None,
+                "worst_station_mm": float(d.station_depth[int(worst_i[i])]) if worst_i[i] >= 0 else None,
+            }
+            for i in range(len(serials))
+        ]
+
+
+@dataclass
+class _ResidualMeans:
+    """Residual means per part (P,), per part and level (P, L), per part and station (P, S) and per hole (H,)."""
+
+    offset: np.ndarray  # mean residual of the part (mm)
+    levels: dict[str, np.ndarray]  # factor → (P, L) mean residual of each level
+    by_depth: np.ndarray  # (P, S)
+    taper_error: np.ndarray  # mean least-squares slope of the residual over depth (mm/mm)
+    hole_mean: np.ndarray
+    hole_slope: np.ndarray
+    hole_station_mean: np.ndarray  # (H, S)
+
+
+def _residual_series(
+    key: str,
+    char: str,
+    g: str,
+    unit: str,
+    vals: np.ndarray,
+    opts: SpcOptions,
+    limits: SpcLimits | None,
+    part_field: list[str],
+    serials: list[str],
+) -> SeriesResult:
+    """Charts of one residual series (no capability: residuals have no tolerance)."""
+    notes: list[str] = []
+    v2, labels = _subgroups(vals, part_field, opts, serials)
+    kinds = _chart_kinds(opts, v2, residual=True)
+    if char == "residual_taper_error":
+        kinds = tuple(k for k in kinds if k != "cusum")
+    charts, frozen = _make_charts(key, v2, kinds, opts, limits, notes)
+    desc = (
+        "mean residual (measured − predicted diameter) per part, " + ("all holes" if g == "all" else f"hole group {g}")
+        if char == "residual_offset"
+        else "taper error per part: mean least-squares slope of the residual over depth"
+    )
+    return SeriesResult(key, char, g, unit, "residual", desc, vals, None, charts, frozen, labels, notes)
+
+
+def _drift_signals(series: list[SeriesResult]) -> list[dict[str, Any]]:
+    """The EWMA and CUSUM charts of the residual series that signal, with the first signal."""
+    drift: list[dict[str, Any]] = []
+    for s in series:
+        for kind in ("ewma", "cusum"):
+            c = s.charts.get(kind)
+            if c is not None and not c.in_control:
+                i = c.first_signal()
+                drift.append(
+                    {
+                        "series": s.key,
+                        "chart": kind,
+                        "first_signal": i,
+                        "subgroup": s.labels[i] if i is not None else None,
+                        "run_length": None if i is None else i + 1,
+                    }
+                )
+    return drift
 
 
 def _level_slopes(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

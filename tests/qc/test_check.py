@@ -13,20 +13,12 @@ import pytest
 from qc_helpers import run_cli, sha256
 
 from ecmsim.errors import ConfigError, InputDataError
+from ecmsim.io import inspection as insp
 from ecmsim.io import read_qc_result, read_result, write_batch
-from ecmsim.io.inspection import (
-    VERDICT_COND_FAIL,
-    VERDICT_COND_PASS,
-    VERDICT_FAIL,
-    VERDICT_MISSING,
-    VERDICT_NA,
-    VERDICT_NAMES,
-    VERDICT_PASS,
-)
 from ecmsim.qc.check import run_check, zones
 from ecmsim.qc.synth import synthesize, write_synthetic
 
-P, CP, CF, F = VERDICT_PASS, VERDICT_COND_PASS, VERDICT_COND_FAIL, VERDICT_FAIL
+P, CP, CF, F = insp.VERDICT_PASS, insp.VERDICT_COND_PASS, insp.VERDICT_COND_FAIL, insp.VERDICT_FAIL
 
 
 def test_zones_of_the_three_rules_inclusive_limits() -> None:
@@ -46,7 +38,7 @@ def test_float32_values_on_the_limit_conform() -> None:
 def _naive_codes(v: float, lo: float, hi: float, u: float, rule: str) -> int:
     """Obviously correct per-value twin of ``zones`` (no epsilon needed: test values are away from edges)."""
     if math.isnan(v):
-        return VERDICT_MISSING
+        return insp.VERDICT_MISSING
     if rule == "simple":
         return P if lo <= v <= hi else F
     if lo + u <= v <= hi - u:
@@ -86,7 +78,7 @@ def test_vectorised_check_equals_per_value_twin(tmp_path: Path, rule: str) -> No
         tval = f["characteristics/taper/value"][()]
         part = f["parts/verdict"][()]
     for p in range(12):
-        worst = VERDICT_NA
+        worst = insp.VERDICT_NA
         for h in range(5):
             for k in range(4):
                 want = _naive_codes(float(b.diameter[p, h, k]), 0.95, 1.05, u, rule)
@@ -120,7 +112,7 @@ def test_synthetic_faults_found_under_every_rule(synth_files: dict[str, Path], t
     unc = next(f for f in truth["faults"] if f["type"] == "uncertainty_zone")
     for i, serial in enumerate(o.serials):
         want = truth["parts"][serial]
-        verdict = VERDICT_NAMES[int(o.part_verdict[i])]
+        verdict = insp.VERDICT_NAMES[int(o.part_verdict[i])]
         if serial == unc["serial"]:
             assert verdict == unc["expected_verdict"][rule]
             assert bool(o.accepted[i]) == (rule == "simple")
@@ -142,7 +134,7 @@ def test_predictions_residuals_and_model_deviation(synth_pred_files: dict[str, P
     o = run.outcomes[0]
     for i, serial in enumerate(o.serials):
         want = truth["parts"][serial]
-        assert VERDICT_NAMES[int(o.part_verdict[i])] == want["verdict"] and bool(o.accepted[i]) == want["accepted"]
+        assert insp.VERDICT_NAMES[int(o.part_verdict[i])] == want["verdict"] and bool(o.accepted[i]) == want["accepted"]
         if want["model_deviation"] is not None:
             assert bool(o.model_deviation[i]) == want["model_deviation"], serial
     # the drifting electrode: late parts in tolerance yet flagged

@@ -12,7 +12,7 @@ from pathlib import Path
 import h5py
 import pytest
 from click.testing import CliRunner, Result
-from qc_helpers import sha256
+from qc_helpers import chromium_dom, chromium_screenshot, distinct_colours, red_pixels, sha256
 
 from ecmsim.errors import EcmsimError
 from ecmsim.io import read_spc_limits
@@ -177,8 +177,6 @@ def test_error_boundary_prints_one_message_without_traceback(spc_files: dict[str
 
 
 def test_spc_report_renders_in_headless_chromium(spc_files: dict[str, Path], tmp_path: Path) -> None:
-    from test_report import _chrome_args, _chromium, _png_pixels
-
     f = spc_files
     report = tmp_path / "spc.html"
     code, _ = invoke([f["drift"], "--spec", f["drift_spec"], "--predictions", f["prediction"], "--report", report])
@@ -190,17 +188,10 @@ def test_spc_report_renders_in_headless_chromium(spc_files: dict[str, Path], tmp
     for needle in ("Process statistics report", "Capability", "Cpk", "Bissell", "E2 (group B)", "Drift detected",
                    "Western Electric"):  # fmt: skip
         assert needle in text, needle
-    exe = _chromium()
-    dom = subprocess.run([exe, *_chrome_args(tmp_path), "--dump-dom", report.as_uri()],
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert dom.returncode == 0 and "Process statistics report" in dom.stdout
-    assert dom.stdout.count("<img") == n_img
-    png = tmp_path / "shot.png"
-    shot = subprocess.run([exe, *_chrome_args(tmp_path), f"--screenshot={png}", "--window-size=1200,3000",
-                           report.as_uri()], capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert shot.returncode == 0 and png.exists(), shot.stderr[-2000:]
-    w, h, px, bpp = _png_pixels(png)
+    dom = chromium_dom(report, tmp_path)
+    assert "Process statistics report" in dom
+    assert dom.count("<img") == n_img
+    w, h, px, bpp = chromium_screenshot(report, tmp_path, 3000)
     assert (w, h) == (1200, 3000)
-    assert len({px[i : i + 3] for i in range(0, len(px), bpp * 7)}) > 50
-    red = sum(1 for i in range(0, len(px), bpp) if px[i] > 150 and px[i + 1] < 90 and px[i + 2] < 90)
-    assert red > 200  # the red status line and control limits are drawn
+    assert distinct_colours(px, bpp) > 50
+    assert red_pixels(px, bpp) > 200  # the red status line and control limits are drawn

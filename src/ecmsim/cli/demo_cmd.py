@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import click
 
+from ecmsim.cli.qc_cmd import make_output_dir, output_dir_option
+
 
 @click.command("demo")
-@click.option(
-    "-o",
-    "--output-dir",
-    default="ecmsim-demo",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Folder for every file of the demo.",
-)
+@output_dir_option("ecmsim-demo", "Folder for every file of the demo.")
 def demo_command(output_dir: str) -> None:
     """Simulate the default hole, synthesise a batch around it, check it and write the report.
 
@@ -22,9 +17,7 @@ def demo_command(output_dir: str) -> None:
     """
     import json
     import time
-    from pathlib import Path
 
-    from ecmsim.errors import OutputError
     from ecmsim.io import write_result
     from ecmsim.qc.check import run_check, summary_lines
     from ecmsim.qc.report import render_html
@@ -33,11 +26,7 @@ def demo_command(output_dir: str) -> None:
     from ecmsim.simulation import simulate
 
     t0 = time.monotonic()
-    out = Path(output_dir)
-    if not out.is_dir():
-        if not (out.parent if str(out.parent) else Path(".")).is_dir():
-            raise OutputError(f"{out}: folder {out.parent} does not exist")
-        out.mkdir()
+    out = make_output_dir(output_dir)
     click.echo("1/4 simulating example:stem-in718 …")
     result = simulate("example:stem-in718")
     pred = out / "stem-in718.h5"
@@ -51,7 +40,7 @@ def demo_command(output_dir: str) -> None:
     click.echo("4/4 writing the report …")
     report = out / "report.html"
     write_text_atomic(report, render_html(run))
-    write_text_atomic(out / "check.json", json.dumps(run.to_json(), indent=1, default=str) + "\n")
+    write_text_atomic(out / "check.json", json.dumps(run.to_json(), indent=1) + "\n")
     for line in summary_lines(run, max_rejected=10):
         click.echo(f"  {line}")
     truth = synth.truth["parts"]

@@ -2,11 +2,82 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
 import click
 
 from ecmsim.cli.options import echo_json, json_flag, qc_inputs, qc_outputs
 
 DEFAULT_STORE = "ecmsim-qc-store"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def store_option(help: str) -> Callable[[F], F]:
+    """``--store FOLDER``: the QC store (results files and archived inputs)."""
+    return click.option(
+        "--store", default=DEFAULT_STORE, show_default=True, type=click.Path(file_okay=False), help=help
+    )
+
+
+def output_dir_option(default: str, help: str) -> Callable[[F], F]:
+    """``-o/--output-dir FOLDER``: where a command writes its set of files."""
+    return click.option(
+        "-o", "--output-dir", default=default, show_default=True, type=click.Path(file_okay=False), help=help
+    )
+
+
+def make_output_dir(output_dir: str) -> Path:
+    """The output folder, created if its parent exists."""
+    from ecmsim.errors import OutputError
+
+    out = Path(output_dir)
+    if not out.is_dir():
+        if not (out.parent if str(out.parent) else Path(".")).is_dir():
+            raise OutputError(f"{out}: folder {out.parent} does not exist")
+        out.mkdir()
+    return out
+
+
+def refuse_overwrite(outputs: Sequence[str], inputs: Sequence[str]) -> None:
+    """Stop before anything is computed if an output would replace an input or cannot be written."""
+    from ecmsim.errors import InputDataError
+    from ecmsim.qc.textfiles import check_output_folder
+
+    for out in outputs:
+        for src in inputs:
+            if _same_file(src, out):
+                raise InputDataError(f"{out}: the output would overwrite the input {src}")
+        check_output_folder(out)
+
+
+def emit_outputs(
+    report: str | None,
+    html: str | None,
+    json_out: str | None,
+    data: Mapping[str, Any] | None,
+    lines: Sequence[str],
+) -> None:
+    """Write the HTML report and the JSON file, then print ``lines`` and where the report is.
+
+    The lines go to stderr when the JSON goes to stdout (``--json -``), so stdout stays valid JSON.
+    """
+    import json
+
+    from ecmsim.qc.textfiles import write_text_atomic
+
+    if html is not None and report:
+        write_text_atomic(report, html)
+    if data is not None and json_out and json_out != "-":
+        write_text_atomic(json_out, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    to_err = json_out == "-"
+    for line in lines:
+        click.echo(line, err=to_err)
+    if report:
+        click.echo(f"report written to {report}", err=to_err)
+    if data is not None and json_out == "-":
+        echo_json(data)
 
 
 @click.group("qc")
@@ -22,8 +93,6 @@ def qc_group() -> None:
 
 
 def _same_file(a: str, b: str) -> bool:
-    from pathlib import Path
-
     pa, pb = Path(a), Path(b)
     return pa.resolve() == pb.resolve() or (pa.exists() and pb.exists() and pa.samefile(pb))
 
@@ -127,13 +196,7 @@ def import_command(
 @qc_group.command("check")
 @qc_inputs
 @qc_outputs
-@click.option(
-    "--store",
-    default=DEFAULT_STORE,
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="QC store folder: results files and archived inputs.",
-)
+@store_option("QC store folder: results files and archived inputs.")
 @click.pass_context
 def check_command(
     ctx: click.Context,
@@ -148,46 +211,20 @@ def check_command(
 
     Exit code 0 when every part conforms, 1 when some are rejected, 2 for bad input.
     """
-    import json
-
-    from ecmsim.errors import InputDataError
-    from ecmsim.jsonable import to_jsonable
     from ecmsim.qc.check import run_check, summary_lines
     from ecmsim.qc.report import render_html
-    from ecmsim.qc.textfiles import check_output_folder, write_text_atomic
 
-    outputs = [p for p in (report, json_out) if p and p != "-"]
-    for out in outputs:
-        for src in (*batches, spec, *predictions):
-            if _same_file(src, out):
-                raise InputDataError(f"{out}: the output would overwrite the input {src}")
-        check_output_folder(out)
+    refuse_overwrite([p for p in (report, json_out) if p and p != "-"], [*batches, spec, *predictions])
     run = run_check(batches, spec, predictions, store=store)
     html = render_html(run) if report else None
     data = run.to_json() if json_out else None
-    if html is not None and report:
-        write_text_atomic(report, html)
-    if data is not None and json_out and json_out != "-":
-        write_text_atomic(json_out, json.dumps(to_jsonable(data), indent=1, ensure_ascii=False) + "\n")
-    to_err = json_out == "-"
-    for line in summary_lines(run):
-        click.echo(line, err=to_err)
-    if report:
-        click.echo(f"report written to {report}", err=to_err)
-    if data is not None and json_out == "-":
-        echo_json(data)
+    emit_outputs(report, html, json_out, data, summary_lines(run))
     ctx.exit(run.exit_code)
 
 
 @qc_group.command("trace")
 @click.argument("serial")
-@click.option(
-    "--store",
-    default=DEFAULT_STORE,
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="QC store folder to scan.",
-)
+@store_option("QC store folder to scan.")
 @json_flag
 def trace_command(serial: str, store: str, as_json: bool) -> None:
     """List every inspection and verdict of the part with engraved SERIAL."""
@@ -202,14 +239,7 @@ def trace_command(serial: str, store: str, as_json: bool) -> None:
 
 
 @qc_group.command("synth")
-@click.option(
-    "-o",
-    "--output-dir",
-    default="qc-synth",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Folder for design.csv, measurements.csv, batch.h5, spec.toml, truth.json.",
-)
+@output_dir_option("qc-synth", "Folder for design.csv, measurements.csv, batch.h5, spec.toml, truth.json.")
 @click.option("--parts", default=20, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--holes", default=30, show_default=True, type=click.IntRange(2, 10_000))
 @click.option("--stations", default=6, show_default=True, type=click.IntRange(2, 1_000))
@@ -233,16 +263,9 @@ def synth_command(
     no_csv: bool,
 ) -> None:
     """Write a realistic synthetic batch with injected faults and its ground truth."""
-    from pathlib import Path
-
-    from ecmsim.errors import OutputError
     from ecmsim.qc.synth import synthesize, write_synthetic
 
-    out = Path(output_dir)
-    if not out.is_dir():
-        if not (out.parent if str(out.parent) else Path(".")).is_dir():
-            raise OutputError(f"{out}: folder {out.parent} does not exist")
-        out.mkdir()
+    out = make_output_dir(output_dir)
     synth = synthesize(parts, holes, stations, seed, prediction, faults=not no_faults)
     paths = write_synthetic(out, synth, csv=not no_csv)
     click.echo(f"{parts} parts × {holes} holes × {stations} stations, {len(synth.truth['faults'])} injected faults")

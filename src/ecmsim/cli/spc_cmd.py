@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import click
 
-from ecmsim.cli.options import echo_json, qc_inputs, qc_outputs
+from ecmsim.cli.options import qc_inputs, qc_outputs
+from ecmsim.cli.qc_cmd import emit_outputs, refuse_overwrite
 
 _CHARTS = ("auto", "imr", "xbar-r", "xbar-s", "ewma", "cusum")
+_FILE = click.Path(dir_okay=False)
 
 
 @click.command("spc")
 @qc_inputs
-@click.option(
-    "--limits",
-    "limits",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Phase II: monitor against the frozen limits of this file.",
-)
+@click.option("--limits", type=_FILE, default=None, help="Phase II: monitor against the frozen limits of this file.")
 @click.option(
     "--freeze",
-    "freeze",
-    type=click.Path(dir_okay=False),
+    type=_FILE,
     default=None,
     help="Phase I: compute the limits from these batches and store them in this new file.",
 )
@@ -93,14 +88,12 @@ def spc_command(
     Exit code 0 when every chart is in control, 1 when a run rule signals or a drift is
     detected, 2 for bad input, 4 when an output cannot be written.
     """
-    import json
     from pathlib import Path
 
-    from ecmsim.errors import ConfigError, InputDataError, OutputError
+    from ecmsim.errors import ConfigError, OutputError
     from ecmsim.io.spc_limits import write_spc_limits
     from ecmsim.qc.charts import parse_rules
     from ecmsim.qc.spc import SpcOptions, run_spc, summary_lines
-    from ecmsim.qc.textfiles import check_output_folder, write_text_atomic
 
     if limits and freeze:
         raise ConfigError("--limits (Phase II) and --freeze (Phase I) exclude each other")
@@ -123,11 +116,7 @@ def spc_command(
     opts.validate()
     inputs = [*batches, spec, *predictions, *([limits] if limits else [])]
     outputs = [p for p in (report, json_out, freeze) if p and p != "-"]
-    for out in outputs:
-        for src in inputs:
-            if _same_file(src, out):
-                raise InputDataError(f"{out}: the output would overwrite the input {src}")
-        check_output_folder(out)
+    refuse_overwrite(outputs, inputs)
     if len(set(map(str, outputs))) != len(outputs):
         raise ConfigError("--report, --json and --freeze must name different files")
     if freeze and Path(freeze).exists():
@@ -141,29 +130,12 @@ def spc_command(
     data = run.to_json() if json_out else None
     if freeze:
         write_spc_limits(freeze, run.frozen_limits())
-    if html is not None and report:
-        write_text_atomic(report, html)
-    if data is not None and json_out and json_out != "-":
-        write_text_atomic(json_out, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
-    to_err = json_out == "-"
-    for line in summary_lines(run):
-        click.echo(line, err=to_err)
+    lines = summary_lines(run)
     if freeze:
-        click.echo(f"Phase I limits frozen in {freeze}", err=to_err)
+        lines.append(f"Phase I limits frozen in {freeze}")
         if not run.in_control:
-            click.echo(
-                "warning: Phase I has signals; investigate them, remove parts with assignable causes and freeze again",
-                err=to_err,
+            lines.append(
+                "warning: Phase I has signals; investigate them, remove parts with assignable causes and freeze again"
             )
-    if report:
-        click.echo(f"report written to {report}", err=to_err)
-    if data is not None and json_out == "-":
-        echo_json(data)
+    emit_outputs(report, html, json_out, data, lines)
     ctx.exit(run.exit_code)
-
-
-def _same_file(a: str, b: str) -> bool:
-    from pathlib import Path
-
-    pa, pb = Path(a), Path(b)
-    return pa.resolve() == pb.resolve() or (pa.exists() and pb.exists() and pa.samefile(pb))

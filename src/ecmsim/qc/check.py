@@ -36,7 +36,7 @@ import contextlib
 import datetime
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,7 @@ from ecmsim.io.inspection import (
     result_file_name,
     sha256_file,
 )
+from ecmsim.jsonable import to_jsonable
 from ecmsim.qc.spec import (
     CHARACTERISTICS,
     RULE_REFERENCES,
@@ -262,47 +263,54 @@ class CheckRun:
         return EXIT_OK if self.all_conform else EXIT_REJECTED
 
     def to_json(self) -> dict[str, Any]:
-        from ecmsim import __version__
-
-        return {
-            "schema": "ecmsim-qc-check-report",
-            "schema_version": 1,
-            "ecmsim_version": __version__,
-            "checked_at": self.checked_at,
-            "spec": {
-                "path": self.spec.source,
-                "sha256": self.spec.sha256,
-                "name": self.spec.name,
-                "decision_rule": self.spec.decision.rule,
-                "decision_rule_reference": RULE_REFERENCES[self.spec.decision.rule],
-                "accept_conditional_pass": self.spec.decision.accept_conditional_pass,
-                "guard_band_factor": self.spec.decision.guard_band_factor,
+        """The check as JSON-ready values (``qc check --json``; NaN as null)."""
+        return report_json(
+            "ecmsim-qc-check-report",
+            {
+                "checked_at": self.checked_at,
+                "spec": {
+                    "path": self.spec.source,
+                    "sha256": self.spec.sha256,
+                    "name": self.spec.name,
+                    "decision_rule": self.spec.decision.rule,
+                    "decision_rule_reference": RULE_REFERENCES[self.spec.decision.rule],
+                    "accept_conditional_pass": self.spec.decision.accept_conditional_pass,
+                    "guard_band_factor": self.spec.decision.guard_band_factor,
+                },
+                "predictions": [
+                    {"path": p, "sha256": h}
+                    for p, h in zip(self.predictions.paths, self.predictions.sha256, strict=True)
+                ],
+                "all_conform": self.all_conform,
+                "exit_code": self.exit_code,
+                "batches": [
+                    {
+                        "path": o.path,
+                        "sha256": o.sha256,
+                        "metadata": o.meta,
+                        "results_file": o.results_file,
+                        "parts": o.n_parts,
+                        "accepted": o.n_accepted,
+                        "rejected": o.n_parts - o.n_accepted,
+                        "parts_with_undecided": int((o.n_undecided > 0).sum()),
+                        "parts_with_model_deviation": int(o.model_deviation.sum()),
+                        "holes_with_model_deviation": o.n_holes_model_deviation,
+                        "verdict_counts": o.verdict_counts,
+                        "hole_verdict_counts": o.hole_verdict_counts,
+                        "predictions": o.predictions,
+                        "part_results": o.part_records(),
+                    }
+                    for o in self.outcomes
+                ],
             },
-            "predictions": [
-                {"path": p, "sha256": h} for p, h in zip(self.predictions.paths, self.predictions.sha256, strict=True)
-            ],
-            "all_conform": self.all_conform,
-            "exit_code": self.exit_code,
-            "batches": [
-                {
-                    "path": o.path,
-                    "sha256": o.sha256,
-                    "metadata": o.meta,
-                    "results_file": o.results_file,
-                    "parts": o.n_parts,
-                    "accepted": o.n_accepted,
-                    "rejected": o.n_parts - o.n_accepted,
-                    "parts_with_undecided": int((o.n_undecided > 0).sum()),
-                    "parts_with_model_deviation": int(o.model_deviation.sum()),
-                    "holes_with_model_deviation": o.n_holes_model_deviation,
-                    "verdict_counts": o.verdict_counts,
-                    "hole_verdict_counts": o.hole_verdict_counts,
-                    "predictions": o.predictions,
-                    "part_results": o.part_records(),
-                }
-                for o in self.outcomes
-            ],
-        }
+        )
+
+
+def report_json(schema: str, body: Mapping[str, object]) -> dict[str, Any]:
+    """A JSON report: its schema name and version (1) and the ecmsim version, then ``body``; NaN as null."""
+    from ecmsim import __version__
+
+    return to_jsonable({"schema": schema, "schema_version": 1, "ecmsim_version": __version__, **body})
 
 
 # --------------------------------------------------------------------------- the check

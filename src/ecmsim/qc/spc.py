@@ -44,10 +44,9 @@ import numpy as np
 from ecmsim.errors import EXIT_OK, EXIT_REJECTED, ConfigError, InputDataError
 from ecmsim.io.inspection import BATCH_FIELDS, Design, open_batch, sha256_file
 from ecmsim.io.spc_limits import FrozenLimit, SpcLimits, read_spc_limits
-from ecmsim.jsonable import to_jsonable
 from ecmsim.qc.capability import Capability, add_non_normal_indices, build_capability, pooled_sigma
 from ecmsim.qc.charts import CHARTS, CUSUM_H, CUSUM_K, EWMA_L, EWMA_LAMBDA, RULE_SETS, RULES, Chart, chart
-from ecmsim.qc.check import Predictions, _residual_stats, load_predictions
+from ecmsim.qc.check import Predictions, _residual_stats, load_predictions, report_json
 from ecmsim.qc.spec import CHARACTERISTICS, Spec, load_spec
 
 #: Individual values kept per series for the normality test and the non-normal methods.
@@ -301,13 +300,10 @@ class SpcRun:
         )
 
     def to_json(self) -> dict[str, Any]:
-        from ecmsim import __version__
-
-        return to_jsonable(
+        """The run as JSON-ready values (``qc spc --json``; NaN as null)."""
+        return report_json(
+            "ecmsim-qc-spc-report",
             {
-                "schema": "ecmsim-qc-spc-report",
-                "schema_version": 1,
-                "ecmsim_version": __version__,
                 "analysed_at": self.analysed_at,
                 "phase": self.phase,
                 "limits_file": self.limits.path if self.limits else None,
@@ -325,7 +321,7 @@ class SpcRun:
                 "series": [_series_json(s, self.serials) for s in self.series],
                 "residuals": self.residuals,
                 "notes": self.notes,
-            }
+            },
         )
 
 

@@ -368,6 +368,11 @@ def _default_nominal(char: str, design: Any) -> np.ndarray:
     return np.zeros(h)
 
 
+def _not_in_design(t: Tolerance, kind: str, name: str, known: Iterable[str], listing: str, source: str) -> ConfigError:
+    """The error of a tolerance that names a hole or group the design lacks (with the nearest name)."""
+    return ConfigError(f"{t.where()}: {kind} {name!r} is not in the design{_suggest(name, known)} ({listing})", source)
+
+
 def _resolve(spec: Spec, design: Any) -> ResolvedSpec:
     h, s = design.n_holes, design.n_stations
     hole_index = {hid: i for i, hid in enumerate(design.hole_id)}
@@ -388,20 +393,13 @@ def _resolve(spec: Spec, design: Any) -> ResolvedSpec:
             sel[:] = True
         for hid in t.holes:
             if hid not in hole_index:
-                raise ConfigError(
-                    f"{t.where()}: hole {hid!r} is not in the design{_suggest(hid, hole_index)} "
-                    f"({h} holes: {', '.join(design.hole_id[:8])}{', …' if h > 8 else ''})",
-                    spec.source,
-                )
+                listing = f"{h} holes: {', '.join(design.hole_id[:8])}{', …' if h > 8 else ''}"
+                raise _not_in_design(t, "hole", hid, hole_index, listing, spec.source)
             sel[hole_index[hid]] = True
         known_groups = design.groups()
         for g in t.groups:
             if g not in known_groups:
-                raise ConfigError(
-                    f"{t.where()}: group {g!r} is not in the design{_suggest(g, known_groups)} "
-                    f"(groups: {', '.join(known_groups)})",
-                    spec.source,
-                )
+                raise _not_in_design(t, "group", g, known_groups, f"groups: {', '.join(known_groups)}", spec.source)
             sel |= groups == g
         nominal = np.full(h, t.nominal) if t.nominal is not None else _default_nominal(t.characteristic, design)
         lo = (

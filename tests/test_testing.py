@@ -8,10 +8,11 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 from ecmsim.config import config_from_dict
 from ecmsim.geometry import ANODE, CATHODE, ELECTROLYTE, INSULATOR, OUTSIDE
-from ecmsim.testing import problems
+from ecmsim.testing import problems, strategies
 from ecmsim.testing.order import assert_observed_order, observed_order, pairwise_orders
 
 H = [0.1, 0.05, 0.025, 0.0125]
@@ -167,3 +168,31 @@ def test_importing_ecmsim_testing_needs_neither_hypothesis_nor_numba() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------------- strategies
+@settings(deadline=None, max_examples=25, database=None)
+@given(strategies.level_sets())
+def test_level_sets_strategy(data: tuple) -> None:
+    psi, h, rng = data
+    assert 2 <= min(psi.shape) and max(psi.shape) <= 12 and 0.1 <= h <= 2.0
+    assert np.all(np.isfinite(psi)) and isinstance(rng, np.random.Generator)
+
+
+@settings(deadline=None, max_examples=25, database=None)
+@given(strategies.electrode_geometries())
+def test_electrode_geometries_strategy(geom: tuple) -> None:
+    kind, psi_w, psi_t, u, h = geom
+    assert kind.dtype == np.int8 and kind.shape == psi_w.shape == psi_t.shape
+    assert 3 <= min(kind.shape) and max(kind.shape) <= 14 and h == 1.0 and 0.5 <= u <= 20.0
+    assert not problems.floating_pockets(kind).any()
+    assert np.all(kind[psi_w <= 0] == ANODE)
+
+
+@settings(deadline=None, max_examples=25, database=None)
+@given(strategies.tool_in_hole_geometries())
+def test_tool_in_hole_geometries_strategy(geom: tuple) -> None:
+    kind, psi_w, psi_t, u = geom
+    assert kind.shape == psi_w.shape == psi_t.shape and 5 <= min(kind.shape) and 0.5 <= u <= 20.0
+    assert set(np.unique(kind)) <= {ELECTROLYTE, ANODE, CATHODE, INSULATOR, OUTSIDE}
+    assert not problems.floating_pockets(kind).any()

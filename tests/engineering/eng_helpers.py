@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ecmsim.io import write_batch
-from ecmsim.io.inspection import Batch, Design
+from ecmsim.io.batch import Batch, Design
 
 NOISE_MM = 0.005
 

@@ -13,7 +13,7 @@ import pytest
 from qc_helpers import run_cli, sha256
 
 from ecmsim.errors import ConfigError, InputDataError
-from ecmsim.io import inspection as insp
+from ecmsim.io import qc_results as insp
 from ecmsim.io import read_qc_result, read_result, write_batch
 from ecmsim.qc.check import run_check, zones
 from ecmsim.qc.synth import synthesize, write_synthetic

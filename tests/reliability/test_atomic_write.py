@@ -161,7 +161,7 @@ def test_plots_are_fsynced(tmp_path: Path, events: list[tuple[str, str]]) -> Non
 
 
 def test_archived_inputs_are_fsynced_and_read_only(tmp_path: Path, events: list[tuple[str, str]]) -> None:
-    from ecmsim.io.inspection import archive_input, prepare_store
+    from ecmsim.io.store import archive_input, prepare_store
 
     src = tmp_path / "spec.toml"
     src.write_text("x = 1\n")
@@ -178,7 +178,7 @@ def test_records_get_their_modes(tmp_path: Path) -> None:
     import numpy as np
 
     from ecmsim.io.common import RESULT_FILE, write_header
-    from ecmsim.io.inspection import qc_result_file
+    from ecmsim.io.qc_results import qc_result_file
 
     with qc_result_file(
         tmp_path / "q.h5", attrs={}, texts={}, inputs=[], serials=["A1"], measured_at=[""], hole_id=["H1"],

@@ -22,7 +22,7 @@ import h5py
 import pytest
 
 from ecmsim.io import read_result
-from ecmsim.io.inspection import read_batch
+from ecmsim.io.batch import read_batch
 
 CLI = [sys.executable, "-c", "from ecmsim.cli.main import main; main()"]
 SIM = ["--set", "motion.depth_mm=0.4", "--set", "numerics.cell_size_mm=0.02"]

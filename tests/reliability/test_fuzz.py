@@ -40,7 +40,7 @@ from hypothesis import strategies as st
 from ecmsim.config import ProcessConfig, config_from_dict, load_config, schema_fields
 from ecmsim.errors import ConfigError, EcmsimError, InputDataError
 from ecmsim.io import read_batch, read_result, write_batch
-from ecmsim.io.inspection import open_batch
+from ecmsim.io.batch import open_batch
 from ecmsim.qc.check import load_predictions, run_check
 from ecmsim.qc.importer import import_csv
 from ecmsim.qc.spec import parse_spec

@@ -153,7 +153,8 @@ def import_command(
     from pathlib import Path
 
     from ecmsim.errors import InputDataError, OutputError
-    from ecmsim.io.inspection import sha256_file, write_batch
+    from ecmsim.io.batch import write_batch
+    from ecmsim.io.common import sha256_file
     from ecmsim.qc.importer import import_csv
     from ecmsim.qc.textfiles import check_output_folder
 

@@ -1,25 +1,29 @@
-"""All HDF5 access of ecmsim lives in this package.
+"""All file output and HDF5 access of ecmsim lives in this package, one module per file kind.
 
-* :mod:`ecmsim.io.common`: atomic writes, provenance, datasets with units;
-* :mod:`ecmsim.io.result`: simulation result files.
+* :mod:`ecmsim.io.common`: the spine: file kinds and headers, datasets with
+  units and dimension scales, atomic writes (every output), checked reads;
+* :mod:`ecmsim.io.result`: simulation and equilibrium result files;
+* :mod:`ecmsim.io.batch`: inspection batch files;
+* :mod:`ecmsim.io.qc_results`: QC results files (verdicts of one check);
+* :mod:`ecmsim.io.store`: the QC store (archived inputs, trace of a serial);
+* :mod:`ecmsim.io.spc_limits`: frozen SPC control limits;
+* :mod:`ecmsim.io.sweep`: parameter-sweep files and their journal;
+* :mod:`ecmsim.io.strings`: fixed-length ASCII identifiers shared by them.
 """
 
 from __future__ import annotations
 
-from ecmsim.io.common import atomic_h5, open_h5, write_dataset, write_provenance
-from ecmsim.io.inspection import (
+from ecmsim.io.batch import (
     INSPECTION_SCHEMA,
     INSPECTION_SCHEMA_VERSION,
-    QC_RESULT_SCHEMA,
-    QC_RESULT_SCHEMA_VERSION,
     Batch,
     Design,
     open_batch,
     read_batch,
-    read_qc_result,
-    trace_serial,
     write_batch,
 )
+from ecmsim.io.common import atomic_h5, open_h5, write_dataset, write_provenance
+from ecmsim.io.qc_results import QC_RESULT_SCHEMA, QC_RESULT_SCHEMA_VERSION, read_qc_result
 from ecmsim.io.result import (
     RESULT_SCHEMA,
     RESULT_SCHEMA_VERSION,
@@ -37,6 +41,7 @@ from ecmsim.io.spc_limits import (
     read_spc_limits,
     write_spc_limits,
 )
+from ecmsim.io.store import trace_serial
 from ecmsim.io.sweep import SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION, SweepData, read_sweep, write_sweep
 
 __all__ = [

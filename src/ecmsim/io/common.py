@@ -218,6 +218,20 @@ def write_dataset(
     return ds
 
 
+#: Target number of values in one chunk of a per-part dataset (part × hole × station).
+PART_CHUNK_VALUES = 262_144
+
+
+def part_chunks(n_parts: int, per_part: int) -> int:
+    """Parts per chunk of a per-part dataset with ``per_part`` values per part.
+
+    Chunks hold whole parts (about :data:`PART_CHUNK_VALUES` values), so a
+    reader streams a batch part block by part block and a damaged chunk
+    names its parts.
+    """
+    return int(max(1, min(n_parts, PART_CHUNK_VALUES // max(per_part, 1))))
+
+
 def write_text_dataset(group: Any, name: str, text: str, description: str) -> Any:
     """A scalar UTF-8 text dataset (JSON, TOML: text that may exceed the 64 KiB attribute limit)."""
     import h5py
@@ -379,6 +393,20 @@ def atomic_h5(path: str | Path, *, mode: int = 0o644, umask: bool = False) -> It
     with atomic_write(path, mode=mode, umask=umask) as tmp, h5py.File(tmp, "w", libver="earliest") as f:
         yield f
         f.flush()
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks); a missing file is an :class:`InputDataError`."""
+    import hashlib
+
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except FileNotFoundError:
+        raise InputDataError(f"{path}: file not found") from None
+    return h.hexdigest()
 
 
 def check_self_contained(f: Any, path: str | Path) -> None:

@@ -1,7 +1,7 @@
 """Conformity of inspection batches to a tolerance spec, and measured against predicted.
 
 The check streams each batch block by block of whole parts
-(:meth:`ecmsim.io.inspection.BatchReader.iter_chunks`) and evaluates every
+(:meth:`ecmsim.io.batch.BatchReader.iter_chunks`) and evaluates every
 characteristic with NumPy on the whole block (parts × holes × stations):
 there is no Python loop over values, only over blocks and, for the
 explanation of rejected parts, over the few reasons kept per part.
@@ -44,8 +44,9 @@ from typing import Any
 import numpy as np
 
 from ecmsim.errors import EXIT_OK, EXIT_REJECTED, InputDataError
-from ecmsim.io.inspection import (
-    STORE_SUBDIRS,
+from ecmsim.io.batch import BatchReader, Design, open_batch
+from ecmsim.io.common import sha256_file
+from ecmsim.io.qc_results import (
     VERDICT_COND_FAIL,
     VERDICT_COND_PASS,
     VERDICT_FAIL,
@@ -53,18 +54,12 @@ from ecmsim.io.inspection import (
     VERDICT_NA,
     VERDICT_NAMES,
     VERDICT_PASS,
-    BatchReader,
-    Design,
     QCResultWriter,
     ResultArray,
-    archive_input,
     dumps_json,
-    open_batch,
-    prepare_store,
     qc_result_file,
-    result_file_name,
-    sha256_file,
 )
+from ecmsim.io.store import STORE_SUBDIRS, archive_input, prepare_store, result_file_name
 from ecmsim.jsonable import to_jsonable
 from ecmsim.qc.spec import (
     CHARACTERISTICS,

@@ -31,7 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from ecmsim.errors import InputDataError
-from ecmsim.io.inspection import _ID_RE, SERIAL_LEN, Batch, Design, sha256_file, validate_serials
+from ecmsim.io.batch import Batch, Design
+from ecmsim.io.common import sha256_file
+from ecmsim.io.strings import ID_RE as _ID_RE
+from ecmsim.io.strings import SERIAL_LEN, validate_serials
 
 MEASUREMENT_REQUIRED = ("serial", "hole_id", "station_depth_mm", "diameter_mm")
 MEASUREMENT_OPTIONAL = ("x_dev_mm", "y_dev_mm", "depth_mm", "device", "uncertainty_mm", "measured_at")
@@ -301,7 +304,7 @@ def import_csv(
     Parameters
     ----------
     meta
-        Batch metadata (``ecmsim.io.inspection.BATCH_FIELDS``); the
+        Batch metadata (``ecmsim.io.batch.BATCH_FIELDS``); the
         inspection dates are filled in from ``measured_at`` when not given.
     device, uncertainty_mm
         Defaults for rows that leave ``device`` / ``uncertainty_mm`` empty.

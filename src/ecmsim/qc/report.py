@@ -19,7 +19,7 @@ from typing import TypedDict
 
 import numpy as np
 
-from ecmsim.io.inspection import VERDICT_NAMES
+from ecmsim.io.qc_results import VERDICT_NAMES
 from ecmsim.qc.check import CHARS, BatchOutcome, CheckRun
 from ecmsim.qc.spec import CHARACTERISTICS, RULE_REFERENCES
 

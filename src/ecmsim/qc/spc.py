@@ -42,7 +42,8 @@ from typing import Any
 import numpy as np
 
 from ecmsim.errors import EXIT_OK, EXIT_REJECTED, ConfigError, InputDataError
-from ecmsim.io.inspection import BATCH_FIELDS, Design, open_batch, sha256_file
+from ecmsim.io.batch import BATCH_FIELDS, Design, open_batch
+from ecmsim.io.common import sha256_file
 from ecmsim.io.spc_limits import FrozenLimit, SpcLimits, read_spc_limits
 from ecmsim.qc.capability import Capability, add_non_normal_indices, build_capability, pooled_sigma
 from ecmsim.qc.charts import CHARTS, CUSUM_H, CUSUM_K, EWMA_L, EWMA_LAMBDA, RULE_SETS, RULES, Chart, chart

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ecmsim.errors import InputDataError
-from ecmsim.io.inspection import Batch, Design
+from ecmsim.io.batch import Batch, Design
 
 DEVICE = "CT-1 (synthetic)"
 DEVICE_U_MM = 0.005
@@ -457,7 +457,7 @@ def write_synthetic(out_dir: str | Path, synth: Synthetic, csv: bool = True) -> 
 
     Every file is written to a temporary file and renamed into place.
     """
-    from ecmsim.io.inspection import write_batch
+    from ecmsim.io.batch import write_batch
     from ecmsim.qc.textfiles import write_text_atomic
 
     out = Path(out_dir)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ecmsim.errors import InputDataError
-from ecmsim.io.inspection import trace_serial
+from ecmsim.io.store import trace_serial
 
 DEFAULT_STORE = "ecmsim-qc-store"
 

@@ -42,7 +42,7 @@ P_LOW, P_HIGH = 0.00135, 0.99865
 
 
 # --------------------------------------------------------------------------- control-chart constants
-def c4(n: Any) -> Any:
+def c4(n: float | np.ndarray) -> np.ndarray:
     """c4(n) = E[s]/σ for samples of n normal values: √(2/(n−1)) Γ(n/2)/Γ((n−1)/2)."""
     from scipy.special import gammaln
 
@@ -449,7 +449,7 @@ def percentile_method(v: np.ndarray, lsl: float | None, usl: float | None) -> di
     }
 
 
-def _bc(x: Any, lam: float) -> Any:
+def _bc(x: float | np.ndarray, lam: float) -> np.ndarray:
     x = np.asarray(x, float)
     return np.log(x) if abs(lam) < 1e-12 else (x**lam - 1.0) / lam
 

@@ -215,10 +215,10 @@ def _beyond(v: np.ndarray, lcl: np.ndarray, ucl: np.ndarray) -> np.ndarray:
 def _panel(
     name: str,
     v: np.ndarray,
-    center: Any,
-    sig: Any,
-    lcl: Any,
-    ucl: Any,
+    center: float | np.ndarray,
+    sig: float | np.ndarray,
+    lcl: float | np.ndarray,
+    ucl: float | np.ndarray,
     rules: tuple[str, ...],
     zone_rules: bool,
 ) -> ChartPanel:

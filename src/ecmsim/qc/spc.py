@@ -377,7 +377,7 @@ def _series_json(s: SeriesResult, serials: list[str]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- subgrouping
 def _subgroups(
     values: np.ndarray, part_field: list[str], opts: SpcOptions, serials: list[str]
-) -> tuple[Any, list[str]]:
+) -> tuple[np.ndarray, list[str]]:
     """1-D (individuals) or 2-D (subgroups × parts, NaN-padded) values and a label per point."""
     n = opts.subgroup_size()
     p_ = values.size
@@ -404,7 +404,7 @@ def _subgroups(
     return out, labels
 
 
-def _chart_kinds(opts: SpcOptions, values2: Any, residual: bool) -> tuple[str, ...]:
+def _chart_kinds(opts: SpcOptions, values2: np.ndarray, residual: bool) -> tuple[str, ...]:
     if opts.charts:
         kinds = list(opts.charts)
     else:
@@ -421,7 +421,7 @@ def _chart_kinds(opts: SpcOptions, values2: Any, residual: bool) -> tuple[str, .
 
 def _make_charts(
     key: str,
-    values2: Any,
+    values2: np.ndarray,
     kinds: tuple[str, ...],
     opts: SpcOptions,
     limits: SpcLimits | None,
@@ -953,7 +953,7 @@ def attribute(
     factors: dict[str, np.ndarray],
     level_names: dict[str, list[str]],
     hole_levels: dict[str, tuple[list[str], np.ndarray]],
-    _field: Any = None,
+    _field: list[str] | None = None,
 ) -> dict[str, Any]:
     """Which factor's levels drift differently (a χ² test of equal slopes per factor).
 
@@ -1046,7 +1046,7 @@ def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 # --------------------------------------------------------------------------- terminal summary
-def _f(x: Any, nd: int = 2) -> str:
+def _f(x: float | None, nd: int = 2) -> str:
     return "–" if x is None or not math.isfinite(float(x)) else f"{float(x):.{nd}f}"
 
 

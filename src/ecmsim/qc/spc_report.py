@@ -11,7 +11,7 @@ import base64
 import html
 import io
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,27 +19,30 @@ from ecmsim.qc.charts import RULES, Chart
 from ecmsim.qc.report import _CSS
 from ecmsim.qc.spc import SeriesResult, SpcRun
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 _INDICES = ("cp", "cpk", "pp", "ppk", "cpm", "cpu", "cpl")
 
 
-def _e(x: Any) -> str:
+def _e(x: object) -> str:
     return html.escape(str(x), quote=True)
 
 
-def _n(x: Any, nd: int = 3) -> str:
+def _n(x: float | np.floating | None, nd: int = 3) -> str:
     if x is None:
         return "–"
     v = float(x)
     return "–" if not math.isfinite(v) else f"{v:.{nd}f}"
 
 
-def _png(fig: Any) -> str:
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def chart_figure(c: Chart, title: str, unit: str) -> Any:
+def chart_figure(c: Chart, title: str, unit: str) -> Figure:
     """A matplotlib figure of a chart: one panel per plotted statistic, signals marked in red."""
     import matplotlib
 
@@ -70,7 +73,7 @@ def chart_figure(c: Chart, title: str, unit: str) -> Any:
     return fig
 
 
-def histogram_figure(s: SeriesResult) -> Any:
+def histogram_figure(s: SeriesResult) -> Figure:
     """Histogram of the per-part values with the specification limits (deviation from nominal)."""
     import matplotlib
 

@@ -31,11 +31,14 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ecmsim.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ecmsim.io.batch import Design
 
 #: Characteristics, in report order, with their unit.
 CHARACTERISTICS: dict[str, str] = {
@@ -146,7 +149,7 @@ class Spec:
         d.pop("text")
         return d
 
-    def resolve(self, design: Any) -> ResolvedSpec:
+    def resolve(self, design: Design) -> ResolvedSpec:
         """Limits for every hole (and station) of ``design``; see :class:`ResolvedSpec`."""
         return _resolve(self, design)
 
@@ -359,7 +362,7 @@ def _tolerance(i: int, e: Mapping[str, Any], source: str) -> Tolerance:
 
 
 # --------------------------------------------------------------------------- resolving against a design
-def _default_nominal(char: str, design: Any) -> np.ndarray:
+def _default_nominal(char: str, design: Design) -> np.ndarray:
     h = design.n_holes
     if char in ("diameter", "entry_diameter", "exit_diameter"):
         return np.asarray(design.nominal_diameter, float)
@@ -373,7 +376,7 @@ def _not_in_design(t: Tolerance, kind: str, name: str, known: Iterable[str], lis
     return ConfigError(f"{t.where()}: {kind} {name!r} is not in the design{_suggest(name, known)} ({listing})", source)
 
 
-def _resolve(spec: Spec, design: Any) -> ResolvedSpec:
+def _resolve(spec: Spec, design: Design) -> ResolvedSpec:
     h, s = design.n_holes, design.n_stations
     hole_index = {hid: i for i, hid in enumerate(design.hole_id)}
     groups = np.asarray(design.group)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ecmsim.cli.options import data_option, echo_json, json_flag
+
+if TYPE_CHECKING:  # the data modules are imported when a command runs (``ecmsim --help`` stays instant)
+    from ecmsim.materials import Alloy, MaterialsDB
 
 
 @click.group("materials")
@@ -14,7 +17,7 @@ def materials_group() -> None:
     """Alloys and electrolytes known to ecmsim (built-in data plus your own files)."""
 
 
-def _alloy_record(db: Any, alloy: Any) -> dict[str, Any]:
+def _alloy_record(db: MaterialsDB, alloy: Alloy) -> dict[str, Any]:
     eqs: dict[str, Any] = {}
     for vs in ("low", "high"):
         eq = db.equivalent(alloy, vs, use_measured=False)

@@ -13,16 +13,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ecmsim.errors import ConfigError, InputDataError, OutputError
 
+if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.figure import Figure
+
 FORMATS = ("png", "svg")
 
 
-def _figure(figsize: tuple[float, float] = (6.4, 4.8)) -> Any:
+def _figure(figsize: tuple[float, float] = (6.4, 4.8)) -> Figure:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -31,7 +35,7 @@ def _figure(figsize: tuple[float, float] = (6.4, 4.8)) -> Any:
     return Figure(figsize=figsize, layout="constrained")
 
 
-def _save(fig: Any, path: str | Path, dpi: int = 150) -> None:
+def _save(fig: Figure, path: str | Path, dpi: int = 150) -> None:
     """Save atomically through :func:`ecmsim.io.common.atomic_write` (the temporary file keeps the format's suffix)."""
     from ecmsim.io.common import atomic_write
     from ecmsim.qc.textfiles import check_output_folder
@@ -163,7 +167,7 @@ def plot_window(
     ax = fig.add_subplot()
     ux, uy = np.unique(vx), np.unique(vy)
     is_grid = sw.design == "grid" and ux.size * uy.size == sw.n_points and ux.size > 1 and uy.size > 1
-    cs = None
+    cs: ScalarMappable | None = None
     if is_grid and good.sum() >= 4:
         zz = np.full((uy.size, ux.size), np.nan)
         for a, b, c, ok in zip(vx, vy, v, good, strict=True):

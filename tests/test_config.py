@@ -162,3 +162,18 @@ def test_replace_gives_a_validated_variant(minimal_config) -> None:
         cfg.replace({"electrical.voltge_V": 3.0})
     with pytest.raises(ConfigError, match=r"table\.key"):
         cfg.replace({"voltage": 3.0})
+
+
+def test_changed_document_is_the_variant_before_validation(minimal_config) -> None:
+    cfg = load_config(minimal_config)
+    volts = cfg.electrical.voltage_V
+    bad = {"electrical.overpotential_V": volts + 1.0}  # above the voltage: refused by validation
+    doc = cfg.changed_document(bad)
+    assert doc["electrical"]["overpotential_V"] == volts + 1.0 and doc["electrical"]["voltage_V"] == volts
+    assert "overpotential_V" not in cfg.raw["electrical"]  # the config itself is untouched
+    with pytest.raises(ConfigError, match="overpotential_V"):
+        cfg.replace(bad)
+    good = {"numerics.cfl": 0.3}
+    assert config_from_dict(cfg.changed_document(good)).to_dict() == cfg.replace(good).to_dict()
+    varied = cfg.replace(good)
+    assert "cfl" not in varied.changed_document(remove=["numerics.cfl"])["numerics"]

@@ -145,3 +145,14 @@ def test_efficiency_models() -> None:
         je = model.equilibrium_current_density(omega, feed)
         assert float(model(je)) * omega * je == pytest.approx(feed, rel=1e-9)
     assert math.isfinite(acid.equilibrium_current_density(omega, feed))
+
+
+def test_entries_are_found_by_key_name_or_alias_and_unknown_names_list_the_known_ones() -> None:
+    mdb = MaterialsDB.load()
+    assert mdb.alloy("René 80").key == mdb.alloy("rene 80").key  # case and accents ignored
+    with pytest.raises(DataError, match=r"unknown alloy 'Rene 81'.*; add your own in a data file"):
+        mdb.alloy("Rene 81")
+    edb = ElectrolyteDB.load()
+    assert edb.electrolyte("h2so4") is edb.electrolyte("H2SO4")
+    with pytest.raises(DataError, match=r"unknown electrolyte 'H2SO5'; did you mean .*\(known: [^;]*\)$"):
+        edb.electrolyte("H2SO5")

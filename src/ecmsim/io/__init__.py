@@ -22,7 +22,17 @@ from ecmsim.io.batch import (
     read_batch,
     write_batch,
 )
-from ecmsim.io.common import atomic_h5, open_h5, write_dataset, write_provenance
+from ecmsim.io.common import (
+    FILE_KINDS,
+    FileKind,
+    atomic_h5,
+    atomic_write,
+    check_header,
+    open_h5,
+    write_dataset,
+    write_header,
+    write_provenance,
+)
 from ecmsim.io.qc_results import QC_RESULT_SCHEMA, QC_RESULT_SCHEMA_VERSION, read_qc_result
 from ecmsim.io.result import (
     RESULT_SCHEMA,
@@ -45,6 +55,7 @@ from ecmsim.io.store import trace_serial
 from ecmsim.io.sweep import SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION, SweepData, read_sweep, write_sweep
 
 __all__ = [
+    "FILE_KINDS",
     "INSPECTION_SCHEMA",
     "INSPECTION_SCHEMA_VERSION",
     "QC_RESULT_SCHEMA",
@@ -57,12 +68,15 @@ __all__ = [
     "SWEEP_SCHEMA_VERSION",
     "Batch",
     "Design",
+    "FileKind",
     "FrozenLimit",
     "ResultFile",
     "ResultProfile",
     "SpcLimits",
     "SweepData",
     "atomic_h5",
+    "atomic_write",
+    "check_header",
     "open_batch",
     "open_h5",
     "read_batch",
@@ -74,6 +88,7 @@ __all__ = [
     "write_batch",
     "write_dataset",
     "write_equilibrium",
+    "write_header",
     "write_provenance",
     "write_result",
     "write_spc_limits",

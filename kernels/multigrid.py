@@ -702,6 +702,26 @@ def _galerkin_slot(t, lo, hi, b, rng, s, nzc):
     t[:, lo : hi + 2] = 0.0
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _galerkin_row(t, lo, hi, i, nr, b, rng, ac, kc):
+    # Fine row i of the Galerkin product (its stage-1 input in t over [lo, hi), nothing
+    # if i >= nr): coarse row i // 2 starts at an even i (the next coarse row is cleared
+    # for the mirror entries) and is finished by stage 2 after the odd i.
+    nrc, nzc = kc.shape
+    ic = i >> 1
+    if (i & 1) == 0 and ic + 1 < nrc:
+        ac[ic + 1, :, :] = 0.0
+    s = i % 3
+    if i < nr:
+        _galerkin_slot(t, lo, hi, b, rng, s, nzc)
+    else:
+        b[s, :, rng[s, 0] : rng[s, 1]] = 0.0
+        rng[s, 0] = 0
+        rng[s, 1] = 0
+    if i & 1:
+        _stage2(b, rng, (2 * ic + 2) % 3, (2 * ic) % 3, (2 * ic + 1) % 3, ac, kc, ic)
+
+
 @njit(cache=True, error_model="numpy")
 def galerkin5(kind, stencil, sp, ac, kc, spc):
     """Galerkin coarse operator of the fine 5-point level: ``A_c = P^T A P``.
@@ -729,22 +749,13 @@ def galerkin5(kind, stencil, sp, ac, kc, spc):
     c_rp = stencil[RP]
     c_zp = stencil[ZP]
     nr, nz = kind.shape
-    nrc, nzc = kc.shape
     t = np.zeros((5, nz + 3))
     b, rng = _galerkin_begin(ac, kc)
-    for ic in range(nrc):
-        if ic + 1 < nrc:
-            ac[ic + 1, :, :] = 0.0
-        for i in range(2 * ic, 2 * ic + 2):
-            s = i % 3
-            if i < nr:
-                lo, hi = _fill5(kind, diag, c_rp, c_zp, sp, t, i)
-                _galerkin_slot(t, lo, hi, b, rng, s, nzc)
-            else:
-                b[s, :, rng[s, 0] : rng[s, 1]] = 0.0
-                rng[s, 0] = 0
-                rng[s, 1] = 0
-        _stage2(b, rng, (2 * ic + 2) % 3, (2 * ic) % 3, (2 * ic + 1) % 3, ac, kc, ic)
+    for i in range(2 * kc.shape[0]):
+        lo = hi = 0
+        if i < nr:
+            lo, hi = _fill5(kind, diag, c_rp, c_zp, sp, t, i)
+        _galerkin_row(t, lo, hi, i, nr, b, rng, ac, kc)
     row_spans(kc, spc)
 
 
@@ -769,22 +780,13 @@ def galerkin9(kind, a, sp, ac, kc, spc):
     spc : int64 array (nr // 2 + 1, 2), out
     """
     nr, nz = kind.shape
-    nrc, nzc = kc.shape
     t = np.zeros((5, nz + 3))
     b, rng = _galerkin_begin(ac, kc)
-    for ic in range(nrc):
-        if ic + 1 < nrc:
-            ac[ic + 1, :, :] = 0.0
-        for i in range(2 * ic, 2 * ic + 2):
-            s = i % 3
-            if i < nr:
-                lo, hi = _fill9(a, sp, t, i)
-                _galerkin_slot(t, lo, hi, b, rng, s, nzc)
-            else:
-                b[s, :, rng[s, 0] : rng[s, 1]] = 0.0
-                rng[s, 0] = 0
-                rng[s, 1] = 0
-        _stage2(b, rng, (2 * ic + 2) % 3, (2 * ic) % 3, (2 * ic + 1) % 3, ac, kc, ic)
+    for i in range(2 * kc.shape[0]):
+        lo = hi = 0
+        if i < nr:
+            lo, hi = _fill9(a, sp, t, i)
+        _galerkin_row(t, lo, hi, i, nr, b, rng, ac, kc)
     row_spans(kc, spc)
 
 

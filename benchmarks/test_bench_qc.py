@@ -99,3 +99,23 @@ def test_qc_stream_read_baseline(benchmark, big_batch: dict[str, Path]) -> None:
         return n
 
     assert benchmark.pedantic(read_all, rounds=1, iterations=1) == N_PARTS * N_HOLES * N_STATIONS
+
+
+def test_demo_end_to_end(benchmark, tmp_path: Path) -> None:
+    """``ecmsim demo`` (simulate, synthesise, check, report) in a fresh process, kernels cached: under 60 s."""
+
+    def demo(out: Path) -> float:
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", "from ecmsim.cli.main import main; main()", "demo", "-o", str(out)],
+            capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "verdicts agree with the ground truth" in proc.stdout
+        return time.perf_counter() - t0
+
+    demo(tmp_path / "warm-up")  # compiles the kernels into the cache if this is the first run
+    walls: list[float] = []
+    benchmark.pedantic(lambda: walls.append(demo(tmp_path / f"run{len(walls)}")), rounds=1, iterations=1)
+    print(f"\necmsim demo: {walls[-1]:.1f} s")
+    assert walls[-1] < 60.0

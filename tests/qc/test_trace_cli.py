@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from qc_helpers import run_cli
@@ -60,13 +59,12 @@ def test_help_imports_no_numpy_with_qc_registered() -> None:
     )
 
 
-def test_demo_under_a_minute(tmp_path: Path) -> None:
-    t0 = time.monotonic()
-    code, out, err = run_cli(["demo", "-o", tmp_path / "demo"], timeout=180)
-    wall = time.monotonic() - t0
+def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
+    """simulate → synth → check → report, verdicts against the ground truth (its speed: benchmarks/test_bench_qc.py)."""
+    # A generous timeout: the first run in a fresh cache compiles the kernels.
+    code, out, err = run_cli(["demo", "-o", tmp_path / "demo"], timeout=600)
     assert code == 0, err
     assert "verdicts agree with the ground truth" in out
-    assert wall < 60, wall
     for name in ("report.html", "check.json", "stem-in718.h5", "batch/batch.h5", "batch/truth.json"):
         assert (tmp_path / "demo" / name).exists(), name
     assert len(list((tmp_path / "demo" / "store" / "results").glob("*.h5"))) == 1

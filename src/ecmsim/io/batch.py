@@ -19,7 +19,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -51,6 +51,9 @@ from ecmsim.io.strings import (
     read_strings,
     validate_serials,
 )
+
+if TYPE_CHECKING:
+    import h5py
 
 INSPECTION_SCHEMA = BATCH_FILE.schema
 INSPECTION_SCHEMA_VERSION = BATCH_FILE.version
@@ -213,7 +216,7 @@ def _check_arrays(batch: Batch, text: _EncodedText) -> None:
             raise InputDataError(f"inspection batch: {name} index outside 0..{n_dev - 1}")
 
 
-def _write_design(f: Any, d: Design, text: _EncodedText) -> Any:
+def _write_design(f: h5py.Group, d: Design, text: _EncodedText) -> h5py.Group:
     """``/design``: one entry per hole; hole ids and station depths are dimension scales."""
     des = f.create_group("design")
     des.attrs["description"] = "hole design, one entry per hole"
@@ -248,7 +251,7 @@ _PER_HOLE: dict[str, tuple[Any, str, str]] = {
 }
 
 
-def _write_measurements(f: Any, batch: Batch, scales: tuple[Any, Any, Any]) -> None:
+def _write_measurements(f: h5py.Group, batch: Batch, scales: tuple[h5py.Dataset, h5py.Dataset, h5py.Dataset]) -> None:
     """``/measurements``: chunked by whole parts (:func:`~ecmsim.io.common.part_chunks`)."""
     p_, h_, s_ = len(batch.serials), batch.design.n_holes, batch.design.n_stations
     cp = part_chunks(p_, h_ * s_)
@@ -325,7 +328,7 @@ class BatchReader:
         "blocked": ("flag", "1", False),
     }
 
-    def __init__(self, f: Any, path: Path) -> None:
+    def __init__(self, f: h5py.Group, path: Path) -> None:
         self._f = f
         self.path = path
         self.schema_version = check_header(f, path, BATCH_FILE)

@@ -23,11 +23,14 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ecmsim.errors import InputDataError, OutputError
+
+if TYPE_CHECKING:
+    import h5py
 
 #: What h5py raises when a damaged file's metadata cannot be decoded (object
 #: headers, B-trees, heaps, attribute messages, names).  Readers catch these
@@ -70,7 +73,7 @@ FILE_KINDS: dict[str, FileKind] = {
 }
 
 
-def write_provenance(f: Any) -> None:
+def write_provenance(f: h5py.Group) -> None:
     """Record ecmsim, h5py, HDF5 and NumPy versions and the time of writing on ``f``."""
     import datetime
 
@@ -85,7 +88,7 @@ def write_provenance(f: Any) -> None:
     f.attrs["written_at"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def write_header(f: Any, kind: FileKind, attrs: Mapping[str, Any] | None = None) -> None:
+def write_header(f: h5py.Group, kind: FileKind, attrs: Mapping[str, Any] | None = None) -> None:
     """Write the root attributes that make a file self-describing.
 
     ``schema`` and ``schema_version`` (of ``kind``), the provenance of
@@ -110,7 +113,7 @@ def write_header(f: Any, kind: FileKind, attrs: Mapping[str, Any] | None = None)
         f.attrs[key] = value
 
 
-def check_header(f: Any, path: str | Path, kind: FileKind) -> int:
+def check_header(f: h5py.Group, path: str | Path, kind: FileKind) -> int:
     """Check that ``f`` is a file of ``kind`` in a version this ecmsim reads; return the version.
 
     Raises
@@ -164,7 +167,7 @@ def storage_options(shape: tuple[int, ...], chunks: tuple[int, ...] | None = Non
 
 
 def write_dataset(
-    group: Any,
+    group: h5py.Group,
     name: str,
     data: Any,
     units: str | None,
@@ -232,7 +235,7 @@ def part_chunks(n_parts: int, per_part: int) -> int:
     return int(max(1, min(n_parts, PART_CHUNK_VALUES // max(per_part, 1))))
 
 
-def write_text_dataset(group: Any, name: str, text: str, description: str) -> Any:
+def write_text_dataset(group: h5py.Group, name: str, text: str, description: str) -> h5py.Dataset:
     """A scalar UTF-8 text dataset (JSON, TOML: text that may exceed the 64 KiB attribute limit)."""
     import h5py
 
@@ -409,13 +412,13 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def check_self_contained(f: Any, path: str | Path) -> None:
+def check_self_contained(f: h5py.Group, path: str | Path) -> None:
     """Refuse files whose data lives elsewhere or is not plain: external links, virtual or external datasets."""
     import h5py
 
     problems: list[str] = []
 
-    def walk(group: Any, prefix: str) -> None:
+    def walk(group: h5py.Group, prefix: str) -> None:
         for name in group:
             link = group.get(name, getlink=True)
             full = f"{prefix}/{name}"
@@ -486,7 +489,7 @@ DTYPE_KINDS = {
 }
 
 
-def attr_text(obj: Any, name: str, path: str | Path, default: str | None = "") -> str:
+def attr_text(obj: h5py.HLObject, name: str, path: str | Path, default: str | None = "") -> str:
     """Attribute ``name`` of ``obj`` as text (``bytes`` decoded); ``default`` if absent (None: required)."""
     where = obj.name if getattr(obj, "name", "/") != "/" else ""
     try:
@@ -509,7 +512,7 @@ def attr_text(obj: Any, name: str, path: str | Path, default: str | None = "") -
     raise InputDataError(f"{path}: attribute {where}@{name} = {v!r} must be text")
 
 
-def attr_int(obj: Any, name: str, path: str | Path, default: int) -> int:
+def attr_int(obj: h5py.HLObject, name: str, path: str | Path, default: int) -> int:
     """Attribute ``name`` of ``obj`` as an integer (``default`` if absent)."""
     try:
         if name not in obj.attrs:
@@ -525,7 +528,7 @@ def attr_int(obj: Any, name: str, path: str | Path, default: int) -> int:
 
 
 def get_dataset(
-    f: Any,
+    f: h5py.Group,
     name: str,
     path: str | Path,
     *,
@@ -576,7 +579,7 @@ def get_dataset(
     return obj
 
 
-def get_group(f: Any, name: str, path: str | Path) -> tuple[Any, list[str]]:
+def get_group(f: h5py.Group, name: str, path: str | Path) -> tuple[h5py.Group, list[str]]:
     """The group ``name`` of ``f`` and the names of its members (a damaged group is an InputDataError)."""
     import h5py
 
@@ -592,7 +595,7 @@ def get_group(f: Any, name: str, path: str | Path) -> tuple[Any, list[str]]:
         raise InputDataError(f"{path}: group {full} cannot be read, the file is damaged ({exc})") from None
 
 
-def read_dataset(ds: Any, path: str | Path, sel: Any = ()) -> Any:
+def read_dataset(ds: h5py.Dataset, path: str | Path, sel: Any = ()) -> Any:
     """Read ``ds[sel]``; a damaged chunk (checksum, decompression) is an :class:`InputDataError`."""
     try:
         return ds[sel]

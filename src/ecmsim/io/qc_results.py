@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from ecmsim.io.common import (
     write_text_dataset,
 )
 from ecmsim.io.strings import HOLE_ID_LEN, ID_RE, TIME_LEN, decode_strings, fixed_strings, validate_serials
+
+if TYPE_CHECKING:
+    import h5py
 
 QC_RESULT_SCHEMA = QC_RESULT_FILE.schema
 QC_RESULT_SCHEMA_VERSION = QC_RESULT_FILE.version
@@ -72,7 +75,7 @@ class QCResultWriter:
     parts (first axis of every per-part array).
     """
 
-    def __init__(self, f: Any) -> None:
+    def __init__(self, f: h5py.Group) -> None:
         self._f = f
 
     def write(self, name: str, start: int, stop: int, data: np.ndarray) -> None:
@@ -136,7 +139,7 @@ def qc_result_file(
         raise OutputError(f"{path}: cannot write the QC results file: {exc}") from None
 
 
-def _write_inputs(f: Any, inputs: Sequence[tuple[str, str, str]]) -> None:
+def _write_inputs(f: h5py.Group, inputs: Sequence[tuple[str, str, str]]) -> None:
     """``/inputs``: role, path and SHA-256 of every input file."""
     inp = f.create_group("inputs")
     roles = np.array([r.encode() for r, _, _ in inputs], dtype="S16")
@@ -148,13 +151,13 @@ def _write_inputs(f: Any, inputs: Sequence[tuple[str, str, str]]) -> None:
 
 
 def _write_index(
-    f: Any,
+    f: h5py.Group,
     serials: Sequence[str],
     measured_at: Sequence[str],
     hole_id: Sequence[str],
     station_depth: np.ndarray,
     characteristics: Sequence[str],
-) -> tuple[Any, Any, Any]:
+) -> tuple[h5py.Dataset, h5py.Dataset, h5py.Dataset]:
     """``/parts`` and ``/design``: what the axes of the verdict arrays mean; returns their scales."""
     pts = f.create_group("parts")
     serial = write_dataset(pts, "serial", validate_serials(serials), None, "engraved serial number", scale="serial")
@@ -171,7 +174,9 @@ def _write_index(
     return serial, hole, station
 
 
-def _create_arrays(f: Any, arrays: Sequence[ResultArray], scales: tuple[Any, Any, Any]) -> None:
+def _create_arrays(
+    f: h5py.Group, arrays: Sequence[ResultArray], scales: tuple[h5py.Dataset, h5py.Dataset, h5py.Dataset]
+) -> None:
     """Create every array of ``arrays`` filled with its ``fill``, chunked by whole parts."""
     p_ = len(scales[0])
     for a in arrays:

@@ -43,6 +43,8 @@ from ecmsim.io.common import (
 )
 
 if TYPE_CHECKING:
+    import h5py
+
     from ecmsim.config import ProcessConfig
     from ecmsim.equilibrium import EquilibriumResult
     from ecmsim.simulation import SimulationResult
@@ -56,7 +58,7 @@ def _json_text(data: Any) -> str:
     return json.dumps(data, sort_keys=True, default=str)
 
 
-def _header(f: Any, kind: FileKind, cfg: ProcessConfig, summary: dict[str, Any], attrs: dict[str, str]) -> None:
+def _header(f: h5py.Group, kind: FileKind, cfg: ProcessConfig, summary: dict[str, Any], attrs: dict[str, str]) -> None:
     """Root attributes, provenance, and the resolved config and summary as JSON datasets.
 
     JSON goes into datasets because HDF5 attributes are capped at 64 KiB.
@@ -87,7 +89,7 @@ def write_result(path: str | Path, result: SimulationResult) -> None:
         raise OutputError(f"{path}: cannot write the result: {exc}") from None
 
 
-def _write_history(f: Any, history: History) -> None:
+def _write_history(f: h5py.Group, history: History) -> None:
     """``/history``: one dataset per column of the table, on the ``time`` scale."""
     hist = f.create_group("history")
     hist.attrs["description"] = "one entry per time step"
@@ -101,7 +103,7 @@ def _write_history(f: Any, history: History) -> None:
             time = ds
 
 
-def _write_profile(f: Any, result: SimulationResult) -> Any:
+def _write_profile(f: h5py.Group, result: SimulationResult) -> h5py.Dataset:
     """``/profile``: the final wall per row and the finished wall; returns the ``depth`` scale."""
     prof = f.create_group("profile")
     prof.attrs["description"] = "final hole wall: radius of the wall in each grid row"
@@ -117,7 +119,7 @@ def _write_profile(f: Any, result: SimulationResult) -> Any:
     return depth
 
 
-def _write_snapshots(f: Any, result: SimulationResult, depth: Any) -> None:
+def _write_snapshots(f: h5py.Group, result: SimulationResult, depth: h5py.Dataset) -> None:
     snap = f.create_group("snapshots")
     tool = write_dataset(
         snap, "tool_depth", result.snapshot_tool_depth, "m", "tool depth at each snapshot", scale="tool_depth"
@@ -128,7 +130,7 @@ def _write_snapshots(f: Any, result: SimulationResult, depth: Any) -> None:
     )  # fmt: skip
 
 
-def _write_fields(f: Any, result: SimulationResult) -> None:
+def _write_fields(f: h5py.Group, result: SimulationResult) -> None:
     fld = f.create_group("field")
     fld.attrs["description"] = "final fields on the (r, z) grid; arrays are indexed [r, z]"
     fld.attrs["cell_size_m"] = result.grid.h
@@ -154,7 +156,7 @@ _PROFILE: dict[str, tuple[str, bool | str, float | None]] = {
 }
 
 
-def _json_dataset(f: Any, name: str, path: Path) -> dict[str, Any]:
+def _json_dataset(f: h5py.Group, name: str, path: Path) -> dict[str, Any]:
     ds = get_dataset(f, name, path, kind="json", shape=())
     raw = read_dataset(ds, path)
     try:
@@ -167,7 +169,7 @@ def _json_dataset(f: Any, name: str, path: Path) -> dict[str, Any]:
     return data
 
 
-def _numeric_group(f: Any, name: str, path: Path) -> dict[str, FloatArray]:
+def _numeric_group(f: h5py.Group, name: str, path: Path) -> dict[str, FloatArray]:
     """Every dataset of group ``name``: numeric, with a ``units`` attribute."""
     _, keys = get_group(f, name, path)
     out: dict[str, FloatArray] = {}
@@ -280,7 +282,7 @@ def read_result(path: str | Path) -> ResultFile:
         )
 
 
-def _read_profile(f: Any, p: Path) -> ResultProfile:
+def _read_profile(f: h5py.Group, p: Path) -> ResultProfile:
     """``/profile``, checked: units, finite values where required, lengths that agree."""
     profile: dict[str, FloatArray] = {}
     n_rows: int | None = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,6 +21,9 @@ from ecmsim.errors import InputDataError, OutputError
 from ecmsim.io.common import QC_RESULT_FILE, atomic_write, attr_text, check_header, get_dataset, open_h5, read_dataset
 from ecmsim.io.qc_results import VERDICT_LEGEND, VERDICT_NAMES
 from ecmsim.io.strings import HOLE_ID_LEN, ID_RE, SERIAL_LEN, TIME_LEN, read_strings
+
+if TYPE_CHECKING:
+    import h5py
 
 STORE_SUBDIRS = ("results", "inspections", "specs", "predictions")
 
@@ -91,7 +94,7 @@ def trace_serial(serial: str, store: str | Path) -> tuple[list[dict[str, Any]], 
     return records, len(files)
 
 
-def _trace_record(f: Any, path: Path, serial: str) -> dict[str, Any] | None:
+def _trace_record(f: h5py.Group, path: Path, serial: str) -> dict[str, Any] | None:
     """The record of ``serial`` in one QC results file (None if the file does not hold it)."""
     check_header(f, path, QC_RESULT_FILE)
     serials = read_strings(f, "parts/serial", path, SERIAL_LEN, "serial number", ID_RE, unique=True)

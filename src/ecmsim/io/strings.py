@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ecmsim.errors import InputDataError
 from ecmsim.io.common import get_dataset, read_dataset
+
+if TYPE_CHECKING:
+    import h5py
 
 #: Fixed lengths of the string datasets (bytes, ASCII).
 SERIAL_LEN = 32
@@ -66,7 +69,7 @@ def decode_strings(arr: np.ndarray) -> list[str]:
 
 
 def read_strings(
-    f: Any,
+    f: h5py.Group,
     name: str,
     path: Path,
     length: int,

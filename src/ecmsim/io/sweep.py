@@ -21,12 +21,15 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ecmsim.errors import InputDataError, OutputError
 from ecmsim.io.common import SWEEP_FILE, atomic_h5, check_header, open_h5, write_dataset, write_header
+
+if TYPE_CHECKING:
+    import h5py
 
 SWEEP_SCHEMA = SWEEP_FILE.schema
 SWEEP_SCHEMA_VERSION = SWEEP_FILE.version
@@ -212,7 +215,7 @@ def write_sweep(path: str | Path, sweep: SweepData) -> None:
         raise OutputError(f"{path}: cannot write the sweep file: {exc}") from None
 
 
-def _text(ds: Any) -> list[str]:
+def _text(ds: h5py.Dataset) -> list[str]:
     return [v.decode() if isinstance(v, bytes) else str(v) for v in ds[()].tolist()]
 
 

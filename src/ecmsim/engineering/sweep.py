@@ -260,11 +260,11 @@ def _run_pool(payloads: list[Payload], evaluate: Evaluate, workers: int) -> Iter
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_pool_worker)
     try:
         # Keep at most 2 tasks per worker queued: an interrupt then loses little work.
-        todo = list(reversed(payloads))
+        pending = list(reversed(payloads))
         running: set[Future[Row]] = set()
-        while todo or running:
-            while todo and len(running) < 2 * workers:
-                running.add(pool.submit(evaluate, todo.pop()))
+        while pending or running:
+            while pending and len(running) < 2 * workers:
+                running.add(pool.submit(evaluate, pending.pop()))
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
                 try:
@@ -361,7 +361,7 @@ def run_sweep(
     cfg = load(config, overrides)
     plan = _Plan.build(cfg, choose_mode(cfg, mode), vary, samples, seed)
     recorder = _Recorder(out, plan)
-    payloads = recorder.todo()
+    payloads = recorder.pending()
     executor = _Executor.choose(workers, scheduler, len(payloads))
     if payloads and warm and executor.name != "serial":
         warm_jit(cfg, plan.mode)
@@ -447,7 +447,7 @@ class _Recorder:
                 self.rows[r["param_hash"]] = r
                 self.journal_rows += 1
 
-    def todo(self) -> list[Payload]:
+    def pending(self) -> list[Payload]:
         """Inputs of the planned points not finished yet, in plan order."""
         return [self.plan.payload(h) for h in self.plan.unique if h not in self.rows]
 
@@ -460,12 +460,12 @@ class _Recorder:
         write_sweep(self.out, self.plan.sweep)
         remove_journal(self.out)
 
-    def record(self, stream: Iterator[Row], todo: int, progress: ProgressFn | None, merge_every_s: float) -> None:
-        """Take the rows of ``stream`` (``todo`` of them) as they finish, reporting progress."""
+    def record(self, stream: Iterator[Row], pending: int, progress: ProgressFn | None, merge_every_s: float) -> None:
+        """Take the rows of ``stream`` (``pending`` of them) as they finish, reporting progress."""
         from ecmsim.io.sweep import append_journal
 
         total = len(self.plan.unique)
-        skipped = total - todo
+        skipped = total - pending
         if progress is not None:
             progress(skipped, total, None)
         last_merge = time.monotonic()
@@ -477,7 +477,7 @@ class _Recorder:
                 self.computed += 1
                 if progress is not None:
                     rate = (time.perf_counter() - t_run) / self.computed
-                    progress(skipped + self.computed, total, rate * (todo - self.computed))
+                    progress(skipped + self.computed, total, rate * (pending - self.computed))
                 if time.monotonic() - last_merge > merge_every_s:
                     self.save()
                     last_merge = time.monotonic()
@@ -498,14 +498,14 @@ class _Executor:
     scheduler: str | None = None
 
     @classmethod
-    def choose(cls, workers: int | None, scheduler: str | None, todo: int) -> _Executor:
+    def choose(cls, workers: int | None, scheduler: str | None, pending: int) -> _Executor:
         n_workers = workers if workers is not None else (os.cpu_count() or 1)
         if n_workers < 1:
             raise ConfigError(f"--workers {n_workers}: need at least 1")
         if scheduler is not None:
             return cls(f"dask {scheduler}", scheduler=scheduler)
-        if n_workers > 1 and todo > 1:
-            n = min(n_workers, todo)
+        if n_workers > 1 and pending > 1:
+            n = min(n_workers, pending)
             return cls(f"pool of {n} processes", processes=n)
         return cls("serial")
 

@@ -26,6 +26,26 @@ if TYPE_CHECKING:
     import h5py
 
 STORE_SUBDIRS = ("results", "inspections", "specs", "predictions")
+LEDGER_NAME = "ledger.sqlite"
+
+
+def is_store_folder(path: str | Path) -> bool:
+    """True when ``path`` is an ecmsim QC store folder (its ledger, or the results and specs folders)."""
+    p = Path(path)
+    return (p / "results").is_dir() and ((p / LEDGER_NAME).is_file() or (p / "specs").is_dir())
+
+
+def store_containing(path: str | Path) -> Path | None:
+    """The QC store folder that holds ``path`` (resolved through symlinks), or None.
+
+    Output commands use it to refuse writing into a store: records and archived
+    inputs are written only by the store itself.
+    """
+    p = Path(path).resolve()
+    for folder in (p, *p.parents) if p.is_dir() else p.parents:
+        if is_store_folder(folder):
+            return folder
+    return None
 
 
 def prepare_store(store: str | Path) -> Path:

@@ -450,6 +450,61 @@ def boundary_flux(kind, psi, phi, target_kind, phi_b, theta_min):
 
 
 @njit(cache=True)
+def boundary_node_flux(kind, psi, phi, target_kind, phi_b, theta_min, out):
+    """Cut-link flux from each electrolyte node into nodes of one kind.
+
+    ``out[i, j] = sum w_c (phi_b - phi_ij) / theta`` over the links of node
+    ``(i, j)`` to nodes of kind ``target_kind``: the terms of :func:`boundary_flux`
+    node by node, so ``out.sum()`` is its ``S``.  ``2 pi kappa h out[i, j]`` is the
+    current (A) through the part of the boundary next to the node; it carries the
+    radius weight ``2 pi r`` of the surface, so a node-wise quantity ``q`` averaged
+    as ``sum(q out) / sum(out)`` is its current-weighted surface mean.
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+    psi : float64 array (nr, nz), m
+        ``psi_w`` for ``target_kind = 1``, ``psi_t`` for ``target_kind = 2``.
+    phi : float64 array (nr, nz), V
+    target_kind : int
+    phi_b : float
+        Boundary potential (V).
+    theta_min : float
+    out : float64 array (nr, nz), out, V
+        Per-node sums; 0 at nodes without a link to ``target_kind``.
+
+    Returns
+    -------
+    float
+        ``S = out.sum()`` in V.
+    """
+    nr, nz = kind.shape
+    s = 0.0
+    for i in range(nr):
+        wz = _wz(i)
+        for j in range(nz):
+            out[i, j] = 0.0
+            if kind[i, j] != 0:
+                continue
+            p0 = psi[i, j]
+            d = phi_b - phi[i, j]
+            q = 0.0
+            if i > 0 and kind[i - 1, j] == target_kind:
+                t = _theta(p0, psi[i - 1, j], theta_min)
+                q += (i - 0.5 * t) * d / t
+            if i + 1 < nr and kind[i + 1, j] == target_kind:
+                t = _theta(p0, psi[i + 1, j], theta_min)
+                q += (i + 0.5 * t) * d / t
+            if j > 0 and kind[i, j - 1] == target_kind:
+                q += wz * d / _theta(p0, psi[i, j - 1], theta_min)
+            if j + 1 < nz and kind[i, j + 1] == target_kind:
+                q += wz * d / _theta(p0, psi[i, j + 1], theta_min)
+            out[i, j] = q
+            s += q
+    return s
+
+
+@njit(cache=True)
 def _boundary_derivative(ub, p0, pm, has_m, t, h):
     # Derivative, towards the boundary, at the boundary point s = t h of the
     # interpolant through (t h, ub), (0, p0) and, if available, (-h, pm).  Taking it

@@ -33,6 +33,7 @@ class Window:
     stencil: FloatArray  # (5, nr, nz), the kernels.potential stencil layout
     rhs: FloatArray
     dphidn: FloatArray
+    node_flux: FloatArray  # per-node anode cut-link flux (kernels.potential.boundary_node_flux)
     known: BoolArray
     speed: FloatArray
     psi_new: FloatArray
@@ -44,13 +45,14 @@ class Window:
         self.shape = shape
         if old is not None and old.shape == shape:
             self.stencil, self.rhs = old.stencil, old.rhs
-            self.dphidn, self.known, self.speed, self.psi_new, self.kind = (
-                old.dphidn, old.known, old.speed, old.psi_new, old.kind,
+            self.dphidn, self.node_flux, self.known, self.speed, self.psi_new, self.kind = (
+                old.dphidn, old.node_flux, old.known, old.speed, old.psi_new, old.kind,
             )  # fmt: skip
         else:
             self.stencil = np.zeros((5, *shape))  # kernels.potential stencil: DIAG, RM, RP, ZM, ZP
             self.rhs = np.zeros(shape)
             self.dphidn = np.zeros(shape)
+            self.node_flux = np.zeros(shape)
             self.known = np.zeros(shape, dtype=bool)
             self.speed = np.zeros(shape)
             self.psi_new = np.zeros(shape)

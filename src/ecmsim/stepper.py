@@ -138,7 +138,9 @@ class Stepper:
 
         stats = self.solve_potential(state, psi_t)
         win, u = _window(state), self.process.u_eff
-        flux = potential.boundary_flux(win.kind, win.psi, win.phi, ANODE, u, self.numerics.theta_min)
+        flux = potential.boundary_node_flux(
+            win.kind, win.psi, win.phi, ANODE, u, self.numerics.theta_min, win.node_flux
+        )
         current = 2.0 * math.pi * self.process.conductivity * self.domain.h * flux
         j_max, eta_mean = self.surface_speed(state)
         if not np.isfinite(current) or not np.all(np.isfinite(win.speed)):
@@ -146,7 +148,12 @@ class Stepper:
         return _Flux(current, j_max, eta_mean, stats)
 
     def surface_speed(self, state: DrillingState) -> tuple[float, float]:
-        """Fill the window's speed with the extended Faraday speed; return (max j, mean η)."""
+        """Fill the window's speed with the extended Faraday speed; return (max j, mean η).
+
+        The mean efficiency is weighted by each node's share of the anode current
+        (its cut-link flux, which carries the surface element 2πr ds), so that
+        η̄ I is the Faraday rate ∫ η j dA even where η depends on j.
+        """
         from ecmsim.kernels import levelset, potential
 
         win, p = _window(state), self.process
@@ -163,7 +170,9 @@ class Stepper:
         np.maximum(speed, 0.0, out=speed)
         speed[win.outside] = 0.0
         jmax = float(j.max()) if j.size else 0.0
-        eta_mean = float((eta * j).sum() / j.sum()) if j.size and j.sum() > 0 else 0.0
+        share = win.node_flux[known]
+        total = float(share.sum())
+        eta_mean = float((eta * share).sum() / total) if total > 0 else 0.0
         return jmax, eta_mean
 
     def choose_dt(self, state: DrillingState, vmax: float) -> float:

@@ -109,6 +109,18 @@ def boundary_flux(kind, psi, phi, target_kind, phi_b, theta_min):
     return s
 
 
+def boundary_node_flux(kind, psi, phi, target_kind, phi_b, theta_min):
+    """Per-node cut-link flux into nodes of ``target_kind`` (the terms of ``boundary_flux``)."""
+    nr, nz = kind.shape
+    out = np.zeros((nr, nz))
+    for i, j in np.argwhere(kind == ELECTROLYTE):
+        for a, b, w, dw in links(i, j, nr, nz):
+            if kind[a, b] == target_kind:
+                t = _theta(psi[i, j], psi[a, b], theta_min)
+                out[i, j] += (w + dw * (t - 1.0)) * (phi_b - phi[i, j]) / t
+    return out
+
+
 def _dir_component(kind, psi_w, phi, h, u_anode, theta_min, i, j, di, dj):
     """Gradient component along (di, dj) (a unit grid direction) at node (i, j)."""
     nr, nz = kind.shape

@@ -105,6 +105,22 @@ def test_pcg_matches_spsolve_and_conserves_current(geom):
 
 @settings(deadline=None, max_examples=100, database=None)
 @given(electrode_geometries(), seeds)
+def test_boundary_node_flux_matches_twin_and_sums_to_boundary_flux(geom, seed):
+    kind, psi_w, psi_t, u, _ = geom
+    phi = u * np.random.default_rng(seed).random(kind.shape)
+    for psi, target, phi_b in ((psi_w, 1, u), (psi_t, 2, 0.0)):
+        out = np.full(kind.shape, np.nan)
+        s = potential.boundary_node_flux(kind, psi, phi, target, phi_b, THETA_MIN, out)
+        np.testing.assert_allclose(out, tw.boundary_node_flux(kind, psi, phi, target, phi_b, THETA_MIN),
+                                   rtol=1e-12, atol=1e-12 * max(u, 1.0))  # fmt: skip
+        assert s == pytest.approx(
+            potential.boundary_flux(kind, psi, phi, target, phi_b, THETA_MIN), rel=1e-12, abs=1e-12
+        )
+        assert s == pytest.approx(out.sum(), rel=1e-12, abs=1e-12)
+
+
+@settings(deadline=None, max_examples=100, database=None)
+@given(electrode_geometries(), seeds)
 def test_anode_normal_gradient_matches_twin(geom, seed):
     kind, psi_w, _, u, h = geom
     phi = u * np.random.default_rng(seed).random(kind.shape)

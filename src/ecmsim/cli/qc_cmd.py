@@ -125,8 +125,38 @@ def _same_file(a: str, b: str) -> bool:
     default=None,
     help="Batch file this one corrects (its sha256 is recorded).",
 )
-@click.option("--delimiter", default=",", show_default=True, help="Field separator of both CSV files.")
-@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of both CSV files.")
+@click.option(
+    "--delimiter", default=None, help="Field separator of the CSV files [default: ',', or ';' with --decimal comma]."
+)
+@click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the CSV files.")
+@click.option(
+    "--decimal",
+    type=click.Choice(["point", "comma"]),
+    default="point",
+    show_default=True,
+    help="Decimal separator of the CSV numbers: comma reads 1,234 as 1.234 and implies --delimiter ';'.",
+)
+@click.option(
+    "--serial-case",
+    type=click.Choice(["upper", "preserve"]),
+    default="upper",
+    show_default=True,
+    help="Store serial numbers in upper case, or as written; spellings differing only in case are an error.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "csv", "qif"]),
+    default="auto",
+    show_default=True,
+    help="MEASUREMENTS format: a CSV file or QIF 3.0 measurement results (auto: .qif/.xml are QIF).",
+)
+@click.option(
+    "--mapping",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="QIF only: CSV mapping characteristic names to hole, characteristic and station (docs/formats.md).",
+)
 def import_command(
     measurements: str,
     design: str,
@@ -141,12 +171,17 @@ def import_command(
     device: str,
     uncertainty_mm: float | None,
     supersedes: str | None,
-    delimiter: str,
+    delimiter: str | None,
     encoding: str,
+    decimal: str,
+    serial_case: str,
+    fmt: str,
+    mapping: str | None,
 ) -> None:
-    """Import a long-format MEASUREMENTS CSV (one row per part × hole × station) into a new batch file.
+    """Import MEASUREMENTS into a new batch file: a long-format CSV (one row per part × hole × station)
+    or QIF 3.0 measurement results (docs/formats.md).
 
-    Bad rows are reported with file, line and reason, and nothing is written.
+    Bad rows or elements are reported with file, line and reason, and nothing is written.
     An existing batch file is never overwritten (batch files are records);
     write a corrected batch to a new file with --supersedes OLD.h5.
     """
@@ -155,14 +190,16 @@ def import_command(
     from ecmsim.errors import InputDataError, OutputError
     from ecmsim.io.batch import write_batch
     from ecmsim.io.common import sha256_file
-    from ecmsim.qc.importer import import_csv
+    from ecmsim.qc.importer import csv_separators, import_csv
     from ecmsim.qc.textfiles import check_output_folder
 
     if delimiter == "\\t":
         delimiter = "\t"
-    if len(delimiter) != 1:
-        raise InputDataError(f"--delimiter {delimiter!r}: must be one character")
-    for src in (measurements, design):
+    dec, delimiter = csv_separators(decimal, delimiter)
+    is_qif = fmt == "qif" or (fmt == "auto" and Path(measurements).suffix.lower() in (".qif", ".xml"))
+    if mapping and not is_qif:
+        raise InputDataError(f"--mapping {mapping}: only QIF measurement results take a mapping file")
+    for src in (measurements, design, *([mapping] if mapping else [])):
         if _same_file(src, output):
             raise InputDataError(f"{output}: the output would overwrite the input {src}")
     if Path(output).exists():
@@ -180,9 +217,18 @@ def import_command(
         "electrolyte_lot": electrolyte_lot,
         "drilled_on": drilled_on,
     }
-    batch = import_csv(
-        measurements, design, meta, device=device, uncertainty_mm=uncertainty_mm, delimiter=delimiter, encoding=encoding
-    )
+    if is_qif:
+        from ecmsim.qc.qif import import_qif
+
+        batch = import_qif(
+            measurements, design, meta, mapping=mapping, device=device, uncertainty_mm=uncertainty_mm,
+            delimiter=delimiter, encoding=encoding, decimal=dec, serial_case=serial_case,
+        )  # fmt: skip
+    else:
+        batch = import_csv(
+            measurements, design, meta, device=device, uncertainty_mm=uncertainty_mm, delimiter=delimiter,
+            encoding=encoding, decimal=dec, serial_case=serial_case,
+        )  # fmt: skip
     if supersedes:
         batch.supersedes = sha256_file(supersedes)
     write_batch(output, batch)

@@ -14,6 +14,12 @@ Two files (``docs/qc.md`` documents them, with examples):
 Every bad row is collected and reported with the file, the line and the
 reason; nothing is written unless every row is good.  Unknown columns are
 errors (a misspelt optional column would otherwise be silently ignored).
+
+Two shop conventions are options rather than guesses: a decimal comma
+(``decimal=","``, as French and German spreadsheets write numbers, with
+``;`` between the fields), and the case of serial numbers
+(:data:`SERIAL_CASES`; by default they are stored in upper case, and two
+spellings of one serial that differ only in case are an error).
 """
 
 from __future__ import annotations
@@ -44,6 +50,10 @@ DESIGN_OPTIONAL = ("group", "x_mm", "y_mm", "stations_mm")
 STATION_DECIMALS = 3
 #: Group of holes whose design row leaves ``group`` empty.
 DEFAULT_GROUP = "all"
+#: Serial-number case rules: ``upper`` stores serials in upper case, ``preserve`` as written.
+SERIAL_CASES = ("upper", "preserve")
+#: Decimal separators of numbers in the CSV files and the field separator each implies.
+DECIMAL_SEPARATORS = {".": ",", ",": ";"}
 _MAX_REPORTED = 30
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -98,9 +108,10 @@ def _read_table(
         for cand, name in ((";", "semicolon"), ("\t", "tab"), ("|", "bar")):
             if cand in first:
                 opt = "'\\t'" if cand == "\t" else repr(cand)
+                comma = " (or --decimal comma, which implies ';', for numbers written 1,234)" if cand == ";" else ""
                 raise InputDataError(
                     f"{path}:1: the header is separated by {name}s, expected {delimiter!r}; "
-                    f"export comma-separated values or pass --delimiter {opt}"
+                    f"export comma-separated values or pass --delimiter {opt}{comma}"
                 )
     # Records end at "\n" (or "\r\n"), so that line numbers are those an editor shows; a
     # stray "\r" inside a field is then an error at its own line, not a hidden extra line
@@ -151,7 +162,11 @@ def _read_table(
 
 
 def _field_count(expected: int, found: int, delimiter: str) -> str:
-    hint = " (a decimal comma? the decimal separator must be '.')" if found > expected and delimiter == "," else ""
+    hint = (
+        " (a decimal comma? the decimal separator is '.' unless --decimal comma is given)"
+        if found > expected and delimiter == ","
+        else ""
+    )
     return f"expected {expected} fields, found {found}{hint}"
 
 
@@ -168,14 +183,38 @@ def _id_problem(value: str, col: str) -> str | None:
     return None
 
 
-def _number(text: str, col: str, errors: _Errors, line: int, positive: bool = False, nonneg: bool = False) -> float:
-    """Parse a decimal number; '' → NaN; records an error and returns NaN on failure."""
+def _number(
+    text: str,
+    col: str,
+    errors: _Errors,
+    line: int,
+    positive: bool = False,
+    nonneg: bool = False,
+    decimal: str = ".",
+) -> float:
+    """Parse a number with ``decimal`` ('.' or ',') as separator; '' → NaN; on failure record an error, return NaN.
+
+    With a decimal comma a '.' is refused: it would be a thousands separator
+    in the shops that write decimal commas, and ``1.234`` would be read as 1.234
+    where 1234 was meant.
+    """
     if text == "":
         return math.nan
+    if decimal == "," and "." in text:
+        errors.add(
+            line,
+            f"{col} = {text!r}: with --decimal comma the decimal separator is ',' and '.' is not allowed "
+            "(no thousands separators; write 1,234 for 1.234)",
+        )
+        return math.nan
     try:
-        v = float(text)
+        v = float(text.replace(",", ".", 1) if decimal == "," and text.count(",") == 1 else text)
     except ValueError:
-        hint = " (the decimal separator must be '.')" if "," in text else ""
+        hint = (
+            " (the decimal separator is '.'; pass --decimal comma for files that write 1,234)"
+            if "," in text and decimal == "."
+            else ""
+        )
         errors.add(line, f"{col} = {text!r} is not a number{hint}")
         return math.nan
     if not math.isfinite(v):
@@ -212,13 +251,38 @@ def _timestamp(text: str, errors: _Errors, line: int) -> str:
     return f"{t.year:04d}-{t:%m-%dT%H:%M:%S}" + ("Z" if t.tzinfo is not None else "")
 
 
-def read_design_csv(path: str | Path, delimiter: str = ",", encoding: str = "utf-8") -> tuple[Design, dict[str, int]]:
+def csv_separators(decimal: str, delimiter: str | None) -> tuple[str, str]:
+    """The decimal and field separators of a CSV import, checked: ``decimal`` '.' or ',' (or ``point``/``comma``).
+
+    ``delimiter`` None is the one the decimal separator implies (',' for a
+    decimal point, ';' for a decimal comma).  A decimal comma with ',' between
+    the fields is refused: ``1,5,2`` cannot be read.
+    """
+    dec = {"point": ".", "comma": ","}.get(decimal, decimal)
+    if dec not in DECIMAL_SEPARATORS:
+        raise InputDataError(f"--decimal {decimal!r}: must be 'point' (1.234) or 'comma' (1,234)")
+    sep = DECIMAL_SEPARATORS[dec] if delimiter is None else delimiter
+    if len(sep) != 1:
+        raise InputDataError(f"--delimiter {sep!r}: must be one character")
+    if dec == "," and sep in ",0123456789.-+":
+        raise InputDataError(
+            f"--decimal comma with --delimiter {sep!r} is ambiguous (1,5 would be two fields); "
+            "use ';' (the default with --decimal comma) or a tab"
+        )
+    return dec, sep
+
+
+def read_design_csv(
+    path: str | Path, delimiter: str | None = None, encoding: str = "utf-8", decimal: str = "."
+) -> tuple[Design, dict[str, int]]:
     """Read the design CSV; return the design (stations empty unless given) and the hole's design line.
 
     The stations are completed by :func:`import_csv` from the measurements
-    when the design does not list them.
+    when the design does not list them.  ``delimiter`` None: the one that
+    ``decimal`` implies (:func:`csv_separators`).
     """
     p = Path(path)
+    decimal, delimiter = csv_separators(decimal, delimiter)
     header, rows = _read_table(p, DESIGN_REQUIRED, DESIGN_OPTIONAL, delimiter, encoding)
     col = {c: i for i, c in enumerate(header)}
     errors = _Errors(p)
@@ -244,20 +308,20 @@ def read_design_csv(path: str | Path, delimiter: str = ",", encoding: str = "utf
         ids.append(hid)
         g = f[col["group"]] if "group" in col else ""
         group.append(g or DEFAULT_GROUP)
-        d = _number(f[col["nominal_diameter_mm"]], "nominal_diameter_mm", errors, line, positive=True)
-        z = _number(f[col["depth_mm"]], "depth_mm", errors, line, positive=True)
+        d = _number(f[col["nominal_diameter_mm"]], "nominal_diameter_mm", errors, line, positive=True, decimal=decimal)
+        z = _number(f[col["depth_mm"]], "depth_mm", errors, line, positive=True, decimal=decimal)
         if f[col["nominal_diameter_mm"]] == "":
             errors.add(line, "nominal_diameter_mm is empty")
         if f[col["depth_mm"]] == "":
             errors.add(line, "depth_mm is empty")
         dia.append(d)
         depth.append(z)
-        xs.append(_number(f[col["x_mm"]], "x_mm", errors, line) if "x_mm" in col else math.nan)
-        ys.append(_number(f[col["y_mm"]], "y_mm", errors, line) if "y_mm" in col else math.nan)
+        xs.append(_number(f[col["x_mm"]], "x_mm", errors, line, decimal=decimal) if "x_mm" in col else math.nan)
+        ys.append(_number(f[col["y_mm"]], "y_mm", errors, line, decimal=decimal) if "y_mm" in col else math.nan)
         st: list[float] = []
         if "stations_mm" in col and f[col["stations_mm"]]:
             for part in f[col["stations_mm"]].split(";"):
-                v = _number(part.strip(), "stations_mm", errors, line, nonneg=True)
+                v = _number(part.strip(), "stations_mm", errors, line, nonneg=True, decimal=decimal)
                 if math.isfinite(v):
                     if math.isfinite(z) and v > z + 1e-9:
                         errors.add(line, f"station {v:g} mm is deeper than the hole's depth_mm {z:g}")
@@ -296,8 +360,10 @@ def import_csv(
     *,
     device: str = "",
     uncertainty_mm: float | None = None,
-    delimiter: str = ",",
+    delimiter: str | None = None,
     encoding: str = "utf-8",
+    decimal: str = ".",
+    serial_case: str = "upper",
 ) -> Batch:
     """Read a measurements CSV and its design CSV into a :class:`Batch` (nothing written).
 
@@ -308,6 +374,13 @@ def import_csv(
         inspection dates are filled in from ``measured_at`` when not given.
     device, uncertainty_mm
         Defaults for rows that leave ``device`` / ``uncertainty_mm`` empty.
+    delimiter, decimal
+        Field and decimal separators of both files (:func:`csv_separators`):
+        ``decimal=","`` reads ``1,234`` as 1.234 mm and implies ``;`` between the fields.
+    serial_case
+        ``upper`` (default): serials are stored in upper case; ``preserve``: as
+        written.  Either way two spellings of one serial that differ only in
+        case are an error naming both lines.
 
     Raises
     ------
@@ -315,13 +388,34 @@ def import_csv(
         Naming the file, the line and the reason for every bad row.
     """
     mp, dp = Path(measurements), Path(design_csv)
-    design, _ = read_design_csv(dp, delimiter, encoding)
+    decimal, delimiter = csv_separators(decimal, delimiter)
+    check_serial_case(serial_case)
+    design, _ = read_design_csv(dp, delimiter, encoding, decimal)
     header, rows = _read_table(mp, MEASUREMENT_REQUIRED, MEASUREMENT_OPTIONAL, delimiter, encoding)
     errors = _Errors(mp)
-    table = _MeasurementTable(header, design, dp.name, errors, device, uncertainty_mm, delimiter, len(rows))
+    table = _MeasurementTable(
+        header, design, dp.name, errors, device, uncertainty_mm, delimiter, len(rows), decimal, serial_case
+    )
     for r, (line, f) in enumerate(rows):
         table.add(r, line, f)
     errors.raise_if_any("row")
+    return batch_from_table(table, design, errors, meta, [(mp.name, sha256_file(mp)), (dp.name, sha256_file(dp))])
+
+
+def check_serial_case(serial_case: str) -> None:
+    """Refuse a serial-case rule other than :data:`SERIAL_CASES`."""
+    if serial_case not in SERIAL_CASES:
+        raise InputDataError(f"--serial-case {serial_case!r}: must be one of {', '.join(SERIAL_CASES)}")
+
+
+def batch_from_table(
+    table: _MeasurementTable,
+    design: Design,
+    errors: _Errors,
+    meta: Mapping[str, str],
+    sources: list[tuple[str, str]],
+) -> Batch:
+    """The batch of a table whose rows were all added: stations, duplicates and serials checked."""
     m = table.kept()
     si = _station_index(design, m, errors)
     serials = list(table.serial_index)
@@ -329,8 +423,8 @@ def import_csv(
     try:
         validate_serials(serials)
     except InputDataError as exc:
-        raise InputDataError(f"{mp}: {exc}") from None
-    return _assemble_batch(table, m, si, design, meta, [(mp.name, sha256_file(mp)), (dp.name, sha256_file(dp))])
+        raise InputDataError(f"{errors.path}: {exc}") from None
+    return _assemble_batch(table, m, si, design, meta, sources)
 
 
 @dataclass
@@ -358,10 +452,14 @@ class _MeasurementTable:
         uncertainty_mm: float | None,
         delimiter: str,
         n: int,
+        decimal: str = ".",
+        serial_case: str = "upper",
     ) -> None:
         self.header, self.design, self.design_name, self.errors = header, design, design_name, errors
         self.col = {c: i for i, c in enumerate(header)}
-        self.device, self.delimiter = device, delimiter
+        self.device, self.delimiter, self.decimal, self.serial_case = device, delimiter, decimal, serial_case
+        # upper-case serial -> (spelling, first line): spellings that differ only in case are refused
+        self.spellings: dict[str, tuple[str, int]] = {}
         self.u_default = math.nan if uncertainty_mm is None else float(uncertainty_mm)
         self.hole_index = {h: i for i, h in enumerate(design.hole_id)}
         self.serial_index: dict[str, int] = {}
@@ -388,15 +486,16 @@ class _MeasurementTable:
         n_err = len(errors.items)
         serial = self._serial(line, f)
         h, hid, z = self._hole_station(line, f)
-        d = _number(f[self.col["diameter_mm"]], "diameter_mm", errors, line, positive=True)
-        x = _number(self.get(f, "x_dev_mm"), "x_dev_mm", errors, line)
-        y = _number(self.get(f, "y_dev_mm"), "y_dev_mm", errors, line)
+        dec = self.decimal
+        d = _number(f[self.col["diameter_mm"]], "diameter_mm", errors, line, positive=True, decimal=dec)
+        x = _number(self.get(f, "x_dev_mm"), "x_dev_mm", errors, line, decimal=dec)
+        y = _number(self.get(f, "y_dev_mm"), "y_dev_mm", errors, line, decimal=dec)
         if math.isnan(x) != math.isnan(y):
             errors.add(line, "x_dev_mm and y_dev_mm must be given together")
         dt = self.get(f, "depth_mm")
         blocked = dt.lower() == "blocked"
-        hd = math.nan if blocked else _number(dt, "depth_mm", errors, line, positive=True)
-        u = _number(self.get(f, "uncertainty_mm"), "uncertainty_mm", errors, line, nonneg=True)
+        hd = math.nan if blocked else _number(dt, "depth_mm", errors, line, positive=True, decimal=dec)
+        u = _number(self.get(f, "uncertainty_mm"), "uncertainty_mm", errors, line, nonneg=True, decimal=dec)
         u = self.u_default if self.get(f, "uncertainty_mm") == "" else u
         name = self.get(f, "device") or self.device or "unknown"
         if len(name.encode("utf-8")) > 64 or not name.isascii() or not name.isprintable():
@@ -416,14 +515,26 @@ class _MeasurementTable:
         self.keep[r] = True
 
     def _serial(self, line: int, f: list[str]) -> str:
+        """The row's serial (in upper case unless ``serial_case`` is ``preserve``); checks as in the batch file."""
         serial = f[self.col["serial"]]
         if not serial:
             self.errors.add(line, "serial is empty")
-        elif serial not in self.serial_index:
+            return serial
+        key = serial.upper()
+        first = self.spellings.get(key)
+        if first is None:
             bad = _id_problem(serial, "serial")
             if bad:
                 self.errors.add(line, bad)
-        return serial
+            self.spellings[key] = (serial, line)
+        elif first[0] != serial:
+            self.errors.add(
+                line,
+                f"serial {serial!r} differs only in case from {first[0]!r} on line {first[1]}; serial numbers "
+                "that differ only in case are one part: write it one way (serials are stored in upper case "
+                "unless --serial-case preserve)",
+            )
+        return key if self.serial_case == "upper" else serial
 
     def _hole_station(self, line: int, f: list[str]) -> tuple[int, str, float]:
         """Hole index (-1: not in the design), hole id and station depth (mm) of a row."""
@@ -438,7 +549,7 @@ class _MeasurementTable:
                 + (f" (did you mean {near[0]!r}?)" if near else ""),
             )
         zt = f[self.col["station_depth_mm"]]
-        z = _number(zt, "station_depth_mm", errors, line, nonneg=True)
+        z = _number(zt, "station_depth_mm", errors, line, nonneg=True, decimal=self.decimal)
         if zt == "":
             errors.add(line, "station_depth_mm is empty")
         elif h >= 0 and math.isfinite(z) and z > design.depth[h] + 1e-9:

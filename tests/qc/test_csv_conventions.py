@@ -63,7 +63,7 @@ def test_decimal_comma_through_the_command_line(tmp_path: Path) -> None:
     code, _, err = run_cli([*args, "--delimiter", ";"])  # semicolons alone: 1,234 is not a number
     assert code == 2 and "d.csv:2: nominal_diameter_mm = '1,2' is not a number" in err and "--decimal comma" in err
     assert not out.exists()
-    code, outp, err = run_cli([*args, "--decimal", "comma"])
+    code, _, err = run_cli([*args, "--decimal", "comma"])
     assert code == 0, err
     assert read_batch(out).diameter[0, 0, 0] == np.float32(1.234)
 
@@ -99,7 +99,9 @@ def test_serials_are_stored_in_upper_case_unless_preserved(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("serial_case", ["upper", "preserve"])
 def test_two_spellings_of_one_serial_in_a_batch_name_both_rows(tmp_path: Path, serial_case: str) -> None:
-    rows = "SN01-0001,H1,0.5,1.2,,,,,\nSN01-0001,H1,1.5,1.2,,,,,\nsn01-0001,H2,0.5,1.2,,,,,\nSn01-0002,H1,0.5,1.2,,,,,\n"
+    rows = (
+        "SN01-0001,H1,0.5,1.2,,,,,\nSN01-0001,H1,1.5,1.2,,,,,\nsn01-0001,H2,0.5,1.2,,,,,\nSn01-0002,H1,0.5,1.2,,,,,\n"
+    )
     m, d = _files(tmp_path, HEADER + rows, DESIGN)
     with pytest.raises(InputDataError) as exc:
         import_csv(m, d, META, serial_case=serial_case)

@@ -515,8 +515,14 @@ class _MeasurementTable:
         self.keep[r] = True
 
     def _serial(self, line: int, f: list[str]) -> str:
-        """The row's serial (in upper case unless ``serial_case`` is ``preserve``); checks as in the batch file."""
-        serial = f[self.col["serial"]]
+        return self.serial_of(line, f[self.col["serial"]])
+
+    def serial_of(self, line: int, serial: str) -> str:
+        """``serial`` as stored (upper case unless ``serial_case`` is ``preserve``), checked as in the batch file.
+
+        Errors (recorded at ``line``): empty, not a valid serial, or a spelling that
+        differs only in case from an earlier one (named with its line).
+        """
         if not serial:
             self.errors.add(line, "serial is empty")
             return serial

@@ -213,6 +213,10 @@ class NumericsConfig:
         0.05, unit="mm", min=0.0, min_exclusive=True,
         help="tool travel between recorded diameter-profile snapshots",
     )  # fmt: skip
+    diameter_station_mm: float = param(
+        0.2, unit="mm", min=0.0,
+        help="depth below the entry surface (and above a plate's far face) where entry and exit diameters are read",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -85,9 +85,10 @@ class Domain:
         rr, zz = grid.mesh()
         flood_radius = _flood_radius(p, gap_scale, grid)
         # Above the surface the electrolyte is a flooded film around the hole
-        # entry (radius flood_radius); beyond it, and below a plate, there is
-        # no electrolyte (zero-flux).
-        outside = (zz < -1e-12) & (rr > flood_radius)
+        # entry (radius flood_radius, height film_height); beyond it, and below
+        # a plate, there is no electrolyte (zero-flux).  Both are physical
+        # lengths, so the film does not change with the cell size.
+        outside = ((zz < -1e-12) & (rr > flood_radius)) | (zz < -film_height(p) - 1e-12)
         if p.thickness is not None:
             outside |= zz > p.thickness + 1e-12
         n = p.config.numerics
@@ -171,7 +172,8 @@ def _grid(p: Process, h_e: float) -> Grid:
             exposure = h_e
         radius = _coaxial_radius(tool.r_outer, tool.r_outer + h_e, h_e * exposure)
         radius = max(radius * 1.25, r_tool + 4 * h_e) + 20 * h
-    above = max(p.electrolyte_above_surface, p.initial_gap + 4 * h)
+    # two rows of no electrolyte above the film
+    above = film_height(p) + 2 * h
     below = p.depth + 3.0 * h_e + 20 * h
     if p.thickness is not None:
         below = p.thickness + 3 * h
@@ -181,10 +183,20 @@ def _grid(p: Process, h_e: float) -> Grid:
     return Grid(h=h, nr=nr, nz=nz, z0=-k_above * h)
 
 
+def film_height(p: Process) -> float:
+    """Height of the flooded electrolyte film above the surface, m.
+
+    ``[numerics] electrolyte_above_surface_mm``, raised to twice the initial gap
+    so that the tool face starts inside the film.
+    """
+    return max(p.electrolyte_above_surface, 2.0 * p.initial_gap)
+
+
 def _flood_radius(p: Process, gap_scale: float, grid: Grid) -> float:
+    """Radius of the flooded film: tool + coating + 2 max(h_e, initial gap), m (within the grid)."""
     t, h = p.tool, p.cell_size
     h_e = gap_scale if p.feed > 0 else 0.0
-    r = t.r_outer + t.coating + 2.0 * max(h_e, p.initial_gap) + 4 * h
+    r = t.r_outer + t.coating + 2.0 * max(h_e, p.initial_gap)
     return min(r, grid.r[-1] - 3 * h)
 
 

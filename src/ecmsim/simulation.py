@@ -94,18 +94,40 @@ class SimulationResult:
             bottom = tip
         return 0.0, max(bottom, 0.0)
 
-    def entry_diameter(self) -> float | None:
-        """Diameter at the original surface plane, m, or at the shallowest wall below it.
+    @property
+    def diameter_station(self) -> float:
+        """Station depth of the entry and exit diameters, m (``[numerics] diameter_station_mm``)."""
+        return self.process.config.numerics.diameter_station_mm * MM
 
-        The flooded entry edge may have receded below z = 0; the entry is
-        then the top of the remaining wall.
+    def entry_diameter(self) -> float | None:
+        """Hole diameter at the station depth below the original surface, m.
+
+        Read where a metrologist gauges the entry: ``[numerics] diameter_station_mm``
+        (default 0.2 mm) below the surface, below the rounded entry edge, by linear
+        interpolation of the wall radius between grid rows, so it does not move with
+        the cell size.  A hole shallower than the station gives its diameter half-way
+        down the finished wall; None without a hole.
         """
-        d = self.diameter_at(0.0)
-        if d is not None:
-            return d
-        z, rw = self.grid.z, self.wall_radius
-        ok = np.nonzero(np.isfinite(rw) & (z >= 0.0))[0]
-        return float(2.0 * rw[ok[0]]) if ok.size else None
+        top, bottom = self.hole_range()
+        return self.diameter_at(min(self.diameter_station, 0.5 * (top + bottom)))
+
+    def exit_diameter(self) -> float | None:
+        """Diameter of a through hole at the station height above the plate's far face, m (None: blind)."""
+        if self.status != "broke_through" or not self.thickness:
+            return None
+        return self.diameter_at(max(self.thickness - self.diameter_station, 0.5 * self.thickness))
+
+    def entry_edge(self) -> float | None:
+        """Radial size of the rounded entry edge, m: how far the wall widens from the station to the surface.
+
+        The wall radius a quarter of the station depth below the surface minus the one at
+        the station (0 for a sharp edge; None without a hole or station).
+        """
+        entry = self.entry_diameter()
+        near = self.diameter_at(0.25 * self.diameter_station)
+        if entry is None or near is None:
+            return None
+        return 0.5 * (near - entry)
 
     def diameter_at(self, depth: float) -> float | None:
         """Hole diameter at a depth below the original surface, m (None if no hole)."""
@@ -146,7 +168,7 @@ class SimulationResult:
         sel = depth >= top + 0.05 * (bottom - top)
         hole_depth = self.hole_depth()
         entry = self.entry_diameter()
-        exit_d = self.diameter_at(self.thickness) if self.status == "broke_through" and self.thickness else None
+        exit_d = self.exit_diameter()
         side = float(np.mean(0.5 * diam[sel]) - self.tool.r_outer) if sel.any() else None
 
         def mm(x: float | None) -> float | None:
@@ -159,6 +181,7 @@ class SimulationResult:
             "tool_depth_mm": mm(float(self.tool_depth[-1])) if self.tool_depth.size else None,
             "entry_diameter_mm": mm(entry),
             "exit_diameter_mm": mm(exit_d),
+            "entry_edge_mm": mm(self.entry_edge()),
             "min_diameter_mm": mm(float(diam[sel].min())) if sel.any() else None,
             "max_diameter_mm": mm(float(diam[sel].max())) if sel.any() else None,
             "taper_deg": self.taper_deg(),

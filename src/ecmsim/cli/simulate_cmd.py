@@ -93,7 +93,8 @@ class _ProgressBar:
 #: The lines of the summary: label, key of ``SimulationResult.summary()``, unit.
 _SUMMARY_ROWS = (
     ("status", "status", ""), ("depth", "depth_mm", "mm"), ("entry diameter", "entry_diameter_mm", "mm"),
-    ("exit diameter", "exit_diameter_mm", "mm"), ("min diameter", "min_diameter_mm", "mm"),
+    ("exit diameter", "exit_diameter_mm", "mm"), ("entry edge rounding", "entry_edge_mm", "mm"),
+    ("min diameter", "min_diameter_mm", "mm"),
     ("max diameter", "max_diameter_mm", "mm"), ("taper (half angle)", "taper_deg", "°"),
     ("side gap (overcut)", "side_gap_mm", "mm"), ("frontal gap", "frontal_gap_mm", "mm"),
     ("machining time", "machining_time_s", "s"), ("charge", "charge_C", "C"),

@@ -70,6 +70,6 @@ def test_bad_search_inputs_are_input_errors(fast_config: Path, run_main) -> None
 
 
 def test_api_transient_mode_for_entry_diameter(fast_config: Path) -> None:
-    r = tune(fast_config, ["entry_diameter_mm=2.2:0.05"], vary=["electrical.voltage_V=6:9"], check=False)
-    assert r.mode == "transient"  # the entry flare needs a transient run
+    r = tune(fast_config, ["entry_diameter_mm=1.7:0.05"], vary=["electrical.voltage_V=6:9"], check=False)
+    assert r.mode == "transient"  # the entry diameter needs a transient run
     assert r.feasible, r.message

@@ -39,9 +39,12 @@ def calibrate_command(
 
     from ecmsim.engineering.calibrate import calibrate, calibrated_header
     from ecmsim.engineering.common import write_config_toml
+    from ecmsim.io.guard import config_inputs, measurement_inputs, refuse_unsafe_outputs
     from ecmsim.qc.textfiles import check_output_folder
 
     out = Path(output) if output else Path(Path(config.split(":")[-1]).stem + "-calibrated.toml")
+    inputs = [*config_inputs("CONFIG", config), *measurement_inputs("--measurements", measurements)]
+    refuse_unsafe_outputs([("-o", out)], inputs)
     check_output_folder(out)
     names = [f.strip() for f in fit.split(",") if f.strip()]
     res = calibrate(config, measurements, fit=names, mode=mode, overrides=overrides, max_evaluations=max_evaluations)

@@ -17,15 +17,22 @@ def demo_command(output_dir: str) -> None:
     """
     import json
     import time
+    from pathlib import Path
 
+    from ecmsim.config import resolve_config_path
     from ecmsim.io import write_result
+    from ecmsim.io.guard import refuse_unsafe_outputs
     from ecmsim.qc.check import run_check, summary_lines
     from ecmsim.qc.report import render_html
-    from ecmsim.qc.synth import synthesize, write_synthetic
+    from ecmsim.qc.synth import SYNTH_FILES, synthesize, write_synthetic
     from ecmsim.qc.textfiles import write_text_atomic
     from ecmsim.simulation import simulate
 
     t0 = time.monotonic()
+    files = ["stem-in718.h5", "report.html", "check.json", "batch", *(f"batch/{n}" for n in SYNTH_FILES)]
+    outputs: list[tuple[str, str | Path]] = [("-o", output_dir), *(("-o", Path(output_dir) / n) for n in files)]
+    example = resolve_config_path("example:stem-in718")
+    refuse_unsafe_outputs(outputs, [("example:stem-in718", example)], stores=[Path(output_dir) / "store"])
     out = make_output_dir(output_dir)
     click.echo("1/4 simulating example:stem-in718 …")
     result = simulate("example:stem-in718")

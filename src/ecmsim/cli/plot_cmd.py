@@ -21,7 +21,9 @@ def plot_group() -> None:
 def profile_command(result: str, measurements: str | None, output: str) -> None:
     """Predicted diameter against depth from RESULT (ecmsim simulate), with measured holes."""
     from ecmsim.engineering.plots import plot_profile
+    from ecmsim.io.guard import refuse_unsafe_outputs
 
+    refuse_unsafe_outputs([("-o", output)], [("RESULT", result), ("--measurements", measurements)])
     plot_profile(result, output, measurements)
     click.echo(f"  profile plot written to {output}")
 
@@ -32,7 +34,9 @@ def profile_command(result: str, measurements: str | None, output: str) -> None:
 def field_command(result: str, output: str) -> None:
     """Potential and current density at the end of the run in RESULT."""
     from ecmsim.engineering.plots import plot_field
+    from ecmsim.io.guard import refuse_unsafe_outputs
 
+    refuse_unsafe_outputs([("-o", output)], [("RESULT", result)])
     plot_field(result, output)
     click.echo(f"  field plot written to {output}")
 
@@ -47,7 +51,10 @@ def field_command(result: str, output: str) -> None:
 def window_command(sweep: str, metric: str, x: str | None, y: str | None, target: str | None, output: str) -> None:
     """Process-window map of METRIC over two parameters of SWEEP (ecmsim sweep)."""
     from ecmsim.engineering.plots import plot_window
+    from ecmsim.io.guard import refuse_unsafe_outputs
+    from ecmsim.io.sweep import journal_path
 
+    refuse_unsafe_outputs([("-o", output)], [("SWEEP", sweep), ("SWEEP (its journal)", journal_path(sweep))])
     band = None
     if target is not None:
         try:

@@ -40,16 +40,20 @@ def make_output_dir(output_dir: str) -> Path:
     return out
 
 
-def refuse_overwrite(outputs: Sequence[str], inputs: Sequence[str]) -> None:
-    """Stop before anything is computed if an output would replace an input or cannot be written."""
-    from ecmsim.errors import InputDataError
+def refuse_overwrite(
+    outputs: Sequence[tuple[str, str | None]], inputs: Sequence[tuple[str, str | None]], store: str | None = None
+) -> None:
+    """Stop before anything is computed if an output would replace an input or a store file, or cannot be written.
+
+    ``outputs`` and ``inputs`` are ``(option, path)`` pairs (:func:`ecmsim.io.guard.refuse_unsafe_outputs`).
+    """
+    from ecmsim.io.guard import refuse_unsafe_outputs
     from ecmsim.qc.textfiles import check_output_folder
 
-    for out in outputs:
-        for src in inputs:
-            if _same_file(src, out):
-                raise InputDataError(f"{out}: the output would overwrite the input {src}")
-        check_output_folder(out)
+    refuse_unsafe_outputs(outputs, inputs, stores=[store])
+    for _, out in outputs:
+        if out and out != "-":
+            check_output_folder(out)
 
 
 def emit_outputs(
@@ -90,11 +94,6 @@ def qc_group() -> None:
       ecmsim qc check batch.h5 --spec spec.toml --report report.html
       ecmsim qc trace SERIAL                          every inspection and verdict of a part
     """
-
-
-def _same_file(a: str, b: str) -> bool:
-    pa, pb = Path(a), Path(b)
-    return pa.resolve() == pb.resolve() or (pa.exists() and pb.exists() and pa.samefile(pb))
 
 
 @qc_group.command("import")
@@ -189,7 +188,7 @@ def import_command(
 
     from ecmsim.errors import InputDataError, OutputError
     from ecmsim.io.batch import write_batch
-    from ecmsim.io.common import sha256_file
+    from ecmsim.io.common import output_lock, sha256_file
     from ecmsim.qc.importer import csv_separators, import_csv
     from ecmsim.qc.textfiles import check_output_folder
 
@@ -199,9 +198,13 @@ def import_command(
     is_qif = fmt == "qif" or (fmt == "auto" and Path(measurements).suffix.lower() in (".qif", ".xml"))
     if mapping and not is_qif:
         raise InputDataError(f"--mapping {mapping}: only QIF measurement results take a mapping file")
-    for src in (measurements, design, *([mapping] if mapping else [])):
-        if _same_file(src, output):
-            raise InputDataError(f"{output}: the output would overwrite the input {src}")
+    inputs = [
+        ("MEASUREMENTS", measurements),
+        ("--design", design),
+        ("--mapping", mapping),
+        ("--supersedes", supersedes),
+    ]
+    refuse_overwrite([("-o", output)], inputs)
     if Path(output).exists():
         raise OutputError(
             f"{output}: exists; batch files are never overwritten (write a new file, "
@@ -231,7 +234,8 @@ def import_command(
         )  # fmt: skip
     if supersedes:
         batch.supersedes = sha256_file(supersedes)
-    write_batch(output, batch)
+    with output_lock(output, new=True):  # a concurrent import of the same file: one wins, the others fail
+        write_batch(output, batch)
     n = int((~(batch.diameter != batch.diameter)).sum())
     click.echo(
         f"{len(batch.serials)} parts, {batch.design.n_holes} holes, {batch.design.n_stations} stations, "
@@ -261,7 +265,8 @@ def check_command(
     from ecmsim.qc.check import run_check, summary_lines
     from ecmsim.qc.report import render_html
 
-    refuse_overwrite([p for p in (report, json_out) if p and p != "-"], [*batches, spec, *predictions])
+    inputs = [*(("BATCHES", b) for b in batches), ("--spec", spec), *(("--predictions", p) for p in predictions)]
+    refuse_overwrite([("--report", report), ("--json", json_out)], inputs, store=store)
     run = run_check(batches, spec, predictions, store=store)
     html = render_html(run) if report else None
     data = run.to_json() if json_out else None
@@ -310,8 +315,11 @@ def synth_command(
     no_csv: bool,
 ) -> None:
     """Write a realistic synthetic batch with injected faults and its ground truth."""
-    from ecmsim.qc.synth import synthesize, write_synthetic
+    from ecmsim.io.guard import refuse_unsafe_outputs
+    from ecmsim.qc.synth import SYNTH_FILES, synthesize, write_synthetic
 
+    files = [("-o", Path(output_dir) / name) for name in SYNTH_FILES]
+    refuse_unsafe_outputs([("-o", output_dir), *files], [("--prediction", prediction)])
     out = make_output_dir(output_dir)
     synth = synthesize(parts, holes, stations, seed, prediction, faults=not no_faults)
     paths = write_synthetic(out, synth, csv=not no_csv)

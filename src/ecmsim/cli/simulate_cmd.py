@@ -29,10 +29,12 @@ def simulate_command(
     from pathlib import Path
 
     from ecmsim.config import load_config
+    from ecmsim.io.guard import config_inputs, refuse_unsafe_outputs
 
-    cfg = load_config(config, overrides)
     suffix = "-equilibrium.h5" if equilibrium else ".h5"
     out = Path(output) if output else Path(Path(config.split(":")[-1]).stem + suffix)
+    refuse_unsafe_outputs([("-o", out)], config_inputs("CONFIG", config))
+    cfg = load_config(config, overrides)
     if equilibrium:
         from ecmsim.equilibrium import solve_equilibrium
         from ecmsim.io import write_equilibrium

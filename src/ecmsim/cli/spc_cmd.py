@@ -91,6 +91,7 @@ def spc_command(
     from pathlib import Path
 
     from ecmsim.errors import ConfigError, OutputError
+    from ecmsim.io.common import output_lock
     from ecmsim.io.spc_limits import write_spc_limits
     from ecmsim.qc.charts import parse_rules
     from ecmsim.qc.spc import SpcOptions, run_spc, summary_lines
@@ -114,11 +115,9 @@ def spc_command(
         h=cusum_h,
     )
     opts.validate()
-    inputs = [*batches, spec, *predictions, *([limits] if limits else [])]
-    outputs = [p for p in (report, json_out, freeze) if p and p != "-"]
-    refuse_overwrite(outputs, inputs)
-    if len(set(map(str, outputs))) != len(outputs):
-        raise ConfigError("--report, --json and --freeze must name different files")
+    inputs = [*(("BATCHES", b) for b in batches), ("--spec", spec), *(("--predictions", p) for p in predictions)]
+    outputs = [("--report", report), ("--json", json_out), ("--freeze", freeze)]
+    refuse_overwrite(outputs, [*inputs, ("--limits", limits)])
     if freeze and Path(freeze).exists():
         raise OutputError(f"{freeze}: exists; limits files are records and are never overwritten (give a new name)")
     run = run_spc(batches, spec, predictions, limits_path=limits, options=opts)
@@ -129,7 +128,8 @@ def spc_command(
         html = render_spc_html(run)
     data = run.to_json() if json_out else None
     if freeze:
-        write_spc_limits(freeze, run.frozen_limits())
+        with output_lock(freeze, new=True):  # concurrent freezes to one file: one wins, the others fail
+            write_spc_limits(freeze, run.frozen_limits())
     lines = summary_lines(run)
     if freeze:
         lines.append(f"Phase I limits frozen in {freeze}")

@@ -52,8 +52,10 @@ def sweep_command(
     import sys
 
     from ecmsim.engineering.sweep import run_sweep
-    from ecmsim.io.sweep import read_sweep
+    from ecmsim.io.guard import config_inputs, refuse_unsafe_outputs
+    from ecmsim.io.sweep import journal_path, read_sweep
 
+    refuse_unsafe_outputs([("-o", output), ("-o (its journal)", journal_path(output))], config_inputs("CONFIG", config))
     bar = _Bar() if not no_progress and not as_json and sys.stderr.isatty() else None
     try:
         outcome = run_sweep(

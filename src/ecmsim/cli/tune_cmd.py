@@ -42,8 +42,10 @@ def tune_command(
     """
     from ecmsim.engineering.common import write_config_toml
     from ecmsim.engineering.tune import require_feasible, tune
+    from ecmsim.io.guard import config_inputs, refuse_unsafe_outputs
     from ecmsim.qc.textfiles import check_output_folder
 
+    refuse_unsafe_outputs([("-o", output)], config_inputs("CONFIG", config))
     if output:
         check_output_folder(output)
     res = tune(

@@ -427,25 +427,46 @@ class _Recorder:
 
     Every new row goes to the journal at once; the rows are merged into the
     sweep file every ``merge_every_s`` and at the end, also on an interrupt.
+    Other sweeps may extend the same file at the same time: journal appends and
+    merges hold the folder's write lock (:func:`~ecmsim.io.common.output_lock`),
+    and every merge first takes in the points the file and the journal hold at
+    that moment, so no process's points are lost.
     """
 
     def __init__(self, out: Path, plan: _Plan) -> None:
-        from ecmsim.io.sweep import read_journal, read_sweep
-
         self.out, self.plan = out, plan
         self.rows: dict[str, Row] = {}
         self.computed = 0
-        if out.exists():
-            old = read_sweep(out)
-            _check_resumable(out, old, plan.sweep)
-            self.rows.update((r["param_hash"], r) for r in old.rows())
-        planned = set(plan.hashes)
-        self.journal_rows = 0
-        for r in read_journal(out):
-            # A journal of another sweep (killed before its merge) has other hashes: ignore it.
-            if r["param_hash"] in planned and len(r["values"]) == len(plan.keys):
-                self.rows[r["param_hash"]] = r
-                self.journal_rows += 1
+        self.sweep_key = _sweep_key(plan.sweep)
+        self.journal_rows = self._take_in(own=False)
+
+    def _take_in(self, own: bool) -> int:
+        """Add the points of the sweep file and its journal not known yet; the number from the journal.
+
+        With ``own`` (a merge), this run's rows win over the file's, else the file's are read first.
+        """
+        from ecmsim.io.sweep import read_journal, read_sweep
+
+        found: dict[str, Row] = {}
+        if self.out.exists():
+            old = read_sweep(self.out)
+            _check_resumable(self.out, old, self.plan.sweep)
+            found.update((r["param_hash"], r) for r in old.rows())
+        planned = set(self.plan.hashes)
+        from_journal = 0
+        for r in read_journal(self.out):
+            # Rows of this sweep (any run extending it), or of an older journal without the key but planned
+            # here; a journal of another sweep (killed before its merge) has other keys or hashes: ignored.
+            ours = r.get("sweep_key") == self.sweep_key or ("sweep_key" not in r and r["param_hash"] in planned)
+            if ours and len(r["values"]) == len(self.plan.keys):
+                found[r["param_hash"]] = r
+                from_journal += 1
+        if own:
+            for h, r in found.items():
+                self.rows.setdefault(h, r)
+        else:
+            self.rows.update(found)
+        return from_journal
 
     def pending(self) -> list[Payload]:
         """Inputs of the planned points not finished yet, in plan order."""
@@ -453,17 +474,29 @@ class _Recorder:
 
     def save(self) -> None:
         """Merge the rows (in plan order) into the sweep file; the journal is then empty."""
+        from ecmsim.io.common import output_lock
         from ecmsim.io.sweep import remove_journal, write_sweep
 
-        order = {h: i for i, h in enumerate(self.plan.unique)}
-        self.plan.sweep.set_rows(sorted(self.rows.values(), key=lambda r: order.get(r["param_hash"], len(order))))
-        write_sweep(self.out, self.plan.sweep)
-        remove_journal(self.out)
+        with output_lock(self.out):
+            self._take_in(own=True)  # points another sweep extending this file added meanwhile
+            order = {h: i for i, h in enumerate(self.plan.unique)}
+            rows = sorted(self.rows.values(), key=lambda r: order.get(r["param_hash"], len(order)))
+            self.plan.sweep.set_rows(rows)
+            write_sweep(self.out, self.plan.sweep)
+            remove_journal(self.out)
+
+    def append(self, row: Row) -> None:
+        """Journal one finished point (under the folder's write lock, so no merge drops it)."""
+        from ecmsim.io.common import output_lock
+        from ecmsim.io.sweep import append_journal
+
+        row = {**row, "sweep_key": self.sweep_key}
+        with output_lock(self.out):
+            append_journal(self.out, row)
+        self.rows[row["param_hash"]] = row
 
     def record(self, stream: Iterator[Row], pending: int, progress: ProgressFn | None, merge_every_s: float) -> None:
         """Take the rows of ``stream`` (``pending`` of them) as they finish, reporting progress."""
-        from ecmsim.io.sweep import append_journal
-
         total = len(self.plan.unique)
         skipped = total - pending
         if progress is not None:
@@ -472,8 +505,7 @@ class _Recorder:
         t_run = time.perf_counter()
         try:
             for row in stream:
-                append_journal(self.out, row)
-                self.rows[row["param_hash"]] = row
+                self.append(row)
                 self.computed += 1
                 if progress is not None:
                     rate = (time.perf_counter() - t_run) / self.computed
@@ -516,6 +548,12 @@ class _Executor:
         if self.processes == 1:
             return _run_serial(payloads, evaluate)
         return _run_pool(payloads, evaluate, self.processes)
+
+
+def _sweep_key(sweep: SweepData) -> str:
+    """What makes two runs the same sweep (extendable into one file): mode, base config, parameters."""
+    text = json.dumps([sweep.mode, sweep.base_config_hash, sweep.parameters])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _check_resumable(path: Path, old: SweepData, new: SweepData) -> None:

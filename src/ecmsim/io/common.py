@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -330,6 +331,139 @@ def fsync_folder(folder: str | Path) -> None:
         os.close(fd)
 
 
+#: Seconds a writer waits for another ecmsim process writing into the same folder
+#: before it gives up with "busy" (:func:`output_lock`); ``ECMSIM_LOCK_WAIT_S`` overrides it.
+LOCK_WAIT_S = 60.0
+_LOCK_POLL_S = 0.02
+
+
+@dataclass
+class _HeldLock:
+    """One folder lock of this process: the in-process lock, the locked folder descriptor, the depth."""
+
+    thread_lock: threading.RLock
+    fd: int | None = None
+    depth: int = 0
+
+
+_held_locks: dict[tuple[int, int], _HeldLock] = {}
+_held_guard = threading.Lock()
+
+
+def lock_wait_s() -> float:
+    """Seconds :func:`output_lock` waits (``ECMSIM_LOCK_WAIT_S``, else :data:`LOCK_WAIT_S`)."""
+    text = os.environ.get("ECMSIM_LOCK_WAIT_S", "")
+    try:
+        value = float(text)
+    except ValueError:
+        return LOCK_WAIT_S
+    return value if value >= 0 else LOCK_WAIT_S
+
+
+def _flock_folder(folder: Path, deadline: float) -> int | None:
+    """Open ``folder`` and take its exclusive ``flock``, polling until ``deadline`` (monotonic seconds).
+
+    Returns the locked descriptor, or None where the folder cannot be locked (no
+    ``fcntl``, a file system without ``flock`` on folders): the write then goes ahead
+    unlocked, as every write did before locks existed.  Raises ``BlockingIOError``
+    when another process still holds the lock at ``deadline``.
+    """
+    import time
+
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system
+        return None
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return None
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise
+            time.sleep(_LOCK_POLL_S)
+        except OSError:
+            os.close(fd)
+            return None
+
+
+@contextlib.contextmanager
+def output_lock(path: str | Path, *, new: bool = False, wait_s: float | None = None) -> Iterator[Path]:
+    """Hold the advisory write lock of the folder of ``path`` for the ``with`` block.
+
+    Every write of :func:`atomic_write` holds it from the temporary file to the rename;
+    a command holds it longer where a write depends on what the file holds at that
+    moment (a sweep merges the points already in the file; a record file must still be
+    absent).  The lock is an exclusive ``flock`` on the folder itself, so no lock file is
+    ever created.  It is re-entrant within the process (threads wait for each other)
+    and released when the block ends or the process dies.
+
+    Parameters
+    ----------
+    path
+        The file about to be written; its folder must exist (:class:`OutputError`).
+    new
+        ``path`` is a record that is never overwritten: once the lock is held, an
+        existing ``path`` (written by another process meanwhile) is an :class:`OutputError`.
+    wait_s
+        Seconds to wait for another process holding the lock (default :func:`lock_wait_s`).
+
+    Yields
+    ------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    OutputError
+        "busy" when the lock is still held by another process after ``wait_s``;
+        ``path`` exists and ``new`` is set; the folder does not exist.
+    """
+    import time
+
+    target = Path(path)
+    folder = output_folder(target)
+    st = os.stat(folder)
+    key = (st.st_dev, st.st_ino)
+    wait = lock_wait_s() if wait_s is None else max(wait_s, 0.0)
+    deadline = time.monotonic() + wait
+    with _held_guard:
+        held = _held_locks.setdefault(key, _HeldLock(threading.RLock()))
+    busy = OutputError(
+        f"busy: another ecmsim process is writing {target} (or another file in {folder}); "
+        f"waited {wait:g} s. Run again when it has finished (ECMSIM_LOCK_WAIT_S sets the wait)."
+    )
+    got = held.thread_lock.acquire(timeout=wait) if wait > 0 else held.thread_lock.acquire(blocking=False)
+    if not got:
+        raise busy
+    try:
+        if held.depth == 0:
+            try:
+                held.fd = _flock_folder(folder, deadline)
+            except BlockingIOError:
+                raise busy from None
+        held.depth += 1
+        try:
+            if new and os.path.lexists(target):
+                raise OutputError(
+                    f"{target}: exists: another process wrote it while this command ran; "
+                    "it is a record and is never overwritten (write a new file)"
+                )
+            yield target
+        finally:
+            held.depth -= 1
+            if held.depth == 0 and held.fd is not None:
+                os.close(held.fd)  # closing the descriptor releases the flock
+                held.fd = None
+    finally:
+        held.thread_lock.release()
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | Path, *, suffix: str = ".tmp", mode: int = 0o644, umask: bool = False) -> Iterator[Path]:
     """Write a file so that ``path`` is always absent, the previous file or the complete new one.
@@ -339,7 +473,9 @@ def atomic_write(path: str | Path, *, suffix: str = ".tmp", mode: int = 0o644, u
     ``with`` block.  On success the file is fsynced, given ``mode``, renamed
     over ``path`` (the last step that touches the target), the folder is
     fsynced and stale temporary files of ``path`` are removed
-    (:func:`remove_stale_temps`).  On any exception the temporary file is
+    (:func:`remove_stale_temps`).  The folder's write lock
+    (:func:`output_lock`) is held from the temporary file to the folder fsync,
+    so concurrent ecmsim writers of one folder take turns.  On any exception the temporary file is
     deleted and ``path`` is untouched.
 
     Parameters
@@ -357,24 +493,25 @@ def atomic_write(path: str | Path, *, suffix: str = ".tmp", mode: int = 0o644, u
     Raises
     ------
     OutputError
-        The folder does not exist.
+        The folder does not exist; "busy" (:func:`output_lock`).
     OSError
         Creating, writing or renaming failed (callers name their file kind).
     """
     target = Path(path)
     folder = output_folder(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=folder)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        fsync_path(tmp)
-        os.chmod(tmp, mode & ~_current_umask() if umask else mode)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_folder(folder)
+    with output_lock(target):
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=folder)
+        os.close(fd)
+        try:
+            yield Path(tmp)
+            fsync_path(tmp)
+            os.chmod(tmp, mode & ~_current_umask() if umask else mode)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        fsync_folder(folder)
     remove_stale_temps(target, suffix)
 
 

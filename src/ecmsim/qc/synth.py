@@ -452,6 +452,10 @@ def measurements_csv(batch: Batch) -> str:
     return "\n".join(out) + "\n"
 
 
+#: The files :func:`write_synthetic` writes into its folder (the CSV files only with ``csv=True``).
+SYNTH_FILES = ("design.csv", "measurements.csv", "batch.h5", "spec.toml", "truth.json")
+
+
 def write_synthetic(out_dir: str | Path, synth: Synthetic, csv: bool = True) -> dict[str, Path]:
     """Write design.csv, measurements.csv, batch.h5, spec.toml and truth.json into ``out_dir``.
 

@@ -86,26 +86,29 @@ class Command:
 
 CHECK = ["qc", "check", "batch.h5", "--spec", "spec.toml", "--predictions", "result.h5", "--store", "own-store"]
 SPC = ["qc", "spc", "batch.h5", "--spec", "spec.toml", "--predictions", "result.h5"]
+# fmt: off
 FILE_COMMANDS = [
     Command("simulate", "-o", ["simulate", "cfg.toml", "-o", "{OUT}"], ["cfg.toml"]),
     Command("sweep", "-o", ["sweep", "cfg.toml", "--vary", "electrical.voltage_V=8,9", "-o", "{OUT}"], ["cfg.toml"]),
     Command("calibrate", "-o", ["calibrate", "cfg.toml", "--measurements", "batch.h5@electrical.voltage_V=8",
-                                "-o", "{OUT}"], ["cfg.toml", "batch.h5"]),  # fmt: skip
+                                "-o", "{OUT}"], ["cfg.toml", "batch.h5"]),
     Command("tune", "-o", ["tune", "cfg.toml", "--target", "diameter_mm=0.9:0.02", "-o", "{OUT}"], ["cfg.toml"]),
     Command("plot profile", "-o", ["plot", "profile", "result.h5", "--measurements", "batch.h5", "-o", "{OUT}"],
-            ["result.h5", "batch.h5"]),  # fmt: skip
+            ["result.h5", "batch.h5"]),
     Command("plot field", "-o", ["plot", "field", "result.h5", "-o", "{OUT}"], ["result.h5"]),
     Command("plot window", "-o", ["plot", "window", "sweep.h5", "-o", "{OUT}"], ["sweep.h5"]),
     Command("qc import", "-o", ["qc", "import", "measurements.csv", "--design", "design.csv", "--supersedes",
-                                "truth.json", "-o", "{OUT}", *META], ["measurements.csv", "design.csv", "truth.json"]),  # fmt: skip
+                                "truth.json", "-o", "{OUT}", *META],
+            ["measurements.csv", "design.csv", "truth.json"]),
     Command("qc check", "--report", [*CHECK, "--report", "{OUT}"], ["batch.h5", "spec.toml", "result.h5"]),
     Command("qc check", "--json", [*CHECK, "--json", "{OUT}"], ["batch.h5", "spec.toml", "result.h5"]),
     Command("qc spc", "--report", [*SPC, "--limits", "limits.h5", "--report", "{OUT}"],
-            ["batch.h5", "spec.toml", "result.h5", "limits.h5"]),  # fmt: skip
+            ["batch.h5", "spec.toml", "result.h5", "limits.h5"]),
     Command("qc spc", "--json", [*SPC, "--limits", "limits.h5", "--json", "{OUT}"],
-            ["batch.h5", "spec.toml", "result.h5", "limits.h5"]),  # fmt: skip
+            ["batch.h5", "spec.toml", "result.h5", "limits.h5"]),
     Command("qc spc", "--freeze", [*SPC, "--freeze", "{OUT}"], ["batch.h5", "spec.toml", "result.h5"]),
 ]
+# fmt: on
 
 #: How the output is pointed at the protected file: (id, make the path from the working folder and an input).
 Target = Callable[[Path, str], Path]
@@ -194,8 +197,11 @@ def test_output_onto_an_input_or_into_a_store_is_refused(
     [
         pytest.param(["qc", "synth", "-o", "store"], ["-o store", "inside the QC store"], id="qc synth -o=store"),
         pytest.param(["qc", "synth", "-o", "store/results"], ["inside the QC store"], id="qc synth -o=store/results"),
-        pytest.param(["qc", "synth", "-o", ".", "--prediction", "batch.h5"], ["-o batch.h5", "--prediction batch.h5"],
-                     id="qc synth -o=input:--prediction"),  # fmt: skip
+        pytest.param(
+            ["qc", "synth", "-o", ".", "--prediction", "batch.h5"],
+            ["-o batch.h5", "--prediction batch.h5"],
+            id="qc synth -o=input:--prediction",
+        ),
         pytest.param(["demo", "-o", "store"], ["-o store", "inside the QC store"], id="demo -o=store"),
         pytest.param(["demo", "-o", "store/specs"], ["inside the QC store"], id="demo -o=store/specs"),
     ],

@@ -1,4 +1,4 @@
-"""Two real processes writing into the same place at once: both succeed, nothing is lost."""
+"""Real processes writing into one place at once: all succeed with distinct results or fail saying why; none lost."""
 
 from __future__ import annotations
 
@@ -8,6 +8,35 @@ import sys
 from pathlib import Path
 
 from ecmsim.io import read_result
+
+#: A shallow STEM hole on a coarse grid: one transient point takes about 0.1 s.
+FAST_TOML = """\
+# Small STEM config for the concurrency tests.
+[workpiece]
+alloy = "Inconel 718"
+
+[tool]
+outer_diameter_mm = 0.8
+inner_diameter_mm = 0.4
+coating_thickness_mm = 0.05
+bare_tip_length_mm = 0.3
+
+[electrolyte]
+name = "H2SO4"
+concentration_wt_pct = 15.0
+
+[electrical]
+voltage_V = 7.0
+overpotential_V = 2.5
+
+[motion]
+feed_rate_mm_per_min = 2.0
+depth_mm = 1.0
+initial_gap_mm = 0.1
+
+[numerics]
+cell_size_mm = 0.04
+"""
 
 CLI = [sys.executable, "-c", "from ecmsim.cli.main import main; main()"]
 
@@ -67,3 +96,80 @@ def test_two_simulations_into_one_output(tmp_path: Path) -> None:
     data = read_result(out)  # the last rename wins; the file is one whole result
     assert data.config["electrical"]["voltage_V"] in (7.0, 7.5)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+# --------------------------------------------------------------------------- one output file, many writers
+def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([*CLI, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(procs: list[subprocess.Popen[str]], timeout: float = 600) -> list[tuple[int, str, str]]:
+    outs = [p.communicate(timeout=timeout) for p in procs]
+    return [(p.returncode, o, e) for p, (o, e) in zip(procs, outs, strict=True)]
+
+
+def _assert_one_record_written(runs: list[tuple[int, str, str]], ok: tuple[int, ...], tmp_path: Path) -> int:
+    """Exactly one run wrote the record; every other one failed with exit 4 saying why. The winner's index."""
+    won = [k for k, (code, _, _) in enumerate(runs) if code in ok]
+    assert len(won) == 1, [(c, e[-300:]) for c, _, e in runs]
+    for k, (code, _, err) in enumerate(runs):
+        if k == won[0]:
+            continue
+        assert code == 4, (code, err)
+        assert err.startswith("error: ") and "Traceback" not in err, err
+        assert "never overwritten" in err or err.startswith("error: busy: another ecmsim process is writing"), err
+    assert not [p for p in tmp_path.rglob("*.tmp")]
+    return won[0]
+
+
+def test_eight_qc_imports_to_one_file_one_wins_nothing_is_lost(tmp_path: Path) -> None:
+    from ecmsim.io import read_batch
+    from ecmsim.qc.synth import synthesize, write_synthetic
+
+    write_synthetic(tmp_path, synthesize(n_parts=150, n_holes=20, n_stations=4))
+    out = tmp_path / "lot.h5"
+    meta = ["--part-number", "P1", "--drawing-revision", "A"]
+    args = ["qc", "import", "measurements.csv", "--design", "design.csv", "-o", "lot.h5"]
+    procs = [_start([*args, "--batch-id", f"LOT-{k}", *meta], tmp_path) for k in range(8)]
+    runs = _finish(procs)
+    winner = _assert_one_record_written(runs, (0,), tmp_path)
+    assert "inspection batch written to lot.h5" in runs[winner][1]
+    assert read_batch(out).meta["batch_id"] == f"LOT-{winner}"  # the file is the one the winner reported
+
+
+def test_eight_spc_freezes_to_one_file_one_wins_nothing_is_lost(tmp_path: Path) -> None:
+    from ecmsim.io.common import sha256_file
+    from ecmsim.io.spc_limits import read_spc_limits
+    from ecmsim.qc.synth import synthesize, write_synthetic
+
+    for k in range(8):
+        (tmp_path / f"b{k}").mkdir()
+        write_synthetic(tmp_path / f"b{k}", synthesize(n_parts=40, n_holes=6, seed=k + 1, faults=False), csv=False)
+    procs = [
+        _start(["qc", "spc", f"b{k}/batch.h5", "--spec", f"b{k}/spec.toml", "--freeze", "limits.h5"], tmp_path)
+        for k in range(8)
+    ]
+    runs = _finish(procs)
+    winner = _assert_one_record_written(runs, (0, 1), tmp_path)
+    assert "Phase I limits frozen in limits.h5" in runs[winner][1]
+    limits = read_spc_limits(tmp_path / "limits.h5")
+    assert [h for _, h in limits.sources] == [sha256_file(tmp_path / f"b{winner}" / "batch.h5")]
+
+
+def test_three_sweeps_extending_one_file_keep_every_point(tmp_path: Path) -> None:
+    from ecmsim.io.sweep import journal_path, read_sweep
+
+    cfg = tmp_path / "fast.toml"
+    cfg.write_text(FAST_TOML, encoding="utf-8")
+    base = ["sweep", "fast.toml", "-o", "s.h5", "--workers", "1", "--no-progress"]
+    first = subprocess.run([*CLI, *base, "--vary", "electrical.voltage_V=6"], cwd=tmp_path, capture_output=True)
+    assert first.returncode == 0, first.stderr
+    lists = ["6.5,7,7.5", "8,8.5,9", "9.5,10,10.5"]
+    procs = [_start([*base, "--vary", f"electrical.voltage_V={v}"], tmp_path) for v in lists]
+    runs = _finish(procs)
+    assert [c for c, _, _ in runs] == [0, 0, 0], [e[-300:] for _, _, e in runs]
+    sweep = read_sweep(tmp_path / "s.h5")
+    volts = sorted(float(v[0]) for v in sweep.values)
+    assert volts == [6.0, 6.5, 7.0, 7.5, 8.0, 8.5, 9.0, 9.5, 10.0, 10.5]  # nobody's points lost
+    assert len(set(sweep.param_hash)) == 10 and set(sweep.status) == {"completed"}
+    assert not journal_path(tmp_path / "s.h5").exists()

@@ -173,3 +173,32 @@ def test_three_sweeps_extending_one_file_keep_every_point(tmp_path: Path) -> Non
     assert volts == [6.0, 6.5, 7.0, 7.5, 8.0, 8.5, 9.0, 9.5, 10.0, 10.5]  # nobody's points lost
     assert len(set(sweep.param_hash)) == 10 and set(sweep.status) == {"completed"}
     assert not journal_path(tmp_path / "s.h5").exists()
+
+
+def test_a_held_folder_lock_makes_a_writer_busy_and_dies_with_its_holder(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    out = tmp_path / "synth"
+    out.mkdir()
+    hold = "import sys, time\nfrom ecmsim.io.common import output_lock\nwith output_lock(sys.argv[1]):\n"
+    hold += "    print('held', flush=True)\n    time.sleep(120)\n"
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(out / "x")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        env = {**os.environ, "ECMSIM_LOCK_WAIT_S": "0.5"}
+        args = [*CLI, "qc", "synth", "-o", str(out), "--parts", "2", "--holes", "2", "--stations", "2", "--no-faults"]
+        busy = subprocess.run(args, capture_output=True, text=True, env=env)
+        assert busy.returncode == 4, busy.stderr
+        assert busy.stderr.startswith(f"error: busy: another ecmsim process is writing {out}"), busy.stderr
+        assert list(out.iterdir()) == []  # nothing written, no temporary file left
+        holder.send_signal(signal.SIGKILL)  # the lock goes with its process
+        holder.wait(timeout=30)
+        done = subprocess.run(args, capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        assert (out / "batch.h5").is_file()
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+        if holder.stdout is not None:
+            holder.stdout.close()

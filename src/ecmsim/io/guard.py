@@ -108,7 +108,8 @@ def refuse_unsafe_outputs(
         ``(option, path)`` of every file the command reads.
     stores
         QC store folders the command writes through the store (its ``--store``),
-        refused as output locations even before they exist as stores.
+        refused as output locations even before they exist as stores (a database
+        URL such as ``postgresql://…`` has no folder and is skipped).
 
     Raises
     ------
@@ -117,7 +118,7 @@ def refuse_unsafe_outputs(
     """
     outs = _given(outputs)
     ins = _given(inputs)
-    own_stores = [Path(s) for s in stores if s is not None and str(s)]
+    own_stores = [Path(s) for s in stores if s is not None and str(s) and "://" not in str(s)]  # URL: a database
     seen: list[tuple[str, Path]] = []
     for opt, path in outs:
         store = _stores_of(path, own_stores)

@@ -19,6 +19,7 @@ from ecmsim.cli.demo_cmd import demo_command
 from ecmsim.cli.materials_cmd import materials_group
 from ecmsim.cli.plot_cmd import plot_group
 from ecmsim.cli.qc_cmd import qc_group
+from ecmsim.cli.qc_formats_cmd import export_command
 from ecmsim.cli.simulate_cmd import simulate_command
 from ecmsim.cli.spc_cmd import spc_command
 from ecmsim.cli.sweep_cmd import sweep_command
@@ -50,6 +51,7 @@ cli.add_command(config_group)
 cli.add_command(materials_group)
 cli.add_command(simulate_command)
 qc_group.add_command(spc_command)
+qc_group.add_command(export_command)
 cli.add_command(qc_group)
 cli.add_command(demo_command)
 cli.add_command(sweep_command)

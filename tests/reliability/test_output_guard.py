@@ -40,6 +40,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "sweep.h5").write_bytes(b"a sweep file: refused before it is read\n")
     (root / "limits.h5").write_bytes(b"a limits file: refused before it is read\n")
     run_check([root / "batch.h5"], root / "spec.toml", [], store=root / "store")
+    shutil.copyfile(store_record(root), root / "record.h5")  # a QC results file outside the store (qc export)
     return root
 
 
@@ -107,6 +108,8 @@ FILE_COMMANDS = [
     Command("qc spc", "--json", [*SPC, "--limits", "limits.h5", "--json", "{OUT}"],
             ["batch.h5", "spec.toml", "result.h5", "limits.h5"]),
     Command("qc spc", "--freeze", [*SPC, "--freeze", "{OUT}"], ["batch.h5", "spec.toml", "result.h5"]),
+    Command("qc export", "-o", ["qc", "export", "record.h5", "--format", "aqdef", "--store", "store", "-o", "{OUT}"],
+            ["record.h5"]),
 ]
 # fmt: on
 

@@ -24,17 +24,10 @@ def export_command(results: str, fmt: str, output: str, store: str | None) -> No
     The measured values come from the inspection batch the results were derived from,
     found by its SHA-256 in the store and verified. Fields written: docs/formats.md.
     """
-    from pathlib import Path
-
     from ecmsim.cli.qc_cmd import refuse_overwrite
-    from ecmsim.errors import InputDataError
-    from ecmsim.io.store import store_containing
     from ecmsim.qc.aqdef import export_aqdef
 
-    refuse_overwrite([output], [results])
-    inside = store_containing(Path(output).resolve().parent)
-    if inside is not None:
-        raise InputDataError(f"{output}: is inside the QC store {inside}; write exports outside the store")
+    refuse_overwrite([("-o", output)], [("RESULTS", results)], store=store)
     summary = export_aqdef(results, output, store=store)
     click.echo(
         f"{summary.n_parts} parts, {summary.n_characteristics} characteristics, {summary.n_values} values"

@@ -117,7 +117,10 @@ def test_export_finds_the_archived_inspection_by_hash(checked: dict[str, Path], 
 def test_bad_outputs_and_inputs_exit_with_a_message(checked: dict[str, Path], tmp_path: Path) -> None:
     results = checked["results"]
     code, _, err = run_cli(["qc", "export", results, "--format", "aqdef", "-o", results])
-    assert code == 2 and "overwrite the input" in err
+    assert code == 2 and "inside the QC store" in err  # the results file is a record of the store
+    outside = Path(shutil.copy(results, tmp_path / "r.h5"))
+    code, _, err = run_cli(["qc", "export", outside, "--format", "aqdef", "-o", outside, "--store", checked["store"]])
+    assert code == 2 and "RESULTS" in err and "h5py" not in err
     code, _, err = run_cli(["qc", "export", results, "--format", "aqdef", "-o", checked["store"] / "x.dfq"])
     assert code == 2 and "inside the QC store" in err and not (checked["store"] / "x.dfq").exists()
     code, _, err = run_cli(["qc", "export", results, "--format", "aqdef", "-o", tmp_path / "no" / "x.dfq"])

@@ -151,12 +151,14 @@ def test_every_reader_gives_the_same_header_messages(tmp_path: Path, schema: str
     with pytest.raises(
         InputDataError,
         match=rf"{title} schema version {kind.version + 1} is not readable by this ecmsim "
-        rf"\(reads 1\.\.{kind.version}\); upgrade ecmsim for newer files",
+        rf"\(reads {kind.oldest}\.\.{kind.version}\); upgrade ecmsim for newer files",
     ):
         read(p)
     with h5py.File(p, "w") as f:
         f.attrs["schema"] = schema
-    with pytest.raises(InputDataError, match=rf"{title} schema version 0 is not readable by this ecmsim \(reads 1\.\."):
+    with pytest.raises(
+        InputDataError, match=rf"{title} schema version 0 is not readable by this ecmsim \(reads {kind.oldest}\.\."
+    ):
         read(p)
 
 

@@ -97,7 +97,7 @@ def test_rule_selection_parsing() -> None:
     assert parse_rules("we") == ("we1", "we2", "we3", "we4")
     assert parse_rules("nelson")[-1] == "n8" and len(parse_rules("nelson")) == 8
     assert parse_rules("we1, n3,we1") == ("we1", "n3")
-    with pytest.raises(ValueError, match=r"unknown run rule 'n9'.*allowed: we, nelson"):
+    with pytest.raises(ValueError, match=r"unknown run rule 'n9'.*allowed: auto, we, nelson"):
         parse_rules("n9")
     with pytest.raises(ValueError, match="no run rule"):
         parse_rules(" , ")

@@ -22,9 +22,17 @@ _FILE = click.Path(dir_okay=False)
 )
 @click.option(
     "--rules",
-    default="we",
+    default="auto",
     show_default=True,
-    help="Run rules: we (Western Electric 1-4), nelson (Nelson 1-8) or a list such as we1,we2,n3.",
+    help="auto: probability limits from the family-wise false-alarm rate (--alarm-rate); "
+    "we (Western Electric 1-4), nelson (Nelson 1-8) or a list such as we1,we2,n3 on 3σ limits.",
+)
+@click.option(
+    "--alarm-rate",
+    type=click.FloatRange(0.0, 0.5, min_open=True, max_open=True),
+    default=0.01,
+    show_default=True,
+    help="auto rules: chance that a stable process gives any signal, per characteristic family and run.",
 )
 @click.option(
     "--chart",
@@ -47,9 +55,20 @@ _FILE = click.Path(dir_okay=False)
     help="Drift detector(s) on the residual series.",
 )
 @click.option("--lambda", "lam", type=float, default=0.2, show_default=True, help="EWMA weight λ.")
-@click.option("--ewma-l", "ewma_l", type=float, default=3.0, show_default=True, help="EWMA limit width L (sigmas).")
+@click.option(
+    "--ewma-l",
+    "ewma_l",
+    type=float,
+    default=None,
+    help="EWMA limit width L (sigmas); default: calibrated to --alarm-rate (auto rules), else 3.",
+)
 @click.option("--cusum-k", type=float, default=0.5, show_default=True, help="CUSUM reference value k (sigmas).")
-@click.option("--cusum-h", type=float, default=5.0, show_default=True, help="CUSUM decision interval h (sigmas).")
+@click.option(
+    "--cusum-h",
+    type=float,
+    default=None,
+    help="CUSUM decision interval h (sigmas); default: calibrated to --alarm-rate (auto rules), else 5.",
+)
 @click.option(
     "--confidence",
     type=click.FloatRange(0.5, 0.9999),
@@ -67,13 +86,14 @@ def spc_command(
     limits: str | None,
     freeze: str | None,
     rules: str,
+    alarm_rate: float,
     charts: tuple[str, ...],
     subgroup: str,
     drift: str,
     lam: float,
-    ewma_l: float,
+    ewma_l: float | None,
     cusum_k: float,
-    cusum_h: float,
+    cusum_h: float | None,
     confidence: float,
     report: str | None,
     json_out: str | None,
@@ -85,7 +105,12 @@ def spc_command(
     Phase I:  ecmsim qc spc b1.h5 b2.h5 --spec spec.toml --freeze limits.h5
     Phase II: ecmsim qc spc b3.h5 --spec spec.toml --limits limits.h5 --report spc.html
 
-    Exit code 0 when every chart is in control, 1 when a run rule signals or a drift is
+    By default every chart has probability limits placed so that a stable process gives any
+    signal with probability --alarm-rate per characteristic family (diameter, position, depth,
+    residual) over the analysed parts; the verdict line says how many signals were found on what
+    and how many chance alone would give.
+
+    Exit code 0 when every chart is in control, 1 when a chart signals or a drift is
     detected, 2 for bad input, 4 when an output cannot be written.
     """
     from pathlib import Path
@@ -113,6 +138,7 @@ def spc_command(
         L=ewma_l,
         k=cusum_k,
         h=cusum_h,
+        alarm_rate=alarm_rate,
     )
     opts.validate()
     inputs = [*(("BATCHES", b) for b in batches), ("--spec", spec), *(("--predictions", p) for p in predictions)]

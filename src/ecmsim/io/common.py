@@ -66,7 +66,7 @@ RESULT_FILE = FileKind("ecmsim-simulation-result", 1, "simulation result")
 EQUILIBRIUM_FILE = FileKind("ecmsim-equilibrium-result", 1, "equilibrium result")
 BATCH_FILE = FileKind("ecmsim-inspection-batch", 1, "inspection batch")
 QC_RESULT_FILE = FileKind("ecmsim-qc-result", 1, "QC results file")
-SPC_LIMITS_FILE = FileKind("ecmsim-spc-limits", 1, "SPC limits file")
+SPC_LIMITS_FILE = FileKind("ecmsim-spc-limits", 2, "SPC limits file", oldest=2)
 SWEEP_FILE = FileKind("ecmsim-sweep", 1, "sweep file")
 #: Every HDF5 file kind ecmsim writes, by schema name.
 FILE_KINDS: dict[str, FileKind] = {

@@ -20,6 +20,11 @@ Layout (one small group per series, never per hole or part)::
                             subgroup_size, lambda, L, k, h (chart parameters, NaN if unused)
     /series/NNN/mu    scalar f8, units = the series' unit
     /series/NNN/sigma scalar f8, units = the series' unit
+
+Schema version 2: ``mu`` is the mean of the *measured* per-part value (version 1 stored deviations
+from the nominal and is refused: freeze again); chart kinds include ``within`` (ln of the
+within-part standard deviation) and ``blocked`` (blocked holes per part, a c chart: ``mu`` = c̄,
+``sigma`` = √c̄, which may be 0).  Every value is validated on reading (:func:`validate_limit`).
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ class SpcLimits:
     frozen_at: str
     path: str = ""
     ecmsim_version: str = ""
+    alarm_rate: float = math.nan  # family-wise false-alarm rate of the auto rules (NaN: explicit rules)
 
     def get(self, key: str, chart: str) -> FrozenLimit | None:
         for lim in self.limits:
@@ -106,6 +112,7 @@ def write_spc_limits(path: str | Path, lim: SpcLimits) -> None:
                     "subgroup": lim.subgroup,
                     "n_series": len(lim.limits),
                     "phase1_signals": lim.phase1_signals,
+                    "alarm_rate": lim.alarm_rate,
                     "description": "frozen Phase I control-chart parameters (ecmsim qc spc --freeze)",
                 },
             )
@@ -131,10 +138,36 @@ def write_spc_limits(path: str | Path, lim: SpcLimits) -> None:
         raise OutputError(f"{path}: cannot write the limits file: {exc}") from None
 
 
+def validate_limit(fl: FrozenLimit, path: str | Path) -> None:
+    """Refuse a frozen chart whose parameters cannot define limits (:class:`InputDataError`).
+
+    ``mu`` finite; ``sigma`` finite and > 0 (a c chart of blocked holes: ``mu`` = c̄ ≥ 0 and
+    ``sigma`` ≥ 0); λ in (0, 1]; L, k, h finite and > 0.
+    """
+    where = f"{path}: series {fl.key!r}, chart {fl.chart!r}"
+    if not math.isfinite(fl.mu) or (fl.chart == "blocked" and fl.mu < 0):
+        allowed = "a finite count ≥ 0" if fl.chart == "blocked" else "a finite number"
+        raise InputDataError(f"{where}: mu = {fl.mu!r}; allowed: {allowed}")
+    ok = math.isfinite(fl.sigma) and (fl.sigma >= 0 if fl.chart == "blocked" else fl.sigma > 0)
+    if not ok:
+        allowed = "finite and ≥ 0" if fl.chart == "blocked" else "finite and > 0"
+        raise InputDataError(f"{where}: sigma = {fl.sigma!r}; allowed: {allowed} (no control limits without it)")
+    for name, v in fl.params.items():
+        bad = not (math.isfinite(v) and v > 0) or (name == "lambda" and v > 1)
+        if bad:
+            allowed = "0 < λ ≤ 1" if name == "lambda" else "finite and > 0"
+            raise InputDataError(f"{where}: {name} = {v!r}; allowed: {allowed}")
+
+
 def read_spc_limits(path: str | Path) -> SpcLimits:
-    """Read a limits file; refuse other schemas and newer versions (:class:`InputDataError`)."""
+    """Read a limits file; refuse other schemas, other versions and invalid values (:class:`InputDataError`)."""
     p = Path(path)
     with open_h5(p, "SPC limits file") as f:
+        if f.attrs.get("schema") in ("ecmsim-spc-limits", b"ecmsim-spc-limits") and f.attrs.get("schema_version") == 1:
+            raise InputDataError(
+                f"{p}: SPC limits file of schema version 1 (limits of deviations from the nominal); this ecmsim "
+                "charts measured values: freeze the limits again with --freeze"
+            )
         check_header(f, p, SPC_LIMITS_FILE)
         try:
             sources = list(
@@ -159,9 +192,10 @@ def read_spc_limits(path: str | Path) -> SpcLimits:
                         subgroup_size=float(g.attrs["subgroup_size"]),
                         n_points=int(g.attrs["n_points"]),
                         n_signals=int(g.attrs["n_signals"]),
-                        params={k: float(g.attrs[k]) for k in _PARAMS if math.isfinite(float(g.attrs[k]))},
+                        params={k: float(g.attrs[k]) for k in _PARAMS if not math.isnan(float(g.attrs[k]))},
                     )
                 )
+                validate_limit(limits[-1], p)
             rules = tuple(r for r in _s(f.attrs["rules"]).split(",") if r)
             return SpcLimits(
                 limits=limits,
@@ -173,6 +207,7 @@ def read_spc_limits(path: str | Path) -> SpcLimits:
                 frozen_at=_s(f.attrs["frozen_at"]),
                 path=str(p),
                 ecmsim_version=_s(f.attrs.get("ecmsim_version", "")),
+                alarm_rate=float(f.attrs.get("alarm_rate", math.nan)),
             )
         except KeyError as exc:
             raise InputDataError(f"{p}: SPC limits file lacks {exc}") from None

@@ -22,9 +22,12 @@ mean x̄, short-term ("within") sigma σ_w and overall sample sigma s:
   (1986, Table 4.9) for the modified statistic A*² = A² (1 + 0.75/n + 2.25/n²);
 * non-normal data, ISO 22514-2 percentile method:
   ``Pp = (U − L)/(X₉₉.₈₆₅ − X₀.₁₃₅)``, ``Ppk = min((U − X₅₀)/(X₉₉.₈₆₅ − X₅₀), (X₅₀ − L)/(X₅₀ − X₀.₁₃₅))``
-  with the quantiles of the best-fitting of normal, lognormal, Weibull and
-  gamma (largest likelihood), and by the Box–Cox transform (λ by maximum
-  likelihood, limits transformed with the data);
+  with the quantiles of the best-fitting (smallest AIC) of normal, lognormal,
+  Weibull and gamma, the last three with their threshold at 0 or fitted
+  (3-parameter), and by the Box–Cox transform (λ by maximum likelihood,
+  limits transformed with the data); both need the *measured values*, not
+  deviations from a nominal (a deviation ≤ 0 has no lognormal, Weibull,
+  gamma or Box–Cox image);
 * expected fraction out of specification from the normal model (within and
   overall) or from the fitted distribution / the Box–Cox normal model.
 """
@@ -177,6 +180,18 @@ def anderson_darling(x: np.ndarray) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- indices
+#: The within (short-term) sigma of Cp, Cpk (ISO 22514-2 and Minitab: "within"), by estimator.
+SIGMA_WITHIN_NAMES = {
+    "pooled": "within: pooled within-part standard deviation / c4(ν + 1) (each part a rational subgroup)",
+    "mr": "within: average moving range of the parts MR̄/d2(2) (one value per part; as the I-MR chart)",
+    "rbar": "within: mean of Rᵢ/d2(nᵢ) over the subgroups of parts (one value per part; as the X̄-R chart)",
+    "sbar": "within: mean of sᵢ/c4(nᵢ) over the subgroups of parts (one value per part; as the X̄-S chart)",
+    "given": "within: given",
+}
+#: The overall (long-term) sigma of Pp, Ppk, Cpm.
+SIGMA_OVERALL_NAME = "overall: sample standard deviation of all values (n − 1)"
+
+
 @dataclass
 class Capability:
     """Capability of one characteristic (indices ``None`` where undefined; see the module docstring)."""
@@ -211,6 +226,8 @@ class Capability:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["ci"] = {k: [lo, hi] for k, (lo, hi) in self.ci.items()}
+        d["sigma_within_estimator"] = SIGMA_WITHIN_NAMES.get(self.sigma_method, self.sigma_method)
+        d["sigma_overall_estimator"] = SIGMA_OVERALL_NAME
         return d
 
     @property
@@ -388,35 +405,68 @@ def build_capability(
 
 
 # --------------------------------------------------------------------------- non-normal data
-_CANDIDATES = ("normal", "lognormal", "weibull", "gamma")
+#: Candidate distributions of the percentile method: name → (scipy name, number of fitted parameters).
+#: The 2-parameter positive ones have their threshold (location) at 0; the 3-parameter ones fit it, which
+#: is what a skewed diameter or depth needs (values far from 0 with a one-sided tail).
+DISTRIBUTIONS: dict[str, tuple[str, int]] = {
+    "normal": ("norm", 2),
+    "lognormal": ("lognorm", 2),
+    "lognormal (3-parameter)": ("lognorm", 3),
+    "weibull": ("weibull_min", 2),
+    "weibull (3-parameter)": ("weibull_min", 3),
+    "gamma": ("gamma", 2),
+    "gamma (3-parameter)": ("gamma", 3),
+}
+_CANDIDATES = tuple(DISTRIBUTIONS)
+#: Values a distribution is fitted to at most (a systematic sample of larger series).
+MAX_FIT_VALUES = 20_000
 #: Search range of the Box-Cox λ (as Minitab).
 BOX_COX_RANGE = (-5.0, 5.0)
 
 
-def fit_distribution(v: np.ndarray, candidates: tuple[str, ...] = _CANDIDATES) -> tuple[str, Any, float]:
-    """The candidate with the largest log-likelihood (two parameters each; location 0 for the positive ones)."""
+def _fit_one(name: str, v: np.ndarray) -> Any:
+    """The frozen scipy distribution ``name`` fitted to ``v`` by maximum likelihood (``None``: no fit)."""
     from scipy import stats
 
-    best: tuple[str, Any, float] = ("normal", stats.norm(*stats.norm.fit(v)), -math.inf)
+    sp_name, k = DISTRIBUTIONS[name]
+    if name == "normal":
+        return stats.norm(*stats.norm.fit(v))
+    if not (v > 0).all() and k == 2:
+        return None
+    if name == "lognormal":
+        lv = np.log(v)
+        return stats.lognorm(lv.std(), 0.0, math.exp(lv.mean()))
+    family = getattr(stats, sp_name)
+    params = family.fit(v, floc=0.0) if k == 2 else family.fit(v)
+    if k == 3 and not params[-2] < float(v.min()):  # the threshold must lie below every value
+        return None
+    return family(*params)
+
+
+def fit_distribution(v: np.ndarray, candidates: tuple[str, ...] = _CANDIDATES) -> tuple[str, Any, float]:
+    """The candidate with the smallest AIC = 2k − 2 ln L (k fitted parameters), with its log-likelihood.
+
+    Candidates are :data:`DISTRIBUTIONS`; the positive 2-parameter ones need positive values, the
+    3-parameter ones fit their threshold.  More than :data:`MAX_FIT_VALUES` values are thinned to a
+    systematic sample for the fit.
+    """
+    v = np.asarray(v, float)
+    if v.size > MAX_FIT_VALUES:
+        v = v[:: math.ceil(v.size / MAX_FIT_VALUES)]
+    best: tuple[str, Any, float] = ("normal", _fit_one("normal", v), -math.inf)
+    best_aic = math.inf
     for name in candidates:
-        if name != "normal" and not (v > 0).all():
-            continue
         with np.errstate(all="ignore"):
             try:
-                if name == "normal":
-                    dist = stats.norm(*stats.norm.fit(v))
-                elif name == "lognormal":
-                    lv = np.log(v)
-                    dist = stats.lognorm(lv.std(), 0.0, math.exp(lv.mean()))
-                elif name == "weibull":
-                    dist = stats.weibull_min(*stats.weibull_min.fit(v, floc=0.0))
-                else:
-                    dist = stats.gamma(*stats.gamma.fit(v, floc=0.0))
-            except (ValueError, RuntimeError, FloatingPointError):
+                dist = _fit_one(name, v)
+                if dist is None:
+                    continue
+                ll = float(np.sum(dist.logpdf(v)))
+            except (ValueError, RuntimeError, FloatingPointError, OverflowError):
                 continue
-            ll = float(np.sum(dist.logpdf(v)))
-        if math.isfinite(ll) and ll > best[2]:
-            best = (name, dist, ll)
+        aic = 2 * DISTRIBUTIONS[name][1] - 2 * ll
+        if math.isfinite(ll) and aic < best_aic - 1e-9:
+            best, best_aic = (name, dist, ll), aic
     return best
 
 
@@ -438,6 +488,8 @@ def percentile_method(v: np.ndarray, lsl: float | None, usl: float | None) -> di
         "method": "ISO 22514-2 percentile (0.135 / 50 / 99.865 %)",
         "distribution": name,
         "log_likelihood": ll,
+        "parameters": [float(x) for x in dist.args],  # scipy.stats order: shape(s), loc (threshold), scale
+        "aic": 2 * DISTRIBUTIONS[name][1] - 2 * ll,
         "x_0_135": x_lo,
         "x_50": x50,
         "x_99_865": x_hi,

@@ -53,8 +53,13 @@ RULES: dict[str, str] = {
     "n7": "15 consecutive points within 1σ of the centre line, either side (Nelson 7)",
     "n8": "8 consecutive points beyond 1σ, either side, none within 1σ (Nelson 8)",
     "limits": "point beyond a control limit",
+    "auto": "point beyond a probability limit (per-point rate from the family-wise false-alarm rate)",
 }
+#: ``auto``: every panel's "beyond the limits" rule only, with probability limits whose per-point rate is
+#: allocated from a family-wise false-alarm rate (:func:`family_alpha`).
+AUTO = "auto"
 RULE_SETS = {
+    "auto": (AUTO,),
     "we": ("we1", "we2", "we3", "we4"),
     "nelson": ("n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"),
 }
@@ -72,13 +77,15 @@ def parse_rules(text: str) -> tuple[str, ...]:
             continue
         if tok in RULE_SETS:
             out += RULE_SETS[tok]
-        elif tok in RULES and tok != "limits":
+        elif tok in RULES and tok not in ("limits", AUTO):
             out.append(tok)
         else:
-            allowed = ", ".join([*RULE_SETS, *(r for r in RULES if r != "limits")])
+            allowed = ", ".join([*RULE_SETS, *(r for r in RULES if r not in ("limits", AUTO))])
             raise ValueError(f"unknown run rule {tok!r}; allowed: {allowed}")
     if not out:
         raise ValueError("no run rule selected")
+    if AUTO in out and len(out) > 1:
+        raise ValueError("'auto' chooses the rules itself: give it alone")
     return tuple(dict.fromkeys(out))
 
 
@@ -192,6 +199,9 @@ class Chart:
     n: np.ndarray  # subgroup sizes (points)
     panels: list[ChartPanel]
     params: dict[str, float] = field(default_factory=dict)
+    sigma_method: str = ""  # how sigma was estimated (or "frozen")
+    alpha: float | None = None  # per-point false-alarm probability of probability limits (None: 3σ limits)
+    expected_false_alarms: float = math.nan  # signals expected by chance over these points (stable process)
 
     @property
     def in_control(self) -> bool:
@@ -249,28 +259,164 @@ def subgroup_stats(x: np.ndarray) -> dict[str, np.ndarray]:
     return {"n": n, "mean": mean, "range": rng, "sd": s}
 
 
+#: Names of the sigma estimators (``Chart.sigma_method``), as in ISO 22514 and Minitab: all are
+#: *within* (short-term) estimates of the sigma of the plotted per-part value.
+SIGMA_METHODS = {
+    "mr": "within: average moving range MR̄/d2(2)",
+    "rbar": "within: mean of Rᵢ/d2(nᵢ) (R̄/d2)",
+    "sbar": "within: mean of sᵢ/c4(nᵢ) (s̄/c4)",
+    "poisson": "c chart: √c̄ (Poisson)",
+    "trimmed-sd": "standard deviation of ln s between parts, without the points beyond the limit",
+    "frozen": "frozen Phase I value",
+}
+
+
 def estimate(kind: str, x: np.ndarray) -> tuple[float, float]:
     """Phase I process mean and short-term sigma for a chart kind from data.
 
     ``imr``/``ewma``/``cusum`` on 1-D individual values (MR̄/d2(2)), or on
     subgroups (then the X̄-R estimate); ``xbar-r``: x̿, mean Rᵢ/d2(nᵢ); ``xbar-s``: x̿, mean sᵢ/c4(nᵢ).
     """
+    mu, sig, _ = estimate_with_method(kind, x)
+    return mu, sig
+
+
+def estimate_with_method(kind: str, x: np.ndarray) -> tuple[float, float, str]:
+    """:func:`estimate` and the name of the sigma estimator (a key of :data:`SIGMA_METHODS`)."""
     a = np.asarray(x, float)
     if a.ndim == 1:
         v = a[np.isfinite(a)]
         if v.size < 2:
-            return (float(v.mean()) if v.size else math.nan), math.nan
-        return float(v.mean()), float(np.mean(np.abs(np.diff(v))) / d2(2))
+            return (float(v.mean()) if v.size else math.nan), math.nan, "mr"
+        return float(v.mean()), float(np.mean(np.abs(np.diff(v))) / d2(2)), "mr"
     st = subgroup_stats(a)
     use = st["n"] >= 2
     w = st["n"][st["n"] > 0]
     mu = float(np.sum(st["mean"][st["n"] > 0] * w) / w.sum()) if w.size else math.nan
     if kind == "xbar-s":
         sig = float(np.mean(st["sd"][use] / c4(st["n"][use]))) if use.any() else math.nan
-    else:
-        dd = np.array([d2(int(k)) for k in st["n"][use]])
-        sig = float(np.mean(st["range"][use] / dd)) if use.any() else math.nan
-    return mu, sig
+        return mu, sig, "sbar"
+    dd = np.array([d2(int(k)) for k in st["n"][use]])
+    sig = float(np.mean(st["range"][use] / dd)) if use.any() else math.nan
+    return mu, sig, "rbar"
+
+
+# --------------------------------------------------------------------------- probability limits
+def family_alpha(rate: float, tests: int) -> float:
+    """Per-test false-alarm probability that gives a family-wise rate ``rate`` over ``tests`` tests (Šidák).
+
+    1 − (1 − rate)^(1/tests): exact for independent tests, conservative for positively dependent ones
+    (Šidák 1967), and never above Bonferroni's rate/tests · (1 + rate).
+    """
+    if tests < 1:
+        return rate
+    return float(-math.expm1(math.log1p(-rate) / tests))
+
+
+def range_cdf(w: float, n: int) -> float:
+    """P(R ≤ w) for the range R of n standard normal values (Tippett's integral, by quadrature)."""
+    from scipy.special import ndtr
+
+    if w <= 0:
+        return 0.0
+    x = _RANGE_GRID
+    phi = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    return float(min(1.0, n * np.trapezoid(phi * (ndtr(x + w) - ndtr(x)) ** (n - 1), x)))
+
+
+_RANGE_GRID = np.linspace(-9.0, 9.0, 3601)
+
+
+def range_quantile(p: float, n: int) -> float:
+    """The p-quantile of the range of n standard normal values."""
+    from scipy.optimize import brentq
+
+    return float(brentq(lambda w: range_cdf(w, n) - p, 1e-9, 20.0, xtol=1e-10))
+
+
+def _z(p: float) -> float:
+    from scipy.special import ndtri
+
+    return float(ndtri(p))
+
+
+# --------------------------------------------------------------------------- chance alarms
+_MC_VALUES = 400_000  # normal values per Monte Carlo estimate (fixed seed: reproducible)
+_MC_CACHE: dict[tuple[object, ...], float] = {}
+
+
+def _rng() -> np.random.Generator:
+    return np.random.default_rng(20_240_304)
+
+
+def chance_signals_of_rules(rules: tuple[str, ...], n_points: int) -> float:
+    """Expected signal points from ``rules`` on ``n_points`` in-control points (Monte Carlo, cached).
+
+    Sequences of N(0, 1) values separated by a missing point (which breaks every pattern) go through
+    :func:`run_rules`, the same code that judges the data.
+    """
+    key = ("rules", rules, n_points)
+    if key not in _MC_CACHE:
+        reps = max(20, _MC_VALUES // (n_points + 1))
+        z = _rng().standard_normal((reps, n_points + 1))
+        z[:, -1] = np.nan
+        hits = np.zeros(z.size, bool)
+        for s in run_rules(z.ravel(), rules).values():
+            hits |= s
+        _MC_CACHE[key] = float(hits.sum() / reps)
+    return _MC_CACHE[key]
+
+
+def _ewma_max(lam: float, n_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Simulated EWMA paths of N(0, 1) values, standardised by their exact sigma: (reps, n) |z|/c."""
+    from scipy.signal import lfilter
+
+    reps = max(2000, _MC_VALUES // n_points)
+    u = _rng().standard_normal((reps, n_points))
+    z = lfilter([lam], [1.0, -(1.0 - lam)], u, axis=1)
+    i = np.arange(1, n_points + 1)
+    c = np.sqrt(lam / (2 - lam) * (1 - (1 - lam) ** (2 * i)))
+    return np.abs(z) / c, c
+
+
+def _cusum_paths(k: float, n_points: int) -> np.ndarray:
+    """Simulated max(C⁺, C⁻) paths of the tabular CUSUM on N(0, 1) values: (reps, n)."""
+    reps = max(2000, _MC_VALUES // n_points)
+    u = _rng().standard_normal((reps, n_points))
+    out = np.zeros_like(u)
+    for sign in (1.0, -1.0):
+        s_cum = np.cumsum(sign * u - k, axis=1)
+        out = np.maximum(out, s_cum - np.minimum(0.0, np.minimum.accumulate(s_cum, axis=1)))
+    return out
+
+
+def calibrate_ewma(lam: float, n_points: int, p_any: float) -> float:
+    """EWMA width L whose chance of any signal over ``n_points`` in-control points is ``p_any``."""
+    key = ("ewma-L", lam, n_points, p_any)
+    if key not in _MC_CACHE:
+        m, _ = _ewma_max(lam, n_points)
+        _MC_CACHE[key] = float(np.quantile(m.max(axis=1), 1.0 - p_any))
+    return _MC_CACHE[key]
+
+
+def calibrate_cusum(k: float, n_points: int, p_any: float) -> float:
+    """CUSUM decision interval h whose chance of any signal over ``n_points`` in-control points is ``p_any``."""
+    key = ("cusum-h", k, n_points, p_any)
+    if key not in _MC_CACHE:
+        _MC_CACHE[key] = float(np.quantile(_cusum_paths(k, n_points).max(axis=1), 1.0 - p_any))
+    return _MC_CACHE[key]
+
+
+def chance_signals_of_drift(kind: str, params: dict[str, float], n_points: int) -> float:
+    """Expected signal points of an EWMA (λ, L) or CUSUM (k, h) chart over ``n_points`` in-control points."""
+    key = (kind, tuple(sorted(params.items())), n_points)
+    if key not in _MC_CACHE:
+        if kind == "ewma":
+            m, _ = _ewma_max(params["lambda"], n_points)
+            _MC_CACHE[key] = float((m > params["L"]).sum(axis=1).mean())
+        else:
+            _MC_CACHE[key] = float((_cusum_paths(params["k"], n_points) > params["h"]).sum(axis=1).mean())
+    return _MC_CACHE[key]
 
 
 def _d_arrays(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -292,6 +438,7 @@ def chart(
     L: float = EWMA_L,
     k: float = CUSUM_K,
     h: float = CUSUM_H,
+    alpha: float | None = None,
 ) -> Chart:
     """A control chart of ``x`` (1-D individual values for ``imr``; 2-D subgroups × values otherwise).
 
@@ -299,64 +446,225 @@ def chart(
     values in Phase II); when not given they are estimated from ``x``
     (Phase I) with :func:`estimate`.  EWMA and CUSUM act on the subgroup
     means (individual values when ``x`` is 1-D).
+
+    ``alpha`` (the ``auto`` rules): probability limits, each panel judged only by its limits,
+    placed so that a stable normal process crosses them with probability ``alpha`` per point:
+    location μ ± z₁₋α/₂ σ/√n; moving range √2 z₁₋α/₂ σ; range at the α/2 and 1 − α/2 quantiles of
+    the range distribution; S at σ √(χ²_{α/2 or 1−α/2, n−1}/(n − 1)).  EWMA and CUSUM keep their L
+    and h (calibrate them with :func:`calibrate_ewma`, :func:`calibrate_cusum`).  Without ``alpha``:
+    3σ limits and the zone ``rules`` on the location panel.
     """
     if kind not in CHARTS:
         raise ValueError(f"unknown chart {kind!r}; allowed: {', '.join(CHARTS)}")
     a = np.asarray(x, float)
     if kind in ("xbar-r", "xbar-s") and a.ndim != 2:
         raise ValueError(f"{kind} needs subgroups (a 2-D array)")
+    method = "frozen"
     if mu is None or sigma is None:
-        m0, s0 = estimate(kind, a)
+        m0, s0, method = estimate_with_method(kind, a)
         mu = m0 if mu is None else mu
         sigma = s0 if sigma is None else sigma
     if a.ndim == 1:
         v, n = a, np.where(np.isfinite(a), 1, 0)
+        st = None
     else:
         st = subgroup_stats(a)
         v, n = st["mean"], st["n"]
+    if kind in ("ewma", "cusum"):
+        panels, params = _drift_panels(kind, v, n, mu, sigma, rules, lam, L, k, h)
+    else:
+        panels, params = _shewhart_panels(kind, v, n, st, mu, sigma, rules, alpha), {}
+    c = Chart(kind=kind, mu=float(mu), sigma=float(sigma), n=n, panels=panels, params=params,
+              sigma_method=method, alpha=alpha if kind not in ("ewma", "cusum") else None)  # fmt: skip
+    c.expected_false_alarms = expected_false_alarms(c, rules)
+    return c
+
+
+def _shewhart_panels(
+    kind: str,
+    v: np.ndarray,
+    n: np.ndarray,
+    st: dict[str, np.ndarray] | None,
+    mu: float,
+    sigma: float,
+    rules: tuple[str, ...],
+    alpha: float | None,
+) -> list[ChartPanel]:
+    """Location and dispersion panels of an I-MR, X̄-R or X̄-S chart (3σ or probability limits)."""
     nn = np.maximum(n, 1).astype(float)
     se = sigma / np.sqrt(nn)
-    panels: list[ChartPanel] = []
-    params: dict[str, float] = {}
+    zone = alpha is None
+    w = 3.0 if zone else _z(1.0 - alpha / 2)  # type: ignore[operator]
+    loc = "I" if kind == "imr" else "Xbar"
+    panels = [_panel(loc, v, mu, se, mu - w * se, mu + w * se, rules, zone)]
     if kind == "imr":
-        panels.append(_panel("I", v, mu, se, mu - 3 * se, mu + 3 * se, rules, True))
         mr = np.concatenate([[np.nan], np.abs(np.diff(v))])
         dd2, dd3 = d2(2), d3(2)
-        panels.append(_panel("MR", mr, dd2 * sigma, dd3 * sigma, 0.0, (dd2 + 3 * dd3) * sigma, rules, False))
-    elif kind in ("xbar-r", "xbar-s"):
-        panels.append(_panel("Xbar", v, mu, se, mu - 3 * se, mu + 3 * se, rules, True))
-        if kind == "xbar-r":
-            d2n, d3n = _d_arrays(n)
-            c, s_ = d2n * sigma, d3n * sigma
-            panels.append(_panel("R", st["range"], c, s_, np.maximum(c - 3 * s_, 0.0), c + 3 * s_, rules, False))
+        ucl = (dd2 + 3 * dd3) * sigma if zone else math.sqrt(2.0) * w * sigma
+        panels.append(_panel("MR", mr, dd2 * sigma, dd3 * sigma, 0.0, ucl, rules, False))
+        return panels
+    assert st is not None
+    if kind == "xbar-r":
+        d2n, d3n = _d_arrays(n)
+        c, s_ = d2n * sigma, d3n * sigma
+        if zone:
+            lo, hi = np.maximum(c - 3 * s_, 0.0), c + 3 * s_
         else:
-            cc = c4(n)
-            c, s_ = cc * sigma, np.sqrt(1 - cc**2) * sigma
-            panels.append(_panel("S", st["sd"], c, s_, np.maximum(c - 3 * s_, 0.0), c + 3 * s_, rules, False))
+            q = {int(m): (range_quantile(alpha / 2, int(m)), range_quantile(1 - alpha / 2, int(m)))  # type: ignore[operator]
+                 for m in np.unique(n) if m >= 2}  # fmt: skip
+            lo = np.array([q[int(m)][0] * sigma if m >= 2 else np.nan for m in n])
+            hi = np.array([q[int(m)][1] * sigma if m >= 2 else np.nan for m in n])
+        panels.append(_panel("R", st["range"], c, s_, lo, hi, rules, False))
+        return panels
+    cc = c4(n)
+    c, s_ = cc * sigma, np.sqrt(1 - cc**2) * sigma
+    if zone:
+        lo, hi = np.maximum(c - 3 * s_, 0.0), c + 3 * s_
     else:
-        from scipy.signal import lfilter
+        from scipy.stats import chi2
 
-        with np.errstate(invalid="ignore", divide="ignore"):
-            u = (v - mu) / se
-        valid = np.isfinite(u)
-        uu = np.where(valid, u, 0.0)  # a missing subgroup carries the statistic forward unchanged
-        i = np.cumsum(valid)
-        s_ref = float(sigma / math.sqrt(float(np.median(nn[valid])) if valid.any() else 1.0))
-        if kind == "ewma":
-            params = {"lambda": lam, "L": L}
-            # a missing subgroup carries the statistic forward: filter the valid points only
-            z = np.full(v.size, np.nan)
-            z[valid] = lfilter([lam], [1.0, -(1.0 - lam)], uu[valid])
-            w = L * np.sqrt(lam / (2 - lam) * (1 - (1 - lam) ** (2 * i)))
-            panels.append(
-                _panel("EWMA", mu + s_ref * z, mu, s_ref * w / L, mu - s_ref * w, mu + s_ref * w, rules, False)
-            )
+        nu = np.maximum(n - 1, 1)
+        lo = np.where(n >= 2, sigma * np.sqrt(chi2.ppf(alpha / 2, nu) / nu), np.nan)  # type: ignore[operator]
+        hi = np.where(n >= 2, sigma * np.sqrt(chi2.ppf(1 - alpha / 2, nu) / nu), np.nan)  # type: ignore[operator]
+    panels.append(_panel("S", st["sd"], c, s_, lo, hi, rules, False))
+    return panels
+
+
+def _drift_panels(
+    kind: str,
+    v: np.ndarray,
+    n: np.ndarray,
+    mu: float,
+    sigma: float,
+    rules: tuple[str, ...],
+    lam: float,
+    L: float,
+    k: float,
+    h: float,
+) -> tuple[list[ChartPanel], dict[str, float]]:
+    """The EWMA panel or the two CUSUM panels, on the standardised subgroup means."""
+    from scipy.signal import lfilter
+
+    nn = np.maximum(n, 1).astype(float)
+    se = sigma / np.sqrt(nn)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = (v - mu) / se
+    valid = np.isfinite(u)
+    uu = np.where(valid, u, 0.0)  # a missing subgroup carries the statistic forward unchanged
+    i = np.cumsum(valid)
+    s_ref = float(sigma / math.sqrt(float(np.median(nn[valid])) if valid.any() else 1.0))
+    if kind == "ewma":
+        z = np.full(v.size, np.nan)
+        z[valid] = lfilter([lam], [1.0, -(1.0 - lam)], uu[valid])
+        w = L * np.sqrt(lam / (2 - lam) * (1 - (1 - lam) ** (2 * i)))
+        panel = _panel("EWMA", mu + s_ref * z, mu, s_ref * w / L, mu - s_ref * w, mu + s_ref * w, rules, False)
+        return [panel], {"lambda": lam, "L": L}
+    panels = []
+    for name, sign in (("CUSUM+", 1.0), ("CUSUM-", -1.0)):
+        step = np.where(valid, sign * uu - k, 0.0)
+        s_cum = np.cumsum(step)
+        c_ = s_cum - np.minimum(0.0, np.minimum.accumulate(s_cum))
+        c_ = np.where(valid, c_, np.nan)
+        panels.append(_panel(name, c_, 0.0, 1.0, -np.inf, h, rules, False))
+    return panels, {"k": k, "h": h}
+
+
+def expected_false_alarms(c: Chart, rules: tuple[str, ...]) -> float:
+    """Signal points a stable normal process would give by chance on this chart's points.
+
+    Probability limits: α per point and panel.  3σ limits: the zone ``rules`` by Monte Carlo
+    (:func:`chance_signals_of_rules`) on the location panel, and the exact tail probability of the
+    moving range, range or S beyond its limits.  EWMA and CUSUM by Monte Carlo of the same recursions.
+    """
+    from scipy.stats import chi2
+
+    n_pts = int((c.n > 0).sum())
+    if n_pts == 0:
+        return 0.0
+    if c.kind in ("ewma", "cusum"):
+        return chance_signals_of_drift(c.kind, c.params, n_pts)
+    if c.alpha is not None:
+        disp = int(np.isfinite(c.panels[1].values).sum()) if len(c.panels) > 1 else 0
+        return c.alpha * (n_pts + disp)
+    total = chance_signals_of_rules(tuple(r for r in rules if r != AUTO) or ("we1",), n_pts)
+    if c.kind == "imr":
+        p_mr = 2.0 * (1.0 - float(_ndtr((d2(2) + 3 * d3(2)) / math.sqrt(2.0))))
+        return total + p_mr * max(n_pts - 1, 0)
+    for m in c.n[c.n >= 2].tolist():
+        if c.kind == "xbar-r":
+            lo = max(d2(m) - 3 * d3(m), 0.0)
+            total += 1.0 - range_cdf(d2(m) + 3 * d3(m), m) + range_cdf(lo, m)
         else:
-            params = {"k": k, "h": h}
-            for name, sign in (("CUSUM+", 1.0), ("CUSUM-", -1.0)):
-                step = np.where(valid, sign * uu - k, 0.0)
-                s_cum = np.cumsum(step)
-                c_ = s_cum - np.minimum(0.0, np.minimum.accumulate(s_cum))
-                c_ = np.where(valid, c_, np.nan)
-                panels.append(_panel(name, c_, 0.0, 1.0, -np.inf, h, rules, False))
-    return Chart(kind=kind, mu=float(mu), sigma=float(sigma), n=n, panels=panels, params=params)
+            cc = float(c4(m))
+            sd = math.sqrt(1 - cc * cc)
+            lo, hi = max(cc - 3 * sd, 0.0), cc + 3 * sd
+            total += float(chi2.sf(hi * hi * (m - 1), m - 1) + chi2.cdf(lo * lo * (m - 1), m - 1))
+    return total
+
+
+def _ndtr(x: float) -> float:
+    from scipy.special import ndtr
+
+    return float(ndtr(x))
+
+
+def within_chart(
+    log_s: np.ndarray, mu: float | None = None, sigma: float | None = None, alpha: float | None = None
+) -> Chart:
+    """Chart of the within-part spread: ln of each point's within-part standard deviation.
+
+    The third chart of Wheeler's three-way chart: a bad hole or an outlier changes the spread among
+    the values of one part while the part mean barely moves.  Phase I estimate: mean and standard
+    deviation of ln s over the points below the limit, starting from the median and the MAD and
+    iterated (at most 5 passes), so the special causes this chart looks for do not widen its limit.
+    One upper limit: μ + z₁₋α σ (3σ without ``alpha``); a smaller spread is no alarm.
+    """
+    v = np.asarray(log_s, float)
+    w = 3.0 if alpha is None else _z(1.0 - alpha)
+    method = "frozen"
+    if mu is None or sigma is None:
+        method = "trimmed-sd"
+        fin = np.isfinite(v)
+        m0 = s0 = math.nan
+        if fin.sum() >= 3:  # start from the median and the MAD, then mean and sd of the points inside
+            m0 = float(np.median(v[fin]))
+            s0 = 1.4826 * float(np.median(np.abs(v[fin] - m0)))
+            keep = fin & (v <= m0 + w * s0)
+            for _ in range(5):
+                if keep.sum() < 3:
+                    break
+                m0, s0 = float(v[keep].mean()), float(v[keep].std(ddof=1))
+                nxt = fin & (v <= m0 + w * s0)
+                if np.array_equal(nxt, keep):
+                    break
+                keep = nxt
+        mu = m0 if mu is None else mu
+        sigma = s0 if sigma is None else sigma
+    panel = _panel("ln s within", v, mu, sigma, -np.inf, mu + w * sigma, ("limits",), False)
+    n = np.where(np.isfinite(v), 1, 0)
+    a = alpha if alpha is not None else 1.0 - _ndtr(3.0)
+    c = Chart(kind="within", mu=float(mu), sigma=float(sigma), n=n, panels=[panel], sigma_method=method, alpha=a)
+    c.expected_false_alarms = a * int(n.sum())
+    return c
+
+
+def count_chart(counts: np.ndarray, mu: float | None = None, alpha: float | None = None) -> Chart:
+    """c chart of blocked holes per point (Poisson).  Centre c̄ (frozen in Phase II).
+
+    Upper limit: the smallest count c with P(X > c) ≤ α for X ~ Poisson(c̄ nᵢ/n̄) (α = 0.00135
+    without ``alpha``); a stable process that never blocks (c̄ = 0) signals at the first blocked hole.
+    """
+    from scipy.stats import poisson
+
+    v = np.asarray(counts, float)
+    ok = np.isfinite(v)
+    cbar = float(v[ok].mean()) if mu is None and ok.any() else float(mu if mu is not None else math.nan)
+    a = alpha if alpha is not None else 1.0 - _ndtr(3.0)
+    ucl = float(poisson.isf(a, cbar)) if cbar > 0 else 0.0
+    sig = math.sqrt(cbar) if cbar > 0 else 0.0
+    panel = _panel("blocked holes", v, cbar, sig, -np.inf, ucl, ("limits",), False)
+    n = np.where(ok, 1, 0)
+    c = Chart(kind="blocked", mu=cbar, sigma=sig, n=n, panels=[panel],
+              sigma_method="frozen" if mu is not None else "poisson", alpha=a)  # fmt: skip
+    c.expected_false_alarms = float(poisson.sf(ucl, cbar)) * int(n.sum()) if cbar > 0 else 0.0
+    return c

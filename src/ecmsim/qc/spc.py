@@ -46,7 +46,25 @@ from ecmsim.io.batch import BATCH_FIELDS, Design, open_batch
 from ecmsim.io.common import sha256_file
 from ecmsim.io.spc_limits import FrozenLimit, SpcLimits, read_spc_limits
 from ecmsim.qc.capability import Capability, add_non_normal_indices, build_capability, pooled_sigma
-from ecmsim.qc.charts import CHARTS, CUSUM_H, CUSUM_K, EWMA_L, EWMA_LAMBDA, RULE_SETS, RULES, Chart, chart
+from ecmsim.qc.charts import (
+    CHARTS,
+    CUSUM_H,
+    CUSUM_K,
+    EWMA_L,
+    EWMA_LAMBDA,
+    RULE_SETS,
+    RULES,
+    SIGMA_METHODS,
+    Chart,
+    ChartPanel,
+    calibrate_cusum,
+    calibrate_ewma,
+    chart,
+    count_chart,
+    estimate_with_method,
+    family_alpha,
+    within_chart,
+)
 from ecmsim.qc.check import Predictions, _residual_stats, load_predictions, report_json
 from ecmsim.qc.spec import CHARACTERISTICS, Spec, load_spec
 
@@ -56,6 +74,9 @@ MAX_SAMPLE = 200_000
 FACTORS = ("electrode", "row", "zone", "depth")
 #: Significance level of the attribution test (differences of drift between the levels of a factor).
 ATTRIBUTION_ALPHA = 0.01
+#: Default family-wise false-alarm probability: per characteristic family, the chance that a stable
+#: process gives at least one signal over the analysed parts (``auto`` rules).
+ALARM_RATE = 0.01
 
 
 # --------------------------------------------------------------------------- options
@@ -64,14 +85,20 @@ class SpcOptions:
     """What to chart and how (CLI options map one to one)."""
 
     charts: tuple[str, ...] = ()  # () = automatic (Shewhart chart by subgroup size)
-    rules: tuple[str, ...] = RULE_SETS["we"]
+    rules: tuple[str, ...] = RULE_SETS["auto"]
     subgroup: str = "1"  # parts per subgroup, or a batch field (batch_id, machine, electrode, …)
     confidence: float = 0.95
     drift: tuple[str, ...] = ("ewma", "cusum")
     lam: float = EWMA_LAMBDA
-    L: float = EWMA_L
+    L: float | None = None  # None: calibrated to the family-wise rate (auto rules) or EWMA_L
     k: float = CUSUM_K
-    h: float = CUSUM_H
+    h: float | None = None  # None: calibrated (auto rules) or CUSUM_H
+    alarm_rate: float = ALARM_RATE  # family-wise false-alarm probability per characteristic family and run
+
+    @property
+    def auto_rules(self) -> bool:
+        """The default rules: probability limits from the family-wise false-alarm rate."""
+        return self.rules == RULE_SETS["auto"]
 
     def subgroup_size(self) -> int | None:
         return int(self.subgroup) if self.subgroup.isdigit() else None
@@ -95,23 +122,31 @@ class SpcOptions:
         if not 0 < self.lam <= 1:
             raise ConfigError(f"EWMA lambda {self.lam}: must be in (0, 1]")
         for name, v in (("EWMA L", self.L), ("CUSUM k", self.k), ("CUSUM h", self.h)):
-            if not (math.isfinite(v) and v > 0):
+            if v is not None and not (math.isfinite(v) and v > 0):
                 raise ConfigError(f"{name} = {v}: must be > 0")
+        if not 0 < self.alarm_rate < 0.5:
+            raise ConfigError(f"--alarm-rate {self.alarm_rate}: must be in (0, 0.5)")
 
 
 # --------------------------------------------------------------------------- series definitions
 @dataclass
 class SeriesDef:
-    """One monitored series: a characteristic of a hole group with uniform deviation limits."""
+    """One monitored series: a characteristic of a hole group with uniform specification limits.
+
+    Values are the measured values (mm, or deg for taper), not deviations from a nominal, so the
+    non-normal capability methods see the data as measured.  ``ref`` is a scalar subtracted inside
+    the streaming sums only (to keep sums of squares precise) and added back to every result.
+    """
 
     key: str
     characteristic: str
     group: str
     unit: str
-    lsl: float | None  # deviation from nominal
+    lsl: float | None  # measured-value limits (absolute)
     usl: float | None
     mask: np.ndarray  # (H,) or (H, S) bool: which values belong to the series
-    nominal: np.ndarray  # same shape: nominal subtracted
+    nominal: float  # mean nominal of the series' values (for descriptions; NaN without one)
+    ref: float  # shift of the streaming sums (the nominal, or 0)
 
 
 def _series_defs(spec: Spec, design: Design) -> list[SeriesDef]:
@@ -124,20 +159,20 @@ def _series_defs(spec: Spec, design: Design) -> list[SeriesDef]:
         spec_mask = lim.specified & (design.station_mask if char == "diameter" else has)
         if not spec_mask.any():
             continue
-        with np.errstate(invalid="ignore"):
-            dl = np.round(lim.lo - lim.nominal, 9)
-            du = np.round(lim.hi - lim.nominal, 9)
+        lo_all, hi_all = np.round(lim.lo, 9), np.round(lim.hi, 9)
         for g in design.groups():
             gm = groups == g
             m = spec_mask & (gm[:, None] if char == "diameter" else gm)
             if not m.any():
                 continue
-            pairs = np.stack([dl[m], du[m]], axis=1)
+            pairs = np.stack([lo_all[m], hi_all[m]], axis=1)
             uniq, inv = np.unique(pairs, axis=0, return_inverse=True)
             inv = inv.ravel()
             for j, (lo, hi) in enumerate(uniq.tolist()):
                 mm = np.zeros_like(m)
                 mm[m] = inv == j
+                nom = lim.nominal[mm]
+                nominal = float(np.mean(nom[np.isfinite(nom)])) if np.isfinite(nom).any() else math.nan
                 key = f"{char}:{g}" + (f":{j + 1}" if len(uniq) > 1 else "")
                 out.append(
                     SeriesDef(
@@ -148,7 +183,8 @@ def _series_defs(spec: Spec, design: Design) -> list[SeriesDef]:
                         lsl=None if not math.isfinite(lo) else float(lo),
                         usl=None if not math.isfinite(hi) else float(hi),
                         mask=mm,
-                        nominal=np.where(np.isfinite(lim.nominal), lim.nominal, 0.0),
+                        nominal=nominal,
+                        ref=nominal if math.isfinite(nominal) else 0.0,
                     )
                 )
     return out
@@ -194,6 +230,7 @@ class _Acc:
     below: int = 0
     above: int = 0
     sample: list[np.ndarray] = field(default_factory=list)
+    blocked: np.ndarray | None = None  # blocked holes per part (depth series only)
 
     def __post_init__(self) -> None:
         self.count = np.zeros(self.n_parts, np.int64)
@@ -201,7 +238,7 @@ class _Acc:
         self.sumsq = np.zeros(self.n_parts)
 
     def add(self, a: int, v: np.ndarray, sd: SeriesDef) -> None:
-        """``v`` (p, …) deviations with NaN outside the series."""
+        """``v`` (p, …) measured values minus ``sd.ref``, NaN outside the series."""
         fin = np.isfinite(v)
         axes = tuple(range(1, v.ndim))
         v0 = np.where(fin, v, 0.0)
@@ -211,9 +248,9 @@ class _Acc:
         self.sumsq[a:b] += (v0 * v0).sum(axis=axes)
         flat = v[fin]
         if sd.lsl is not None:
-            self.below += int((flat < sd.lsl).sum())
+            self.below += int((flat < sd.lsl - sd.ref).sum())
         if sd.usl is not None:
-            self.above += int((flat > sd.usl).sum())
+            self.above += int((flat > sd.usl - sd.ref).sum())
         pos = self.seen + np.arange(flat.size)
         self.sample.append(flat[pos % self.stride == 0])
         self.seen += flat.size
@@ -270,6 +307,52 @@ class SpcRun:
     def exit_code(self) -> int:
         return EXIT_OK if self.in_control else EXIT_REJECTED
 
+    def verdict(self) -> dict[str, Any]:
+        """Signals counted per series and panel, and the number a stable process would give by chance."""
+        by_series: dict[str, dict[str, int]] = {}
+        n_charts = 0
+        expected = 0.0
+        for s in self.series:
+            for kind, c in s.charts.items():
+                n_charts += 1
+                expected += c.expected_false_alarms if math.isfinite(c.expected_false_alarms) else 0.0
+                for p in c.panels:
+                    k = int(p.any_signal().sum())
+                    if k:
+                        by_series.setdefault(s.key, {})[f"{kind} {p.name}"] = k
+        n = sum(sum(v.values()) for v in by_series.values())
+        rules = (
+            f"probability limits, family-wise false-alarm rate {self.options.alarm_rate:g} per characteristic family"
+            if self.options.auto_rules
+            else "rules " + ",".join(self.options.rules) + " (3σ limits; the false-alarm rate grows with every chart)"
+        )
+        return {
+            "in_control": self.in_control,
+            "n_signals": n,
+            "n_series": len(self.series),
+            "n_charts": n_charts,
+            "signals_by_series": by_series,
+            "expected_chance_signals": expected,
+            "rules": rules,
+            "families": sorted({FAMILIES[s.characteristic] for s in self.series}),
+        }
+
+    def verdict_line(self) -> str:
+        """One line: in or out of control, how many signals on what, and how many chance would give."""
+        v = self.verdict()
+        chance = f"{v['expected_chance_signals']:.2g} expected by chance with {v['rules']}"
+        if v["in_control"]:
+            return f"IN STATISTICAL CONTROL: no signal on {v['n_charts']} charts of {v['n_series']} series; {chance}"
+        what = "; ".join(
+            f"{key} ({', '.join(f'{panel} {k}' for panel, k in panels.items())})"
+            for key, panels in list(v["signals_by_series"].items())[:8]
+        )
+        more = f"; … {len(v['signals_by_series']) - 8} more series" if len(v["signals_by_series"]) > 8 else ""
+        return (
+            f"OUT OF CONTROL: {v['n_signals']} signal(s) on {len(v['signals_by_series'])} of {v['n_series']} "
+            f"series: {what}{more}; {chance} (exit code 1)"
+        )
+
     def frozen_limits(self, frozen_at: str | None = None) -> SpcLimits:
         """The Phase I parameters of every chart, to be written with ``write_spc_limits``."""
         out = []
@@ -298,6 +381,7 @@ class SpcRun:
             rules=self.options.rules,
             subgroup=self.options.subgroup,
             frozen_at=frozen_at or self.analysed_at,
+            alarm_rate=self.options.alarm_rate if self.options.auto_rules else math.nan,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -319,6 +403,8 @@ class SpcRun:
                 "n_parts": len(self.serials),
                 "in_control": self.in_control,
                 "exit_code": self.exit_code,
+                "verdict": {**self.verdict(), "line": self.verdict_line()},
+                "alarm_rate": self.options.alarm_rate if self.options.auto_rules else None,
                 "series": [_series_json(s, self.serials) for s in self.series],
                 "residuals": self.residuals,
                 "notes": self.notes,
@@ -331,6 +417,34 @@ def _varies(a: np.ndarray) -> bool:
     return bool(f.size and np.ptp(f) > 0)
 
 
+def _floats(a: np.ndarray) -> list[float | None]:
+    return [float(x) if math.isfinite(x) else None for x in np.asarray(a, float).tolist()]
+
+
+def _panel_json(p: ChartPanel) -> dict[str, Any]:
+    """A panel with its values, centre, limits and rule hits at every point (NaN/inf as null)."""
+    hits: list[list[str]] = [[] for _ in range(p.values.size)]
+    for rule, sig in p.signals.items():
+        for i in np.nonzero(sig)[0].tolist():
+            hits[i].append(rule)
+    return {
+        "name": p.name,
+        "center": float(p.center[0]) if p.center.size else None,
+        "lcl": float(p.lcl[0]) if p.lcl.size and math.isfinite(p.lcl[0]) else None,
+        "ucl": float(p.ucl[0]) if p.ucl.size and math.isfinite(p.ucl[0]) else None,
+        "limits_vary": _varies(p.lcl) or _varies(p.ucl),
+        "rules": list(p.rules),
+        "points": {
+            "value": _floats(p.values),
+            "center": _floats(p.center),
+            "lcl": _floats(p.lcl),
+            "ucl": _floats(p.ucl),
+            "sigma": _floats(p.sigma),
+            "rule_hits": hits,
+        },
+    }
+
+
 def _series_json(s: SeriesResult, serials: list[str]) -> dict[str, Any]:
     charts = {}
     for kind, c in s.charts.items():
@@ -341,19 +455,14 @@ def _series_json(s: SeriesResult, serials: list[str]) -> dict[str, Any]:
         charts[kind] = {
             "mu": c.mu,
             "sigma": c.sigma,
+            "sigma_method": SIGMA_METHODS.get(c.sigma_method, c.sigma_method),
             "frozen": s.frozen.get(kind, False),
             "params": c.params,
-            "panels": [
-                {
-                    "name": p.name,
-                    "center": float(p.center[0]) if p.center.size else None,
-                    "lcl": float(p.lcl[0]) if p.lcl.size else None,
-                    "ucl": float(p.ucl[0]) if p.ucl.size else None,
-                    "limits_vary": _varies(p.lcl) or _varies(p.ucl),
-                    "rules": list(p.rules),
-                }
-                for p in c.panels
-            ],
+            "alpha_per_point": c.alpha,
+            "expected_chance_signals": c.expected_false_alarms,
+            "points": s.labels,
+            "subgroup_size": c.n.tolist(),
+            "panels": [_panel_json(p) for p in c.panels],
             "in_control": c.in_control,
             "first_signal": first,
             "first_signal_subgroup": s.labels[first] if first is not None else None,
@@ -363,6 +472,7 @@ def _series_json(s: SeriesResult, serials: list[str]) -> dict[str, Any]:
     return {
         "key": s.key,
         "characteristic": s.characteristic,
+        "family": FAMILIES[s.characteristic],
         "group": s.group,
         "unit": s.unit,
         "kind": s.kind,
@@ -375,6 +485,21 @@ def _series_json(s: SeriesResult, serials: list[str]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- subgrouping
+def _subgroup_bounds(p_: int, part_field: list[str], opts: SpcOptions) -> tuple[np.ndarray, np.ndarray]:
+    """First part and one-past-last part of every chart point."""
+    n = opts.subgroup_size()
+    if n == 1:
+        starts = np.arange(p_)
+    elif n is not None:
+        starts = np.arange(0, p_, n)
+    else:  # consecutive parts sharing the field value
+        f = np.asarray(part_field, dtype=object)
+        change = np.ones(p_, bool)
+        change[1:] = f[1:] != f[:-1]
+        starts = np.nonzero(change)[0]
+    return starts, np.append(starts[1:], p_)
+
+
 def _subgroups(
     values: np.ndarray, part_field: list[str], opts: SpcOptions, serials: list[str]
 ) -> tuple[np.ndarray, list[str]]:
@@ -383,14 +508,7 @@ def _subgroups(
     p_ = values.size
     if n == 1:
         return values, list(serials)
-    if n is not None:
-        starts = np.arange(0, p_, n)
-    else:  # consecutive parts sharing the field value
-        f = np.asarray(part_field, dtype=object)
-        change = np.ones(p_, bool)
-        change[1:] = f[1:] != f[:-1]
-        starts = np.nonzero(change)[0]
-    ends = np.append(starts[1:], p_)
+    starts, ends = _subgroup_bounds(p_, part_field, opts)
     size = int((ends - starts).max()) if starts.size else 1
     idx = starts[:, None] + np.arange(size)[None, :]
     ok = idx < ends[:, None]
@@ -419,6 +537,101 @@ def _chart_kinds(opts: SpcOptions, values2: np.ndarray, residual: bool) -> tuple
     return tuple(kinds)
 
 
+#: Characteristic families: the false-alarm rate is controlled per family (values of one family come
+#: from the same measurements, e.g. every diameter-based characteristic).
+FAMILIES = {
+    "diameter": "diameter",
+    "entry_diameter": "diameter",
+    "exit_diameter": "diameter",
+    "taper": "diameter",
+    "position": "position",
+    "depth": "depth",
+    "residual_offset": "residual",
+    "residual_taper_error": "residual",
+}
+_TESTS_PER_POINT = {"imr": 2, "xbar-r": 2, "xbar-s": 2, "ewma": 1, "cusum": 1, "within": 1, "blocked": 1}
+
+
+@dataclass
+class _Pending:
+    """A series before its charts: values per point, chart kinds, capability (computed already)."""
+
+    key: str
+    characteristic: str
+    group: str
+    unit: str
+    kind: str
+    description: str
+    values: np.ndarray  # per part
+    capability: Capability | None
+    values2: np.ndarray  # per chart point (1-D) or subgroup × parts (2-D)
+    labels: list[str]
+    kinds: tuple[str, ...]
+    log_s: np.ndarray | None  # ln of the within-part standard deviation per point, or None
+    notes: list[str] = field(default_factory=list)
+    blocked: np.ndarray | None = None  # blocked holes per point (depth series)
+
+    @property
+    def n_points(self) -> int:
+        return len(self.labels)
+
+    @property
+    def tests(self) -> int:
+        kinds = self.kinds + (("within",) if self.log_s is not None else ())
+        kinds += ("blocked",) if self.blocked is not None else ()
+        return self.n_points * sum(_TESTS_PER_POINT[k] for k in kinds)
+
+
+def family_alphas(pending: Sequence[_Pending], opts: SpcOptions) -> dict[str, float | None]:
+    """Per-point false-alarm probability of each family's tests (``None`` with explicit run rules)."""
+    if not opts.auto_rules:
+        return {f: None for f in FAMILIES.values()}
+    tests: dict[str, int] = {}
+    for p in pending:
+        fam = FAMILIES[p.characteristic]
+        tests[fam] = tests.get(fam, 0) + p.tests
+    return {f: family_alpha(opts.alarm_rate, tests.get(f, 0)) for f in set(FAMILIES.values())}
+
+
+def _finish(p: _Pending, opts: SpcOptions, limits: SpcLimits | None, alpha: float | None) -> SeriesResult:
+    """Build the charts of a pending series (frozen parameters in Phase II)."""
+    notes = list(p.notes)
+    charts, frozen = _make_charts(p.key, p.values2, p.kinds, opts, limits, notes, alpha)
+    if p.log_s is not None and np.isfinite(p.log_s).sum() >= 3:
+        fl = limits.get(p.key, "within") if limits is not None else None
+        if limits is not None and fl is None:
+            notes.append(f"within: no frozen limits for {p.key} in {limits.path}; Phase I estimate used")
+        c = within_chart(p.log_s, fl.mu if fl else None, fl.sigma if fl else None, alpha)
+        if math.isfinite(c.sigma) and c.sigma > 0:
+            charts["within"] = c
+            frozen["within"] = fl is not None
+    if p.blocked is not None:
+        fl = limits.get(p.key, "blocked") if limits is not None else None
+        charts["blocked"] = count_chart(p.blocked, fl.mu if fl else None, alpha)
+        frozen["blocked"] = fl is not None
+    return SeriesResult(p.key, p.characteristic, p.group, p.unit, p.kind, p.description, p.values, p.capability,
+                        charts, frozen, p.labels, notes)  # fmt: skip
+
+
+def _drift_params(
+    kind: str, key: str, opts: SpcOptions, limits: SpcLimits | None, alpha: float | None, n_points: int
+) -> dict[str, float]:
+    """λ, L (EWMA) or k, h (CUSUM): frozen in Phase II; else the options, L and h calibrated under auto rules."""
+    fl = limits.get(key, kind) if limits is not None else None
+    if fl is not None and fl.params:
+        return dict(fl.params)
+    p_any = None if alpha is None else -math.expm1(n_points * math.log1p(-alpha))  # the chart's share of the rate
+    if kind == "ewma":
+        L = opts.L
+        if L is None:
+            L = EWMA_L if p_any is None else calibrate_ewma(opts.lam, n_points, p_any)
+        return {"lambda": opts.lam, "L": L}
+    h = opts.h
+    if h is None:
+        h = CUSUM_H if p_any is None else calibrate_cusum(opts.k, n_points, p_any)
+    return {"k": opts.k, "h": h}
+
+
 def _make_charts(
     key: str,
     values2: np.ndarray,
@@ -426,6 +639,7 @@ def _make_charts(
     opts: SpcOptions,
     limits: SpcLimits | None,
     notes: list[str],
+    alpha: float | None = None,
 ) -> tuple[dict[str, Chart], dict[str, bool]]:
     charts: dict[str, Chart] = {}
     frozen: dict[str, bool] = {}
@@ -445,7 +659,19 @@ def _make_charts(
         if np.isfinite(a).sum() < 2:
             notes.append(f"{kind}: fewer than two values, no chart")
             continue
-        c = chart(kind, a, mu=mu, sigma=sigma, rules=opts.rules, lam=opts.lam, L=opts.L, k=opts.k, h=opts.h)
+        drift = _drift_params(kind, key, opts, limits, alpha, a.shape[0]) if kind in ("ewma", "cusum") else {}
+        c = chart(
+            kind,
+            a,
+            mu=mu,
+            sigma=sigma,
+            rules=opts.rules,
+            lam=drift.get("lambda", opts.lam),
+            L=drift.get("L", EWMA_L),
+            k=drift.get("k", opts.k),
+            h=drift.get("h", CUSUM_H),
+            alpha=alpha,
+        )
         if not (math.isfinite(c.sigma) and c.sigma > 0):
             notes.append(f"{kind}: sigma is zero or undefined (constant data), no chart")
             continue
@@ -488,10 +714,11 @@ def run_spc(
     for path, meta in zip(batch_paths, metas, strict=True):
         stream.add_batch(path, meta)
     stream.check_serials()
-    series = [
-        _characteristic_series(sd, stream.accs[sd.key], opts, limits, stream.part_field, stream.serials)
-        for sd in stream.defs
+    pending = [
+        _prepare_characteristic(sd, stream.accs[sd.key], opts, stream.part_field, stream.serials) for sd in stream.defs
     ]
+    alphas = family_alphas(pending, opts)
+    series = [_finish(p, opts, limits, alphas[FAMILIES[p.characteristic]]) for p in pending]
     residuals = None
     if stream.residuals is not None:
         rs, residuals = stream.residuals.finish(opts, limits, stream.part_field, stream.serials, spec)
@@ -582,8 +809,13 @@ class _SpcStream:
                 vals = _values(m, self.design)
                 for sd in self.defs:
                     v = vals[sd.characteristic]
-                    dev = np.where(sd.mask[None], v - sd.nominal[None], np.nan)
-                    self.accs[sd.key].add(self.offset + a, dev, sd)
+                    shifted = np.where(sd.mask[None], v - sd.ref, np.nan)
+                    acc = self.accs[sd.key]
+                    acc.add(self.offset + a, shifted, sd)
+                    if sd.characteristic == "depth":
+                        if acc.blocked is None:
+                            acc.blocked = np.zeros(acc.n_parts)
+                        acc.blocked[self.offset + a : self.offset + a + v.shape[0]] += (m["blocked"] & sd.mask).sum(1)
                 if self.residuals is not None and self.pred is not None:
                     self.residuals.add(self.offset + a, vals["diameter"] - self.pred[None])
             self.batches.append(
@@ -637,28 +869,54 @@ def _same_design(d0: Design, d1: Design, p0: str, p1: str) -> None:
         )
 
 
-def _characteristic_series(
-    sd: SeriesDef, acc: _Acc, opts: SpcOptions, limits: SpcLimits | None, part_field: list[str], serials: list[str]
-) -> SeriesResult:
+def _capability_sigma(acc: _Acc, v2: np.ndarray, kinds: tuple[str, ...]) -> tuple[float, str]:
+    """σ within of the capability indices and the name of its estimator.
+
+    Parts holding several values of the series: the pooled within-part standard deviation / c4(ν + 1)
+    (each part a rational subgroup).  One value per part: the estimator of the series' chart (MR̄/d2 of
+    the parts, or R̄/d2, s̄/c4 of the subgroups of parts), so index and chart agree.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ss_in = acc.sumsq - np.where(acc.count > 0, acc.total**2 / np.maximum(acc.count, 1), 0.0)
+    sw, nu = pooled_sigma(acc.count, acc.total, np.maximum(ss_in, 0.0))
+    if nu >= 1:
+        return sw, "pooled"
+    kind = next((k for k in kinds if k in ("imr", "xbar-r", "xbar-s")), "imr")
+    _, sig, method = estimate_with_method(kind, v2)
+    return sig, method
+
+
+def _within_log_s(acc: _Acc, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
+    """ln of the pooled within-part standard deviation of each chart point (None: one value per part)."""
+    if not (acc.count >= 2).any():
+        return None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ss = np.maximum(acc.sumsq - np.where(acc.count > 0, acc.total**2 / np.maximum(acc.count, 1), 0.0), 0.0)
+    dof = np.maximum(acc.count - 1, 0)
+    ss_pt = np.add.reduceat(np.where(dof > 0, ss, 0.0), starts) if starts.size else np.zeros(0)
+    dof_pt = np.add.reduceat(dof, starts) if starts.size else np.zeros(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sd = np.sqrt(ss_pt / dof_pt)
+        return np.where((dof_pt > 0) & (sd > 0), np.log(sd), np.nan)
+
+
+def _prepare_characteristic(
+    sd: SeriesDef, acc: _Acc, opts: SpcOptions, part_field: list[str], serials: list[str]
+) -> _Pending:
+    """Capability (on the measured values) and the chart inputs of one characteristic series."""
     notes: list[str] = []
+    values = acc.part_means() + sd.ref
+    v2, labels = _subgroups(values, part_field, opts, serials)
+    kinds = _chart_kinds(opts, v2, residual=False)
     n = int(acc.count.sum())
     cap = None
     if n >= 2:
         mean = float(acc.total.sum() / n)
         ss_tot = float(acc.sumsq.sum() - n * mean * mean)
         s_over = math.sqrt(max(ss_tot, 0.0) / (n - 1))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ss_in = acc.sumsq - np.where(acc.count > 0, acc.total**2 / np.maximum(acc.count, 1), 0.0)
-        sw, nu = pooled_sigma(acc.count, acc.total, np.maximum(ss_in, 0.0))
-        if nu < 1:  # one value per part: the within-part sigma is the moving range of the parts
-            pm = acc.part_means()
-            pm = pm[np.isfinite(pm)]
-            sw = float(np.mean(np.abs(np.diff(pm))) / 1.128379) if pm.size >= 2 else math.nan
-            method = "mr"
-        else:
-            method = "pooled within-part"
-        sample = np.concatenate(acc.sample) if acc.sample else np.zeros(0)
-        cap = build_capability(sample, n, mean, sw, s_over, method, sd.lsl, sd.usl, None, opts.confidence)
+        sw, method = _capability_sigma(acc, v2, kinds)
+        sample = np.concatenate(acc.sample) + sd.ref if acc.sample else np.zeros(0)
+        cap = build_capability(sample, n, mean + sd.ref, sw, s_over, method, sd.lsl, sd.usl, None, opts.confidence)
         if sample.size >= 8 and np.ptp(sample) > 0:  # the non-normal indices from the systematic sample
             add_non_normal_indices(cap, sample, sd.lsl, sd.usl, opts.confidence)
         if cap.normality.get("normal") is False:
@@ -670,18 +928,17 @@ def _characteristic_series(
             cap.notes.append(f"normality and non-normal methods on a systematic sample of {sample.size} of {n} values")
     else:
         notes.append("fewer than two values: no capability")
-    values = acc.part_means()
-    v2, labels = _subgroups(values, part_field, opts, serials)
-    kinds = _chart_kinds(opts, v2, residual=False)
-    charts, frozen = _make_charts(sd.key, v2, kinds, opts, limits, notes)
+    starts, ends = _subgroup_bounds(values.size, part_field, opts)
+    log_s = _within_log_s(acc, starts, ends)
+    blocked = np.add.reduceat(acc.blocked, starts) if acc.blocked is not None and starts.size else None
     lim = ", ".join(
-        x
-        for x in (f"LSL {sd.lsl:+g}" if sd.lsl is not None else "", f"USL {sd.usl:+g}" if sd.usl is not None else "")
+        x for x in (f"LSL {sd.lsl:g}" if sd.lsl is not None else "", f"USL {sd.usl:g}" if sd.usl is not None else "")
         if x
-    )
-    desc = f"{sd.characteristic} − nominal, hole group {sd.group} ({lim} {sd.unit}); chart: per-part mean"
-    return SeriesResult(sd.key, sd.characteristic, sd.group, sd.unit, "characteristic", desc, values, cap, charts,
-                        frozen, labels, notes)  # fmt: skip
+    )  # fmt: skip
+    nom = f", nominal {sd.nominal:g}" if math.isfinite(sd.nominal) else ""
+    desc = f"{sd.characteristic} ({sd.unit}), hole group {sd.group} ({lim}{nom}); chart: per-part mean"
+    return _Pending(sd.key, sd.characteristic, sd.group, sd.unit, "characteristic", desc, values, cap, v2, labels,
+                    kinds, log_s, notes, blocked)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- residuals
@@ -776,10 +1033,12 @@ class _ResidualAcc:
     ) -> tuple[list[SeriesResult], dict[str, Any]]:
         """The residual series (offset overall and per group, taper error), their drift signals and attribution."""
         mean = self._means()
-        out = [
-            _residual_series(key, char, g, unit, vals, opts, limits, part_field, serials)
+        pending = [
+            _residual_series(key, char, g, unit, vals, opts, part_field, serials)
             for key, char, g, unit, vals in self._series_inputs(mean)
         ]
+        alpha = family_alphas(pending, opts)["residual"]
+        out = [_finish(p, opts, limits, alpha) for p in pending]
         drift = _drift_signals(out)
         factors = dict(mean.levels)
         factors["depth"] = mean.by_depth
@@ -891,23 +1150,20 @@ def _residual_series(
     unit: str,
     vals: np.ndarray,
     opts: SpcOptions,
-    limits: SpcLimits | None,
     part_field: list[str],
     serials: list[str],
-) -> SeriesResult:
-    """Charts of one residual series (no capability: residuals have no tolerance)."""
-    notes: list[str] = []
+) -> _Pending:
+    """Chart inputs of one residual series (no capability: residuals have no tolerance)."""
     v2, labels = _subgroups(vals, part_field, opts, serials)
     kinds = _chart_kinds(opts, v2, residual=True)
     if char == "residual_taper_error":
         kinds = tuple(k for k in kinds if k != "cusum")
-    charts, frozen = _make_charts(key, v2, kinds, opts, limits, notes)
     desc = (
         "mean residual (measured − predicted diameter) per part, " + ("all holes" if g == "all" else f"hole group {g}")
         if char == "residual_offset"
         else "taper error per part: mean least-squares slope of the residual over depth"
     )
-    return SeriesResult(key, char, g, unit, "residual", desc, vals, None, charts, frozen, labels, notes)
+    return _Pending(key, char, g, unit, "residual", desc, vals, None, v2, labels, kinds, None)
 
 
 def _drift_signals(series: list[SeriesResult]) -> list[dict[str, Any]]:
@@ -1098,5 +1354,5 @@ def summary_lines(run: SpcRun) -> list[str]:
             lines.append("residual drift: none detected")
         lines.append(f"attribution: {att['conclusion']}")
     lines += [f"note: {n}" for n in run.notes]
-    lines.append("in statistical control" if run.in_control else "OUT OF CONTROL: signals found (exit code 1)")
+    lines.append(run.verdict_line())
     return lines

@@ -65,7 +65,12 @@ def chart_figure(c: Chart, title: str, unit: str) -> Figure:
         sig = p.any_signal()
         if sig.any():
             ax.plot(x[sig], p.values[sig], "o", ms=6, mfc="none", mec="#c62828", mew=1.5)
-        ax.set_ylabel(f"{p.name} ({unit})" if p.name in ("I", "Xbar", "EWMA", "MR", "R", "S") else f"{p.name} (σ)")
+        if p.name in ("I", "Xbar", "EWMA", "MR", "R", "S"):
+            ax.set_ylabel(f"{p.name} ({unit})")
+        elif p.name.startswith("CUSUM"):
+            ax.set_ylabel(f"{p.name} (σ)")
+        else:
+            ax.set_ylabel(p.name)
         ax.grid(alpha=0.3)
     axes[0].set_title(title, fontsize=10)
     axes[-1].set_xlabel("point (part or subgroup, in production order)")
@@ -91,7 +96,7 @@ def histogram_figure(s: SeriesResult) -> Figure:
             if lim is not None:
                 ax.axvline(lim, color="#c62828", ls="--", lw=1.2)
     ax.set_title(f"{s.key}: per-part mean", fontsize=9)
-    ax.set_xlabel(f"deviation from nominal ({s.unit})")
+    ax.set_xlabel(f"measured value ({s.unit})")
     fig.tight_layout()
     return fig
 
@@ -194,11 +199,7 @@ def render_spc_html(run: SpcRun) -> str:
     """The whole report as one HTML string."""
     from ecmsim import __version__
 
-    status = (
-        '<span class="ok">IN STATISTICAL CONTROL</span>'
-        if run.in_control
-        else '<span class="bad">OUT OF CONTROL: signals found</span>'
-    )
+    status = f'<span class="{"ok" if run.in_control else "bad"}">{_e(run.verdict_line())}</span>'
     prov = [
         ("analysed at", run.analysed_at),
         ("ecmsim", __version__),
@@ -236,8 +237,10 @@ def render_spc_html(run: SpcRun) -> str:
         f"<style>{_CSS}figure{{margin:6px 0}}img{{max-width:100%;border:1px solid #e5e5e5}}</style></head><body>"
         f"<h1>Process statistics report</h1><p>{status}</p>"
         f"<h2>Analysis and provenance</h2>{prov_html}"
-        f"<h2>Capability</h2><p class='small'>Values are deviations from the nominal; capability uses every "
-        f"hole and station value, σ within = pooled within-part sigma. Intervals: Cp/Pp χ² (Chou, Owen &amp; "
+        f"<h2>Capability</h2><p class='small'>Measured values against the absolute specification limits; "
+        f"capability uses every hole and station value. σ within (Cp, Cpk): pooled within-part standard "
+        f"deviation / c4, or the chart's estimator when a part holds one value; σ overall (Pp, Ppk, Cpm): "
+        f"standard deviation of all values. Intervals: Cp/Pp χ² (Chou, Owen &amp; "
         f"Borrego 1990), Cpk/Ppk Bissell (1990), Cpm Boyles (1991).</p>{_cap_table(run)}"
         f"<h2>Signals</h2>{_signals_table(run)}"
         f"{_residual_section(run)}"

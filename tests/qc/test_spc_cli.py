@@ -113,7 +113,8 @@ def test_in_control_exits_0_with_xbar_r_subgroups(spc_files: dict[str, Path]) ->
     data = json.loads(res.output[res.output.index("{") :])
     assert data["in_control"] is True and data["exit_code"] == 0
     d = next(s for s in data["series"] if s["key"] == "diameter:A")
-    assert list(d["charts"]) == ["xbar-r", "within"] and [p["name"] for p in d["charts"]["xbar-r"]["panels"]] == ["Xbar", "R"]
+    assert list(d["charts"]) == ["xbar-r", "within"]  # the part means and the within-part spread
+    assert [p["name"] for p in d["charts"]["xbar-r"]["panels"]] == ["Xbar", "R"]
     pos = next(s for s in data["series"] if s["key"] == "position:A")["capability"]
     assert pos["cp"] is None and pos["cpk"] == pos["cpu"] and pos["lsl"] is None  # one-sided true position
 
@@ -124,7 +125,7 @@ def test_subgroup_by_batch_field(spc_files: dict[str, Path]) -> None:
                         "--rules", "nelson"])  # fmt: skip
     data = json.loads(res.output[res.output.index("{") :])
     d = next(s for s in data["series"] if s["key"] == "diameter:B")
-    assert list(d["charts"])[0] == "xbar-s"  # 40 parts per subgroup
+    assert next(iter(d["charts"])) == "xbar-s"  # 40 parts per subgroup
     assert data["n_parts"] == 2 * N_PARTS and len(data["batches"]) == 2
     assert set(data["rules"]) == {f"n{i}" for i in range(1, 9)}
 

@@ -30,7 +30,7 @@ from ecmsim.qc.spc import SpcOptions, run_spc
 from ecmsim.qc.synth import synthesize, write_synthetic
 
 
-def _write(root: Path, name: str, synth) -> dict[str, Path]:  # noqa: ANN001
+def _write(root: Path, name: str, synth) -> dict[str, Path]:
     (root / name).mkdir()
     return write_synthetic(root / name, synth, csv=False)
 
@@ -173,7 +173,8 @@ def test_limits_file_with_unusable_sigma_is_refused(clean_and_faulty: dict, tmp_
     with h5py.File(lim, "r+") as h:
         key = h["series/001"].attrs["key"]
         h["series/001/sigma"][()] = sigma
-    with pytest.raises(InputDataError, match=rf"lim.h5: series '{key}', chart '\w+': sigma = .*allowed: finite and > 0"):
+    pattern = rf"lim.h5: series '{key}', chart '\w+': sigma = .*allowed: finite and > 0"
+    with pytest.raises(InputDataError, match=pattern):
         read_spc_limits(lim)
     report = tmp_path / "r.html"
     code, msg, _ = _spc([f["batch"], "--spec", f["spec"], "--limits", lim, "--report", report])
@@ -183,8 +184,9 @@ def test_limits_file_with_unusable_sigma_is_refused(clean_and_faulty: dict, tmp_
 def test_phase2_uses_the_frozen_ewma_and_cusum_parameters(clean_and_faulty: dict, tmp_path: Path) -> None:
     f = clean_and_faulty["clean"]
     lim = tmp_path / "lim.h5"
-    code, _, _ = _spc([f["batch"], "--spec", f["spec"], "--chart", "imr", "--chart", "ewma", "--chart", "cusum",
-                       "--lambda", "0.3", "--ewma-l", "2.9", "--cusum-k", "0.7", "--cusum-h", "4.5", "--freeze", lim])  # fmt: skip
+    charts = ["--chart", "imr", "--chart", "ewma", "--chart", "cusum"]
+    params = ["--lambda", "0.3", "--ewma-l", "2.9", "--cusum-k", "0.7", "--cusum-h", "4.5"]
+    code, _, _ = _spc([f["batch"], "--spec", f["spec"], *charts, *params, "--freeze", lim])
     assert code in (0, 1)
     run = run_spc([clean_and_faulty["faulty"]["batch"]], f["spec"], limits_path=lim,
                   options=SpcOptions(charts=("imr", "ewma", "cusum")))  # fmt: skip

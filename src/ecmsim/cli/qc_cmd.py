@@ -263,14 +263,16 @@ def check_command(
     Exit code 0 when every part conforms, 1 when some are rejected, 2 for bad input.
     """
     from ecmsim.qc.check import run_check, summary_lines
+    from ecmsim.qc.decision_warnings import check_warnings
     from ecmsim.qc.report import render_html
 
     inputs = [*(("BATCHES", b) for b in batches), ("--spec", spec), *(("--predictions", p) for p in predictions)]
     refuse_overwrite([("--report", report), ("--json", json_out)], inputs, store=store)
     run = run_check(batches, spec, predictions, store=store)
-    html = render_html(run) if report else None
-    data = run.to_json() if json_out else None
-    emit_outputs(report, html, json_out, data, summary_lines(run))
+    warnings = check_warnings(run)
+    html = render_html(run, warnings) if report else None
+    data = {**run.to_json(), "warnings": warnings} if json_out else None
+    emit_outputs(report, html, json_out, data, [*summary_lines(run), *(f"warning: {w}" for w in warnings)])
     ctx.exit(run.exit_code)
 
 

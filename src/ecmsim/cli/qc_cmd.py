@@ -248,6 +248,8 @@ def import_command(
 @qc_inputs
 @qc_outputs
 @store_option("QC store folder: results files and archived inputs.")
+@click.option("--paper", type=click.Choice(("a4", "letter")), default="a4", show_default=True,
+              help="Paper of a PDF report (--report FILE.pdf).")  # fmt: skip
 @click.pass_context
 def check_command(
     ctx: click.Context,
@@ -257,6 +259,7 @@ def check_command(
     report: str | None,
     json_out: str | None,
     store: str,
+    paper: str,
 ) -> None:
     """Check inspection BATCHES against a tolerance spec (and predictions).
 
@@ -264,13 +267,18 @@ def check_command(
     """
     from ecmsim.qc.check import run_check, summary_lines
     from ecmsim.qc.decision_warnings import check_warnings
+    from ecmsim.qc.pdf import is_pdf, write_pdf
     from ecmsim.qc.report import render_html
 
     inputs = [*(("BATCHES", b) for b in batches), ("--spec", spec), *(("--predictions", p) for p in predictions)]
     refuse_overwrite([("--report", report), ("--json", json_out)], inputs, store=store)
     run = run_check(batches, spec, predictions, store=store)
     warnings = check_warnings(run)
-    html = render_html(run, warnings) if report else None
+    html = render_html(run, warnings) if report and not is_pdf(report) else None
+    if is_pdf(report):
+        from ecmsim.qc.check_pdf import render_check_pdf
+
+        write_pdf(str(report), lambda buf: render_check_pdf(run, buf, paper, warnings))
     data = {**run.to_json(), "warnings": warnings} if json_out else None
     emit_outputs(report, html, json_out, data, [*summary_lines(run), *(f"warning: {w}" for w in warnings)])
     ctx.exit(run.exit_code)

@@ -77,6 +77,13 @@ _FILE = click.Path(dir_okay=False)
     help="Level of the confidence intervals of the capability indices.",
 )
 @qc_outputs
+@click.option(
+    "--paper",
+    type=click.Choice(("a4", "letter")),
+    default="a4",
+    show_default=True,
+    help="Paper of a PDF report (--report FILE.pdf).",
+)
 @click.pass_context
 def spc_command(
     ctx: click.Context,
@@ -97,6 +104,7 @@ def spc_command(
     confidence: float,
     report: str | None,
     json_out: str | None,
+    paper: str,
 ) -> None:
     """Process statistics of inspection BATCHES (in production order): capability, control charts,
     run rules, and drift of the residuals measured − predicted.
@@ -104,6 +112,7 @@ def spc_command(
     \b
     Phase I:  ecmsim qc spc b1.h5 b2.h5 --spec spec.toml --freeze limits.h5
     Phase II: ecmsim qc spc b3.h5 --spec spec.toml --limits limits.h5 --report spc.html
+    PDF:      ecmsim qc spc b3.h5 --spec spec.toml --report spc.pdf --paper letter
 
     By default every chart has probability limits placed so that a stable process gives any
     signal with probability --alarm-rate per characteristic family (diameter, position, depth,
@@ -113,12 +122,14 @@ def spc_command(
     Exit code 0 when every chart is in control, 1 when a chart signals or a drift is
     detected, 2 for bad input, 4 when an output cannot be written.
     """
+    import io
     from pathlib import Path
 
     from ecmsim.errors import ConfigError, OutputError
     from ecmsim.io.common import output_lock
     from ecmsim.io.spc_limits import write_spc_limits
     from ecmsim.qc.charts import parse_rules
+    from ecmsim.qc.pdf import is_pdf, write_pdf
     from ecmsim.qc.spc import SpcOptions, run_spc, summary_lines
 
     if limits and freeze:
@@ -148,7 +159,13 @@ def spc_command(
         raise OutputError(f"{freeze}: exists; limits files are records and are never overwritten (give a new name)")
     run = run_spc(batches, spec, predictions, limits_path=limits, options=opts)
     html = None
-    if report:
+    pdf_bytes = None
+    if is_pdf(report):
+        from ecmsim.qc.spc_pdf import render_spc_pdf
+
+        pdf_bytes = io.BytesIO()
+        render_spc_pdf(run, pdf_bytes, paper)
+    elif report:
         from ecmsim.qc.spc_report import render_spc_html
 
         html = render_spc_html(run)
@@ -156,6 +173,8 @@ def spc_command(
     if freeze:
         with output_lock(freeze, new=True):  # concurrent freezes to one file: one wins, the others fail
             write_spc_limits(freeze, run.frozen_limits())
+    if pdf_bytes is not None and report:
+        write_pdf(report, lambda buf: buf.write(pdf_bytes.getvalue()))
     lines = summary_lines(run)
     if freeze:
         lines.append(f"Phase I limits frozen in {freeze}")

@@ -25,7 +25,7 @@ PAPER = {"a4": (210 / 25.4, 297 / 25.4), "letter": (8.5, 11.0)}
 _MARGIN = 0.55  # in
 _HEADER = 0.55  # in, above the content
 _FOOTER = 0.45  # in, below the content
-_CHAR_W = 0.52  # average glyph width of DejaVu Sans, in units of the font size
+_CHAR_W = 0.62  # glyph width of DejaVu Sans digits and capitals (conservative), in units of the font size
 _LINE = 1.32  # line height, in units of the font size
 
 #: Traffic-light colours (fill) for table cells.
@@ -193,7 +193,7 @@ class PdfDocument:
         fig.add_artist(_line(fig, self._fx(_MARGIN), self._fx(self.width - _MARGIN), line_y))
         fy = self.height - _MARGIN
         fig.text(self._fx(_MARGIN), self._fy(fy), self.footer, fontsize=6.5, va="bottom", color="#555")
-        fig.text(self._fx(self.width - _MARGIN), self._fy(fy), f"{self.covers} · page {page} of {n}", fontsize=6.5,
+        fig.text(self._fx(self.width - _MARGIN), self._fy(fy), f"page {page} of {n}", fontsize=6.5,
                  va="bottom", ha="right", color="#555")  # fmt: skip
 
 
@@ -277,3 +277,25 @@ def fmt(x: object, nd: int = 3) -> str:
         v = float(x)
         return "–" if not math.isfinite(v) else f"{v:.{nd}f}"
     return str(x)
+
+
+def is_pdf(path: str | None) -> bool:
+    """Whether a ``--report`` path asks for a PDF (by its suffix)."""
+    return bool(path) and str(path).lower().endswith(".pdf")
+
+
+def write_pdf(path: str, render: Callable[[io.BytesIO], int]) -> int:
+    """Render into memory, then write ``path`` atomically (the old file or the complete new one)."""
+    from ecmsim.errors import OutputError
+    from ecmsim.io.common import atomic_write
+    from ecmsim.qc.textfiles import check_output_folder
+
+    buf = io.BytesIO()
+    n = render(buf)
+    p = check_output_folder(path)
+    try:
+        with atomic_write(p) as tmp, open(tmp, "wb") as fh:
+            fh.write(buf.getvalue())
+    except OSError as exc:
+        raise OutputError(f"{p}: cannot write: {exc.strerror or exc}") from None
+    return n

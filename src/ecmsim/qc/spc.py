@@ -277,6 +277,7 @@ class SeriesResult:
     frozen: dict[str, bool]  # chart → limits came from a limits file
     labels: list[str]  # one per chart point (subgroup label)
     notes: list[str] = field(default_factory=list)
+    sample: np.ndarray | None = None  # the individual values (or a systematic sample) of the capability
 
     @property
     def in_control(self) -> bool:
@@ -570,6 +571,7 @@ class _Pending:
     log_s: np.ndarray | None  # ln of the within-part standard deviation per point, or None
     notes: list[str] = field(default_factory=list)
     blocked: np.ndarray | None = None  # blocked holes per point (depth series)
+    sample: np.ndarray | None = None  # individual values behind the capability
 
     @property
     def n_points(self) -> int:
@@ -610,7 +612,7 @@ def _finish(p: _Pending, opts: SpcOptions, limits: SpcLimits | None, alpha: floa
         charts["blocked"] = count_chart(p.blocked, fl.mu if fl else None, alpha)
         frozen["blocked"] = fl is not None
     return SeriesResult(p.key, p.characteristic, p.group, p.unit, p.kind, p.description, p.values, p.capability,
-                        charts, frozen, p.labels, notes)  # fmt: skip
+                        charts, frozen, p.labels, notes, p.sample)  # fmt: skip
 
 
 def _drift_params(
@@ -910,6 +912,7 @@ def _prepare_characteristic(
     kinds = _chart_kinds(opts, v2, residual=False)
     n = int(acc.count.sum())
     cap = None
+    sample = None
     if n >= 2:
         mean = float(acc.total.sum() / n)
         ss_tot = float(acc.sumsq.sum() - n * mean * mean)
@@ -938,7 +941,7 @@ def _prepare_characteristic(
     nom = f", nominal {sd.nominal:g}" if math.isfinite(sd.nominal) else ""
     desc = f"{sd.characteristic} ({sd.unit}), hole group {sd.group} ({lim}{nom}); chart: per-part mean"
     return _Pending(sd.key, sd.characteristic, sd.group, sd.unit, "characteristic", desc, values, cap, v2, labels,
-                    kinds, log_s, notes, blocked)  # fmt: skip
+                    kinds, log_s, notes, blocked, sample)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- residuals

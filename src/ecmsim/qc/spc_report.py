@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ecmsim.qc.charts import RULES, Chart
-from ecmsim.qc.report import _CSS
+from ecmsim.qc.report import _CSS, SIGNOFF_HTML, serial_range
 from ecmsim.qc.spc import SeriesResult, SpcRun
 
 if TYPE_CHECKING:
@@ -195,6 +195,45 @@ def _residual_section(run: SpcRun) -> str:
     return "".join(parts)
 
 
+def _summary_table(run: SpcRun) -> str:
+    """The traffic-light table: conformity, capability and control per series."""
+    from ecmsim.qc.pdf import AMBER, GREEN, RED
+    from ecmsim.qc.spc_pdf import PPK_AMBER, PPK_GREEN, traffic_light
+
+    cls = {GREEN: "tl-green", AMBER: "tl-amber", RED: "tl-red"}
+    rows = []
+    for s in run.series:
+        cells, fills = traffic_light(s)
+        rows.append(
+            "".join(f"<td class='{cls.get(f or '', '')}'>{_e(c)}</td>" for c, f in zip(cells, fills, strict=True))
+        )
+    head = ("series", "values", "conformity", "capability", "within", "control")
+    return (
+        "<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"
+        + "".join(f"<tr>{r}</tr>" for r in rows) + "</tbody></table>"
+        f"<p class='small'>Capability: green Ppk ≥ {PPK_GREEN}, amber ≥ {PPK_AMBER}, red below (the ISO 22514-2 "
+        "percentile Ppk when the values are not normal).</p>"
+    )  # fmt: skip
+
+
+def _charts_html(run: SpcRun) -> str:
+    """A capability sixpack per characteristic series, its other charts, and the residual charts."""
+    from ecmsim.qc.spc_pdf import sixpack_figure
+
+    out = []
+    for s in run.series:
+        if s.capability is not None:
+            out.append(f"<figure><img alt='{_e(s.key)} capability sixpack' src='{_png(sixpack_figure(s))}'>"
+                       f"<figcaption class='small'>{_e(s.description)}</figcaption></figure>")  # fmt: skip
+        for kind, c in s.charts.items():
+            if s.capability is not None and kind in ("imr", "xbar-r", "xbar-s"):
+                continue  # in the sixpack
+            fig = chart_figure(c, f"{s.key} — {kind}{' (frozen limits)' if s.frozen.get(kind) else ''}", s.unit)
+            out.append(f"<figure><img alt='{_e(s.key)} {_e(kind)} chart' src='{_png(fig)}'>"
+                       f"<figcaption class='small'>{_e(s.description)}</figcaption></figure>")  # fmt: skip
+    return "".join(out)
+
+
 def render_spc_html(run: SpcRun) -> str:
     """The whole report as one HTML string."""
     from ecmsim import __version__
@@ -217,14 +256,7 @@ def render_spc_html(run: SpcRun) -> str:
     prov_html = (
         "<table><tbody>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in prov) + "</tbody></table>"
     )
-    charts = []
-    for s in run.series:
-        for kind, c in s.charts.items():
-            fig = chart_figure(c, f"{s.key} — {kind}{' (frozen limits)' if s.frozen.get(kind) else ''}", s.unit)
-            charts.append(f"<figure><img alt='{_e(s.key)} {_e(kind)} chart' src='{_png(fig)}'>"
-                          f"<figcaption class='small'>{_e(s.description)}</figcaption></figure>")  # fmt: skip
-        if s.capability is not None:
-            charts.append(f"<figure><img alt='{_e(s.key)} histogram' src='{_png(histogram_figure(s))}'></figure>")
+    charts = _charts_html(run)
     notes = "".join(f"<li>{_e(n)}</li>" for n in run.notes)
     series_notes = "".join(
         f"<li>{_e(s.key)}: {_e(n)}</li>"
@@ -233,18 +265,20 @@ def render_spc_html(run: SpcRun) -> str:
     )
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>ecmsim SPC report – {_e(', '.join(b['batch_id'] for b in run.batches))}</title>"
+        f"<title>ecmsim SPC report – batch {_e(', '.join(b['batch_id'] for b in run.batches))} – serials "
+        f"{_e(serial_range(run.serials))}</title>"
         f"<style>{_CSS}figure{{margin:6px 0}}img{{max-width:100%;border:1px solid #e5e5e5}}</style></head><body>"
         f"<h1>Process statistics report</h1><p>{status}</p>"
-        f"<h2>Analysis and provenance</h2>{prov_html}"
+        f"<h2>Summary by characteristic and hole group</h2>{_summary_table(run)}"
+        f"<h2>Analysis and provenance</h2>{prov_html}{SIGNOFF_HTML}"
+        f"{_residual_section(run)}"
+        f"<h2>Capability sixpacks and charts</h2><div class='charts'>{charts}</div>"
         f"<h2>Capability</h2><p class='small'>Measured values against the absolute specification limits; "
         f"capability uses every hole and station value. σ within (Cp, Cpk): pooled within-part standard "
         f"deviation / c4, or the chart's estimator when a part holds one value; σ overall (Pp, Ppk, Cpm): "
         f"standard deviation of all values. Intervals: Cp/Pp χ² (Chou, Owen &amp; "
         f"Borrego 1990), Cpk/Ppk Bissell (1990), Cpm Boyles (1991).</p>{_cap_table(run)}"
         f"<h2>Signals</h2>{_signals_table(run)}"
-        f"{_residual_section(run)}"
-        f"<h2>Charts</h2><div class='charts'>{''.join(charts)}</div>"
         f"<h2>Notes</h2><ul class='small'>{notes}{series_notes}</ul>"
         f"<p class='small'>Generated by ecmsim {_e(__version__)} at {_e(run.analysed_at)}.</p></body></html>\n"
     )

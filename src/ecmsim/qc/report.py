@@ -426,7 +426,34 @@ def _rejected_table(o: BatchOutcome) -> str:
         "<h3>Rejected parts and why</h3>"
         + _table(("serial", "verdict", "rejected holes", "undecided", "reasons (first 5)"), rrows, numeric=(2, 3))
         + more
+        + _hole_maps(o, rej[:MAX_HOLE_MAPS].tolist())
     )
+
+
+#: Rejected parts whose hole map the HTML report draws.
+MAX_HOLE_MAPS = 20
+
+
+def _hole_maps(o: BatchOutcome, parts: list[int]) -> str:
+    """Per rejected part: the design positions coloured by the hole verdict (SVG)."""
+    from ecmsim.qc.check_pdf import VERDICT_COLOURS, hole_verdicts
+
+    d = o.design
+    x, y = np.asarray(d.nominal_x, float), np.asarray(d.nominal_y, float)
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        x, y = np.arange(d.n_holes, dtype=float), np.zeros(d.n_holes)
+    maps = []
+    for i in parts:
+        v = hole_verdicts(o, i)
+        series: list[Series] = [
+            {"kind": "points", "x": x[v == code], "y": y[v == code], "color": colour, "r": 5.0,
+             "label": VERDICT_NAMES[code]}
+            for code, colour in VERDICT_COLOURS.items() if (v == code).any()
+        ]  # fmt: skip
+        maps.append(svg_chart(f"Hole map of {o.serials[i]}", "nominal x (mm)", "nominal y (mm)", series, 420, 240))
+    if not maps:
+        return ""
+    return "<h3>Hole maps of rejected parts</h3><div class='charts'>" + "".join(maps) + "</div>"
 
 
 def _prediction_section(run: CheckRun, o: BatchOutcome) -> str:

@@ -16,10 +16,10 @@ from ecmsim.testing import stencil_matrix, tube_tool_overrides
 
 
 def _system(sim):
-    psi_t = sim.classify()
+    sim.classify()
     n = sim.process.config.numerics
     win = sim.win
-    potential.assemble(win.kind, win.psi, psi_t, sim.u, n.theta_min, win.stencil, win.rhs)
+    potential.assemble(win.kind, win.psi, win.psi_cathode, win.psi_n, sim.u, n.theta_min, win.stencil, win.rhs)
     return win.stencil, win.rhs
 
 

@@ -53,7 +53,7 @@ def tool_in_hole(h: float):
     """
     p = stem_solver_problem(h, U_ANODE)
     system = (np.zeros((potential.N_COEF, *p.kind.shape)), np.zeros(p.kind.shape))
-    potential.assemble(p.kind, p.psi_w, p.psi_t, p.u_anode, p.theta_min, *system)
+    potential.assemble(p.kind, p.psi_w, p.psi_t, np.ones(p.kind.shape), p.u_anode, p.theta_min, *system)
     return p.kind, system
 
 
@@ -173,13 +173,13 @@ _STARTUP = textwrap.dedent(
     kind[psi_t <= 0] = 2
     kind[psi_w <= 0] = 1
     s, rhs = np.zeros((5, n, n)), np.zeros((n, n))
-    pt.assemble(kind, psi_w, psi_t, 5.0, 1e-3, s, rhs)
+    pt.assemble(kind, psi_w, psi_t, np.ones((n, n)), 5.0, 1e-3, s, rhs)
     x = np.zeros((n, n))
     q = np.zeros((n, n))
     pt.apply(kind, s, x, q)
     pt.pcg(kind, s, rhs, x, 1e-8, 100, np.zeros((5, n, n)))
-    pt.boundary_flux(kind, psi_w, x, 1, 5.0, 1e-3)
-    pt.anode_normal_gradient(kind, psi_w, x, 1.0, 5.0, 1e-3, q, np.zeros((n, n), np.bool_))
+    pt.boundary_flux(kind, psi_w, np.ones((n, n)), x, 1, 5.0, 1e-3)
+    pt.anode_normal_gradient(kind, psi_w, np.ones((n, n)), x, 1.0, 5.0, 1e-3, q, np.zeros((n, n), np.bool_))
     hier = mg.allocate(n, n, 3, np.float32)  # the preconditioner's precision in MultigridCGSolver
     x[:] = 0.0
     its, rel, _ = mg.mgcg(kind, s, rhs, x, 1e-8, 100, 2, hier)

@@ -6,9 +6,10 @@ Uniform axisymmetric (r, z) grid of spacing ``h`` (m); arrays have shape ``(nr, 
 and are indexed ``[i, j]`` with ``r_i = i h`` (``i = 0`` on the axis) and
 ``z_j = z0 + j h``.  ``kind`` (int8) marks each node: 0 electrolyte (unknown),
 1 anode metal (Dirichlet ``u_anode`` on ``psi_w = 0``), 2 cathode metal (Dirichlet 0
-on ``psi_t = 0``), 3 insulator and 4 outside the domain (both zero flux: links to
-them are dropped).  Links leaving the array are dropped (zero-flux walls); the axis
-is a symmetry line.
+on ``psi_t = 0``), 3 insulator and 4 outside the domain (both zero flux on
+``psi_n = 0``: links to them are dropped and the wall cuts the control volume).
+Links leaving the array are dropped (zero-flux walls half a cell out); the axis is
+a symmetry line.
 
 Discretisation
 --------------
@@ -18,7 +19,23 @@ node ``(i, j)``
     sum_links w_l (phi_nb - phi_ij) = 0,
 
 with ``w = i - 1/2`` for the link to ``i - 1`` (absent at ``i = 0``), ``w = i + 1/2``
-to ``i + 1`` and ``w = i`` (``1/8`` on the axis) to ``j - 1`` and ``j + 1``.  On the
+to ``i + 1`` and ``w = i`` (``1/8`` on the axis) to ``j - 1`` and ``j + 1``, on a
+grid without insulators.
+
+Insulating walls (kinds 3 and 4) are embedded Neumann boundaries at the zero of
+their level set ``psi_n``: the control volume of a node reaches from the node to
+distances ``e_rm, e_rp, e_zm, e_zp`` (in ``h``) on each side, ``1/2`` normally
+(``e_rm = 0`` on the axis), and ``theta = psi_n0 / (psi_n0 - psi_nb)`` (clamped to
+``[theta_min, 1]``) towards an insulating neighbour whose ``psi_n <= 0``, i.e. to
+where the wall is rather than half a cell out (an insulating neighbour with
+``psi_n > 0`` keeps the half-way face).  A link's weight is the radius-weighted
+area of the face it crosses, shared by the two control volumes: an r-link between
+``i`` and ``i + 1`` has ``w = (i + 1/2) (min(e_zm) + min(e_zp))`` over the two
+nodes, a z-link ``w = ((i + e_p)^2 - (i - e_m)^2) / 2`` with ``e_m = min(e_rm)``,
+``e_p = min(e_rp)``.  The weights stay symmetric, and the wall's flux balance holds
+where the wall is, which makes the potential second-order accurate next to walls
+that cut the grid between nodes (dropping the links alone puts every wall on the
+nearest cell face, up to half a cell off: first order).  On the
 axis the row reads ``(phi_1 - phi_0)/2 + (phi_{j+1} - 2 phi_j + phi_{j-1})/8 = 0``,
 i.e. ``4 (phi_1 - phi_0) + ...``, the axisymmetric Laplacian ``2 phi_rr + phi_zz``.
 A link to a Dirichlet node (kind 1 or 2) is cut at the fraction ``theta`` of its
@@ -26,11 +43,12 @@ length given by linear interpolation of the level set, clamped to
 ``[theta_min, 1]``; its term becomes ``w_c (phi_b - phi_ij) / theta`` (Gibou, Fedkiw,
 Cheng & Kang, JCP 176 (2002) 205), which only adds to the diagonal and the right-hand
 side and so keeps the matrix symmetric.  For a cut r-link the radius weight is taken
-at the middle of the cut part, ``w_c = i +- theta/2``, instead of at the cell face
-``i +- 1/2``: the flux ``r dphi/dr`` through the cut link is then second-order
-accurate, which makes the anode normal gradient and the boundary current converge at
-second order (with ``i +- 1/2`` they are first order; measured on the coaxial
-case).  Cut z-links keep ``w_c = w``.
+at the middle of the cut part, ``w_c = (i +- theta/2) (e_zm + e_zp)``, instead of at
+the cell face ``i +- 1/2``: the flux ``r dphi/dr`` through the cut link is then
+second-order accurate, which makes the anode normal gradient and the boundary
+current converge at second order (with ``i +- 1/2`` they are first order; measured
+on the coaxial case).  Cut z-links have ``w_c = ((i + e_rp)^2 - (i - e_rm)^2) / 2``,
+the node's own radius-weighted width.
 
 Stencil contract
 ----------------
@@ -99,42 +117,112 @@ def _theta(a, b, theta_min):
 
 
 @njit(cache=True)
-def _wz(i):
-    if i == 0:
-        # axis control volume [0, h/2]: its r-weight is h/8
-        return 0.125
-    return float(i)
+def _theta_body(psi, i, j, ia, ja, theta_min):
+    # Cut fraction of the link (i, j) -> (ia, ja) on a body given by its distance psi
+    # (> 0 at the node, <= 0 at the neighbour): psi_0 / (psi_opp - psi_0) from the node
+    # and its opposite neighbour, both outside the body, where the distance is exact.
+    # For a flat face crossed by the link that is the exact fraction, also next to a
+    # corner, where interpolating into the body is not (its interior value is the
+    # distance to the nearest face, not along the link).  Falls back to _theta.
+    nr, nz = psi.shape
+    a = psi[i, j]
+    io = 2 * i - ia
+    jo = 2 * j - ja
+    if a > 0.0 and io >= 0 and io < nr and jo >= 0 and jo < nz:
+        c = psi[io, jo]
+        if c > a:
+            t = a / (c - a)
+            if t < theta_min:
+                t = theta_min
+            elif t > 1.0:
+                t = 1.0
+            return t
+    return _theta(a, psi[ia, ja], theta_min)
 
 
 @njit(cache=True)
-def _link(kn, pw0, pwn, pt0, ptn, w, dw, u_anode, theta_min):
-    # Contribution of one link: (diag increment, rhs increment, off-diagonal weight).
-    # dw is d(weight)/d(fraction) of the link: for a cut r-link the radius weight is
-    # taken at the middle of the cut part, i +- theta/2, not at the cell face.
+def _wall(kind, psi_n, i, j, ia, ja, theta_min):
+    # Distance (in h) from node (i, j) to its cell face towards neighbour (ia, ja).
+    # An insulating neighbour (3 or 4) whose level set psi_n places the wall on the
+    # link (psi_n > 0 at the node, <= 0 at the neighbour) moves the face to the wall,
+    # at the fraction of _theta_body; otherwise the face is half-way.
+    kn = kind[ia, ja]
+    if (kn == 3 or kn == 4) and psi_n[i, j] > 0.0 and psi_n[ia, ja] <= 0.0:
+        return _theta_body(psi_n, i, j, ia, ja, theta_min)
+    return 0.5
+
+
+@njit(cache=True)
+def _extents(kind, psi_n, i, j, theta_min):
+    # (e_rm, e_rp, e_zm, e_zp): distances (in h) from node (i, j) to the faces of its
+    # control volume; e_rm = 0 on the axis, 1/2 towards the array edges.
+    nr, nz = kind.shape
+    e_rm = 0.0 if i == 0 else _wall(kind, psi_n, i, j, i - 1, j, theta_min)
+    e_rp = 0.5 if i + 1 >= nr else _wall(kind, psi_n, i, j, i + 1, j, theta_min)
+    e_zm = 0.5 if j == 0 else _wall(kind, psi_n, i, j, i, j - 1, theta_min)
+    e_zp = 0.5 if j + 1 >= nz else _wall(kind, psi_n, i, j, i, j + 1, theta_min)
+    return e_rm, e_rp, e_zm, e_zp
+
+
+@njit(cache=True)
+def _zarea(i, e_m, e_p):
+    # Radius-weighted width of a control volume from r = i - e_m to i + e_p (in h):
+    # the weight of its z-faces, int r dr / h^2 (i on the interior, 1/8 on the axis).
+    lo = i - e_m
+    hi = i + e_p
+    return 0.5 * (hi * hi - lo * lo)
+
+
+@njit(cache=True)
+def _rlink(kind, psi_w, psi_t, psi_n, i, j, ia, wf, s, dz_own, e_zm, e_zp, u_anode, theta_min):
+    # r-link from (i, j) to (ia, j); wf = radius of the cell face (i +- 1/2), s = +-1.
+    kn = kind[ia, j]
     if kn == 0:
+        _, _, fm, fp = _extents(kind, psi_n, ia, j, theta_min)
+        w = wf * (min(e_zm, fm) + min(e_zp, fp))
         return w, 0.0, w
     if kn == 1:
-        t = _theta(pw0, pwn, theta_min)
-        wc = w + dw * (t - 1.0)
+        t = _theta(psi_w[i, j], psi_w[ia, j], theta_min)
+        wc = (i + 0.5 * s * t) * dz_own
         return wc / t, wc * u_anode / t, 0.0
     if kn == 2:
-        t = _theta(pt0, ptn, theta_min)
-        wc = w + dw * (t - 1.0)
+        t = _theta_body(psi_t, i, j, ia, j, theta_min)
+        wc = (i + 0.5 * s * t) * dz_own
         return wc / t, 0.0, 0.0
     return 0.0, 0.0, 0.0
 
 
 @njit(cache=True)
-def assemble(kind, psi_w, psi_t, u_anode, theta_min, stencil, rhs):
-    """Assemble the 5-point axisymmetric Laplacian with Dirichlet cut links.
+def _zlink(kind, psi_w, psi_t, psi_n, i, j, ja, area_own, e_rm, e_rp, u_anode, theta_min):
+    # z-link from (i, j) to (i, ja).
+    kn = kind[i, ja]
+    if kn == 0:
+        fm, fp, _, _ = _extents(kind, psi_n, i, ja, theta_min)
+        w = _zarea(i, min(e_rm, fm), min(e_rp, fp))
+        return w, 0.0, w
+    if kn == 1:
+        t = _theta(psi_w[i, j], psi_w[i, ja], theta_min)
+        return area_own / t, area_own * u_anode / t, 0.0
+    if kn == 2:
+        t = _theta_body(psi_t, i, j, i, ja, theta_min)
+        return area_own / t, 0.0, 0.0
+    return 0.0, 0.0, 0.0
+
+
+@njit(cache=True)
+def assemble(kind, psi_w, psi_t, psi_n, u_anode, theta_min, stencil, rhs):
+    """Assemble the 5-point axisymmetric Laplacian with Dirichlet cut links and embedded insulators.
 
     Fills the stencil of the module docstring (``stencil[DIAG]``, the link weights
     ``stencil[RM], stencil[RP], stencil[ZM], stencil[ZP]``) and ``rhs``, with the
-    weights of the module docstring.  A link to an anode node adds
-    ``w_c/theta`` to ``diag`` and ``w_c u_anode/theta`` to ``rhs``; a link to a
-    cathode node adds ``w_c/theta`` to ``diag`` (``w_c = i +- theta/2`` for r-links,
-    ``w`` for z-links); links to kinds 3 and 4 or off the array are
-    dropped.  An electrolyte node with no link at all gets ``diag = 1, rhs = 0``.
+    weights of the module docstring: control volumes cut by the insulating walls
+    that ``psi_n`` places, r-links weighted by the shared z-extent, z-links by the
+    shared radius-weighted width, a link to an anode node adding ``w_c/theta`` to
+    ``diag`` and ``w_c u_anode/theta`` to ``rhs``, a link to a cathode node adding
+    ``w_c/theta`` to ``diag``, links to kinds 3 and 4 or off the array dropped.  An
+    electrolyte node with no link at all gets ``diag = 1, rhs = 0``.  With ``psi_n > 0``
+    everywhere (no wall placed) every face is half-way and the weights are the plain
+    ones ``i -+ 1/2`` and ``i`` (``1/8`` on the axis).
 
     Parameters
     ----------
@@ -142,6 +230,9 @@ def assemble(kind, psi_w, psi_t, u_anode, theta_min, stencil, rhs):
         Node kinds (0 electrolyte, 1 anode, 2 cathode, 3 insulator, 4 outside).
     psi_w, psi_t : float64 arrays (nr, nz), m
         Signed distances to the workpiece and the tool, positive in the electrolyte.
+    psi_n : float64 array (nr, nz), m
+        Signed distance to the insulating surfaces (kinds 3 and 4), positive in the
+        electrolyte, <= 0 inside the insulators.
     u_anode : float
         Anode potential (V); the cathode is at 0 V.
     theta_min : float
@@ -158,7 +249,6 @@ def assemble(kind, psi_w, psi_t, u_anode, theta_min, stencil, rhs):
     c_zm = stencil[ZM]
     c_zp = stencil[ZP]
     for i in range(nr):
-        wz = _wz(i)
         for j in range(nz):
             diag[i, j] = 0.0
             c_rm[i, j] = 0.0
@@ -168,35 +258,32 @@ def assemble(kind, psi_w, psi_t, u_anode, theta_min, stencil, rhs):
             rhs[i, j] = 0.0
             if kind[i, j] != 0:
                 continue
-            pw0 = psi_w[i, j]
-            pt0 = psi_t[i, j]
+            e_rm, e_rp, e_zm, e_zp = _extents(kind, psi_n, i, j, theta_min)
+            dz_own = e_zm + e_zp
+            area_own = _zarea(i, e_rm, e_rp)
             dg = 0.0
             b = 0.0
             if i > 0:
-                dd, rr, cc = _link(
-                    kind[i - 1, j], pw0, psi_w[i - 1, j], pt0, psi_t[i - 1, j], i - 0.5, -0.5, u_anode, theta_min
+                dd, rr, cc = _rlink(
+                    kind, psi_w, psi_t, psi_n, i, j, i - 1, i - 0.5, -1.0, dz_own, e_zm, e_zp, u_anode, theta_min
                 )
                 dg += dd
                 b += rr
                 c_rm[i, j] = cc
             if i + 1 < nr:
-                dd, rr, cc = _link(
-                    kind[i + 1, j], pw0, psi_w[i + 1, j], pt0, psi_t[i + 1, j], i + 0.5, 0.5, u_anode, theta_min
+                dd, rr, cc = _rlink(
+                    kind, psi_w, psi_t, psi_n, i, j, i + 1, i + 0.5, 1.0, dz_own, e_zm, e_zp, u_anode, theta_min
                 )
                 dg += dd
                 b += rr
                 c_rp[i, j] = cc
             if j > 0:
-                dd, rr, cc = _link(
-                    kind[i, j - 1], pw0, psi_w[i, j - 1], pt0, psi_t[i, j - 1], wz, 0.0, u_anode, theta_min
-                )
+                dd, rr, cc = _zlink(kind, psi_w, psi_t, psi_n, i, j, j - 1, area_own, e_rm, e_rp, u_anode, theta_min)
                 dg += dd
                 b += rr
                 c_zm[i, j] = cc
             if j + 1 < nz:
-                dd, rr, cc = _link(
-                    kind[i, j + 1], pw0, psi_w[i, j + 1], pt0, psi_t[i, j + 1], wz, 0.0, u_anode, theta_min
-                )
+                dd, rr, cc = _zlink(kind, psi_w, psi_t, psi_n, i, j, j + 1, area_own, e_rm, e_rp, u_anode, theta_min)
                 dg += dd
                 b += rr
                 c_zp[i, j] = cc
@@ -400,7 +487,38 @@ def pcg(kind, stencil, rhs, x, tol, maxiter, work):
 
 
 @njit(cache=True)
-def boundary_flux(kind, psi, phi, target_kind, phi_b, theta_min):
+def _cut(psi, target_kind, i, j, ia, ja, theta_min):
+    # the cut fraction assemble uses for a link to an anode (1) or cathode (2) node
+    if target_kind == 2:
+        return _theta_body(psi, i, j, ia, ja, theta_min)
+    return _theta(psi[i, j], psi[ia, ja], theta_min)
+
+
+@njit(cache=True)
+def _node_flux(kind, psi, psi_n, phi, target_kind, phi_b, theta_min, i, j):
+    # Cut-link flux from electrolyte node (i, j) into its neighbours of target_kind,
+    # with the weights of assemble.
+    nr, nz = kind.shape
+    e_rm, e_rp, e_zm, e_zp = _extents(kind, psi_n, i, j, theta_min)
+    dz_own = e_zm + e_zp
+    area_own = _zarea(i, e_rm, e_rp)
+    d = phi_b - phi[i, j]
+    q = 0.0
+    if i > 0 and kind[i - 1, j] == target_kind:
+        t = _cut(psi, target_kind, i, j, i - 1, j, theta_min)
+        q += (i - 0.5 * t) * dz_own * d / t
+    if i + 1 < nr and kind[i + 1, j] == target_kind:
+        t = _cut(psi, target_kind, i, j, i + 1, j, theta_min)
+        q += (i + 0.5 * t) * dz_own * d / t
+    if j > 0 and kind[i, j - 1] == target_kind:
+        q += area_own * d / _cut(psi, target_kind, i, j, i, j - 1, theta_min)
+    if j + 1 < nz and kind[i, j + 1] == target_kind:
+        q += area_own * d / _cut(psi, target_kind, i, j, i, j + 1, theta_min)
+    return q
+
+
+@njit(cache=True)
+def boundary_flux(kind, psi, psi_n, phi, target_kind, phi_b, theta_min):
     """Sum of the cut-link fluxes from electrolyte nodes into nodes of one kind.
 
     ``S = sum w_c (phi_b - phi_ij) / theta`` over every link from an electrolyte
@@ -416,6 +534,8 @@ def boundary_flux(kind, psi, phi, target_kind, phi_b, theta_min):
     kind : int8 array (nr, nz)
     psi : float64 array (nr, nz), m
         ``psi_w`` for ``target_kind = 1``, ``psi_t`` for ``target_kind = 2``.
+    psi_n : float64 array (nr, nz), m
+        Signed distance to the insulating surfaces, as in :func:`assemble`.
     phi : float64 array (nr, nz), V
     target_kind : int
     phi_b : float
@@ -430,27 +550,14 @@ def boundary_flux(kind, psi, phi, target_kind, phi_b, theta_min):
     nr, nz = kind.shape
     s = 0.0
     for i in range(nr):
-        wz = _wz(i)
         for j in range(nz):
-            if kind[i, j] != 0:
-                continue
-            p0 = psi[i, j]
-            d = phi_b - phi[i, j]
-            if i > 0 and kind[i - 1, j] == target_kind:
-                t = _theta(p0, psi[i - 1, j], theta_min)
-                s += (i - 0.5 * t) * d / t
-            if i + 1 < nr and kind[i + 1, j] == target_kind:
-                t = _theta(p0, psi[i + 1, j], theta_min)
-                s += (i + 0.5 * t) * d / t
-            if j > 0 and kind[i, j - 1] == target_kind:
-                s += wz * d / _theta(p0, psi[i, j - 1], theta_min)
-            if j + 1 < nz and kind[i, j + 1] == target_kind:
-                s += wz * d / _theta(p0, psi[i, j + 1], theta_min)
+            if kind[i, j] == 0:
+                s += _node_flux(kind, psi, psi_n, phi, target_kind, phi_b, theta_min, i, j)
     return s
 
 
 @njit(cache=True)
-def boundary_node_flux(kind, psi, phi, target_kind, phi_b, theta_min, out):
+def boundary_node_flux(kind, psi, psi_n, phi, target_kind, phi_b, theta_min, out):
     """Cut-link flux from each electrolyte node into nodes of one kind.
 
     ``out[i, j] = sum w_c (phi_b - phi_ij) / theta`` over the links of node
@@ -465,6 +572,8 @@ def boundary_node_flux(kind, psi, phi, target_kind, phi_b, theta_min, out):
     kind : int8 array (nr, nz)
     psi : float64 array (nr, nz), m
         ``psi_w`` for ``target_kind = 1``, ``psi_t`` for ``target_kind = 2``.
+    psi_n : float64 array (nr, nz), m
+        Signed distance to the insulating surfaces, as in :func:`assemble`.
     phi : float64 array (nr, nz), V
     target_kind : int
     phi_b : float
@@ -481,26 +590,12 @@ def boundary_node_flux(kind, psi, phi, target_kind, phi_b, theta_min, out):
     nr, nz = kind.shape
     s = 0.0
     for i in range(nr):
-        wz = _wz(i)
         for j in range(nz):
             out[i, j] = 0.0
-            if kind[i, j] != 0:
-                continue
-            p0 = psi[i, j]
-            d = phi_b - phi[i, j]
-            q = 0.0
-            if i > 0 and kind[i - 1, j] == target_kind:
-                t = _theta(p0, psi[i - 1, j], theta_min)
-                q += (i - 0.5 * t) * d / t
-            if i + 1 < nr and kind[i + 1, j] == target_kind:
-                t = _theta(p0, psi[i + 1, j], theta_min)
-                q += (i + 0.5 * t) * d / t
-            if j > 0 and kind[i, j - 1] == target_kind:
-                q += wz * d / _theta(p0, psi[i, j - 1], theta_min)
-            if j + 1 < nz and kind[i, j + 1] == target_kind:
-                q += wz * d / _theta(p0, psi[i, j + 1], theta_min)
-            out[i, j] = q
-            s += q
+            if kind[i, j] == 0:
+                q = _node_flux(kind, psi, psi_n, phi, target_kind, phi_b, theta_min, i, j)
+                out[i, j] = q
+                s += q
     return s
 
 
@@ -513,6 +608,21 @@ def _boundary_derivative(ub, p0, pm, has_m, t, h):
     if has_m:
         return ((2.0 * t + 1.0) / (t * (t + 1.0)) * ub - (t + 1.0) / t * p0 + t / (t + 1.0) * pm) / h
     return (ub - p0) / (t * h)
+
+
+@njit(cache=True)
+def _neumann_factor(kind, psi_n, i, j, ia, ja, theta_min):
+    # One-sided difference at node (i, j) away from neighbour (ia, ja): divide it by
+    # h times this factor.  When (ia, ja) is an insulator whose wall psi_n places at
+    # the fraction t, the quadratic through both nodes with zero slope at the wall
+    # gives 1 + 1/(2 t) (second order); otherwise 1 (the plain one-sided difference).
+    nr, nz = kind.shape
+    if ia < 0 or ia >= nr or ja < 0 or ja >= nz:
+        return 1.0
+    kn = kind[ia, ja]
+    if (kn == 3 or kn == 4) and psi_n[i, j] > 0.0 and psi_n[ia, ja] <= 0.0:
+        return 1.0 + 0.5 / _theta_body(psi_n, i, j, ia, ja, theta_min)
+    return 1.0
 
 
 @njit(cache=True)
@@ -529,7 +639,7 @@ def _edge_diff(a, i, n, h):
 
 
 @njit(cache=True)
-def anode_normal_gradient(kind, psi_w, phi, h, u_anode, theta_min, dphidn, known):
+def anode_normal_gradient(kind, psi_w, psi_n, phi, h, u_anode, theta_min, dphidn, known):
     """Normal derivative of the potential on the anode, at nodes next to it.
 
     For every electrolyte node with at least one cut link to an anode node, the
@@ -538,8 +648,10 @@ def anode_normal_gradient(kind, psi_w, phi, h, u_anode, theta_min, dphidn, known
     the boundary point of the quadratic through ``(theta h, u_anode)``,
     ``(0, phi_ij)`` and the opposite node ``(-h, phi_opp)`` (linear if the opposite
     node is not electrolyte); along a direction without a cut link, a central
-    difference (one-sided if a neighbour is not electrolyte, 0 if neither is, and
-    ``g_r = 0`` on the axis).  Then ``dphidn = g . n`` with
+    difference (one-sided if a neighbour is not electrolyte, divided by
+    ``1 + 1/(2 t)`` when that neighbour is an insulator whose wall ``psi_n`` places at
+    the fraction ``t``, the slope at the node of the quadratic with zero slope at the
+    wall; 0 if neither neighbour is electrolyte, and ``g_r = 0`` on the axis).  Then ``dphidn = g . n`` with
     ``n = -grad psi_w / |grad psi_w|`` from central differences (mirrored across the
     axis, one-sided at the other edges), i.e. the normal pointing into the metal.
     ``dphidn > 0`` means current leaves the anode with density ``kappa dphidn``.
@@ -548,6 +660,8 @@ def anode_normal_gradient(kind, psi_w, phi, h, u_anode, theta_min, dphidn, known
     ----------
     kind : int8 array (nr, nz)
     psi_w : float64 array (nr, nz), m
+    psi_n : float64 array (nr, nz), m
+        Signed distance to the insulating surfaces, as in :func:`assemble`.
     phi : float64 array (nr, nz), V
     h : float
         Grid spacing (m).
@@ -592,9 +706,9 @@ def anode_normal_gradient(kind, psi_w, phi, h, u_anode, theta_min, dphidn, known
                 elif ok_m and ok_p:
                     gr = (phi[i + 1, j] - phi[i - 1, j]) / (2.0 * h)
                 elif ok_p:
-                    gr = (phi[i + 1, j] - p0) / h
+                    gr = (phi[i + 1, j] - p0) / (h * _neumann_factor(kind, psi_n, i, j, i - 1, j, theta_min))
                 elif ok_m:
-                    gr = (p0 - phi[i - 1, j]) / h
+                    gr = (p0 - phi[i - 1, j]) / (h * _neumann_factor(kind, psi_n, i, j, i + 1, j, theta_min))
             # z component
             gz = 0.0
             ok_m = j > 0 and kind[i, j - 1] == 0
@@ -611,9 +725,9 @@ def anode_normal_gradient(kind, psi_w, phi, h, u_anode, theta_min, dphidn, known
             elif ok_m and ok_p:
                 gz = (phi[i, j + 1] - phi[i, j - 1]) / (2.0 * h)
             elif ok_p:
-                gz = (phi[i, j + 1] - p0) / h
+                gz = (phi[i, j + 1] - p0) / (h * _neumann_factor(kind, psi_n, i, j, i, j - 1, theta_min))
             elif ok_m:
-                gz = (p0 - phi[i, j - 1]) / h
+                gz = (p0 - phi[i, j - 1]) / (h * _neumann_factor(kind, psi_n, i, j, i, j + 1, theta_min))
             # normal of the level set; the mirror image across the axis gives 0 there
             if i == 0:
                 dr = 0.0

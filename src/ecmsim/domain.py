@@ -22,6 +22,9 @@ from ecmsim.process import Process
 
 BoolArray = npt.NDArray[np.bool_]
 
+#: Value of a wall level set far from any wall, m (no insulating face nearby).
+NO_WALL = 1.0
+
 
 @dataclass(frozen=True)
 class Domain:
@@ -40,6 +43,9 @@ class Domain:
     outside : ndarray of bool, shape (nr, nz)
         Nodes without electrolyte: above the surface beyond the flooded film,
         and below a plate's far face (zero-flux).
+    psi_outside : ndarray, shape (nr, nz)
+        Signed distance to the region without electrolyte, m (> 0 in the film and
+        the hole, < 0 outside): places its insulating faces for the potential.
     gap_scale : float
         A length scale of the gaps: h_e with feed, the final gap of a dwell
         without, m.
@@ -67,6 +73,7 @@ class Domain:
     rr: FloatArray
     zz: FloatArray
     outside: BoolArray
+    psi_outside: FloatArray
     gap_scale: float
     flood_radius: float
     window_behind: float | None
@@ -88,9 +95,8 @@ class Domain:
         # entry (radius flood_radius, height film_height); beyond it, and below
         # a plate, there is no electrolyte (zero-flux).  Both are physical
         # lengths, so the film does not change with the cell size.
-        outside = ((zz < -1e-12) & (rr > flood_radius)) | (zz < -film_height(p) - 1e-12)
-        if p.thickness is not None:
-            outside |= zz > p.thickness + 1e-12
+        psi_outside = _outside_distance(rr, zz, flood_radius, film_height(p), p.thickness)
+        outside = psi_outside < -1e-12
         n = p.config.numerics
         window_behind: float | None = None
         if n.window == "on" or (n.window == "auto" and tool.coated):
@@ -102,6 +108,7 @@ class Domain:
             rr=rr,
             zz=zz,
             outside=outside,
+            psi_outside=psi_outside,
             gap_scale=gap_scale,
             flood_radius=flood_radius,
             window_behind=window_behind,
@@ -119,7 +126,8 @@ class Domain:
         For problems posed away from the plate's surfaces: the equilibrium
         iteration in the frame of the tool, verification cases.
         """
-        return replace(self, outside=np.zeros_like(self.outside))
+        far = np.full_like(self.psi_outside, NO_WALL)
+        return replace(self, outside=np.zeros_like(self.outside), psi_outside=far)
 
     @property
     def h(self) -> float:
@@ -181,6 +189,23 @@ def _grid(p: Process, h_e: float) -> Grid:
     nz = k_above + math.ceil(below / h) + 1
     nr = math.ceil(radius / h) + 1
     return Grid(h=h, nr=nr, nz=nz, z0=-k_above * h)
+
+
+def _outside_distance(
+    rr: FloatArray, zz: FloatArray, flood_radius: float, height: float, thickness: float | None
+) -> FloatArray:
+    """Signed distance to the region without electrolyte, m (> 0 where there is electrolyte).
+
+    The union of the air beside the film (r ≥ flood_radius, z ≤ 0), above it
+    (z ≤ −height) and, for a plate, below its far face (z ≥ thickness): the minimum
+    of the three distances.
+    """
+    ur, uz = flood_radius - rr, zz
+    beside = np.hypot(np.maximum(ur, 0.0), np.maximum(uz, 0.0)) + np.minimum(np.maximum(ur, uz), 0.0)
+    d = np.minimum(beside, zz + height)
+    if thickness is not None:
+        d = np.minimum(d, thickness - zz)
+    return np.asarray(d, dtype=np.float64)
 
 
 def film_height(p: Process) -> float:

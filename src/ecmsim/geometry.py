@@ -75,16 +75,20 @@ class Tool:
     def coated(self) -> bool:
         return self.coating > 0.0
 
-    def signed_distance(self, grid: Grid, z_tip: float, j0: int, nz: int) -> FloatArray:
+    def signed_distance(self, grid: Grid, z_tip: float, j0: int, nz: int, with_coating: bool = True) -> FloatArray:
         """Signed distance to the tool body (tube ∪ coating) on rows ``j0:j0+nz``, > 0 outside, m.
 
+        With ``with_coating=False`` the distance to the metal tube alone: the
+        conducting surface, whose distance places the cathode for the potential
+        (next to the coating's end the body's distance is the coating's).
         Computed by :func:`ecmsim.kernels.geometry.tool_signed_distance`.
         """
         from ecmsim.kernels import geometry
 
         out = np.empty((grid.nr, nz))
+        coating = self.coating if with_coating else 0.0
         geometry.tool_signed_distance(
-            grid.h, grid.z0 + j0 * grid.h, self.r_inner, self.r_outer, self.coating, self.bare_tip, z_tip, out
+            grid.h, grid.z0 + j0 * grid.h, self.r_inner, self.r_outer, coating, self.bare_tip, z_tip, out
         )
         return out
 
@@ -99,6 +103,24 @@ class Tool:
             return np.zeros(psi_t.shape, dtype=bool)
         mid = 0.5 * (self.r_inner + self.r_outer)
         return (psi_t <= 0.0) & (zz <= z_tip - self.bare_tip) & (rr >= mid)
+
+
+def insulator_distance(tool: Tool, rr: FloatArray, zz: FloatArray, z_tip: float) -> FloatArray:
+    """Signed distance to the insulating part of the tool, m (> 0 outside it).
+
+    The box of :meth:`Tool.classify`: mid-wall to the coating's outer face, from
+    the top of the grid down to the end of the coating (``z_tip - bare_tip``).
+    Its zero is where the coating faces really are, which the potential uses to
+    place them between grid nodes.  A bare tool has no insulator (a large value).
+    """
+    if not tool.coated:
+        return np.full(rr.shape, 1.0)
+    mid = 0.5 * (tool.r_inner + tool.r_outer)
+    dr = np.maximum(mid - rr, rr - (tool.r_outer + tool.coating))
+    dz = zz - (z_tip - tool.bare_tip)
+    return np.asarray(
+        np.hypot(np.maximum(dr, 0.0), np.maximum(dz, 0.0)) + np.minimum(np.maximum(dr, dz), 0.0), dtype=np.float64
+    )
 
 
 def wall_radius(grid: Grid, psi_w: FloatArray, r_start: float) -> FloatArray:

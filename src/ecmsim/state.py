@@ -63,6 +63,12 @@ class Window:
         self.rr = np.ascontiguousarray(domain.rr[sl])
         self.zz = np.ascontiguousarray(domain.zz[sl])
         self.outside = np.ascontiguousarray(domain.outside[sl])
+        self.psi_outside = np.ascontiguousarray(domain.psi_outside[sl])
+        # signed distance to every insulating face (outside region, coating), m;
+        # filled by Stepper.classify
+        self.psi_n = self.psi_outside.copy()
+        # signed distance to the conducting tool surface, m; filled by Stepper.classify
+        self.psi_cathode = np.ones(shape)
 
     def store(self, state: DrillingState) -> None:
         """Write the window's level set and potential back into the full arrays."""

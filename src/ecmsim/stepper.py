@@ -30,7 +30,17 @@ import numpy as np
 
 from ecmsim.domain import Domain
 from ecmsim.errors import SolverError
-from ecmsim.geometry import ANODE, CATHODE, ELECTROLYTE, INSULATOR, OUTSIDE, FloatArray, bottom_depth, wall_radius
+from ecmsim.geometry import (
+    ANODE,
+    CATHODE,
+    ELECTROLYTE,
+    INSULATOR,
+    OUTSIDE,
+    FloatArray,
+    bottom_depth,
+    insulator_distance,
+    wall_radius,
+)
 from ecmsim.solvers import PotentialSolver, SolveStats, make_solver
 from ecmsim.state import DrillingState, Window
 from ecmsim.units import A_PER_CM2, MM, UM
@@ -101,6 +111,13 @@ class Stepper:
         kind[psi_t <= 0.0] = CATHODE
         kind[d.tool.classify(win.zz, win.rr, psi_t, state.z_tip)] = INSULATOR
         kind[win.outside] = OUTSIDE
+        # where the insulating and the conducting faces are, for the potential
+        np.minimum(win.psi_outside, insulator_distance(d.tool, win.rr, win.zz, state.z_tip), out=win.psi_n)
+        win.psi_cathode = (
+            d.tool.signed_distance(d.grid, state.z_tip, win.j0, win.j1 - win.j0, with_coating=False)
+            if d.tool.coated
+            else psi_t
+        )
         return psi_t
 
     def gap(self, state: DrillingState, psi_t: FloatArray) -> float:
@@ -120,7 +137,9 @@ class Stepper:
         from ecmsim.kernels import potential
 
         win, n = _window(state), self.numerics
-        potential.assemble(win.kind, win.psi, psi_t, self.process.u_eff, n.theta_min, win.stencil, win.rhs)
+        potential.assemble(
+            win.kind, win.psi, win.psi_cathode, win.psi_n, self.process.u_eff, n.theta_min, win.stencil, win.rhs
+        )
         stats = self.solver.solve(win.kind, win.stencil, win.rhs, win.phi, n.solver_tolerance, n.max_solver_iterations)
         res = stats.relative_residual
         if not (res <= 10 * n.solver_tolerance) or not np.isfinite(res):
@@ -139,7 +158,7 @@ class Stepper:
         stats = self.solve_potential(state, psi_t)
         win, u = _window(state), self.process.u_eff
         flux = potential.boundary_node_flux(
-            win.kind, win.psi, win.phi, ANODE, u, self.numerics.theta_min, win.node_flux
+            win.kind, win.psi, win.psi_n, win.phi, ANODE, u, self.numerics.theta_min, win.node_flux
         )
         current = 2.0 * math.pi * self.process.conductivity * self.domain.h * flux
         j_max, eta_mean = self.surface_speed(state)
@@ -158,7 +177,15 @@ class Stepper:
 
         win, p = _window(state), self.process
         potential.anode_normal_gradient(
-            win.kind, win.psi, win.phi, self.domain.h, p.u_eff, self.numerics.theta_min, win.dphidn, win.known
+            win.kind,
+            win.psi,
+            win.psi_n,
+            win.phi,
+            self.domain.h,
+            p.u_eff,
+            self.numerics.theta_min,
+            win.dphidn,
+            win.known,
         )
         known = win.known
         j = np.maximum(p.conductivity * win.dphidn[known], 0.0)

@@ -26,22 +26,75 @@ def _theta(a: float, b: float, theta_min: float) -> float:
     return min(max(t, theta_min), 1.0)
 
 
-def links(i: int, j: int, nr: int, nz: int):
-    """The links of node (i, j): (neighbour i, neighbour j, weight w, dw/dtheta)."""
+def wall_level_set(kind, seed):
+    """A level set ``psi_n`` for the insulating nodes of ``kind``: > 0 on the others,
+    <= 0 on most insulating nodes (a wall on the link), > 0 on a few (no wall placed)."""
+    rng = np.random.default_rng(seed)
+    blocked = (kind == INSULATOR) | (kind == OUTSIDE)
+    psi_n = rng.uniform(0.02, 1.0, kind.shape)
+    inside = blocked & (rng.random(kind.shape) < 0.8)
+    psi_n[inside] = -rng.uniform(0.0, 1.0, kind.shape)[inside]
+    return psi_n
+
+
+def no_walls(kind):
+    """``psi_n > 0`` everywhere: every insulator face half-way between nodes."""
+    return np.ones(kind.shape)
+
+
+def wall_fraction(psi, i, j, a, b, theta_min):
+    """Cut fraction of link (i, j) -> (a, b) on a body of distance ``psi``: from the node and
+    the node opposite (a, b) when the distance grows that way, else interpolated across."""
+    nr, nz = psi.shape
+    io, jo = 2 * i - a, 2 * j - b
+    p0 = psi[i, j]
+    if p0 > 0.0 and 0 <= io < nr and 0 <= jo < nz and psi[io, jo] > p0:
+        return min(max(p0 / (psi[io, jo] - p0), theta_min), 1.0)
+    return _theta(p0, psi[a, b], theta_min)
+
+
+def extents(kind, psi_n, i, j, theta_min):
+    """Distances (in h) from node (i, j) to its control-volume faces: (e_rm, e_rp, e_zm, e_zp)."""
+    nr, nz = kind.shape
+
+    def face(a, b):
+        if not (0 <= a < nr and 0 <= b < nz):
+            return 0.5
+        if kind[a, b] in (INSULATOR, OUTSIDE) and psi_n[i, j] > 0.0 and psi_n[a, b] <= 0.0:
+            return wall_fraction(psi_n, i, j, a, b, theta_min)
+        return 0.5
+
+    e_rm = 0.0 if i == 0 else face(i - 1, j)
+    return e_rm, face(i + 1, j), face(i, j - 1), face(i, j + 1)
+
+
+def links(kind, psi_n, i: int, j: int, theta_min: float):
+    """The links of node (i, j): (neighbour i, neighbour j, face weight w, Dirichlet weight at fraction t).
+
+    ``w`` is the radius-weighted area of the face shared with an electrolyte
+    neighbour; ``wd(t)`` the cut-link weight towards a boundary at fraction ``t``.
+    """
+    nr, nz = kind.shape
+    e = extents(kind, psi_n, i, j, theta_min)
+
+    def area(em, ep):
+        return 0.5 * ((i + ep) ** 2 - (i - em) ** 2)
+
     out = []
-    wz = 0.125 if i == 0 else float(i)
-    if i > 0:
-        out.append((i - 1, j, i - 0.5, -0.5))
-    if i + 1 < nr:
-        out.append((i + 1, j, i + 0.5, 0.5))
-    if j > 0:
-        out.append((i, j - 1, wz, 0.0))
-    if j + 1 < nz:
-        out.append((i, j + 1, wz, 0.0))
+    for s, (a, b) in ((-1, (i - 1, j)), (1, (i + 1, j))):
+        if 0 <= a < nr:
+            f = extents(kind, psi_n, a, b, theta_min)
+            w = (i + 0.5 * s) * (min(e[2], f[2]) + min(e[3], f[3]))
+            out.append((a, b, w, lambda t, s=s: (i + 0.5 * s * t) * (e[2] + e[3])))
+    for a, b in ((i, j - 1), (i, j + 1)):
+        if 0 <= b < nz:
+            f = extents(kind, psi_n, a, b, theta_min)
+            w = area(min(e[0], f[0]), min(e[1], f[1]))
+            out.append((a, b, w, lambda t: area(e[0], e[1])))
     return out
 
 
-def assemble_sparse(kind, psi_w, psi_t, u_anode, theta_min):
+def assemble_sparse(kind, psi_w, psi_t, psi_n, u_anode, theta_min):
     """Matrix (CSR, on electrolyte nodes numbered in C order), rhs and node index."""
     nr, nz = kind.shape
     idx = -np.ones((nr, nz), dtype=np.int64)
@@ -51,7 +104,7 @@ def assemble_sparse(kind, psi_w, psi_t, u_anode, theta_min):
     rhs = np.zeros(len(cells))
     for n, (i, j) in enumerate(cells):
         dg = 0.0
-        for a, b, w, dw in links(i, j, nr, nz):
+        for a, b, w, wd in links(kind, psi_n, i, j, theta_min):
             k = kind[a, b]
             if k == ELECTROLYTE:
                 dg += w
@@ -59,12 +112,13 @@ def assemble_sparse(kind, psi_w, psi_t, u_anode, theta_min):
                 cols.append(idx[a, b])
                 vals.append(-w)
             elif k in (ANODE, CATHODE):
-                psi = psi_w if k == ANODE else psi_t
-                t = _theta(psi[i, j], psi[a, b], theta_min)
-                wc = w + dw * (t - 1.0)
-                dg += wc / t
                 if k == ANODE:
-                    rhs[n] += wc * u_anode / t
+                    t = _theta(psi_w[i, j], psi_w[a, b], theta_min)
+                else:
+                    t = wall_fraction(psi_t, i, j, a, b, theta_min)
+                dg += wd(t) / t
+                if k == ANODE:
+                    rhs[n] += wd(t) * u_anode / t
         if dg == 0.0:
             dg = 1.0
             rhs[n] = 0.0
@@ -98,30 +152,25 @@ def stencil_to_sparse(kind, stencil):
     return sp.csr_matrix(full_matrix5(kind, stencil)[act][:, act])
 
 
-def boundary_flux(kind, psi, phi, target_kind, phi_b, theta_min):
-    nr, nz = kind.shape
-    s = 0.0
-    for i, j in np.argwhere(kind == ELECTROLYTE):
-        for a, b, w, dw in links(i, j, nr, nz):
-            if kind[a, b] == target_kind:
-                t = _theta(psi[i, j], psi[a, b], theta_min)
-                s += (w + dw * (t - 1.0)) * (phi_b - phi[i, j]) / t
-    return s
-
-
-def boundary_node_flux(kind, psi, phi, target_kind, phi_b, theta_min):
+def boundary_node_flux(kind, psi, psi_n, phi, target_kind, phi_b, theta_min):
     """Per-node cut-link flux into nodes of ``target_kind`` (the terms of ``boundary_flux``)."""
-    nr, nz = kind.shape
-    out = np.zeros((nr, nz))
+    out = np.zeros(kind.shape)
     for i, j in np.argwhere(kind == ELECTROLYTE):
-        for a, b, w, dw in links(i, j, nr, nz):
+        for a, b, _, wd in links(kind, psi_n, i, j, theta_min):
             if kind[a, b] == target_kind:
-                t = _theta(psi[i, j], psi[a, b], theta_min)
-                out[i, j] += (w + dw * (t - 1.0)) * (phi_b - phi[i, j]) / t
+                if target_kind == CATHODE:
+                    t = wall_fraction(psi, i, j, a, b, theta_min)
+                else:
+                    t = _theta(psi[i, j], psi[a, b], theta_min)
+                out[i, j] += wd(t) * (phi_b - phi[i, j]) / t
     return out
 
 
-def _dir_component(kind, psi_w, phi, h, u_anode, theta_min, i, j, di, dj):
+def boundary_flux(kind, psi, psi_n, phi, target_kind, phi_b, theta_min):
+    return float(boundary_node_flux(kind, psi, psi_n, phi, target_kind, phi_b, theta_min).sum())
+
+
+def _dir_component(kind, psi_w, psi_n, phi, h, u_anode, theta_min, i, j, di, dj):
     """Gradient component along (di, dj) (a unit grid direction) at node (i, j)."""
     nr, nz = kind.shape
 
@@ -146,16 +195,27 @@ def _dir_component(kind, psi_w, phi, h, u_anode, theta_min, i, j, di, dj):
         return s * np.polyval(np.polyder(coef), t * h)
     ok_p = inside(i + di, j + dj) and kind[i + di, j + dj] == ELECTROLYTE
     ok_m = inside(i - di, j - dj) and kind[i - di, j - dj] == ELECTROLYTE
+
+    def factor(a, b):
+        # quadratic with zero slope at an insulating wall at fraction t: slope at the node
+        if not inside(a, b) or kind[a, b] not in (INSULATOR, OUTSIDE):
+            return 1.0
+        if not (psi_n[i, j] > 0.0 and psi_n[a, b] <= 0.0):
+            return 1.0
+        t = wall_fraction(psi_n, i, j, a, b, theta_min)
+        # phi(x) = p0 + g x + c x^2, g + 2 c t h = 0, through the node on the other side
+        return 1.0 + 1.0 / (2.0 * t)
+
     if ok_p and ok_m:
         return (phi[i + di, j + dj] - phi[i - di, j - dj]) / (2 * h)
     if ok_p:
-        return (phi[i + di, j + dj] - phi[i, j]) / h
+        return (phi[i + di, j + dj] - phi[i, j]) / (h * factor(i - di, j - dj))
     if ok_m:
-        return (phi[i, j] - phi[i - di, j - dj]) / h
+        return (phi[i, j] - phi[i - di, j - dj]) / (h * factor(i + di, j + dj))
     return 0.0
 
 
-def anode_normal_gradient(kind, psi_w, phi, h, u_anode, theta_min):
+def anode_normal_gradient(kind, psi_w, psi_n, phi, h, u_anode, theta_min):
     nr, nz = kind.shape
     dphidn = np.zeros((nr, nz))
     known = np.zeros((nr, nz), dtype=bool)
@@ -163,11 +223,11 @@ def anode_normal_gradient(kind, psi_w, phi, h, u_anode, theta_min):
     dz = np.gradient(psi_w, h, axis=1) if nz > 1 else np.zeros((nr, nz))
     dr[0, :] = 0.0  # mirror image across the axis
     for i, j in np.argwhere(kind == ELECTROLYTE):
-        nbs = [(a, b, w) for a, b, w, _ in links(i, j, nr, nz)]
-        if not any(kind[a, b] == ANODE for a, b, _ in nbs):
+        nbs = [(a, b) for a, b in ((i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1)) if 0 <= a < nr and 0 <= b < nz]
+        if not any(kind[a, b] == ANODE for a, b in nbs):
             continue
-        gr = 0.0 if i == 0 else _dir_component(kind, psi_w, phi, h, u_anode, theta_min, i, j, 1, 0)
-        gz = _dir_component(kind, psi_w, phi, h, u_anode, theta_min, i, j, 0, 1)
+        gr = 0.0 if i == 0 else _dir_component(kind, psi_w, psi_n, phi, h, u_anode, theta_min, i, j, 1, 0)
+        gz = _dir_component(kind, psi_w, psi_n, phi, h, u_anode, theta_min, i, j, 0, 1)
         g = math.hypot(dr[i, j], dz[i, j])
         dphidn[i, j] = -(gr * dr[i, j] + gz * dz[i, j]) / g if g > 0 else math.hypot(gr, gz)
         known[i, j] = True

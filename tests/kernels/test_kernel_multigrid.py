@@ -23,7 +23,7 @@ def _assemble(kind, psi_w, psi_t, u):
     """(stencil (5, nr, nz), rhs (nr, nz)) of potential.assemble."""
     stencil = np.zeros((potential.N_COEF, *kind.shape))
     rhs = np.zeros(kind.shape)
-    potential.assemble(kind, psi_w, psi_t, u, THETA_MIN, stencil, rhs)
+    potential.assemble(kind, psi_w, psi_t, tw.no_walls(kind), u, THETA_MIN, stencil, rhs)
     return stencil, rhs
 
 
@@ -263,7 +263,7 @@ def test_mgcg_matches_spsolve(dtype, geom):
     x[kind == 0] = 0.0
     it, rel, rel0 = mgcg(kind, (stencil, rhs), x, 1e-12, dtype=dtype)
     assert np.all(x[kind != 0] == sentinel)
-    a, rhs, _ = tw.assemble_sparse(kind, psi_w, psi_t, u, THETA_MIN)
+    a, rhs, _ = tw.assemble_sparse(kind, psi_w, psi_t, tw.no_walls(kind), u, THETA_MIN)
     if a.shape[0] == 0:
         return
     if np.linalg.norm(rhs) == 0.0:
@@ -311,7 +311,7 @@ def test_tolerates_a_floating_pocket(dtype):
     assert np.all(np.isfinite(x))
     sealed = kind.copy()
     sealed[tw.floating(kind)] = tw.OUTSIDE  # the pocket is decoupled: same solution elsewhere
-    a, rhs, _ = tw.assemble_sparse(sealed, psi_w, psi_t, 5.0, THETA_MIN)
+    a, rhs, _ = tw.assemble_sparse(sealed, psi_w, psi_t, tw.no_walls(sealed), 5.0, THETA_MIN)
     np.testing.assert_allclose(x[sealed == 0], spla.spsolve(a.tocsc(), rhs), rtol=0, atol=1e-8)
 
 

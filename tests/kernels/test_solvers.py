@@ -29,8 +29,8 @@ def coated_tube(nr=28, nz=40, u=8.0):
     kind[tw.floating(kind)] = tw.OUTSIDE
     stencil = np.zeros((potential.N_COEF, nr, nz))
     rhs = np.zeros((nr, nz))
-    potential.assemble(kind, psi_w, psi_t, u, THETA_MIN, stencil, rhs)
-    a, b, _ = tw.assemble_sparse(kind, psi_w, psi_t, u, THETA_MIN)
+    potential.assemble(kind, psi_w, psi_t, tw.no_walls(kind), u, THETA_MIN, stencil, rhs)
+    a, b, _ = tw.assemble_sparse(kind, psi_w, psi_t, tw.no_walls(kind), u, THETA_MIN)
     return kind, stencil, rhs, a, b
 
 

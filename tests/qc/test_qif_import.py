@@ -6,10 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from qc_helpers import assert_same_batch, run_cli, sha256
 
 from ecmsim.errors import InputDataError
-from ecmsim.io import read_batch
+from ecmsim.io import read_batch, write_batch
 from ecmsim.qc.importer import import_csv
 from ecmsim.qc.qif import import_qif
 
@@ -95,6 +97,12 @@ def test_mapping_file_matches_items_by_name_and_skips_non_holes(tmp_path: Path) 
         ((("1.1981</Value>", "1,1981</Value>"),), "1,1981", "Value = '1,1981' is not an xs:decimal"),
         ((("1.1981</Value>", "1.2e0</Value>"),), "1.2e0", "no exponent"),
         ((("<Value>1.262</Value>", "<Value>0</Value>"),), "<Value>0</Value>", "a diameter must be > 0"),
+        ((("<Value>1.262</Value>", f"<Value>{'9' * 400}</Value>"),), "9999", "out of range for a length in mm"),
+        (
+            (("<Factor>0.000001</Factor>", "<Factor>0.000001</Factor><Offset>x</Offset>"),),
+            "<Offset>x",
+            "an Offset is not allowed",
+        ),
         ((("<Value>2.99</Value>", "<Value>-2.99</Value>"),), "-2.99", "a depth must be > 0"),
         ((('linearUnit="um"', 'linearUnit="furlong"'),), "furlong", "linearUnit = 'furlong' is not defined"),
         ((('combinedUncertainty="1.5"', 'combinedUncertainty="-1"'),), 'combinedUncertainty="-1"', "≥ 0"),
@@ -228,3 +236,30 @@ def test_a_document_without_hole_measurements_is_refused(tmp_path: Path) -> None
     )
     qif = _variant(tmp_path, (text[start:end], body))
     assert "no diameter, position or depth measurements" in _error(qif)
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(0, 10_000), st.integers(0, 12), st.sampled_from(["", "<", ">", "&", "0", "-", ",", "x"])),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_damaged_documents_are_input_errors_or_valid_batches(tmp_path: Path, edits: list[tuple[int, int, str]]) -> None:
+    """Random cuts and insertions: a clear input error naming the file, or a batch that writes and reads back."""
+    text = QIF.read_text(encoding="utf-8")
+    for pos, cut, new in edits:
+        pos %= len(text)
+        text = text[:pos] + new + text[pos + cut :]
+    path = tmp_path / "f.qif"
+    path.write_text(text, encoding="utf-8")
+    try:
+        batch = import_qif(path, DESIGN, META)
+    except InputDataError as exc:
+        assert str(exc).startswith(str(path)), exc
+        return
+    out = tmp_path / "f.h5"
+    out.unlink(missing_ok=True)
+    write_batch(out, batch)
+    assert_same_batch(read_batch(out), batch)

@@ -68,6 +68,7 @@ MAPPING_REQUIRED = ("name", "hole_id")
 MAPPING_OPTIONAL = ("station_depth_mm",)
 _DECIMAL_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")  # xs:decimal: no exponent, no INF/NaN
 _Q = "{" + QIF_NAMESPACE + "}"
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _local(el: Any) -> str:
@@ -141,10 +142,14 @@ class _Units:
             offset_text = _text(el, "UnitConversion", "Offset")
             if factor_text:
                 if not _DECIMAL_RE.match(factor_text) or float(factor_text) <= 0:
-                    errors.add(el.sourceline, f"LinearUnit {name!r}: Factor = {factor_text!r} must be a number > 0")
+                    line = _children(el, "UnitConversion", "Factor")[0].sourceline
+                    errors.add(line, f"LinearUnit {name!r}: Factor = {factor_text!r} must be a number > 0")
                     continue
-                if offset_text and float(offset_text) != 0:
-                    errors.add(el.sourceline, f"LinearUnit {name!r}: an Offset is not allowed for lengths")
+                if offset_text and (not _DECIMAL_RE.match(offset_text) or float(offset_text) != 0):
+                    line = _children(el, "UnitConversion", "Offset")[0].sourceline
+                    errors.add(
+                        line, f"LinearUnit {name!r}: Offset = {offset_text!r}: an Offset is not allowed for lengths"
+                    )
                     continue
                 metres = float(factor_text)
             elif name.lower() in KNOWN_LINEAR_UNITS:
@@ -345,6 +350,9 @@ class _QifReader:
         if factor is None:
             return None
         v = float(text) * factor
+        if not math.isfinite(v) or abs(v) > _FLOAT32_MAX:  # stored as float32
+            self.errors.add(v_el.sourceline, f"{_label(el)}: Value = {text[:40]!r}: out of range for a length in mm")
+            return None
         if kind in ("diameter", "depth") and not float(np.float32(v)) > 0:
             self.errors.add(v_el.sourceline, f"{_label(el)}: Value = {text!r}: a {kind} must be > 0")
             return None

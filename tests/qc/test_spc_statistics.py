@@ -234,3 +234,12 @@ def test_every_injected_fault_is_detected(clean_and_faulty: dict, tmp_path: Path
     assert not drift.in_control and drift.first_signal() < 20
     line = run.verdict_line()
     assert line.startswith("OUT OF CONTROL:") and "diameter:B" in line and "expected by chance" in line
+
+
+def test_long_series_use_approximations_that_join_the_monte_carlo() -> None:
+    from ecmsim.qc.charts import MC_MAX_POINTS, _siegmund_arl
+
+    assert _siegmund_arl(0.5, 5.0) == pytest.approx(465, rel=0.02)  # Montgomery's ARL₀ of k = ½, h = 5
+    n = MC_MAX_POINTS
+    assert calibrate_ewma(0.2, n + 1, 0.01) == pytest.approx(calibrate_ewma(0.2, n, 0.01), rel=0.05)
+    assert calibrate_cusum(0.5, n + 1, 0.01) == pytest.approx(calibrate_cusum(0.5, n, 0.01), rel=0.05)

@@ -390,26 +390,63 @@ def _cusum_paths(k: float, n_points: int) -> np.ndarray:
     return out
 
 
+#: Longer series than this are calibrated by approximations instead of Monte Carlo (memory and time).
+MC_MAX_POINTS = 2000
+
+
+def _siegmund_arl(k: float, h: float) -> float:
+    """In-control ARL of a two-sided tabular CUSUM (Siegmund's approximation, h' = h + 1.166)."""
+    b = h + 1.166
+    one = (math.exp(2 * k * b) - 2 * k * b - 1) / (2 * k * k) if k > 0 else b * b
+    return one / 2.0  # two one-sided charts of equal ARL
+
+
 def calibrate_ewma(lam: float, n_points: int, p_any: float) -> float:
-    """EWMA width L whose chance of any signal over ``n_points`` in-control points is ``p_any``."""
+    """EWMA width L whose chance of any signal over ``n_points`` in-control points is ``p_any``.
+
+    Monte Carlo quantile of max |zᵢ|/cᵢ (fixed seed); above :data:`MC_MAX_POINTS` points the
+    Bonferroni bound L = z(1 − p_any/(2n)) (conservative: neighbouring EWMA values are correlated).
+    """
     key = ("ewma-L", lam, n_points, p_any)
     if key not in _MC_CACHE:
-        m, _ = _ewma_max(lam, n_points)
-        _MC_CACHE[key] = float(np.quantile(m.max(axis=1), 1.0 - p_any))
+        if n_points > MC_MAX_POINTS:
+            _MC_CACHE[key] = _z(1.0 - p_any / (2.0 * n_points))
+        else:
+            m, _ = _ewma_max(lam, n_points)
+            _MC_CACHE[key] = float(np.quantile(m.max(axis=1), 1.0 - p_any))
     return _MC_CACHE[key]
 
 
 def calibrate_cusum(k: float, n_points: int, p_any: float) -> float:
-    """CUSUM decision interval h whose chance of any signal over ``n_points`` in-control points is ``p_any``."""
+    """CUSUM decision interval h whose chance of any signal over ``n_points`` in-control points is ``p_any``.
+
+    Monte Carlo quantile of max(C⁺, C⁻) (fixed seed); above :data:`MC_MAX_POINTS` points the h whose
+    Siegmund ARL is n/p_any (run lengths roughly geometric).
+    """
+    from scipy.optimize import brentq
+
     key = ("cusum-h", k, n_points, p_any)
     if key not in _MC_CACHE:
-        _MC_CACHE[key] = float(np.quantile(_cusum_paths(k, n_points).max(axis=1), 1.0 - p_any))
+        if n_points > MC_MAX_POINTS:
+            target = n_points / p_any
+            _MC_CACHE[key] = float(brentq(lambda h: _siegmund_arl(k, h) - target, 0.1, 200.0))
+        else:
+            _MC_CACHE[key] = float(np.quantile(_cusum_paths(k, n_points).max(axis=1), 1.0 - p_any))
     return _MC_CACHE[key]
 
 
 def chance_signals_of_drift(kind: str, params: dict[str, float], n_points: int) -> float:
-    """Expected signal points of an EWMA (λ, L) or CUSUM (k, h) chart over ``n_points`` in-control points."""
+    """Expected signal points of an EWMA (λ, L) or CUSUM (k, h) chart over ``n_points`` in-control points.
+
+    Monte Carlo of the same recursions; above :data:`MC_MAX_POINTS` points the steady state (EWMA:
+    n · 2(1 − Φ(L)); CUSUM: n / ARL, Siegmund).
+    """
     key = (kind, tuple(sorted(params.items())), n_points)
+    if key not in _MC_CACHE and n_points > MC_MAX_POINTS:  # steady-state approximations
+        if kind == "ewma":
+            _MC_CACHE[key] = n_points * 2.0 * (1.0 - _ndtr(params["L"]))
+        else:
+            _MC_CACHE[key] = n_points / _siegmund_arl(params["k"], params["h"])
     if key not in _MC_CACHE:
         if kind == "ewma":
             m, _ = _ewma_max(params["lambda"], n_points)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ecmsim.io.qc_results import VERDICT_NAMES
-from ecmsim.qc.pdf import AMBER, GREEN, GREY, RED, PdfDocument, serial_range
+from ecmsim.qc.pdf import AMBER, GREEN, RED, PdfDocument, serial_range
 
 if TYPE_CHECKING:
     import io
@@ -82,7 +82,8 @@ def hole_map_figure(o: BatchOutcome, part: int, verdicts: np.ndarray) -> Figure:
     return fig
 
 
-def _summary_rows(run: CheckRun) -> tuple[list[list[object]], list[list[str | None]]]:
+def summary_rows(run: CheckRun) -> tuple[list[list[object]], list[list[str | None]]]:
+    """Per batch and characteristic: decisions by zone and parts rejected, with the traffic-light fills."""
     from ecmsim.qc.check import CHARS
     from ecmsim.qc.spec import CHARACTERISTICS
 
@@ -97,7 +98,9 @@ def _summary_rows(run: CheckRun) -> tuple[list[list[object]], list[list[str | No
             und = vc.get("conditional pass", 0) + vc.get("conditional fail", 0)
             colour = RED if n_rej else (AMBER if und else GREEN)
             rows.append([o.meta["batch_id"], f"{ch} ({CHARACTERISTICS[ch]})", *(vc.get(n, 0) for n in names), n_rej])
-            fills.append([None, None, GREEN, AMBER, AMBER, GREY, RED if vc.get("fail", 0) else None, colour])
+            counts = [vc.get(n, 0) for n in names]
+            zone = (GREEN, AMBER, AMBER, AMBER, RED)  # a count outside "pass" is worth a look
+            fills.append([None, None, *(z if k else None for z, k in zip(zone, counts, strict=True)), colour])
     return rows, fills
 
 
@@ -118,7 +121,7 @@ def render_check_pdf(run: CheckRun, target: str | io.BytesIO, paper: str = "a4",
     for w in warnings:
         doc.paragraph(f"warning: {w}", size=8, color="#a15c00")
     doc.heading("Summary by batch and characteristic")
-    rows, fills = _summary_rows(run)
+    rows, fills = summary_rows(run)
     head = ("batch", "characteristic", "pass", "cond. pass", "cond. fail", "not measured", "fail", "parts rejected")
     doc.table(head, rows, fills, weights=(12, 18, 7, 8, 8, 9, 7, 9))
     dec = run.spec.decision

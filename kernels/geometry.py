@@ -65,3 +65,30 @@ def tool_signed_distance(h, z0, r_in, r_out, coating, bare_tip, z_tip, out):
             if coating > 0.0:
                 d = min(d, _box(r, z, r_out, r_out + coating, z_tip - bare_tip))
             out[i, j] = d
+
+
+@njit(cache=True)
+def insulator_signed_distance(h, z0, r0, r1, z_end, base, out):
+    """Signed distance (m) to the insulators, ``min(base, box)``, written into ``out``.
+
+    ``box`` is the signed distance to the insulating part of a coated tool,
+    ``r0 <= r <= r1, z <= z_end`` (mid-wall to the coating's outer face, down to the
+    coating's end); ``base`` the distance to the other insulators (the region
+    without electrolyte).  Positive in the electrolyte.
+
+    Parameters
+    ----------
+    h : float
+        Grid spacing (m).
+    z0 : float
+        z of the first column of ``out`` (m).
+    r0, r1, z_end : float
+        The insulating box (m), ``0 < r0 < r1``.
+    base : float64 array (nr, nz), m
+    out : float64 array (nr, nz)
+    """
+    nr, nz = out.shape
+    for i in range(nr):
+        r = i * h
+        for j in range(nz):
+            out[i, j] = min(base[i, j], _box(r, z0 + j * h, r0, r1, z_end))

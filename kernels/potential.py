@@ -165,6 +165,24 @@ def _extents(kind, psi_n, i, j, theta_min):
 
 
 @njit(cache=True)
+def _extents_z(kind, psi_n, i, j, theta_min):
+    # (e_zm, e_zp) of _extents alone: what an r-link to node (i, j) needs
+    nz = kind.shape[1]
+    e_zm = 0.5 if j == 0 else _wall(kind, psi_n, i, j, i, j - 1, theta_min)
+    e_zp = 0.5 if j + 1 >= nz else _wall(kind, psi_n, i, j, i, j + 1, theta_min)
+    return e_zm, e_zp
+
+
+@njit(cache=True)
+def _extents_r(kind, psi_n, i, j, theta_min):
+    # (e_rm, e_rp) of _extents alone: what a z-link to node (i, j) needs
+    nr = kind.shape[0]
+    e_rm = 0.0 if i == 0 else _wall(kind, psi_n, i, j, i - 1, j, theta_min)
+    e_rp = 0.5 if i + 1 >= nr else _wall(kind, psi_n, i, j, i + 1, j, theta_min)
+    return e_rm, e_rp
+
+
+@njit(cache=True)
 def _zarea(i, e_m, e_p):
     # Radius-weighted width of a control volume from r = i - e_m to i + e_p (in h):
     # the weight of its z-faces, int r dr / h^2 (i on the interior, 1/8 on the axis).
@@ -178,7 +196,7 @@ def _rlink(kind, psi_w, psi_t, psi_n, i, j, ia, wf, s, dz_own, e_zm, e_zp, u_ano
     # r-link from (i, j) to (ia, j); wf = radius of the cell face (i +- 1/2), s = +-1.
     kn = kind[ia, j]
     if kn == 0:
-        _, _, fm, fp = _extents(kind, psi_n, ia, j, theta_min)
+        fm, fp = _extents_z(kind, psi_n, ia, j, theta_min)
         w = wf * (min(e_zm, fm) + min(e_zp, fp))
         return w, 0.0, w
     if kn == 1:
@@ -197,7 +215,7 @@ def _zlink(kind, psi_w, psi_t, psi_n, i, j, ja, area_own, e_rm, e_rp, u_anode, t
     # z-link from (i, j) to (i, ja).
     kn = kind[i, ja]
     if kn == 0:
-        fm, fp, _, _ = _extents(kind, psi_n, i, ja, theta_min)
+        fm, fp = _extents_r(kind, psi_n, i, ja, theta_min)
         w = _zarea(i, min(e_rm, fm), min(e_rp, fp))
         return w, 0.0, w
     if kn == 1:
@@ -499,6 +517,13 @@ def _node_flux(kind, psi, psi_n, phi, target_kind, phi_b, theta_min, i, j):
     # Cut-link flux from electrolyte node (i, j) into its neighbours of target_kind,
     # with the weights of assemble.
     nr, nz = kind.shape
+    if not (
+        (i > 0 and kind[i - 1, j] == target_kind)
+        or (i + 1 < nr and kind[i + 1, j] == target_kind)
+        or (j > 0 and kind[i, j - 1] == target_kind)
+        or (j + 1 < nz and kind[i, j + 1] == target_kind)
+    ):
+        return 0.0
     e_rm, e_rp, e_zm, e_zp = _extents(kind, psi_n, i, j, theta_min)
     dz_own = e_zm + e_zp
     area_own = _zarea(i, e_rm, e_rp)

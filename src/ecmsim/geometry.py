@@ -105,22 +105,26 @@ class Tool:
         return (psi_t <= 0.0) & (zz <= z_tip - self.bare_tip) & (rr >= mid)
 
 
-def insulator_distance(tool: Tool, rr: FloatArray, zz: FloatArray, z_tip: float) -> FloatArray:
-    """Signed distance to the insulating part of the tool, m (> 0 outside it).
+def insulator_distance(tool: Tool, grid: Grid, j0: int, base: FloatArray, z_tip: float) -> FloatArray:
+    """Signed distance to every insulating face on rows ``j0:``, m (> 0 in the electrolyte).
 
-    The box of :meth:`Tool.classify`: mid-wall to the coating's outer face, from
-    the top of the grid down to the end of the coating (``z_tip - bare_tip``).
-    Its zero is where the coating faces really are, which the potential uses to
-    place them between grid nodes.  A bare tool has no insulator (a large value).
+    The minimum of ``base`` (the distance to the region without electrolyte, shape
+    ``(nr, nz)``) and, for a coated tool, the distance to the box of
+    :meth:`Tool.classify`: mid-wall to the coating's outer face, down to the end
+    of the coating (``z_tip - bare_tip``).  Its zero is where the coating faces
+    really are, which the potential uses to place them between grid nodes.
+    Computed by :func:`ecmsim.kernels.geometry.insulator_signed_distance`.
     """
     if not tool.coated:
-        return np.full(rr.shape, 1.0)
+        return base.copy()
+    from ecmsim.kernels import geometry
+
+    out = np.empty_like(base)
     mid = 0.5 * (tool.r_inner + tool.r_outer)
-    dr = np.maximum(mid - rr, rr - (tool.r_outer + tool.coating))
-    dz = zz - (z_tip - tool.bare_tip)
-    return np.asarray(
-        np.hypot(np.maximum(dr, 0.0), np.maximum(dz, 0.0)) + np.minimum(np.maximum(dr, dz), 0.0), dtype=np.float64
+    geometry.insulator_signed_distance(
+        grid.h, grid.z0 + j0 * grid.h, mid, tool.r_outer + tool.coating, z_tip - tool.bare_tip, base, out
     )
+    return out
 
 
 def wall_radius(grid: Grid, psi_w: FloatArray, r_start: float) -> FloatArray:

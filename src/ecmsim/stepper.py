@@ -112,7 +112,7 @@ class Stepper:
         kind[d.tool.classify(win.zz, win.rr, psi_t, state.z_tip)] = INSULATOR
         kind[win.outside] = OUTSIDE
         # where the insulating and the conducting faces are, for the potential
-        np.minimum(win.psi_outside, insulator_distance(d.tool, win.rr, win.zz, state.z_tip), out=win.psi_n)
+        win.psi_n = insulator_distance(d.tool, d.grid, win.j0, win.psi_outside, state.z_tip)
         win.psi_cathode = (
             d.tool.signed_distance(d.grid, state.z_tip, win.j0, win.j1 - win.j0, with_coating=False)
             if d.tool.coated

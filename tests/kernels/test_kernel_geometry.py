@@ -8,6 +8,8 @@ from ecmsim.kernels import geometry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ecmsim.testing.strategies import seeds
+
 
 @settings(deadline=None, max_examples=60, database=None)
 @given(
@@ -33,3 +35,15 @@ def test_tool_distance_is_exact_outside_a_tube() -> None:
     assert np.isclose(out[30, 10], 0.1)  # beside the wall
     assert np.isclose(out[5, 5], 0.05)  # in the bore, 0.05 from the inner wall
     assert out[15, 5] < 0  # inside the metal
+
+
+@settings(deadline=None, max_examples=60, database=None)
+@given(st.floats(0.05, 0.3), st.floats(0.01, 0.2), st.floats(-1.0, 2.0), seeds)
+def test_insulator_signed_distance_matches_twin(r0, width, z_end, seed):
+    nr, nz, h, z0 = 17, 23, 0.05, -0.4
+    base = np.random.default_rng(seed).uniform(-0.2, 1.0, (nr, nz))
+    out = np.full((nr, nz), np.nan)
+    geometry.insulator_signed_distance(h, z0, r0, r0 + width, z_end, base, out)
+    rr, zz = np.meshgrid(h * np.arange(nr), z0 + h * np.arange(nz), indexing="ij")
+    want = np.minimum(base, tw.box_distance(rr, zz, r0, r0 + width, z_end))
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-14)

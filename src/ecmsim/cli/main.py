@@ -20,6 +20,7 @@ from ecmsim.cli.materials_cmd import materials_group
 from ecmsim.cli.plot_cmd import plot_group
 from ecmsim.cli.qc_cmd import qc_group
 from ecmsim.cli.qc_formats_cmd import export_command
+from ecmsim.cli import qc_store_cmd  # noqa: F401  (registers qc verify and qc history)
 from ecmsim.cli.simulate_cmd import simulate_command
 from ecmsim.cli.spc_cmd import spc_command
 from ecmsim.cli.sweep_cmd import sweep_command

@@ -10,14 +10,17 @@ import click
 
 from ecmsim.cli.options import echo_json, json_flag, qc_inputs, qc_outputs
 
-DEFAULT_STORE = "ecmsim-qc-store"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 def store_option(help: str) -> Callable[[F], F]:
-    """``--store FOLDER``: the QC store (results files and archived inputs)."""
+    """``--store FOLDER|postgresql://…``: the QC store (default ``$ECMSIM_STORE``, else ``ecmsim-qc-store``)."""
     return click.option(
-        "--store", default=DEFAULT_STORE, show_default=True, type=click.Path(file_okay=False), help=help
+        "--store",
+        default=None,
+        metavar="FOLDER|URL",
+        help=help + " A folder (SQLite ledger inside) or postgresql://user@host/db; "
+        "default: $ECMSIM_STORE, else ./ecmsim-qc-store.",
     )
 
 
@@ -93,6 +96,8 @@ def qc_group() -> None:
       ecmsim qc import meas.csv --design design.csv -o batch.h5 --batch-id B1 ...
       ecmsim qc check batch.h5 --spec spec.toml --report report.html
       ecmsim qc trace SERIAL                          every inspection and verdict of a part
+      ecmsim qc verify                                audit the store: hashes, chain, files
+      ecmsim qc history --part-number P               batches of a part number
     """
 
 
@@ -247,7 +252,7 @@ def import_command(
 @qc_group.command("check")
 @qc_inputs
 @qc_outputs
-@store_option("QC store folder: results files and archived inputs.")
+@store_option("QC store to record the results in.")
 @click.option("--paper", type=click.Choice(("a4", "letter")), default="a4", show_default=True,
               help="Paper of a PDF report (--report FILE.pdf).")  # fmt: skip
 @click.pass_context
@@ -258,7 +263,7 @@ def check_command(
     predictions: tuple[str, ...],
     report: str | None,
     json_out: str | None,
-    store: str,
+    store: str | None,
     paper: str,
 ) -> None:
     """Check inspection BATCHES against a tolerance spec (and predictions).
@@ -286,10 +291,14 @@ def check_command(
 
 @qc_group.command("trace")
 @click.argument("serial")
-@store_option("QC store folder to scan.")
+@store_option("QC store to look in.")
 @json_flag
-def trace_command(serial: str, store: str, as_json: bool) -> None:
-    """List every inspection and verdict of the part with engraved SERIAL."""
+def trace_command(serial: str, store: str | None, as_json: bool) -> None:
+    """List every inspection and verdict of the part with engraved SERIAL.
+
+    Each record is verified (its hash, its chain links, its files re-hashed);
+    one that fails is marked.  Exit 1 when any record fails verification.
+    """
     from ecmsim.qc.trace import trace, trace_lines
 
     records = trace(serial, store)
@@ -298,6 +307,8 @@ def trace_command(serial: str, store: str, as_json: bool) -> None:
     else:
         for line in trace_lines(records):
             click.echo(line)
+    if not all(r["verified"] for r in records):
+        raise SystemExit(1)
 
 
 @qc_group.command("synth")

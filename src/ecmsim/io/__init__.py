@@ -5,7 +5,7 @@
 * :mod:`ecmsim.io.result`: simulation and equilibrium result files;
 * :mod:`ecmsim.io.batch`: inspection batch files;
 * :mod:`ecmsim.io.qc_results`: QC results files (verdicts of one check);
-* :mod:`ecmsim.io.store`: the QC store (archived inputs, trace of a serial);
+* :mod:`ecmsim.io.store`: the QC store (ledger database, archived inputs, trace, audit);
 * :mod:`ecmsim.io.spc_limits`: frozen SPC control limits;
 * :mod:`ecmsim.io.sweep`: parameter-sweep files and their journal;
 * :mod:`ecmsim.io.strings`: fixed-length ASCII identifiers shared by them.
@@ -51,7 +51,7 @@ from ecmsim.io.spc_limits import (
     read_spc_limits,
     write_spc_limits,
 )
-from ecmsim.io.store import trace_serial
+from ecmsim.io.store import open_store
 from ecmsim.io.sweep import SWEEP_SCHEMA, SWEEP_SCHEMA_VERSION, SweepData, read_sweep, write_sweep
 
 __all__ = [
@@ -84,7 +84,7 @@ __all__ = [
     "read_result",
     "read_spc_limits",
     "read_sweep",
-    "trace_serial",
+    "open_store",
     "write_batch",
     "write_dataset",
     "write_equilibrium",

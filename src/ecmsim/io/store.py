@@ -1,32 +1,55 @@
-"""The QC store: a folder of QC results files and content-addressed copies of their inputs.
+"""The QC store: records in a ledger database, results files and archived inputs beside them.
 
-Layout (``docs/inspection-schema.md``): ``results/`` holds the QC results
-files (:mod:`ecmsim.io.qc_results`); ``inspections/``, ``specs/`` and
-``predictions/`` hold read-only copies of every input, named by its SHA-256
-(:func:`archive_input`, written through
-:func:`ecmsim.io.common.atomic_write`).  :func:`trace_serial` scans the
-results for every record of one serial number.
+A store is either a folder (the embedded default: the ledger is
+``FOLDER/ledger.sqlite``, SQLite in WAL mode, and the files lie in
+``results/``, ``inspections/``, ``specs/`` and ``predictions/``) or a
+PostgreSQL database (``postgresql://…``, where the files are kept in the
+database itself).  ``docs/store.md`` describes the model and the audit.
+
+A record becomes visible in one transaction together with its parts, its
+failed characteristics and the hashes of its files (:meth:`QCStore.commit`);
+the records form a hash chain (:mod:`ecmsim.io.ledger`), and
+:meth:`QCStore.verify` re-hashes everything.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
 import re
 import shutil
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from ecmsim.errors import InputDataError, OutputError
-from ecmsim.io.common import QC_RESULT_FILE, atomic_write, attr_text, check_header, get_dataset, open_h5, read_dataset
-from ecmsim.io.qc_results import VERDICT_LEGEND, VERDICT_NAMES
-from ecmsim.io.strings import HOLE_ID_LEN, ID_RE, SERIAL_LEN, TIME_LEN, read_strings
+from ecmsim.io import ledger
+from ecmsim.io.common import fsync_folder, fsync_path
 
 if TYPE_CHECKING:
-    import h5py
+    import sqlalchemy as sa
 
 STORE_SUBDIRS = ("results", "inspections", "specs", "predictions")
 LEDGER_NAME = "ledger.sqlite"
+STAGING = ".staging"
+#: Environment variable naming the store when ``--store`` is not given.
+STORE_ENV = "ECMSIM_STORE"
+DEFAULT_STORE = "ecmsim-qc-store"
+#: A staging folder older than this is a killed check's and is removed by the next one.
+STALE_STAGING_S = 3600.0
+_KIND_DIR = {"results": "results", "inspection": "inspections", "spec": "specs", "prediction": "predictions"}
+
+
+def is_url(location: str | Path) -> bool:
+    """True for a PostgreSQL store address (``postgresql://…`` or ``postgres://…``)."""
+    return str(location).startswith(("postgresql://", "postgresql+psycopg://", "postgres://"))
 
 
 def is_store_folder(path: str | Path) -> bool:
@@ -48,115 +71,365 @@ def store_containing(path: str | Path) -> Path | None:
     return None
 
 
-def prepare_store(store: str | Path) -> Path:
-    """Create the store folder (and its sub-folders) if needed; its parent must exist."""
-    s = Path(store)
-    if not s.parent.is_dir() and str(s.parent):
-        raise OutputError(f"{s}: cannot create the QC store, folder {s.parent} does not exist")
-    try:
-        s.mkdir(exist_ok=True)
-        for sub in STORE_SUBDIRS:
-            (s / sub).mkdir(exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{s}: cannot create the QC store: {exc}") from None
-    return s
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
-def archive_input(store: Path, kind: str, src: str | Path, sha256: str, suffix: str) -> Path:
-    """Copy an input file into ``store/kind/<sha256><suffix>`` unless it is there already.
+def _hash_file(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    n = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+            n += len(block)
+    return h.hexdigest(), n
 
-    The copy is written through :func:`~ecmsim.io.common.atomic_write` (fsynced, renamed, folder
-    fsynced) and is read-only (0444); the source is only read.
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A file ready to enter the store: its place there, its staged copy, its hash and size (bytes)."""
+
+    kind: str
+    path: str
+    source: Path
+    sha256: str
+    size: int
+
+
+@dataclass
+class RecordDraft:
+    """One batch's record before it is committed: fields, part rows and failed-characteristic rows.
+
+    ``fields`` holds the :data:`ecmsim.io.ledger.RECORD_FIELDS` that the check
+    knows (batch, spec, rule, counts, file places and hashes); the store adds
+    the chain fields.  ``parts`` rows have :data:`~ecmsim.io.ledger.PART_FIELDS`
+    but ``serial_key`` and ``supersedes``; ``failures`` rows have
+    :data:`~ecmsim.io.ledger.FAILURE_FIELDS`.
     """
-    dest = store / kind / f"{sha256}{suffix}"
-    if dest.exists() and dest.stat().st_size == Path(src).stat().st_size:
-        return dest
-    try:
-        with atomic_write(dest, mode=0o444) as tmp:
-            shutil.copyfile(src, tmp)
-    except OSError as exc:
-        raise OutputError(f"{dest}: cannot archive {src}: {exc}") from None
-    return dest
+
+    fields: dict[str, Any]
+    parts: list[dict[str, Any]]
+    failures: list[dict[str, Any]]
+    files: list[StagedFile]
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
-def result_file_name(batch_id: str, checked_at: str, digest: str) -> str:
-    """``<batch id>_<time>_<hash12>.h5`` with unsafe characters replaced by ``_``."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", batch_id)[:64] or "batch"
+def serial_key(serial: str) -> str:
+    """How serial numbers are compared in the store: stripped and upper case (``docs/store.md``)."""
+    return serial.strip().upper()
+
+
+def result_file_name(batch_id: str, checked_at: str, uid: str) -> str:
+    """``results/<batch id>_<time>_<uid12>.h5``: unsafe characters and leading dots replaced by ``_``."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", batch_id)[:64]
+    safe = re.sub(r"^[.]+", lambda m: "_" * len(m.group()), safe) or "batch"
     stamp = re.sub(r"[^0-9TZ]", "", checked_at)
-    return f"{safe}_{stamp}_{digest[:12]}.h5"
+    return f"results/{safe}_{stamp}_{uid[:12]}.h5"
 
 
-def trace_serial(serial: str, store: str | Path) -> tuple[list[dict[str, Any]], int]:
-    """Every QC record of ``serial`` in the store, oldest first; and the number of files scanned.
+# --------------------------------------------------------------------------- file areas
+class FolderArea:
+    """Files of a folder store, in its sub-folders, written by atomic rename and read-only (0444)."""
 
-    A results file that cannot be read (damaged, truncated, hand-edited) is an
-    :class:`InputDataError` naming it: it might hold a record of the serial,
-    so the trace would be incomplete without it.
-    """
-    s = Path(store)
-    res = s / "results"
-    if not res.is_dir():
-        raise InputDataError(f"{s}: not an ecmsim QC store (no results/ folder)")
-    records: list[dict[str, Any]] = []
-    files = sorted(res.glob("*.h5"))  # hidden temporary files (.NAME.XXXX.tmp) never match
-    for path in files:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def describe(self, relpath: str) -> str:
+        return str(self.root / relpath)
+
+    def place(self, f: StagedFile) -> None:
+        """Move a staged file into place; an archived copy already there must hash as its name says."""
+        dest = self.root / f.path
+        if f.kind != "results" and dest.exists():
+            have, _ = _hash_file(dest)
+            if have != f.sha256:
+                raise OutputError(
+                    f"{dest}: this archived copy has been changed (sha256 {have[:16]}…, its record says "
+                    f"{f.sha256[:16]}…); the store needs an audit: run `ecmsim qc verify`"
+                )
+            return
+        os.chmod(f.source, 0o444)
+        os.replace(f.source, dest)
+        fsync_folder(dest.parent)
+
+    def read_hash(self, relpath: str) -> tuple[str, int] | None:
+        p = self.root / relpath
+        if not p.is_file():
+            return None
+        return _hash_file(p)
+
+    def listing(self) -> set[str]:
+        out: set[str] = set()
+        for sub in STORE_SUBDIRS:
+            d = self.root / sub
+            if d.is_dir():
+                out.update(f"{sub}/{e.name}" for e in os.scandir(d))
+        return out
+
+    @contextlib.contextmanager
+    def open_path(self, relpath: str) -> Iterator[Path]:
+        yield self.root / relpath
+
+
+class DatabaseArea:
+    """Files of a PostgreSQL store, kept in the ledger's ``stored_file`` table beside their hashes."""
+
+    def __init__(self, engine: sa.Engine, where: str) -> None:
+        self.engine = engine
+        self.where = where
+
+    def describe(self, relpath: str) -> str:
+        return f"{self.where}#{relpath}"
+
+    def read_hash(self, relpath: str, conn: sa.Connection | None = None) -> tuple[str, int] | None:
+        import sqlalchemy as sa
+
+        q = sa.text("SELECT encode(sha256(content), 'hex'), length(content) FROM stored_file WHERE path = :p")
+        with contextlib.ExitStack() as st:
+            c = conn or st.enter_context(ledger.reader(self.engine))
+            row = c.execute(q, {"p": relpath}).first()
+        if row is None or row[0] is None:
+            return None
+        return str(row[0]), int(row[1])
+
+    def listing(self) -> set[str]:
+        return set()  # files live in the ledger rows: there is nothing beside them
+
+    @contextlib.contextmanager
+    def open_path(self, relpath: str) -> Iterator[Path]:
+        import sqlalchemy as sa
+
+        with ledger.reader(self.engine) as c:
+            row = c.execute(sa.text("SELECT content FROM stored_file WHERE path = :p"), {"p": relpath}).first()
+        if row is None or row[0] is None:
+            raise InputDataError(f"{self.describe(relpath)}: not in the QC store")
+        with tempfile.TemporaryDirectory(prefix="ecmsim-store-") as d:
+            p = Path(d) / Path(relpath).name
+            p.write_bytes(bytes(row[0]))
+            yield p
+
+
+# --------------------------------------------------------------------------- the store
+class QCStore:
+    """An open QC store (see the module docstring); use :func:`open_store`."""
+
+    def __init__(self, location: str, engine: sa.Engine, root: Path | None) -> None:
+        self.location = location
+        self.engine = engine
+        self.root = root
+        self.area: FolderArea | DatabaseArea = FolderArea(root) if root is not None else DatabaseArea(engine, location)
+
+    def __repr__(self) -> str:
+        return f"QCStore({self.location!r})"
+
+    @property
+    def is_folder(self) -> bool:
+        return self.root is not None
+
+    def describe(self, relpath: str) -> str:
+        """Where a stored file is, for people (a path, or the database address and the file's place)."""
+        return self.area.describe(relpath)
+
+    # ------------------------------------------------------------------ staging
+    @contextlib.contextmanager
+    def staging(self) -> Iterator[Path]:
+        """A private folder for the copies a check makes before it commits (removed afterwards)."""
+        if self.root is not None:
+            base = self.root / STAGING
+            base.mkdir(exist_ok=True)
+            _remove_stale_staging(base)
+            d = Path(tempfile.mkdtemp(prefix="check-", dir=base))
+        else:
+            d = Path(tempfile.mkdtemp(prefix="ecmsim-check-"))
         try:
-            with open_h5(path, "QC results file") as f:
-                rec = _trace_record(f, path, serial)
-        except InputDataError as exc:
+            yield d
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def stage_copy(self, staging: Path, kind: str, src: str | Path, suffix: str) -> StagedFile:
+        """Copy an input into ``staging`` and hash the copy: what is archived is exactly what is read."""
+        tmp = Path(tempfile.mkstemp(dir=staging, suffix=suffix)[1])
+        try:
+            shutil.copyfile(src, tmp)
+        except FileNotFoundError:
+            raise InputDataError(f"{src}: file not found") from None
+        except OSError as exc:
+            raise OutputError(f"{tmp}: cannot copy {src} into the QC store's staging folder: {exc}") from None
+        fsync_path(tmp)
+        digest, size = _hash_file(tmp)
+        return StagedFile(kind, f"{_KIND_DIR[kind]}/{digest}{suffix}", tmp, digest, size)
+
+    def stage_bytes(self, staging: Path, kind: str, data: bytes, suffix: str) -> StagedFile:
+        """Write ``data`` into ``staging`` as an input to archive (a spec read once, as checked)."""
+        tmp = Path(tempfile.mkstemp(dir=staging, suffix=suffix)[1])
+        tmp.write_bytes(data)
+        fsync_path(tmp)
+        digest = sha256_bytes(data)
+        return StagedFile(kind, f"{_KIND_DIR[kind]}/{digest}{suffix}", tmp, digest, len(data))
+
+    def stage_results(self, tmp: Path, relpath: str) -> StagedFile:
+        """A results file written into the staging folder, hashed."""
+        digest, size = _hash_file(tmp)
+        return StagedFile("results", relpath, tmp, digest, size)
+
+    # ------------------------------------------------------------------ commit
+    def commit(self, drafts: Sequence[RecordDraft]) -> list[dict[str, Any]]:
+        """Make records visible, each with its files, in one transaction; the committed record rows.
+
+        Folder stores move the files into place first, under a pending-check
+        entry, so files a killed check leaves are known as such to
+        :meth:`verify`; the records appear only at the commit.
+        """
+        from ecmsim.io.store_commit import commit_records
+
+        return commit_records(self, drafts)
+
+    # ------------------------------------------------------------------ queries
+    def trace(self, serial: str, *, check_files: bool = True) -> list[dict[str, Any]]:
+        """Every record of ``serial`` (compared by :func:`serial_key`), oldest first, each verified."""
+        from ecmsim.io.store_query import trace_records
+
+        return trace_records(self, serial, check_files=check_files)
+
+    def history(self, part_number: str, since: str | None = None) -> list[dict[str, Any]]:
+        """Batches of ``part_number`` checked at or after ``since`` (ISO date), with verdict counts."""
+        from ecmsim.io.store_query import part_history
+
+        return part_history(self, part_number, since)
+
+    def verify(self) -> VerifyReport:
+        """Re-hash every file and record; every changed, missing or extra file and broken link."""
+        from ecmsim.io.store_verify import verify_store
+
+        return verify_store(self)
+
+
+@dataclass
+class Finding:
+    """One thing :meth:`QCStore.verify` found wrong: what, where, and the detail."""
+
+    what: str
+    where: str
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.what.upper()}: {self.where}: {self.detail}"
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of ``qc verify``: counts, findings (any makes it fail) and notes."""
+
+    location: str
+    n_records: int = 0
+    n_files: int = 0
+    head_hash: str = ""
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def _remove_stale_staging(base: Path) -> None:
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for e in os.scandir(base):
+            with contextlib.suppress(OSError):
+                if e.is_dir() and now - e.stat().st_mtime > STALE_STAGING_S:
+                    shutil.rmtree(e.path, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- opening
+def resolve_location(store: str | Path | None) -> str:
+    """The store to use: ``store`` if given, else ``$ECMSIM_STORE``, else ``ecmsim-qc-store``."""
+    if store is not None and str(store) != "":
+        return str(store)
+    return os.environ.get(STORE_ENV) or DEFAULT_STORE
+
+
+def open_store(store: str | Path | None = None, *, create: bool = False) -> QCStore:
+    """Open (``create``: and if needed create) a QC store folder or PostgreSQL database.
+
+    Raises
+    ------
+    InputDataError
+        No store there (and ``create`` is false), a folder that holds other
+        files, or a ledger of a newer ecmsim.
+    OutputError
+        The store cannot be created or its database cannot be reached.
+    """
+    loc = resolve_location(store)
+    if is_url(loc):
+        return _open_database(loc)
+    return _open_folder(Path(loc), create)
+
+
+def _open_database(url: str) -> QCStore:
+    shown = ledger.redact(url)
+    engine = ledger.postgresql_engine(url)
+    try:
+        ledger.migrate(engine, shown)
+    except InputDataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - driver errors become one clear message
+        raise ledger.check_writable(exc, shown) from None
+    return QCStore(shown, engine, None)
+
+
+def _open_folder(root: Path, create: bool) -> QCStore:
+    led = root / LEDGER_NAME
+    if not led.is_file():
+        _check_new_folder(root, create)
+        try:
+            root.mkdir(exist_ok=True)
+            for sub in (*STORE_SUBDIRS, STAGING):
+                (root / sub).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{root}: cannot create the QC store: {exc.strerror}") from None
+    engine = ledger.sqlite_engine(str(led))
+    try:
+        ledger.migrate(engine, str(root))
+    except InputDataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - driver errors become one clear message
+        text = str(getattr(exc, "orig", exc))
+        if "not a database" in text or "malformed" in text:
             raise InputDataError(
-                f"{exc} (QC store {s}: this results file is damaged; restore it from a backup, the trace "
-                "of a serial is incomplete without it)"
+                f"{led}: the QC store's ledger is damaged ({text}); restore it from a backup and run "
+                "`ecmsim qc verify`"
             ) from None
-        if rec is not None:
-            records.append(rec)
-    records.sort(key=lambda r: (r["checked_at"], r["results_file"]))
-    return records, len(files)
+        raise ledger.check_writable(exc, str(root)) from None
+    return QCStore(str(root), engine, root)
 
 
-def _trace_record(f: h5py.Group, path: Path, serial: str) -> dict[str, Any] | None:
-    """The record of ``serial`` in one QC results file (None if the file does not hold it)."""
-    check_header(f, path, QC_RESULT_FILE)
-    serials = read_strings(f, "parts/serial", path, SERIAL_LEN, "serial number", ID_RE, unique=True)
-    if serial not in serials:
-        return None
-    i = serials.index(serial)
-    p_ = len(serials)
-    chars = read_strings(f, "design/characteristic", path, 32, "characteristic", ID_RE)
-    hole_ids = read_strings(f, "design/hole_id", path, HOLE_ID_LEN, "hole id", ID_RE)
-    measured_at = read_strings(f, "parts/measured_at", path, TIME_LEN, "measured_at", None, shape=(p_,))[i]
+def _check_new_folder(root: Path, create: bool) -> None:
+    """A store is created only in a new or empty folder (never adopted over other files)."""
+    if not create:
+        raise InputDataError(f"{root}: no QC store here (no {LEDGER_NAME}); `ecmsim qc check --store` creates one")
+    if not root.exists():
+        if not root.parent.is_dir():
+            raise OutputError(f"{root}: cannot create the QC store, folder {root.parent} does not exist")
+        return
+    if not root.is_dir():
+        raise InputDataError(f"{root}: not a folder; give a new or empty folder for the QC store")
+    entries = {e.name for e in os.scandir(root)}
+    if entries - {*STORE_SUBDIRS, STAGING}:
+        what = "an ecmsim QC store without a ledger" if (root / "results").is_dir() else "other files"
+        raise InputDataError(
+            f"{root}: this folder holds {what} ({', '.join(sorted(entries)[:5])}); a QC store is created only "
+            "in a new or empty folder"
+        )
+    for sub in entries & set(STORE_SUBDIRS):
+        if any(os.scandir(root / sub)):
+            raise InputDataError(f"{root}: {sub}/ holds files but there is no ledger; a QC store needs both")
 
-    def part(name: str, kind: str, shape: tuple[int, ...] = (p_,)) -> Any:
-        return read_dataset(get_dataset(f, f"parts/{name}", path, kind=kind, shape=shape), path, i)
 
-    verdict = int(part("verdict", "int"))
-    if verdict not in VERDICT_NAMES:
-        raise InputDataError(f"{path}: /parts/verdict of {serial} = {verdict}: not a verdict code ({VERDICT_LEGEND})")
-    nbc = part("n_rejected_holes_by_characteristic", "int", (p_, len(chars)))
-    hv = get_dataset(f, "holes/verdict", path, kind="int", shape=(p_, len(hole_ids)))
-    hr = read_dataset(get_dataset(f, "holes/rejected", path, kind="flag", shape=(p_, len(hole_ids))), path, i)
+def host_pid() -> tuple[str, int]:
+    return socket.gethostname(), os.getpid()
 
-    def text(name: str) -> str:
-        return attr_text(f, name, path)
 
-    return {
-        "serial": serial,
-        "results_file": str(path),
-        "checked_at": text("checked_at"),
-        "batch_id": text("batch_id"),
-        "part_number": text("part_number"),
-        "drawing_revision": text("drawing_revision"),
-        "inspection_file": text("inspection_file"),
-        "inspection_sha256": text("inspection_sha256"),
-        "spec_sha256": text("spec_sha256"),
-        "decision_rule": text("decision_rule"),
-        "measured_at": measured_at,
-        "verdict": VERDICT_NAMES[verdict],
-        "accepted": bool(part("accepted", "flag")),
-        "rejected_holes": [hole_ids[j] for j in np.nonzero(hr)[0][:20]],
-        "n_holes": int(hv.shape[1]),
-        "n_undecided": int(part("n_undecided", "int")),
-        "rejected_by_characteristic": {c: int(n) for c, n in zip(chars, nbc, strict=True) if n},
-        "model_deviation": bool(part("model_deviation", "flag")),
-        "ecmsim_version": text("ecmsim_version"),
-    }
+def dumps_predictions(preds: Sequence[tuple[str, str, str]]) -> str:
+    """The record's predictions column: ``[[file, place, sha256], …]`` as canonical JSON."""
+    return json.dumps([list(p) for p in preds], separators=(",", ":"))

@@ -59,7 +59,7 @@ from ecmsim.io.qc_results import (
     dumps_json,
     qc_result_file,
 )
-from ecmsim.io.store import STORE_SUBDIRS, archive_input, prepare_store, result_file_name
+from ecmsim.io.store import QCStore, RecordDraft, StagedFile, open_store, result_file_name
 from ecmsim.jsonable import to_jsonable
 from ecmsim.qc.spec import (
     CHARACTERISTICS,
@@ -75,8 +75,10 @@ from ecmsim.qc.spec import (
 CHARS = tuple(CHARACTERISTICS)
 #: Values within this distance of a limit are on the limit (float32 storage: 0.1 µm at 10 mm).
 LIMIT_EPS = 1e-6
-#: Reasons kept per rejected part.
+#: Reasons kept per rejected part (texts in the report and JSON).
 MAX_REASONS = 5
+#: Failed decisions kept per rejected part in the store's ledger (worst first).
+MAX_FAILURES = 50
 _VERDICT_CODES = (VERDICT_NA, VERDICT_PASS, VERDICT_COND_PASS, VERDICT_COND_FAIL, VERDICT_MISSING, VERDICT_FAIL)
 #: How prediction files are matched to holes (stated in the results file and the JSON).
 PREDICTION_RULE = "one file: all holes; several: file stem = hole group"
@@ -129,19 +131,22 @@ class Predictions:
         return pred, src
 
 
-def load_predictions(paths: Sequence[str | Path]) -> Predictions:
-    """Read simulated profiles: diameter = 2 × wall radius over the rows with a wall (mm)."""
+def load_predictions(paths: Sequence[str | Path], names: Sequence[str | Path] | None = None) -> Predictions:
+    """Read simulated profiles: diameter = 2 × wall radius over the rows with a wall (mm).
+
+    ``names`` are the paths to show (the originals, when ``paths`` are the copies the check reads).
+    """
     from ecmsim.io import read_result
 
     out = Predictions()
-    for p in paths:
+    for p, name in zip(paths, names if names is not None else paths, strict=True):
         prof = read_result(p).profile
         z, rw = np.asarray(prof.depth, float), np.asarray(prof.wall_radius, float)
         ok = np.isfinite(rw) & np.isfinite(z)
         if not ok.any():
-            raise InputDataError(f"{p}: the simulated profile has no hole wall")
+            raise InputDataError(f"{name}: the simulated profile has no hole wall")
         order = np.argsort(z[ok])
-        out.paths.append(str(p))
+        out.paths.append(str(name))
         out.sha256.append(sha256_file(p))
         out.depth_mm.append(z[ok][order] * 1e3)
         out.diameter_mm.append(2e3 * rw[ok][order])
@@ -197,6 +202,7 @@ class BatchOutcome:
     mean_residual: np.ndarray  # (P,) mm
     max_abs_residual: np.ndarray  # (P,) mm
     reasons: dict[int, list[str]]
+    failures: dict[int, list[dict[str, Any]]]  # part -> failed decisions (ledger rows), worst first
     verdict_counts: dict[str, dict[str, int]]  # characteristic -> verdict name -> count of decisions
     hole_verdict_counts: dict[str, int]
     n_holes_model_deviation: int
@@ -313,13 +319,22 @@ def run_check(
     batch_paths: Sequence[str | Path],
     spec_path: str | Path,
     prediction_paths: Sequence[str | Path] = (),
-    store: str | Path = "ecmsim-qc-store",
+    store: str | Path | None = None,
     checked_at: str | None = None,
 ) -> CheckRun:
-    """Check batches against a spec (and predictions); write one QC results file per batch into ``store``.
+    """Check batches against a spec (and predictions); record one QC record per batch in ``store``.
 
-    The inspection files are only read.  Copies of the inputs are kept in
-    the store (content-addressed), so every verdict can be re-derived.
+    The inputs are only read.  Each is copied into the store's staging folder
+    first and the copy is hashed, checked and archived, so what is archived is
+    exactly what was checked even if a file changes meanwhile.  The records
+    appear in the store in one transaction with their files
+    (:meth:`ecmsim.io.store.QCStore.commit`), or not at all.
+
+    Parameters
+    ----------
+    store
+        A store folder or ``postgresql://…`` address; None: ``$ECMSIM_STORE``
+        or ``ecmsim-qc-store`` (:func:`ecmsim.io.store.resolve_location`).
 
     Raises
     ------
@@ -328,42 +343,32 @@ def run_check(
     InputDataError
         An inspection or prediction file is invalid or does not fit the spec.
     OutputError
-        The store cannot be written.
+        The store cannot be written (or is busy beyond the wait).
     """
     if not batch_paths:
         raise InputDataError("no inspection batch given")
     spec = load_spec(spec_path)
     preds = load_predictions(prediction_paths)
-    # Every input is validated before anything is written: a bad batch, spec or
-    # prediction leaves no trace in the store.
+    # Every input is validated before the store is touched: a bad batch, spec
+    # or prediction leaves no trace in the store.
     for path in batch_paths:
         with open_batch(path) as reader:
             _validate_batch(Path(path), reader, spec, preds)
     now = checked_at or datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    store_existed = Path(store).is_dir()
-    st = prepare_store(store)
-    outcomes: list[BatchOutcome] = []
-    try:
+    qs = open_store(store, create=True)
+    with qs.staging() as stg:
+        spec_f = qs.stage_bytes(stg, "spec", spec.text.encode("utf-8"), ".toml")
+        pred_fs = [qs.stage_copy(stg, "prediction", p, ".h5") for p in prediction_paths]
+        preds = load_predictions([f.source for f in pred_fs], prediction_paths)
+        outcomes: list[BatchOutcome] = []
+        drafts: list[RecordDraft] = []
         for path in batch_paths:
-            outcomes.append(_check_one(Path(path), spec, preds, st, now))
-        # Inputs are archived once every batch was checked (content-addressed copies).
-        archive_input(st, "specs", spec_path, spec.sha256, ".toml")
-        for p, h in zip(preds.paths, preds.sha256, strict=True):
-            archive_input(st, "predictions", p, h, ".h5")
-        for o in outcomes:
-            archive_input(st, "inspections", o.path, o.sha256, ".h5")
-    except BaseException:
-        # A check that failed part way (a damaged block of measurements, a full
-        # disk) leaves no results: the files of this run are removed.
-        for o in outcomes:
-            with contextlib.suppress(OSError):
-                os.unlink(o.results_file)
-        if not store_existed:
-            for sub in (*STORE_SUBDIRS, ""):
-                with contextlib.suppress(OSError):
-                    (st / sub).rmdir()  # only if empty
-        raise
-    return CheckRun(spec=spec, predictions=preds, checked_at=now, outcomes=outcomes, store=str(st))
+            inspection = qs.stage_copy(stg, "inspection", path, ".h5")
+            o, d = _check_one(inspection, str(path), spec, spec_f, preds, pred_fs, qs, stg, now)
+            outcomes.append(o)
+            drafts.append(d)
+        qs.commit(drafts)
+    return CheckRun(spec=spec, predictions=preds, checked_at=now, outcomes=outcomes, store=qs.location)
 
 
 def _validate_batch(path: Path, reader: BatchReader, spec: Spec, preds: Predictions) -> None:
@@ -383,20 +388,98 @@ def _validate_batch(path: Path, reader: BatchReader, spec: Spec, preds: Predicti
     preds.match(reader.design, str(path))
 
 
-def _check_one(path: Path, spec: Spec, preds: Predictions, store: Path, now: str) -> BatchOutcome:
-    digest = sha256_file(path)
-    with open_batch(path) as reader:
-        _validate_batch(path, reader, spec, preds)
+def _check_one(
+    inspection: StagedFile,
+    source: str,
+    spec: Spec,
+    spec_f: StagedFile,
+    preds: Predictions,
+    pred_fs: Sequence[StagedFile],
+    qs: QCStore,
+    staging: Path,
+    now: str,
+) -> tuple[BatchOutcome, RecordDraft]:
+    """Check one batch (its staged copy) and draft its record; the results file is written into staging."""
+    draft = RecordDraft(fields={}, parts=[], failures=[], files=[])
+    with open_batch(inspection.source) as reader:
+        _validate_batch(Path(source), reader, spec, preds)
         meta = reader.meta
         rspec = spec.resolve(reader.design)
-        pred, pred_src = preds.match(reader.design, str(path))
-        name = result_file_name(
-            meta["batch_id"],
-            now,
-            hashlib.sha256(f"{digest}{spec.sha256}{''.join(preds.sha256)}{now}".encode()).hexdigest(),
+        pred, pred_src = preds.match(reader.design, source)
+        relpath = result_file_name(meta["batch_id"], now, draft.uid)
+        tmp = staging / f"results-{draft.uid}.h5"
+        o = _stream(reader, source, rspec, pred, pred_src, preds, tmp, inspection.sha256, now, draft.uid)
+    o.results_file = qs.describe(relpath)
+    results = qs.stage_results(tmp, relpath)
+    draft.files = [results, inspection, spec_f, *pred_fs]
+    draft.fields = _record_fields(o, spec, spec_f, inspection, results, preds, pred_fs, now)
+    draft.parts, draft.failures = _ledger_rows(o)
+    return o, draft
+
+
+def _record_fields(
+    o: BatchOutcome,
+    spec: Spec,
+    spec_f: StagedFile,
+    inspection: StagedFile,
+    results: StagedFile,
+    preds: Predictions,
+    pred_fs: Sequence[StagedFile],
+    now: str,
+) -> dict[str, Any]:
+    """The ledger columns of one batch's record (the store adds the chain fields)."""
+    from ecmsim import __version__
+    from ecmsim.io.store import dumps_predictions
+
+    return {
+        "checked_at": now,
+        "batch_id": o.meta["batch_id"],
+        "part_number": o.meta["part_number"],
+        "drawing_revision": o.meta["drawing_revision"],
+        "decision_rule": spec.decision.rule,
+        "spec_name": spec.name,
+        "ecmsim_version": __version__,
+        "inspection_file": o.path,
+        "inspection_path": inspection.path,
+        "inspection_sha256": inspection.sha256,
+        "spec_file": spec.source,
+        "spec_path": spec_f.path,
+        "spec_sha256": spec_f.sha256,
+        "predictions": dumps_predictions(
+            [(p, f.path, f.sha256) for p, f in zip(preds.paths, pred_fs, strict=True)]
+        ),
+        "results_path": results.path,
+        "results_sha256": results.sha256,
+        "n_parts": o.n_parts,
+        "n_holes": o.design.n_holes,
+        "n_accepted": o.n_accepted,
+        "n_model_deviation": int(o.model_deviation.sum()),
+    }
+
+
+def _ledger_rows(o: BatchOutcome) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Part rows and failed-decision rows of one batch for the ledger."""
+    import json
+
+    parts, failures = [], []
+    for i, s in enumerate(o.serials):
+        by_char = {c: int(n) for c, n in zip(CHARS, o.n_rejected_by_char[i], strict=True) if n}
+        parts.append(
+            {
+                "idx": i,
+                "serial": s,
+                "measured_at": o.measured_at[i],
+                "verdict": VERDICT_NAMES[int(o.part_verdict[i])],
+                "accepted": int(bool(o.accepted[i])),
+                "n_rejected_holes": int(o.n_rejected_holes[i]),
+                "n_undecided": int(o.n_undecided[i]),
+                "model_deviation": int(bool(o.model_deviation[i])),
+                "rejected_by_characteristic": json.dumps(by_char, sort_keys=True),
+            }
         )
-        out = store / "results" / name
-        return _stream(reader, rspec, pred, pred_src, preds, out, digest, now)
+        for n, f in enumerate(o.failures.get(i, [])):
+            failures.append({"idx": i, "n": n, **f})
+    return parts, failures
 
 
 def _result_arrays(p_: int, h_: int, s_: int, with_pred: bool) -> list[ResultArray]:
@@ -582,6 +665,7 @@ class _VerdictTally:
         self.n_undecided = np.zeros(n_parts, np.int64)
         self.n_rej_char = np.zeros((n_parts, len(CHARS)), np.int64)
         self.reasons: dict[int, list[str]] = {}
+        self.failures: dict[int, list[dict[str, Any]]] = {}
 
     def add(self, a: int, b: int, res: _Evaluated, w: QCResultWriter) -> None:
         """Count and write the verdicts of parts a..b; start an empty reason list for each rejected part."""
@@ -670,7 +754,9 @@ class _ModelTally:
         w.write("parts/max_abs_residual", a, b, self.max_res[a:b])
 
 
-def _result_attrs(reader: BatchReader, spec: Spec, digest: str, now: str, preds: Predictions) -> dict[str, object]:
+def _result_attrs(
+    reader: BatchReader, source: str, spec: Spec, digest: str, now: str, preds: Predictions, uid: str
+) -> dict[str, object]:
     """Root attributes of a QC results file: what was checked, against what, under which rule."""
     dec = spec.decision
     return {
@@ -678,7 +764,8 @@ def _result_attrs(reader: BatchReader, spec: Spec, digest: str, now: str, preds:
         "batch_id": reader.meta["batch_id"],
         "part_number": reader.meta["part_number"],
         "drawing_revision": reader.meta["drawing_revision"],
-        "inspection_file": str(reader.path),
+        "record_uid": uid,
+        "inspection_file": source,
         "inspection_sha256": digest,
         "spec_file": spec.source,
         "spec_sha256": spec.sha256,
@@ -705,6 +792,7 @@ def _write_constants(w: QCResultWriter, lim: dict[str, Limits], pred: np.ndarray
 
 def _stream(
     reader: BatchReader,
+    source: str,
     rspec: ResolvedSpec,
     pred: np.ndarray,
     pred_src: np.ndarray,
@@ -712,6 +800,7 @@ def _stream(
     out: Path,
     digest: str,
     now: str,
+    uid: str,
 ) -> BatchOutcome:
     """Evaluate the batch block by block of parts, writing the QC results file ``out`` as it goes."""
     spec = rspec.spec
@@ -726,11 +815,11 @@ def _stream(
     tally = _VerdictTally(p_, d.n_holes, dec)
     model = _ModelTally(p_, spec.model)
     pred32 = pred.astype(np.float32)
-    inputs = [("inspection", str(reader.path), digest), ("spec", spec.source, spec.sha256)]
+    inputs = [("inspection", source, digest), ("spec", spec.source, spec.sha256)]
     inputs += [("prediction", p, h) for p, h in zip(preds.paths, preds.sha256, strict=True)]
     with qc_result_file(
         out,
-        attrs=_result_attrs(reader, spec, digest, now, preds),
+        attrs=_result_attrs(reader, source, spec, digest, now, preds, uid),
         texts={"spec_toml": spec.text, "spec_json": dumps_json(spec.to_dict())},
         inputs=inputs,
         serials=reader.serials,
@@ -744,7 +833,7 @@ def _stream(
         for a, b, m in reader.iter_chunks():
             res = _evaluate(m, rspec, dev_u_ext, layout, d, dec)
             tally.add(a, b, res, w)
-            _collect_reasons(tally.reasons, a, res, rspec, d, dec)
+            _collect_reasons(tally.reasons, tally.failures, a, res, rspec, d, dec)
             stats.add_measured(a, m["diameter"], nominal, layout.onehot)
             if with_pred:
                 r = m["diameter"] - pred32[None]
@@ -763,7 +852,7 @@ def _stream(
             }
         )
     return BatchOutcome(
-        path=str(reader.path),
+        path=source,
         sha256=digest,
         meta=dict(reader.meta),
         design=d,
@@ -779,6 +868,7 @@ def _stream(
         mean_residual=model.mean_res,
         max_abs_residual=model.max_res,
         reasons=tally.reasons,
+        failures=tally.failures,
         verdict_counts=tally.verdict_counts(),
         hole_verdict_counts=tally.hole_verdict_counts(),
         n_holes_model_deviation=model.n_holes_dev,
@@ -900,13 +990,17 @@ def _evaluate(
 
 def _collect_reasons(
     reasons: dict[int, list[str]],
+    failures: dict[int, list[dict[str, Any]]],
     a: int,
     res: _Evaluated,
     rspec: ResolvedSpec,
     d: Design,
     dec: Decision,
 ) -> None:
-    """Up to MAX_REASONS explanations per rejected part (a loop over the kept reasons only)."""
+    """Up to MAX_FAILURES failed decisions per rejected part, the first MAX_REASONS also as text.
+
+    A loop over the kept decisions only.
+    """
     codes = res.codes
     parts, chars, holes, stations = [], [], [], []
     for ci, ch in enumerate(CHARS):
@@ -930,32 +1024,63 @@ def _collect_reasons(
     order = np.lexsort((s, h, c, -sev.astype(np.int16), p))  # worst verdict first
     p, c, h, s = p[order], c[order], h[order], s[order]
     first = np.searchsorted(p, p, side="left")
-    keep = (np.arange(p.size) - first) < MAX_REASONS
-    for pi, ci, hi, si in zip(p[keep].tolist(), c[keep].tolist(), h[keep].tolist(), s[keep].tolist(), strict=True):
-        ch = CHARS[ci]
-        unit = CHARACTERISTICS[ch]
-        code = int(codes[ch][pi, hi, si] if si >= 0 else codes[ch][pi, hi])
-        l_ = rspec.limits[ch]
-        lo = float(l_.lo[hi, si] if si >= 0 else l_.lo[hi])
-        hi_ = float(l_.hi[hi, si] if si >= 0 else l_.hi[hi])
-        where = f"{d.hole_id[hi]} {ch}" + (f" @ {d.station_depth[si]:g} mm" if si >= 0 else "")
-        if ch == "depth" and bool(res.blocked[pi, hi]):
-            text = f"{where}: blocked"
-        elif code == VERDICT_MISSING:
-            text = f"{where}: not measured"
+    rank = np.arange(p.size) - first
+    keep = rank < MAX_FAILURES
+    for pi, ci, hi, si, ri in zip(
+        p[keep].tolist(), c[keep].tolist(), h[keep].tolist(), s[keep].tolist(), rank[keep].tolist(), strict=True
+    ):
+        row = _failure_row(res, rspec, d, CHARS[ci], pi, hi, si)
+        failures.setdefault(a + pi, []).append(row)
+        if ri < MAX_REASONS:
+            reasons.setdefault(a + pi, []).append(_reason_text(row, dec))
+
+
+def _failure_row(
+    res: _Evaluated, rspec: ResolvedSpec, d: Design, ch: str, pi: int, hi: int, si: int
+) -> dict[str, Any]:
+    """One failed decision: hole, characteristic, station, value, limits, uncertainty (None: not applicable)."""
+    code = int(res.codes[ch][pi, hi, si] if si >= 0 else res.codes[ch][pi, hi])
+    l_ = rspec.limits[ch]
+    lo = float(l_.lo[hi, si] if si >= 0 else l_.lo[hi])
+    up = float(l_.hi[hi, si] if si >= 0 else l_.hi[hi])
+    blocked = ch == "depth" and bool(res.blocked[pi, hi])
+    v = u = float("nan")
+    if not blocked and code != VERDICT_MISSING:
+        if ch == "diameter":
+            v, u = float(res.raw["diameter"][pi, hi, si]), float(res.u[ch][pi, hi, si])
         else:
-            if ch == "diameter":
-                v = float(res.raw["diameter"][pi, hi, si])
-                u = float(res.u[ch][pi, hi, si])
-            else:
-                v = float(res.values[ch][pi, hi] if ch in res.values else res.raw[ch][pi, hi])
-                u = float(res.u[ch][pi, hi])
-            lim_txt = f"{_fmt(lo)}..{_fmt(hi_)}" if np.isfinite(lo) else f"≤ {_fmt(hi_)}"
-            if not np.isfinite(hi_):
-                lim_txt = f"≥ {_fmt(lo)}"
-            u_txt = f", U {u:.4f}" if np.isfinite(u) and dec.rule != "simple" else ""
-            text = f"{where}: {v:.4f} {unit}, {VERDICT_NAMES[code]} (limits {lim_txt} {unit}{u_txt})"
-        reasons.setdefault(a + pi, []).append(text)
+            v = float(res.values[ch][pi, hi] if ch in res.values else res.raw[ch][pi, hi])
+            u = float(res.u[ch][pi, hi])
+    return {
+        "hole_id": d.hole_id[hi],
+        "characteristic": ch,
+        "station_mm": float(d.station_depth[si]) if si >= 0 else None,
+        "value": _finite(v),
+        "lower": _finite(lo),
+        "upper": _finite(up),
+        "uncertainty": _finite(u),
+        "unit": CHARACTERISTICS[ch],
+        "verdict": "blocked" if blocked else VERDICT_NAMES[code],
+    }
+
+
+def _finite(x: float) -> float | None:
+    return x if np.isfinite(x) else None
+
+
+def _reason_text(f: dict[str, Any], dec: Decision) -> str:
+    """A failed decision as one line of the report."""
+    where = f"{f['hole_id']} {f['characteristic']}" + (f" @ {f['station_mm']:g} mm" if f["station_mm"] is not None else "")
+    if f["verdict"] == "blocked":
+        return f"{where}: blocked"
+    if f["value"] is None:
+        return f"{where}: not measured"
+    lo, up, unit = f["lower"], f["upper"], f["unit"]
+    lim_txt = f"{_fmt(lo)}..{_fmt(up)}" if lo is not None else f"≤ {_fmt(up)}"
+    if up is None:
+        lim_txt = f"≥ {_fmt(lo)}"
+    u_txt = f", U {f['uncertainty']:.4f}" if f["uncertainty"] is not None and dec.rule != "simple" else ""
+    return f"{where}: {f['value']:.4f} {unit}, {f['verdict']} (limits {lim_txt} {unit}{u_txt})"
 
 
 def _by_char(

@@ -37,3 +37,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="rewrite tests/regression/golden.h5 from this run (only after a change meant to move the numbers)",
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_server():  # type: ignore[no-untyped-def]
+    """A real PostgreSQL server for the session (Debian's postgresql package; see ecmsim.testing.postgres)."""
+    import os
+
+    from ecmsim.testing.postgres import start_server
+
+    srv = start_server(port=40000 + os.getpid() % 20000)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(params=["folder", "postgresql"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new QC store on each backend: a folder (SQLite ledger) and a fresh PostgreSQL database."""
+    if request.param == "folder":
+        return str(tmp_path / "store")
+    import uuid
+
+    return str(request.getfixturevalue("postgres_server").create_database(f"t_{uuid.uuid4().hex[:16]}"))

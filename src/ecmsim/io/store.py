@@ -285,6 +285,13 @@ class QCStore:
         return commit_records(self, drafts)
 
     # ------------------------------------------------------------------ queries
+    def n_records(self) -> int:
+        """How many records the store holds."""
+        import sqlalchemy as sa
+
+        with ledger.reader(self.engine) as conn:
+            return int(conn.execute(sa.text("SELECT COUNT(*) FROM qc_record")).scalar_one())
+
     def trace(self, serial: str, *, check_files: bool = True) -> list[dict[str, Any]]:
         """Every record of ``serial`` (compared by :func:`serial_key`), oldest first, each verified."""
         from ecmsim.io.store_query import trace_records

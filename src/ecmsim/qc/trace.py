@@ -23,7 +23,7 @@ def trace(serial: str, store: str | Path | None = None) -> list[dict[str, Any]]:
     qs = open_store(store)
     records = qs.trace(serial)
     if not records:
-        raise InputDataError(f"serial {serial!r}: no record in the QC store {qs.location}")
+        raise InputDataError(f"serial {serial!r}: no record in the QC store {qs.location} ({qs.n_records()} records)")
     return records
 
 

@@ -41,41 +41,32 @@ cell_size_mm = 0.04
 CLI = [sys.executable, "-c", "from ecmsim.cli.main import main; main()"]
 
 
-def test_two_qc_checks_into_one_store(tmp_path: Path) -> None:
+def test_eight_qc_checks_into_one_store(tmp_path: Path, store_location: str) -> None:
     batch = tmp_path / "synth"
     subprocess.run([*CLI, "qc", "synth", "-o", str(batch), "--parts", "30"], check=True, capture_output=True)
-    store = tmp_path / "store"
     procs = [
         subprocess.Popen(
-            [
-                *CLI,
-                "qc",
-                "check",
-                str(batch / "batch.h5"),
-                "--spec",
-                str(batch / "spec.toml"),
-                "--store",
-                str(store),
-                "--json",
-                str(tmp_path / f"out{k}.json"),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for k in range(2)
+            [*CLI, "qc", "check", str(batch / "batch.h5"), "--spec", str(batch / "spec.toml"), "--store",
+             store_location, "--json", str(tmp_path / f"out{k}.json")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for k in range(8)
     ]
-    errs = [p.communicate(timeout=300)[1] for p in procs]
+    errs = [p.communicate(timeout=600)[1] for p in procs]
     codes = [p.returncode for p in procs]
-    # Synthetic batches carry injected faults: both runs reject some parts (exit 1), neither fails.
+    # Synthetic batches carry injected faults: every run rejects some parts (exit 1), none fails.
     assert all(c == 1 for c in codes), (codes, errs)
-    results = sorted((store / "results").glob("*.h5"))
-    assert len(results) == 2  # one record per check, none overwritten
-    trace = subprocess.run([*CLI, "qc", "trace", "SN01-00001", "--store", str(store), "--json"],
+    trace = subprocess.run([*CLI, "qc", "trace", "SN01-00001", "--store", store_location, "--json"],
                            capture_output=True, text=True)  # fmt: skip
     assert trace.returncode == 0, trace.stderr
     records = json.loads(trace.stdout)
-    assert len({r["results_file"] for r in records}) == 2
+    assert len({r["results_file"] for r in records}) == 8  # one record per check, none lost
+    assert [r["record"] for r in records] == list(range(1, 9)) and all(r["verified"] for r in records)
+    # each re-check supersedes the one before it, in the order the store committed them
+    assert [r["supersedes"] for r in records[1:]] == [r["uid"] for r in records[:-1]]
+    from ecmsim.io.store import open_store
+
+    assert open_store(store_location).verify().ok
 
 
 def test_two_simulations_into_one_output(tmp_path: Path) -> None:

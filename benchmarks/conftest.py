@@ -15,6 +15,14 @@ from ecmsim.simulation import Simulation  # noqa: E402
 
 
 @pytest.fixture(scope="session")
+def postgres_server():  # type: ignore[no-untyped-def]
+    """A real PostgreSQL server for the session (see ecmsim.testing.postgres)."""
+    from ecmsim.testing.postgres import session_server
+
+    yield from session_server()
+
+
+@pytest.fixture(scope="session")
 def stem_sim() -> Simulation:
     """A STEM set-up (Ø1 mm tube, 10 µm cells) drilled 1 mm deep, ready to step."""
     cfg = load_config(

@@ -42,13 +42,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture(scope="session")
 def postgres_server():  # type: ignore[no-untyped-def]
     """A real PostgreSQL server for the session (Debian's postgresql package; see ecmsim.testing.postgres)."""
-    import os
+    from ecmsim.testing.postgres import session_server
 
-    from ecmsim.testing.postgres import start_server
-
-    srv = start_server(port=40000 + os.getpid() % 20000)
-    yield srv
-    srv.stop()
+    yield from session_server()
 
 
 @pytest.fixture(params=["folder", "postgresql"])

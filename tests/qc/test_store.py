@@ -15,12 +15,12 @@ from pathlib import Path
 import h5py
 import pytest
 import sqlalchemy as sa
+from tests.qc.qc_helpers import run_cli
 
 from ecmsim.errors import InputDataError, OutputError
 from ecmsim.io import ledger
 from ecmsim.io.store import QCStore, open_store
 from ecmsim.qc.check import run_check
-from tests.qc.qc_helpers import run_cli
 
 
 def _check(synth: dict[str, Path], store: str, *batches: Path) -> None:
@@ -103,7 +103,7 @@ def test_verify_finds_every_change(synth_files, store_location, tamper) -> None:
     _check(synth_files, store_location)
     _check(synth_files, store_location)
     qs = open_store(store_location)
-    first, last = _records(qs)
+    first, _last = _records(qs)
     if tamper == "verdict byte":
         _rewrite(qs, first["results_path"], _flip_verdict)
         want = "changed"

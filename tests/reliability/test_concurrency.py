@@ -46,10 +46,22 @@ def test_eight_qc_checks_into_one_store(tmp_path: Path, store_location: str) -> 
     subprocess.run([*CLI, "qc", "synth", "-o", str(batch), "--parts", "30"], check=True, capture_output=True)
     procs = [
         subprocess.Popen(
-            [*CLI, "qc", "check", str(batch / "batch.h5"), "--spec", str(batch / "spec.toml"), "--store",
-             store_location, "--json", str(tmp_path / f"out{k}.json")],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [
+                *CLI,
+                "qc",
+                "check",
+                str(batch / "batch.h5"),
+                "--spec",
+                str(batch / "spec.toml"),
+                "--store",
+                store_location,
+                "--json",
+                str(tmp_path / f"out{k}.json"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for k in range(8)
     ]
     errs = [p.communicate(timeout=600)[1] for p in procs]

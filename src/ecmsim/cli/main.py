@@ -13,6 +13,7 @@ import traceback
 import click
 
 from ecmsim import __version__
+from ecmsim.cli import qc_store_cmd  # noqa: F401  (registers qc verify and qc history)
 from ecmsim.cli.calibrate_cmd import calibrate_command
 from ecmsim.cli.config_cmd import config_group
 from ecmsim.cli.demo_cmd import demo_command
@@ -20,7 +21,6 @@ from ecmsim.cli.materials_cmd import materials_group
 from ecmsim.cli.plot_cmd import plot_group
 from ecmsim.cli.qc_cmd import qc_group
 from ecmsim.cli.qc_formats_cmd import export_command
-from ecmsim.cli import qc_store_cmd  # noqa: F401  (registers qc verify and qc history)
 from ecmsim.cli.simulate_cmd import simulate_command
 from ecmsim.cli.spc_cmd import spc_command
 from ecmsim.cli.sweep_cmd import sweep_command

@@ -61,7 +61,9 @@ def history_command(part_number: str, since: str | None, store: str | None, as_j
 
     rows = open_store(store).history(part_number, since)
     if not rows:
-        raise InputDataError(f"part number {part_number!r}: no batch in the QC store" + (f" since {since}" if since else ""))
+        raise InputDataError(
+            f"part number {part_number!r}: no batch in the QC store" + (f" since {since}" if since else "")
+        )
     if as_json:
         echo_json(rows)
         return

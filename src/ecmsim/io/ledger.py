@@ -160,9 +160,7 @@ def sqlite_engine(path: str) -> sa.Engine:
     """An engine on the SQLite ledger at ``path``: WAL, full sync, writers take the lock at BEGIN."""
     import sqlalchemy as sa
 
-    eng = sa.create_engine(
-        f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_S}, poolclass=sa.pool.NullPool
-    )
+    eng = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_S}, poolclass=sa.pool.NullPool)
 
     @sa.event.listens_for(eng, "connect")
     def _connect(dbapi_conn: Any, _rec: Any) -> None:
@@ -202,7 +200,7 @@ def redact(url: str) -> str:
         import sqlalchemy as sa
 
         return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - a message must never fail
+    except Exception:
         return "postgresql://…"
 
 

@@ -138,21 +138,34 @@ class FolderArea:
         return str(self.root / relpath)
 
     def place(self, f: StagedFile) -> None:
-        """Move a staged file into place; an archived copy already there must hash as its name says."""
-        dest = self.root / f.path
-        if f.kind != "results" and dest.exists():
-            have, _ = _hash_file(dest)
-            if have != f.sha256:
-                raise OutputError(
-                    f"{dest}: this archived copy has been changed (sha256 {have[:16]}…, its record says "
-                    f"{f.sha256[:16]}…); the store needs an audit: run `ecmsim qc verify`"
-                )
-            return
-        os.chmod(f.source, 0o444)
-        os.replace(f.source, dest)
-        fsync_folder(dest.parent)
+        """Move one staged file into place (see :meth:`place_all`)."""
+        self.place_all([f])
 
-    def read_hash(self, relpath: str) -> tuple[str, int] | None:
+    def place_all(self, files: Sequence[StagedFile]) -> None:
+        """Move staged files into place, then fsync each folder once.
+
+        An archived input already there is not copied again, but it must hash as
+        its name says (the full file is read: never trusted by its size).
+        """
+        folders: set[Path] = set()
+        for f in files:
+            dest = self.root / f.path
+            if f.kind != "results" and dest.exists():
+                have, _ = _hash_file(dest)
+                if have != f.sha256:
+                    raise OutputError(
+                        f"{dest}: this archived copy has been changed (sha256 {have[:16]}…, its record says "
+                        f"{f.sha256[:16]}…); the store needs an audit: run `ecmsim qc verify`"
+                    )
+                continue
+            os.chmod(f.source, 0o444)
+            os.replace(f.source, dest)
+            folders.add(dest.parent)
+        for d in sorted(folders):
+            fsync_folder(d)
+
+    def read_hash(self, relpath: str, conn: sa.Connection | None = None) -> tuple[str, int] | None:
+        """sha256 and size of a stored file (None: missing); ``conn`` is unused (the file is on disk)."""
         p = self.root / relpath
         if not p.is_file():
             return None
@@ -380,7 +393,7 @@ def _open_database(url: str) -> QCStore:
         ledger.migrate(engine, shown)
     except InputDataError:
         raise
-    except Exception as exc:  # noqa: BLE001 - driver errors become one clear message
+    except Exception as exc:
         raise ledger.check_writable(exc, shown) from None
     return QCStore(shown, engine, None)
 
@@ -400,12 +413,11 @@ def _open_folder(root: Path, create: bool) -> QCStore:
         ledger.migrate(engine, str(root))
     except InputDataError:
         raise
-    except Exception as exc:  # noqa: BLE001 - driver errors become one clear message
+    except Exception as exc:
         text = str(getattr(exc, "orig", exc))
         if "not a database" in text or "malformed" in text:
             raise InputDataError(
-                f"{led}: the QC store's ledger is damaged ({text}); restore it from a backup and run "
-                "`ecmsim qc verify`"
+                f"{led}: the QC store's ledger is damaged ({text}); restore it from a backup and run `ecmsim qc verify`"
             ) from None
         raise ledger.check_writable(exc, str(root)) from None
     return QCStore(str(root), engine, root)

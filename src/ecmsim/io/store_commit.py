@@ -35,28 +35,30 @@ def commit_records(store: QCStore, drafts: Sequence[RecordDraft]) -> list[dict[s
     try:
         if store.is_folder:
             _announce(store, pending, files)
-            for f in files:
-                store.area.place(f)  # type: ignore[union-attr]
+            store.area.place_all(files)  # type: ignore[union-attr]
         with ledger.writer(store.engine) as conn:
             _add_files(store, conn, files)
             head = conn.execute(sa.text("SELECT id, record_hash FROM qc_record ORDER BY id DESC LIMIT 1")).first()
             last_id, prev = (int(head[0]), str(head[1])) if head else (0, ledger.GENESIS_HASH)
             latest = _latest_records(conn, drafts)
-            out = []
+            out: list[dict[str, Any]] = []
+            parts: list[dict[str, Any]] = []
+            failures: list[dict[str, Any]] = []
             for d in drafts:
                 rec = _record_rows(d, last_id + 1, prev, latest)
-                conn.execute(sa.insert(t["qc_record"]), [rec["record"]])
-                if rec["parts"]:
-                    conn.execute(sa.insert(t["qc_part"]), rec["parts"])
-                if rec["failures"]:
-                    conn.execute(sa.insert(t["qc_failure"]), rec["failures"])
-                last_id, prev = last_id + 1, rec["record"]["record_hash"]
                 out.append(rec["record"])
+                parts += rec["parts"]
+                failures += rec["failures"]
+                last_id, prev = last_id + 1, rec["record"]["record_hash"]
+            # One statement per table (executemany): a commit of many records is one round trip each.
+            for name, rows in (("qc_record", out), ("qc_part", parts), ("qc_failure", failures)):
+                if rows:
+                    conn.execute(sa.insert(t[name]), rows)
             if store.is_folder:
                 conn.execute(sa.delete(t["pending_check"]).where(t["pending_check"].c.uid == pending))
     except (InputDataError, OutputError):
         raise
-    except Exception as exc:  # noqa: BLE001 - database errors become one clear message
+    except Exception as exc:
         if type(exc).__module__.startswith(("sqlalchemy", "sqlite3", "psycopg")):
             raise ledger.check_writable(exc, store.location) from None
         raise
@@ -97,13 +99,18 @@ def _add_files(store: QCStore, conn: sa.Connection, files: Sequence[StagedFile])
     import sqlalchemy as sa
 
     sf = ledger.tables()["stored_file"]
+    known: dict[str, str] = {}
+    paths = [f.path for f in files]
+    for i in range(0, len(paths), _IN_CHUNK):
+        q = sa.select(sf.c.path, sf.c.sha256).where(sf.c.path.in_(paths[i : i + _IN_CHUNK]))
+        known.update({str(p): str(h) for p, h in conn.execute(q)})
+    new: list[dict[str, Any]] = []
     for f in files:
-        row = conn.execute(sa.select(sf.c.sha256).where(sf.c.path == f.path)).first()
-        if row is not None:
-            if row[0] != f.sha256:
+        if f.path in known:
+            if known[f.path] != f.sha256:
                 raise OutputError(f"{store.describe(f.path)}: the ledger holds another file at this place")
             if not store.is_folder:
-                have = store.area.read_hash(f.path, conn)  # type: ignore[call-arg]
+                have = store.area.read_hash(f.path, conn)
                 if have is None or have[0] != f.sha256:
                     raise OutputError(
                         f"{store.describe(f.path)}: this archived copy has been changed; the store needs an "
@@ -112,7 +119,9 @@ def _add_files(store: QCStore, conn: sa.Connection, files: Sequence[StagedFile])
             continue
         values: dict[str, Any] = {"path": f.path, "kind": f.kind, "sha256": f.sha256, "size": f.size}
         values["content"] = None if store.is_folder else f.source.read_bytes()
-        conn.execute(sa.insert(sf), [values])
+        new.append(values)
+    if new:
+        conn.execute(sa.insert(sf), new)
 
 
 def _latest_records(conn: sa.Connection, drafts: Sequence[RecordDraft]) -> dict[str, str]:

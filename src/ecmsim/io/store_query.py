@@ -21,20 +21,28 @@ def trace_records(store: QCStore, serial: str, *, check_files: bool = True) -> l
 
     key = serial_key(serial)
     with ledger.reader(store.engine) as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT r.*, p.idx AS p_idx, p.serial, p.measured_at, p.verdict, p.accepted, p.n_rejected_holes, "
-                "p.n_undecided, p.model_deviation, p.rejected_by_characteristic, p.supersedes "
-                "FROM qc_part p JOIN qc_record r ON r.id = p.record_id WHERE p.serial_key = :k ORDER BY r.id, p.idx"
-            ),
-            {"k": key},
-        ).mappings().all()
+        rows = (
+            conn.execute(
+                sa.text(
+                    "SELECT r.*, p.idx AS p_idx, p.serial, p.measured_at, p.verdict, p.accepted, p.n_rejected_holes, "
+                    "p.n_undecided, p.model_deviation, p.rejected_by_characteristic, p.supersedes "
+                    "FROM qc_part p JOIN qc_record r ON r.id = p.record_id WHERE p.serial_key = :k ORDER BY r.id, p.idx"
+                ),
+                {"k": key},
+            )
+            .mappings()
+            .all()
+        )
         out = []
         for row in rows:
-            failures = conn.execute(
-                sa.text("SELECT * FROM qc_failure WHERE record_id = :r AND idx = :i ORDER BY n"),
-                {"r": row["id"], "i": row["p_idx"]},
-            ).mappings().all()
+            failures = (
+                conn.execute(
+                    sa.text("SELECT * FROM qc_failure WHERE record_id = :r AND idx = :i ORDER BY n"),
+                    {"r": row["id"], "i": row["p_idx"]},
+                )
+                .mappings()
+                .all()
+            )
             problems = _record_problems(store, conn, row, check_files)
             out.append(_trace_entry(store, row, failures, problems))
     by_uid = {r["uid"]: r for r in out}
@@ -44,9 +52,7 @@ def trace_records(store: QCStore, serial: str, *, check_files: bool = True) -> l
     return out
 
 
-def _trace_entry(
-    store: QCStore, row: Any, failures: Any, problems: list[str]
-) -> dict[str, Any]:
+def _trace_entry(store: QCStore, row: Any, failures: Any, problems: list[str]) -> dict[str, Any]:
     return {
         "serial": row["serial"],
         "record": int(row["id"]),
@@ -68,8 +74,20 @@ def _trace_entry(
         "n_undecided": int(row["n_undecided"]),
         "rejected_by_characteristic": json.loads(row["rejected_by_characteristic"]),
         "failures": [
-            {k: f[k] for k in ("hole_id", "characteristic", "station_mm", "value", "lower", "upper", "uncertainty",
-                               "unit", "verdict")}  # fmt: skip
+            {
+                k: f[k]
+                for k in (
+                    "hole_id",
+                    "characteristic",
+                    "station_mm",
+                    "value",
+                    "lower",
+                    "upper",
+                    "uncertainty",
+                    "unit",
+                    "verdict",
+                )
+            }
             for f in failures
         ],
         "model_deviation": bool(row["model_deviation"]),
@@ -90,8 +108,9 @@ def _record_problems(store: QCStore, conn: sa.Connection, row: Any, check_files:
 
     problems = []
     rid = int(row["id"])
-    parts = conn.execute(sa.text("SELECT * FROM qc_part WHERE record_id = :r"), {"r": rid}).mappings().all()
-    fails = conn.execute(sa.text("SELECT * FROM qc_failure WHERE record_id = :r"), {"r": rid}).mappings().all()
+    q_rows = "SELECT * FROM {} WHERE record_id = :r"
+    parts = [dict(r) for r in conn.execute(sa.text(q_rows.format("qc_part")), {"r": rid}).mappings()]
+    fails = [dict(r) for r in conn.execute(sa.text(q_rows.format("qc_failure")), {"r": rid}).mappings()]
     rec = dict(row)
     if ledger.parts_hash(parts, fails) != rec["parts_sha256"] or ledger.record_hash(rec) != rec["record_hash"]:
         problems.append("the record's rows do not match its hash (changed in the ledger)")
@@ -105,7 +124,7 @@ def _record_problems(store: QCStore, conn: sa.Connection, row: Any, check_files:
         problems.append(f"broken chain link from record {rid + 1}")
     if check_files:
         for what, path, sha in record_files(rec):
-            have = store.area.read_hash(path)
+            have = store.area.read_hash(path, conn)
             if have is None:
                 problems.append(f"{what} {store.describe(path)} is missing")
             elif have[0] != sha:
@@ -141,7 +160,7 @@ def part_history(store: QCStore, part_number: str, since: str | None) -> list[di
         args["s"] = since
     with ledger.reader(store.engine) as conn:
         rows = conn.execute(sa.text(q + " ORDER BY checked_at, id"), args).mappings().all()
-        rechecked = dict(
+        rechecked: dict[int, int] = dict(
             conn.execute(
                 sa.text(
                     "SELECT r.id, COUNT(*) FROM qc_part p JOIN qc_record r ON r.id = p.record_id "

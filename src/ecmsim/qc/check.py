@@ -32,10 +32,7 @@ if it is in tolerance.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import hashlib
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -445,9 +442,7 @@ def _record_fields(
         "spec_file": spec.source,
         "spec_path": spec_f.path,
         "spec_sha256": spec_f.sha256,
-        "predictions": dumps_predictions(
-            [(p, f.path, f.sha256) for p, f in zip(preds.paths, pred_fs, strict=True)]
-        ),
+        "predictions": dumps_predictions([(p, f.path, f.sha256) for p, f in zip(preds.paths, pred_fs, strict=True)]),
         "results_path": results.path,
         "results_sha256": results.sha256,
         "n_parts": o.n_parts,
@@ -1035,9 +1030,7 @@ def _collect_reasons(
             reasons.setdefault(a + pi, []).append(_reason_text(row, dec))
 
 
-def _failure_row(
-    res: _Evaluated, rspec: ResolvedSpec, d: Design, ch: str, pi: int, hi: int, si: int
-) -> dict[str, Any]:
+def _failure_row(res: _Evaluated, rspec: ResolvedSpec, d: Design, ch: str, pi: int, hi: int, si: int) -> dict[str, Any]:
     """One failed decision: hole, characteristic, station, value, limits, uncertainty (None: not applicable)."""
     code = int(res.codes[ch][pi, hi, si] if si >= 0 else res.codes[ch][pi, hi])
     l_ = rspec.limits[ch]
@@ -1070,7 +1063,9 @@ def _finite(x: float) -> float | None:
 
 def _reason_text(f: dict[str, Any], dec: Decision) -> str:
     """A failed decision as one line of the report."""
-    where = f"{f['hole_id']} {f['characteristic']}" + (f" @ {f['station_mm']:g} mm" if f["station_mm"] is not None else "")
+    where = f"{f['hole_id']} {f['characteristic']}" + (
+        f" @ {f['station_mm']:g} mm" if f["station_mm"] is not None else ""
+    )
     if f["verdict"] == "blocked":
         return f"{where}: blocked"
     if f["value"] is None:

@@ -32,7 +32,9 @@ def _fmt(x: float | None) -> str:
 
 
 def _failure_line(f: dict[str, Any]) -> str:
-    where = f"{f['hole_id']} {f['characteristic']}" + (f" @ {f['station_mm']:g} mm" if f["station_mm"] is not None else "")
+    where = f"{f['hole_id']} {f['characteristic']}" + (
+        f" @ {f['station_mm']:g} mm" if f["station_mm"] is not None else ""
+    )
     if f["value"] is None:
         return f"      {where}: {f['verdict'] if f['verdict'] == 'blocked' else 'not measured'}"
     u = f", U {_fmt(f['uncertainty'])}" if f["uncertainty"] is not None else ""
@@ -50,7 +52,8 @@ def trace_lines(records: list[dict[str, Any]]) -> list[str]:
         state = "verified" if r["verified"] else "FAILS VERIFICATION: " + "; ".join(r["verification"])
         out += [
             f"- record {r['record']} ({state})",
-            f"    checked {r['checked_at']}  batch {r['batch_id']}  part {r['part_number']} rev {r['drawing_revision']}",
+            f"    checked {r['checked_at']}  batch {r['batch_id']}  "
+            f"part {r['part_number']} rev {r['drawing_revision']}",
             f"    measured {r['measured_at'] or '?'}  inspection {r['inspection_file']} "
             f"(sha256 {r['inspection_sha256'][:16]})",
             f"    spec {r['spec_file']} (sha256 {r['spec_sha256'][:16]})  rule {r['decision_rule']}  "

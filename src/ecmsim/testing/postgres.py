@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,3 +95,12 @@ def start_server(port: int = 54329) -> PostgresServer:
             shutil.rmtree(root, ignore_errors=True)
             raise RuntimeError(f"{' '.join(args[:1])} failed: {r.stderr.strip()} {r.stdout.strip()} {log}")
     return PostgresServer(root, sock, port, bindir, run_as)
+
+
+def session_server() -> Iterator[PostgresServer]:
+    """Body of a session-scoped pytest fixture: a server on a port derived from the process id."""
+    srv = start_server(port=40000 + os.getpid() % 20000)
+    try:
+        yield srv
+    finally:
+        srv.stop()

@@ -245,7 +245,7 @@ OUTPUT_PARAMS = {"output", "output_dir", "report", "json_out", "freeze"}
 COVERED = {(c.name, c.option) for c in FILE_COMMANDS} | {("qc synth", "-o"), ("demo", "-o")}
 NO_FILE_OUTPUT = {
     "config validate", "config show", "config examples", "materials list", "materials show",
-    "materials electrolytes", "qc trace",
+    "materials electrolytes", "qc trace", "qc verify", "qc history",
 }  # fmt: skip
 
 

@@ -91,8 +91,9 @@ def _prediction(name: str, *fragments: str) -> Case:
 
 
 def _store(name: str, *fragments: str) -> Case:
-    return Case(f"h5-{name}", ("qc", "trace", "SN01-00001", "--store", f"!store:h5/{name}.h5"), 2,
-                (f"{name}.h5", "damaged", "restore it from a backup", *fragments))  # fmt: skip
+    """A damaged QC results file, read by the command that reads one directly (``qc export``)."""
+    return Case(f"h5-{name}", ("qc", "export", f"@h5/{name}.h5", "--format", "aqdef", "-o", "%x.dfq"), 2,
+                (f"{name}.h5", *fragments))  # fmt: skip
 
 
 CASES: list[Case] = [
@@ -207,7 +208,7 @@ CASES: list[Case] = [
     _batch("batch_nan_nominal", "/design/nominal_diameter of hole H002 = nan mm", "finite number > 0"),
     _batch("batch_inf_diameter", "/measurements/diameter of part SN01-00002, hole H001, station 2.7 mm = inf mm"),
     _batch("batch_negative_diameter", "/measurements/diameter of part SN01-00003, hole H002, station 0.3 mm",
-           "-1.0043 mm", "> 0", existing=("report.html", "out.json", "store/results/previous.h5")),
+           "-1.0043 mm", "> 0", existing=("report.html", "out.json")),
     _batch("batch_wrong_units", "/measurements/diameter has units 'in', expected units 'mm'"),
     _batch("batch_missing_units", "/measurements/depth has no units attribute, expected units 'mm'"),
     _batch("batch_duplicate_serial", "/parts/serial", "'SN01-00001' occurs more than once"),
@@ -234,7 +235,7 @@ CASES: list[Case] = [
     _store("store_not_hdf5", "not a readable HDF5 file"),
     _store("store_missing_dataset", "missing dataset /parts/serial"),
     Case("trace-not-a-store", ("qc", "trace", "SN01-00001", "--store", "%nostore"), 2,
-         ("nostore", "not an ecmsim QC store")),
+         ("nostore", "no QC store here")),
 ]  # fmt: skip
 
 

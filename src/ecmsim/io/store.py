@@ -15,6 +15,7 @@ the records form a hash chain (:mod:`ecmsim.io.ledger`), and
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -159,7 +160,7 @@ class FolderArea:
                     )
                 continue
             os.chmod(f.source, 0o444)
-            os.replace(f.source, dest)
+            _move(f.source, dest)
             folders.add(dest.parent)
         for d in sorted(folders):
             fsync_folder(d)
@@ -222,6 +223,25 @@ class DatabaseArea:
             yield p
 
 
+def _move(src: Path, dest: Path) -> None:
+    """Rename ``src`` to ``dest``; across file systems, copy beside ``dest`` (fsynced) and rename."""
+    try:
+        os.replace(src, dest)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        tmp = Path(tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)[1])
+        try:
+            shutil.copyfile(src, tmp)
+            fsync_path(tmp)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+
+
 # --------------------------------------------------------------------------- the store
 class QCStore:
     """An open QC store (see the module docstring); use :func:`open_store`."""
@@ -244,46 +264,21 @@ class QCStore:
         return self.area.describe(relpath)
 
     # ------------------------------------------------------------------ staging
-    @contextlib.contextmanager
-    def staging(self) -> Iterator[Path]:
-        """A private folder for the copies a check makes before it commits (removed afterwards)."""
-        if self.root is not None:
-            base = self.root / STAGING
-            base.mkdir(exist_ok=True)
-            _remove_stale_staging(base)
-            d = Path(tempfile.mkdtemp(prefix="check-", dir=base))
-        else:
-            d = Path(tempfile.mkdtemp(prefix="ecmsim-check-"))
-        try:
-            yield d
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
+    def staging(self) -> contextlib.AbstractContextManager[Path]:
+        """A private folder for the copies a check makes before it commits (see :func:`staging`)."""
+        return staging(self.location if self.root is None else self.root)
 
     def stage_copy(self, staging: Path, kind: str, src: str | Path, suffix: str) -> StagedFile:
-        """Copy an input into ``staging`` and hash the copy: what is archived is exactly what is read."""
-        tmp = Path(tempfile.mkstemp(dir=staging, suffix=suffix)[1])
-        try:
-            shutil.copyfile(src, tmp)
-        except FileNotFoundError:
-            raise InputDataError(f"{src}: file not found") from None
-        except OSError as exc:
-            raise OutputError(f"{tmp}: cannot copy {src} into the QC store's staging folder: {exc}") from None
-        fsync_path(tmp)
-        digest, size = _hash_file(tmp)
-        return StagedFile(kind, f"{_KIND_DIR[kind]}/{digest}{suffix}", tmp, digest, size)
+        """See :func:`stage_copy`."""
+        return stage_copy(staging, kind, src, suffix)
 
     def stage_bytes(self, staging: Path, kind: str, data: bytes, suffix: str) -> StagedFile:
-        """Write ``data`` into ``staging`` as an input to archive (a spec read once, as checked)."""
-        tmp = Path(tempfile.mkstemp(dir=staging, suffix=suffix)[1])
-        tmp.write_bytes(data)
-        fsync_path(tmp)
-        digest = sha256_bytes(data)
-        return StagedFile(kind, f"{_KIND_DIR[kind]}/{digest}{suffix}", tmp, digest, len(data))
+        """See :func:`stage_bytes`."""
+        return stage_bytes(staging, kind, data, suffix)
 
     def stage_results(self, tmp: Path, relpath: str) -> StagedFile:
-        """A results file written into the staging folder, hashed."""
-        digest, size = _hash_file(tmp)
-        return StagedFile("results", relpath, tmp, digest, size)
+        """See :func:`stage_results`."""
+        return stage_results(tmp, relpath)
 
     # ------------------------------------------------------------------ commit
     def commit(self, drafts: Sequence[RecordDraft]) -> list[dict[str, Any]]:
@@ -350,6 +345,79 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not self.findings
+
+
+@contextlib.contextmanager
+def staging(location: str | Path | None) -> Iterator[Path]:
+    """A private folder for the copies a check makes before it commits (removed afterwards).
+
+    For an existing folder store it is inside the store (``.staging/``), so files
+    move into place by rename; for a store not created yet it is a hidden folder
+    beside it (the store is created only when the check commits); for a
+    database store it is in the system's temporary folder.
+    """
+    loc = resolve_location(location)
+    if is_url(loc):
+        d = Path(tempfile.mkdtemp(prefix="ecmsim-check-"))
+    else:
+        root = Path(loc)
+        if (root / LEDGER_NAME).is_file():
+            base = root / STAGING
+            base.mkdir(exist_ok=True)
+            _remove_stale_staging(base)
+            d = Path(tempfile.mkdtemp(prefix="check-", dir=base))
+        else:
+            parent = root.parent if str(root.parent) else Path(".")
+            try:
+                d = Path(tempfile.mkdtemp(prefix=f".{root.name}.staging-", dir=parent))
+            except OSError as exc:
+                raise OutputError(f"{root}: cannot create the QC store here: {exc.strerror}") from None
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def stage_copy(staging: Path, kind: str, src: str | Path, suffix: str) -> StagedFile:
+    """Copy an input into ``staging`` and hash the copy: what is archived is exactly what is read."""
+    tmp = Path(tempfile.mkstemp(dir=staging, suffix=suffix)[1])
+    try:
+        shutil.copyfile(src, tmp)
+    except FileNotFoundError:
+        raise InputDataError(f"{src}: file not found") from None
+    except OSError as exc:
+        raise OutputError(f"{tmp}: cannot copy {src} into the QC store's staging folder: {exc}") from None
+    fsync_path(tmp)
+    digest, size = _hash_file(tmp)
+    return StagedFile(kind, f"{_KIND_DIR[kind]}/{digest}{suffix}", tmp, digest, size)
+
+
+def stage_bytes(staging: Path, kind: str, data: bytes, suffix: str) -> StagedFile:
+    """Write ``data`` into ``staging`` as an input to archive (a spec read once, as checked)."""
+    tmp = Path(tempfile.mkstemp(dir=staging, suffix=suffix)[1])
+    tmp.write_bytes(data)
+    fsync_path(tmp)
+    digest = sha256_bytes(data)
+    return StagedFile(kind, f"{_KIND_DIR[kind]}/{digest}{suffix}", tmp, digest, len(data))
+
+
+def stage_results(tmp: Path, relpath: str) -> StagedFile:
+    """A results file written into the staging folder, hashed."""
+    digest, size = _hash_file(tmp)
+    return StagedFile("results", relpath, tmp, digest, size)
+
+
+def describe_location(location: str | Path | None, relpath: str) -> str:
+    """Where a stored file will be, for people, before the store is open (see :meth:`QCStore.describe`)."""
+    loc = resolve_location(location)
+    return f"{ledger.redact(loc)}#{relpath}" if is_url(loc) else str(Path(loc) / relpath)
+
+
+def preflight(location: str | Path | None) -> None:
+    """Refuse a store location before any work: a folder with other files, a file, a missing parent."""
+    loc = resolve_location(location)
+    if not is_url(loc) and not (Path(loc) / LEDGER_NAME).is_file():
+        _check_new_folder(Path(loc), create=True)
 
 
 def _remove_stale_staging(base: Path) -> None:

@@ -32,15 +32,17 @@ if it is in tolerance.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ecmsim.errors import EXIT_OK, EXIT_REJECTED, InputDataError
+from ecmsim.errors import EXIT_OK, EXIT_REJECTED, ConfigError, InputDataError
+from ecmsim.io import store as qc_store
 from ecmsim.io.batch import BatchReader, Design, open_batch
 from ecmsim.io.common import sha256_file
 from ecmsim.io.qc_results import (
@@ -56,7 +58,7 @@ from ecmsim.io.qc_results import (
     dumps_json,
     qc_result_file,
 )
-from ecmsim.io.store import QCStore, RecordDraft, StagedFile, open_store, result_file_name
+from ecmsim.io.store import RecordDraft, StagedFile, result_file_name
 from ecmsim.jsonable import to_jsonable
 from ecmsim.qc.spec import (
     CHARACTERISTICS,
@@ -352,20 +354,39 @@ def run_check(
         with open_batch(path) as reader:
             _validate_batch(Path(path), reader, spec, preds)
     now = checked_at or datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    qs = open_store(store, create=True)
-    with qs.staging() as stg:
-        spec_f = qs.stage_bytes(stg, "spec", spec.text.encode("utf-8"), ".toml")
-        pred_fs = [qs.stage_copy(stg, "prediction", p, ".h5") for p in prediction_paths]
-        preds = load_predictions([f.source for f in pred_fs], prediction_paths)
+    qc_store.preflight(store)
+    # The store is opened (and created) only to commit: a check that fails leaves no trace.
+    with qc_store.staging(store) as stg:
+        spec_f = qc_store.stage_bytes(stg, "spec", spec.text.encode("utf-8"), ".toml")
+        pred_fs = [qc_store.stage_copy(stg, "prediction", p, ".h5") for p in prediction_paths]
+        with _named_as_given(pred_fs, prediction_paths):
+            preds = load_predictions([f.source for f in pred_fs], prediction_paths)
         outcomes: list[BatchOutcome] = []
         drafts: list[RecordDraft] = []
         for path in batch_paths:
-            inspection = qs.stage_copy(stg, "inspection", path, ".h5")
-            o, d = _check_one(inspection, str(path), spec, spec_f, preds, pred_fs, qs, stg, now)
+            inspection = qc_store.stage_copy(stg, "inspection", path, ".h5")
+            with _named_as_given([inspection], [path]):
+                o, d = _check_one(inspection, str(path), spec, spec_f, preds, pred_fs, stg, now)
+            o.results_file = qc_store.describe_location(store, d.fields["results_path"])
             outcomes.append(o)
             drafts.append(d)
+        qs = qc_store.open_store(store, create=True)
         qs.commit(drafts)
     return CheckRun(spec=spec, predictions=preds, checked_at=now, outcomes=outcomes, store=qs.location)
+
+
+@contextlib.contextmanager
+def _named_as_given(staged: Sequence[StagedFile], given: Sequence[str | Path]) -> Iterator[None]:
+    """Messages about a staged copy name the file the user gave."""
+    try:
+        yield
+    except (InputDataError, ConfigError) as exc:
+        text = str(exc)
+        for f, g in zip(staged, given, strict=True):
+            text = text.replace(str(f.source), str(g))
+        if text == str(exc):
+            raise
+        raise type(exc)(text) from None
 
 
 def _validate_batch(path: Path, reader: BatchReader, spec: Spec, preds: Predictions) -> None:
@@ -392,7 +413,6 @@ def _check_one(
     spec_f: StagedFile,
     preds: Predictions,
     pred_fs: Sequence[StagedFile],
-    qs: QCStore,
     staging: Path,
     now: str,
 ) -> tuple[BatchOutcome, RecordDraft]:
@@ -406,8 +426,7 @@ def _check_one(
         relpath = result_file_name(meta["batch_id"], now, draft.uid)
         tmp = staging / f"results-{draft.uid}.h5"
         o = _stream(reader, source, rspec, pred, pred_src, preds, tmp, inspection.sha256, now, draft.uid)
-    o.results_file = qs.describe(relpath)
-    results = qs.stage_results(tmp, relpath)
+    results = qc_store.stage_results(tmp, relpath)
     draft.files = [results, inspection, spec_f, *pred_fs]
     draft.fields = _record_fields(o, spec, spec_f, inspection, results, preds, pred_fs, now)
     draft.parts, draft.failures = _ledger_rows(o)

@@ -15,7 +15,7 @@ from pathlib import Path
 import h5py
 import pytest
 import sqlalchemy as sa
-from tests.qc.qc_helpers import run_cli
+from qc_helpers import run_cli
 
 from ecmsim.errors import InputDataError, OutputError
 from ecmsim.io import ledger

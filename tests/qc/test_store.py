@@ -224,3 +224,19 @@ def test_schema_versions(tmp_path, postgres_server) -> None:
             open_store(loc)
     with pytest.raises(InputDataError, match="no QC store"):
         open_store(tmp_path / "nothing")
+
+
+def test_staging_left_by_killed_checks_is_removed_when_old(synth_files, tmp_path) -> None:
+    store = tmp_path / "store"
+    old, fresh = tmp_path / ".store.staging-old", tmp_path / ".store.staging-fresh"
+    for d in (old, fresh):
+        d.mkdir()
+        (d / "copy.h5").write_bytes(b"x")
+    os.utime(old, (0, os.path.getmtime(old) - 7200))
+    _check(synth_files, str(store))
+    assert not old.exists() and fresh.exists()  # a fresh one may belong to a check still running
+    inside_old = store / ".staging" / "check-old"
+    inside_old.mkdir()
+    os.utime(inside_old, (0, os.path.getmtime(inside_old) - 7200))
+    _check(synth_files, str(store))
+    assert not inside_old.exists() and open_store(store).verify().ok

@@ -368,6 +368,7 @@ def staging(location: str | Path | None) -> Iterator[Path]:
             d = Path(tempfile.mkdtemp(prefix="check-", dir=base))
         else:
             parent = root.parent if str(root.parent) else Path(".")
+            _remove_stale_staging(parent, prefix=f".{root.name}.staging-")
             try:
                 d = Path(tempfile.mkdtemp(prefix=f".{root.name}.staging-", dir=parent))
             except OSError as exc:
@@ -420,12 +421,13 @@ def preflight(location: str | Path | None) -> None:
         _check_new_folder(Path(loc), create=True)
 
 
-def _remove_stale_staging(base: Path) -> None:
+def _remove_stale_staging(base: Path, prefix: str = "check-") -> None:
+    """Remove staging folders that killed checks left (older than :data:`STALE_STAGING_S`)."""
     now = time.time()
     with contextlib.suppress(OSError):
         for e in os.scandir(base):
             with contextlib.suppress(OSError):
-                if e.is_dir() and now - e.stat().st_mtime > STALE_STAGING_S:
+                if e.name.startswith(prefix) and e.is_dir() and now - e.stat().st_mtime > STALE_STAGING_S:
                     shutil.rmtree(e.path, ignore_errors=True)
 
 

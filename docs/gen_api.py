@@ -37,6 +37,7 @@ MODULES = (
     "ecmsim.stepper",
     "ecmsim.history",
     "ecmsim.equilibrium",
+    "ecmsim.channel",
     "ecmsim.solvers",
     "ecmsim.io",
     "ecmsim.qc",

@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from ecmsim.datafiles import DataEntry, NameIndex, RawData, load_raw, slug
 from ecmsim.errors import DataError
-from ecmsim.units import A_PER_CM2
+from ecmsim.units import A_PER_CM2, G_PER_CM3
 
 EFFICIENCY_MODELS = ("constant", "threshold", "table")
 FloatArray = npt.NDArray[np.float64]
@@ -47,6 +47,36 @@ class Electrolyte(DataEntry):
     temperature_coefficient_source: str
     valid_temperature_C: tuple[float, float]
     boiling_point_C: float
+    property_concentration_wt_pct: tuple[float, ...] = ()
+    density_g_per_cm3: tuple[float, ...] = ()
+    viscosity_mPa_s: tuple[float, ...] = ()
+    specific_heat_J_per_kg_K: float | None = None
+
+    def bulk_properties(self, concentration_wt_pct: float) -> tuple[float, float, float]:
+        """Density (kg/m³), viscosity (Pa·s) and specific heat (J/(kg·K)) at a concentration.
+
+        Density and viscosity are tabulated at ``reference_temperature_C``
+        against ``property_concentration_wt_pct`` and interpolated linearly.
+
+        Raises
+        ------
+        DataError
+            When the entry lacks the properties or the concentration lies outside their table.
+        """
+        c = self.property_concentration_wt_pct
+        if not c or self.specific_heat_J_per_kg_K is None:
+            raise DataError(
+                f"electrolyte {self.key} has no flow properties: its data entry needs property_concentration_wt_pct, "
+                f"density_g_per_cm3, viscosity_mPa_s and specific_heat_J_per_kg_K ({self.file})"
+            )
+        if not c[0] <= concentration_wt_pct <= c[-1]:
+            raise DataError(
+                f"electrolyte {self.key}: concentration {concentration_wt_pct} wt % outside the range "
+                f"{c[0]}–{c[-1]} wt % of its density and viscosity table ({self.file})"
+            )
+        rho = float(np.interp(concentration_wt_pct, c, self.density_g_per_cm3)) * G_PER_CM3
+        mu = float(np.interp(concentration_wt_pct, c, self.viscosity_mPa_s)) * 1e-3
+        return rho, mu, self.specific_heat_J_per_kg_K
 
     def conductivity(self, concentration_wt_pct: float, temperature_C: float) -> float:
         """Conductivity κ (S/m) at a concentration and temperature.
@@ -247,6 +277,7 @@ def _electrolyte(key: str, entry: Mapping[str, Any]) -> Electrolyte:
         "temperature_coefficient_source", "valid_temperature_C", "boiling_point_C",
         "boiling_point_source", "density_g_per_cm3", "density_source",
         "specific_heat_J_per_kg_K", "specific_heat_source", "notes",
+        "property_concentration_wt_pct", "viscosity_mPa_s", "properties_source",
     }  # fmt: skip
     for k in entry:
         if not k.startswith("_") and k not in allowed:
@@ -260,6 +291,7 @@ def _electrolyte(key: str, entry: Mapping[str, Any]) -> Electrolyte:
         raise _fail(where, "concentration_wt_pct must be strictly increasing")
     if any(k <= 0 for k in kappa):
         raise _fail(where, "conductivity_S_per_m values must be > 0")
+    props = _bulk_properties(entry, where)
     trange = _numbers(entry, "valid_temperature_C", where)
     if len(trange) != 2 or trange[0] >= trange[1]:
         raise _fail(where, "valid_temperature_C must be [low, high]")
@@ -277,7 +309,33 @@ def _electrolyte(key: str, entry: Mapping[str, Any]) -> Electrolyte:
         valid_temperature_C=(trange[0], trange[1]),
         boiling_point_C=_number(entry, "boiling_point_C", where),
         file=str(entry["_file"]),
+        **props,
     )
+
+
+def _bulk_properties(entry: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The optional flow properties of an electrolyte entry (all four keys or none but a scalar density)."""
+    out: dict[str, Any] = {}
+    if "specific_heat_J_per_kg_K" in entry:
+        cp = _number(entry, "specific_heat_J_per_kg_K", where)
+        if not 1000.0 <= cp <= 5000.0:
+            raise _fail(where, f"specific_heat_J_per_kg_K = {cp} must lie in 1000-5000")
+        out["specific_heat_J_per_kg_K"] = cp
+    if "property_concentration_wt_pct" not in entry:
+        if "viscosity_mPa_s" in entry:
+            raise _fail(where, "viscosity_mPa_s needs property_concentration_wt_pct (the concentrations of its values)")
+        return out
+    conc = _numbers(entry, "property_concentration_wt_pct", where)
+    rho = _numbers(entry, "density_g_per_cm3", where)
+    mu = _numbers(entry, "viscosity_mPa_s", where)
+    if not len(conc) == len(rho) == len(mu):
+        raise _fail(where, "property_concentration_wt_pct, density_g_per_cm3 and viscosity_mPa_s need the same length")
+    if any(b <= a for a, b in itertools.pairwise(conc)):
+        raise _fail(where, "property_concentration_wt_pct must be strictly increasing")
+    if any(not 0.5 <= r <= 3.0 for r in rho) or any(not 0.1 <= m <= 100.0 for m in mu):
+        raise _fail(where, "density_g_per_cm3 values must lie in 0.5-3 and viscosity_mPa_s values in 0.1-100")
+    out.update(property_concentration_wt_pct=conc, density_g_per_cm3=rho, viscosity_mPa_s=mu)
+    return out
 
 
 class ElectrolyteDB:

@@ -468,3 +468,52 @@ def vcycle(shapes, mats, interps, actives, f: np.ndarray, nu: int) -> np.ndarray
         return u
 
     return cycle(0, f.ravel()).reshape(shapes[0])
+
+
+# --------------------------------------------------------------------- channel
+R_GAS = 8.314462618
+
+
+def march_temperature(length, perimeter, joule, n_mid, p_mid, q_l, t_in, cap, k_ref, a_t, t_ref, exponent, wall_h):
+    """Face temperatures and cell void fractions: each cell's linear ODE solved in closed form,
+    T_{k+1} = T_w + (T_k − T_w) e^x ... written as the exponential of the affine right-hand side."""
+    n = len(length)
+    temp = np.empty(n + 1)
+    void = np.empty(n)
+    temp[0] = t_in
+    for k in range(n):
+        q_g = n_mid[k] * R_GAS * temp[k] / p_mid[k]
+        void[k] = q_g / (q_g + q_l)
+        gas = (1.0 - void[k]) ** exponent
+        g = joule[k] / length[k]
+        loss = wall_h * perimeter[k]
+        # cap dT/ds = c0 + c1 T
+        c1 = k_ref * a_t * gas * g - loss
+        c0 = k_ref * (1.0 - a_t * t_ref) * gas * g + loss * t_in
+        if abs(c1) < 1e-300:
+            temp[k + 1] = temp[k] + c0 * length[k] / cap
+        else:
+            fixed = -c0 / c1
+            temp[k + 1] = fixed + (temp[k] - fixed) * math.exp(min(c1 * length[k] / cap, 50.0))
+    return temp, void
+
+
+def march_pressure(length, area, dh, resistance, entry_loss, exit_loss, mu, temp, n_faces, q_l, rho, p_out):
+    """Face pressures upstream from the outlet, the mean cell pressure by plain fixed point."""
+    n = len(length)
+    p = np.empty(n + 1)
+    re = np.empty(n)
+    q_g = n_faces[n] * R_GAS * temp[n] / p_out
+    p[n] = p_out + exit_loss * 0.5 * rho * q_l * (q_l + q_g) / area[n - 1] ** 2
+    for k in reversed(range(n)):
+        pk = p[k + 1]
+        for _ in range(3):
+            q_g = 0.5 * (n_faces[k] + n_faces[k + 1]) * R_GAS * 0.5 * (temp[k] + temp[k + 1]) / (0.5 * (pk + p[k + 1]))
+            re[k] = rho * q_l * dh[k] / (area[k] * mu[k])
+            mix = rho * q_l * (q_l + q_g) / area[k] ** 2
+            friction = mu[k] * resistance[k] * (q_l + q_g) * length[k]
+            if re[k] > 2300.0:
+                friction = max(friction, 0.316 * re[k] ** -0.25 * length[k] / dh[k] * 0.5 * mix)
+            pk = p[k + 1] + friction + entry_loss[k] * 0.5 * mix
+        p[k] = pk
+    return p, re

@@ -490,8 +490,9 @@ def march_temperature(length, perimeter, joule, n_mid, p_mid, q_l, t_in, cap, k_
         # cap dT/ds = c0 + c1 T
         c1 = k_ref * a_t * gas * g - loss
         c0 = k_ref * (1.0 - a_t * t_ref) * gas * g + loss * t_in
-        if abs(c1) < 1e-300:
-            temp[k + 1] = temp[k] + c0 * length[k] / cap
+        x = c1 * length[k] / cap
+        if abs(x) < 1e-8:  # the closed form below cancels; its series to second order
+            temp[k + 1] = temp[k] + (c0 + c1 * temp[k]) * length[k] / cap * (1.0 + 0.5 * x)
         else:
             fixed = -c0 / c1
             temp[k + 1] = fixed + (temp[k] - fixed) * math.exp(min(c1 * length[k] / cap, 50.0))

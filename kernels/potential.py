@@ -766,3 +766,62 @@ def anode_normal_gradient(kind, psi_w, psi_n, phi, h, u_anode, theta_min, dphidn
                 # Degenerate level set (flat): fall back to the gradient magnitude.
                 dphidn[i, j] = math.sqrt(gr * gr + gz * gz)
             known[i, j] = True
+
+
+@njit(cache=True)
+def _harmonic(a, b):
+    # conductance of two half-links in series, per unit length: the face coefficient
+    return 2.0 * a * b / (a + b)
+
+
+@njit(cache=True)
+def scale_conductivity(kind, kappa, stencil, rhs):
+    """Turn an assembled Laplacian into the operator of ∇·(κ ∇φ) for a conductivity per node.
+
+    ``kappa`` is the conductivity of each node relative to the one the current is
+    later scaled with (dimensionless, > 0 on electrolyte nodes; its value on other
+    nodes is not read).  A link between two electrolyte nodes ``a, b`` takes the
+    harmonic mean ``2 k_a k_b / (k_a + k_b)`` as its face coefficient (two half-cells in
+    series), a cut link to an electrode the node's own ``k`` (the electrolyte it
+    crosses): in the stencil of :func:`assemble`, every link weight ``RM, RP, ZM, ZP`` of
+    node ``(i, j)`` is multiplied by its face coefficient, the cut-link part of the
+    diagonal (``DIAG`` minus the link weights) and ``rhs`` by ``k_ij``.  The matrix stays
+    symmetric (the harmonic mean is), so every solver and the Galerkin multigrid work on
+    it unchanged.  Call it right after :func:`assemble`; the fluxes of
+    :func:`boundary_node_flux` and the gradients of :func:`anode_normal_gradient` then
+    need the node's ``k`` as a factor.
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+        Node kinds.
+    kappa : float64 array (nr, nz)
+        Relative conductivity per node.
+    stencil : float64 array (5, nr, nz), in/out
+        As filled by :func:`assemble`; scaled in place.
+    rhs : float64 array (nr, nz), in/out, V
+        As filled by :func:`assemble`; scaled in place.
+    """
+    nr, nz = kind.shape
+    diag = stencil[DIAG]
+    c_rm = stencil[RM]
+    c_rp = stencil[RP]
+    c_zm = stencil[ZM]
+    c_zp = stencil[ZP]
+    for i in range(nr):
+        for j in range(nz):
+            if kind[i, j] != 0:
+                continue
+            k0 = kappa[i, j]
+            links = c_rm[i, j] + c_rp[i, j] + c_zm[i, j] + c_zp[i, j]
+            cut = diag[i, j] - links
+            if c_rm[i, j] != 0.0:
+                c_rm[i, j] *= _harmonic(k0, kappa[i - 1, j])
+            if c_rp[i, j] != 0.0:
+                c_rp[i, j] *= _harmonic(k0, kappa[i + 1, j])
+            if c_zm[i, j] != 0.0:
+                c_zm[i, j] *= _harmonic(k0, kappa[i, j - 1])
+            if c_zp[i, j] != 0.0:
+                c_zp[i, j] *= _harmonic(k0, kappa[i, j + 1])
+            diag[i, j] = c_rm[i, j] + c_rp[i, j] + c_zm[i, j] + c_zp[i, j] + k0 * cut
+            rhs[i, j] *= k0

@@ -518,3 +518,26 @@ def march_pressure(length, area, dh, resistance, entry_loss, exit_loss, mu, temp
             pk = p[k + 1] + friction + entry_loss[k] * 0.5 * mix
         p[k] = pk
     return p, re
+
+
+def scale_conductivity_sparse(kind, stencil, rhs, kappa):
+    """The matrix and right-hand side of ∇·(κ∇φ) built from an assembled Laplacian: each
+    link between electrolyte nodes times the harmonic mean of their κ, every cut link to an
+    electrode (the diagonal minus the node's link weights, and the right-hand side) times the
+    node's own κ."""
+    a = stencil_to_sparse(kind, stencil).tolil()
+    idx = -np.ones(kind.shape, dtype=np.int64)
+    nodes = np.argwhere(kind == 0)
+    idx[tuple(nodes.T)] = np.arange(len(nodes))
+    k_nodes = kappa[tuple(nodes.T)]
+    out = a.copy()
+    for n in range(len(nodes)):
+        links = 0.0
+        for col in a.rows[n]:
+            if col != n:
+                links += -a[n, col]
+                ka, kb = k_nodes[n], k_nodes[col]
+                out[n, col] = a[n, col] * 2.0 * ka * kb / (ka + kb)
+        diag_links = sum(-out[n, col] for col in out.rows[n] if col != n)
+        out[n, n] = diag_links + k_nodes[n] * (a[n, n] - links)
+    return out.tocsr(), rhs[kind == 0] * k_nodes

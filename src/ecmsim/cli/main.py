@@ -32,7 +32,7 @@ _state = {"verbose": 0}
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ecmsim")
 @click.option("-v", "--verbose", count=True, help="More log output; tracebacks on errors.")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Only results and errors: no progress bars, notices or log messages.")
 def cli(verbose: int, quiet: bool) -> None:
     """ecmsim: simulate electrochemical drilling (ECD/STEM) of cooling holes in
     superalloys and check drilled parts against inspection data.
@@ -43,8 +43,11 @@ def cli(verbose: int, quiet: bool) -> None:
       ecmsim config show example:stem-in718   resolved values, units, derived gap
       ecmsim materials list                   alloys and their ω
     """
+    from ecmsim.cli.progress import set_quiet
+
     _state["verbose"] = verbose
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    set_quiet(quiet)
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import click
 
 from ecmsim.cli.options import echo_json, json_flag, output_option, set_option
+from ecmsim.cli.progress import notice
+
+if TYPE_CHECKING:
+    from ecmsim.cli.progress import ProgressBar
 
 
 @click.command("simulate")
@@ -25,7 +32,6 @@ def simulate_command(
 
     Prints a summary (or JSON with --json) and writes the HDF5 result.
     """
-    import sys
     from pathlib import Path
 
     from ecmsim.config import load_config
@@ -47,17 +53,15 @@ def simulate_command(
             for key, value in eq.summary().items():
                 text = f"{value:.4g}" if isinstance(value, float) else str(value)
                 click.echo(f"  {key:<32} {text}")
-            click.echo(f"  result written to {out}")
+            notice(f"  result written to {out}")
         return
 
     from ecmsim.io import write_result
     from ecmsim.simulation import simulate
 
-    show_bar = not no_progress and not as_json and sys.stderr.isatty()
-    progress = _ProgressBar() if show_bar else None
-    result = simulate(cfg, progress=progress)
-    if progress is not None:
-        progress.close()
+    bar, report = _simulation_bar(no_progress)
+    with bar:
+        result = simulate(cfg, progress=report if bar.active else None)
     write_result(out, result)
     summary = result.summary()
     if as_json:
@@ -66,30 +70,19 @@ def simulate_command(
         _print_summary(summary, out)
 
 
-class _ProgressBar:
-    """Depth, time and current on one refreshed terminal line."""
+def _simulation_bar(no_progress: bool) -> tuple[ProgressBar, Callable[[dict[str, float]], None]]:
+    """The shared bar and the simulation's progress callback drawing depth, time and current on it."""
+    from ecmsim.cli.progress import progress_bar
 
-    def __init__(self) -> None:
-        self._last = 0.0
+    bar = progress_bar("simulate", total=1.0, unit="", enabled=not no_progress)
 
-    def __call__(self, info: dict[str, float]) -> None:
-        import time
-
-        now = time.monotonic()
-        if now - self._last < 0.2:
-            return
-        self._last = now
-        frac = info["fraction"]
-        bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
-        click.echo(
-            f"\r[{bar}] {100 * frac:5.1f}%  depth {info['depth_mm']:.3f} mm  "
-            f"t {info['time_s']:.1f} s  I {info['current_A']:.3f} A",
-            nl=False,
-            err=True,
+    def report(info: dict[str, float]) -> None:
+        bar.update(
+            info["fraction"],
+            detail=f"depth {info['depth_mm']:.3f} mm  t {info['time_s']:.1f} s  I {info['current_A']:.3f} A",
         )
 
-    def close(self) -> None:
-        click.echo("", err=True)
+    return bar, report
 
 
 #: The lines of the summary: label, key of ``SimulationResult.summary()``, unit.
@@ -111,4 +104,4 @@ def _print_summary(summary: dict[str, object], out: object) -> None:
         click.echo(f"  {label:<22} {text:>12} {unit}")
     if summary.get("message"):
         click.echo(f"  {summary['message']}")
-    click.echo(f"  result written to {out}")
+    notice(f"  result written to {out}")

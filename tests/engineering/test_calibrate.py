@@ -57,9 +57,13 @@ def test_conductivity_factor_is_recovered_within_its_interval(
 
 def test_api_two_parameters_reduce_the_residual(fast_config: Path, measured: list[str]) -> None:
     """Factor and overpotential from two voltages: strongly correlated, the fit says so."""
-    r = calibrate(fast_config, measured, fit=["conductivity_factor", "overpotential_V"], max_evaluations=10)
+    calls: list[tuple[int, int]] = []
+    r = calibrate(fast_config, measured, fit=["conductivity_factor", "overpotential_V"], max_evaluations=10,
+                  progress=lambda done, total, left: calls.append((done, total)))  # fmt: skip
     assert r.rms_after < r.rms_before / 3
     assert r.evaluations <= 10 + 4  # the budget, plus the Jacobian for the intervals
+    # The progress callback saw every evaluation once, counting up to the total, never above its bound.
+    assert [c[0] for c in calls] == list(range(1, r.evaluations + 1)) and all(d <= t for d, t in calls)
     assert r.correlation.shape == (2, 2) and np.all(np.isfinite(r.ci_low))
 
 

@@ -165,3 +165,46 @@ def test_sweep_cli(fast_config: Path, tmp_path: Path, run_main) -> None:
     assert np.all(np.isfinite(s.metrics["diameter_mm"])) and np.all(np.isnan(s.metrics["taper_deg"]))
     code, stdout, err = run_main(["sweep", fast_config, "--vary", "electrical.voltag=8:14:7", "-o", out])
     assert code == 2 and "did you mean 'electrical.voltage_V'" in err and "Traceback" not in err
+    # Every metric of every point is in the JSON, in plan order.
+    from ecmsim.io.sweep import SWEEP_METRICS
+
+    pts = info["points"]
+    assert len(pts) == 4 and [p["param_hash"] for p in pts] == s.param_hash
+    for p, dia in zip(pts, s.metrics["diameter_mm"], strict=True):
+        assert set(SWEEP_METRICS) <= set(p) and p["diameter_mm"] == pytest.approx(dia, rel=1e-12)
+        assert p["taper_deg"] is None and p["status"] in ("equilibrium", "not_converged")
+
+
+def test_sweep_table_show_and_csv(fast_config: Path, tmp_path: Path, run_main) -> None:
+    import csv
+
+    out, table = tmp_path / "w.h5", tmp_path / "w.csv"
+    code, stdout, err = run_main(["sweep", fast_config, "--vary", GRID[0], "--vary", GRID[1], "-o", out,
+                                  "--workers", "1", "--csv", table])  # fmt: skip
+    assert code == 0, err
+    s = read_sweep(out)
+    lines = stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if "voltage_V" in line and "status" in line)
+    assert "Ø mm" in lines[head] and "taper °" in lines[head]
+    body = lines[head + 1 : head + 5]
+    for line, v, dia in zip(body, s.values, s.metrics["diameter_mm"], strict=True):
+        cells = line.split()
+        assert [float(cells[0]), float(cells[1])] == list(v) and cells[2] == "completed"
+        assert float(cells[3]) == pytest.approx(dia, abs=1e-3)
+    rows = list(csv.DictReader(table.read_text(encoding="utf-8").splitlines()))
+    assert len(rows) == 4 and rows[0]["electrical.voltage_V"] == "6.0"
+    for r, dia, taper in zip(rows, s.metrics["diameter_mm"], s.metrics["taper_deg"], strict=True):
+        assert float(r["diameter_mm"]) == dia and float(r["taper_deg"]) == taper and r["exit_diameter_mm"] == ""
+    # sweep show: the same table, the JSON, a CSV; the sweep file is only read.
+    before = out.read_bytes()
+    code, shown, err = run_main(["sweep", "show", out])
+    assert code == 0, err
+    assert all(line in shown.splitlines() for line in body)
+    code, js, err = run_main(["sweep", "show", out, "--json", "--csv", tmp_path / "again.csv"])
+    assert code == 0, err
+    assert [p["diameter_mm"] for p in json.loads(js)["points"]] == list(s.metrics["diameter_mm"])
+    assert (tmp_path / "again.csv").read_bytes() == table.read_bytes() and out.read_bytes() == before
+    code, _, err = run_main(["sweep", "show", tmp_path / "missing.h5"])
+    assert code == 2 and "missing.h5" in err and "Traceback" not in err
+    code, _, err = run_main(["sweep", "show", out, "--csv", tmp_path / "no" / "x.csv"])
+    assert code == 4 and "does not exist" in err

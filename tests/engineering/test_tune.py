@@ -70,6 +70,10 @@ def test_bad_search_inputs_are_input_errors(fast_config: Path, run_main) -> None
 
 
 def test_api_transient_mode_for_entry_diameter(fast_config: Path) -> None:
-    r = tune(fast_config, ["entry_diameter_mm=1.7:0.05"], vary=["electrical.voltage_V=6:9"], check=False)
+    calls: list[tuple[int, int]] = []
+    r = tune(fast_config, ["entry_diameter_mm=1.7:0.05"], vary=["electrical.voltage_V=6:9"], check=False,
+             progress=lambda done, total, left: calls.append((done, total)))  # fmt: skip
     assert r.mode == "transient"  # the entry diameter needs a transient run
     assert r.feasible, r.message
+    assert [c[0] for c in calls] == list(range(1, len(calls) + 1)) and len(calls) >= 1
+    assert all(d <= t for d, t in calls)

@@ -48,7 +48,9 @@ def _skewed(seed: int = 2) -> object:
 
 def test_capability_uses_measured_values_so_the_iso_percentile_method_applies(tmp_path: Path) -> None:
     files = _write(tmp_path, "skew", _skewed())
-    run = run_spc([files["batch"]], files["spec"])
+    calls: list[tuple[int, int]] = []
+    run = run_spc([files["batch"]], files["spec"], progress=lambda d, t, left: calls.append((d, t)))
+    assert [d for d, _ in calls] == list(range(1, calls[-1][1] + 1))  # every step, up to the total
     cap = next(s for s in run.series if s.key == "diameter:A").capability
     assert cap is not None and cap.percentile is not None
     d = _batch_diameters(files["batch"]).astype(float)

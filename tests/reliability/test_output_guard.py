@@ -90,7 +90,11 @@ SPC = ["qc", "spc", "batch.h5", "--spec", "spec.toml", "--predictions", "result.
 # fmt: off
 FILE_COMMANDS = [
     Command("simulate", "-o", ["simulate", "cfg.toml", "-o", "{OUT}"], ["cfg.toml"]),
-    Command("sweep", "-o", ["sweep", "cfg.toml", "--vary", "electrical.voltage_V=8,9", "-o", "{OUT}"], ["cfg.toml"]),
+    Command("sweep run", "-o", ["sweep", "cfg.toml", "--vary", "electrical.voltage_V=8,9", "-o", "{OUT}"],
+            ["cfg.toml"]),
+    Command("sweep run", "--csv", ["sweep", "cfg.toml", "--vary", "electrical.voltage_V=8,9", "-o", "new.h5",
+                                   "--csv", "{OUT}"], ["cfg.toml"]),
+    Command("sweep show", "--csv", ["sweep", "show", "sweep.h5", "--csv", "{OUT}"], ["sweep.h5"]),
     Command("calibrate", "-o", ["calibrate", "cfg.toml", "--measurements", "batch.h5@electrical.voltage_V=8",
                                 "-o", "{OUT}"], ["cfg.toml", "batch.h5"]),
     Command("tune", "-o", ["tune", "cfg.toml", "--target", "diameter_mm=0.9:0.02", "-o", "{OUT}"], ["cfg.toml"]),
@@ -241,7 +245,7 @@ def test_two_outputs_naming_one_file_are_refused(work: Path, capsys: pytest.Capt
 
 
 #: Output options of every command (Click parameter names), and the commands that write no file.
-OUTPUT_PARAMS = {"output", "output_dir", "report", "json_out", "freeze"}
+OUTPUT_PARAMS = {"output", "output_dir", "report", "json_out", "freeze", "csv_out"}
 COVERED = {(c.name, c.option) for c in FILE_COMMANDS} | {("qc synth", "-o"), ("demo", "-o")}
 NO_FILE_OUTPUT = {
     "config validate", "config show", "config examples", "materials list", "materials show",

@@ -25,9 +25,10 @@ from ecmsim.cli.options import echo_json, json_flag, mode_option, output_option,
 @output_option("Calibrated config (TOML); default: <config name>-calibrated.toml.")
 @set_option
 @json_flag
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
 def calibrate_command(
     config: str, measurements: tuple[str, ...], fit: str, mode: str, max_evaluations: int, output: str | None,
-    overrides: tuple[str, ...], as_json: bool,
+    overrides: tuple[str, ...], as_json: bool, no_progress: bool,
 ) -> None:  # fmt: skip
     """Fit parameters of CONFIG to measured hole diameters (least squares) and write a calibrated config.
 
@@ -37,6 +38,7 @@ def calibrate_command(
     """
     from pathlib import Path
 
+    from ecmsim.cli.progress import notice, progress_bar
     from ecmsim.engineering.calibrate import calibrate, calibrated_header
     from ecmsim.engineering.common import write_config_toml
     from ecmsim.io.guard import config_inputs, measurement_inputs, refuse_unsafe_outputs
@@ -47,7 +49,11 @@ def calibrate_command(
     refuse_unsafe_outputs([("-o", out)], inputs)
     check_output_folder(out)
     names = [f.strip() for f in fit.split(",") if f.strip()]
-    res = calibrate(config, measurements, fit=names, mode=mode, overrides=overrides, max_evaluations=max_evaluations)
+    with progress_bar("calibrate", unit="evaluations", enabled=not no_progress, at_most=True) as bar:
+        res = calibrate(
+            config, measurements, fit=names, mode=mode, overrides=overrides, max_evaluations=max_evaluations,
+            progress=bar,
+        )  # fmt: skip
     write_config_toml(out, res.config_doc, calibrated_header(res, config))
     summary = {**res.summary(), "output": str(out)}
     if as_json:
@@ -66,4 +72,4 @@ def calibrate_command(
                    f"{s['predicted_before_mm']:.4f} → {s['predicted_after_mm']:.4f} mm")  # fmt: skip
     for w in res.warnings:
         click.echo(f"  warning: {w}")
-    click.echo(f"  calibrated config written to {out}")
+    notice(f"  calibrated config written to {out}")

@@ -84,6 +84,7 @@ _FILE = click.Path(dir_okay=False)
     show_default=True,
     help="Paper of a PDF report (--report FILE.pdf).",
 )
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
 def spc_command(
     ctx: click.Context,
@@ -105,6 +106,7 @@ def spc_command(
     report: str | None,
     json_out: str | None,
     paper: str,
+    no_progress: bool,
 ) -> None:
     """Process statistics of inspection BATCHES (in production order): capability, control charts,
     run rules, and drift of the residuals measured − predicted.
@@ -125,6 +127,7 @@ def spc_command(
     import io
     from pathlib import Path
 
+    from ecmsim.cli.progress import progress_bar
     from ecmsim.errors import ConfigError, OutputError
     from ecmsim.io.common import output_lock
     from ecmsim.io.spc_limits import write_spc_limits
@@ -157,18 +160,25 @@ def spc_command(
     refuse_overwrite(outputs, [*inputs, ("--limits", limits)])
     if freeze and Path(freeze).exists():
         raise OutputError(f"{freeze}: exists; limits files are records and are never overwritten (give a new name)")
-    run = run_spc(batches, spec, predictions, limits_path=limits, options=opts)
     html = None
     pdf_bytes = None
-    if is_pdf(report):
-        from ecmsim.qc.spc_pdf import render_spc_pdf
+    with progress_bar("spc", unit="steps", enabled=not no_progress) as bar:
+        extra = 1 if report else 0  # the report is one more step
 
-        pdf_bytes = io.BytesIO()
-        render_spc_pdf(run, pdf_bytes, paper)
-    elif report:
-        from ecmsim.qc.spc_report import render_spc_html
+        def progress(done: int, total: int, left: float | None) -> None:
+            bar.update(done, total + extra)
 
-        html = render_spc_html(run)
+        run = run_spc(batches, spec, predictions, limits_path=limits, options=opts, progress=progress)
+        if is_pdf(report):
+            from ecmsim.qc.spc_pdf import render_spc_pdf
+
+            pdf_bytes = io.BytesIO()
+            render_spc_pdf(run, pdf_bytes, paper)
+        elif report:
+            from ecmsim.qc.spc_report import render_spc_html
+
+            html = render_spc_html(run)
+        bar.advance(extra)
     data = run.to_json() if json_out else None
     if freeze:
         with output_lock(freeze, new=True):  # concurrent freezes to one file: one wins, the others fail

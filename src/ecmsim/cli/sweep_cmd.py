@@ -10,6 +10,8 @@ from ecmsim.cli.options import echo_json, json_flag, mode_option, output_option,
 from ecmsim.cli.progress import notice
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ecmsim.io.sweep import SweepData
 
 #: Points listed on the terminal after a run (all of them: ``ecmsim sweep show FILE``).
@@ -94,7 +96,9 @@ def sweep_run_command(
     from ecmsim.io.guard import config_inputs, refuse_unsafe_outputs
     from ecmsim.io.sweep import journal_path, read_sweep
 
-    outputs = [("-o", output), ("-o (its journal)", journal_path(output)), ("--csv", csv_out)]
+    outputs: list[tuple[str, str | Path | None]] = [
+        ("-o", output), ("-o (its journal)", journal_path(output)), ("--csv", csv_out),
+    ]  # fmt: skip
     refuse_unsafe_outputs(outputs, config_inputs("CONFIG", config))
     with progress_bar("sweep", unit="points", enabled=not no_progress) as bar:
         outcome = run_sweep(

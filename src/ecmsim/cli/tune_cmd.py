@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from ecmsim.cli.options import echo_json, json_flag, mode_option, output_option, repeatable, set_option
+from ecmsim.cli.progress import notice
 
 
 @click.command("tune")
@@ -28,10 +29,11 @@ from ecmsim.cli.options import echo_json, json_flag, mode_option, output_option,
 @output_option("Write the tuned config (TOML).")
 @set_option
 @json_flag
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
 def tune_command(
     config: str, targets: tuple[str, ...], vary: tuple[str, ...], maximize: str | None, minimize: str | None,
     mode: str, min_gap: float | None, max_current_density: float | None, no_check: bool, output: str | None,
-    overrides: tuple[str, ...], as_json: bool,
+    overrides: tuple[str, ...], as_json: bool, no_progress: bool,
 ) -> None:  # fmt: skip
     """Find parameters of CONFIG whose predicted hole meets the targets.
 
@@ -40,6 +42,7 @@ def tune_command(
 
     Exit code 1 when no parameters within the ranges meet the targets.
     """
+    from ecmsim.cli.progress import progress_bar
     from ecmsim.engineering.common import write_config_toml
     from ecmsim.engineering.tune import require_feasible, tune
     from ecmsim.io.guard import config_inputs, refuse_unsafe_outputs
@@ -48,10 +51,11 @@ def tune_command(
     refuse_unsafe_outputs([("-o", output)], config_inputs("CONFIG", config))
     if output:
         check_output_folder(output)
-    res = tune(
-        config, targets, vary=vary, maximize=maximize, minimize=minimize, mode=mode, overrides=overrides,
-        min_gap_mm=min_gap, max_current_density=max_current_density, check=not no_check,
-    )  # fmt: skip
+    with progress_bar("tune", unit="solves", enabled=not no_progress, at_most=True) as bar:
+        res = tune(
+            config, targets, vary=vary, maximize=maximize, minimize=minimize, mode=mode, overrides=overrides,
+            min_gap_mm=min_gap, max_current_density=max_current_density, check=not no_check, progress=bar,
+        )  # fmt: skip
     if output and res.feasible:
         header = [f"Tuned by ecmsim tune from {config}: {res.message}.",
                   "Targets: " + ", ".join(targets)]  # fmt: skip
@@ -97,6 +101,6 @@ def _print(s: dict[str, Any]) -> None:
                    f"entry {m.get('entry_diameter_mm') or float('nan'):.4g} mm, "
                    f"taper {m.get('taper_deg') or float('nan'):.3g}°; targets: {met}")  # fmt: skip
     if s.get("output"):
-        click.echo(f"  tuned config written to {s['output']}")
+        notice(f"  tuned config written to {s['output']}")
     if s["feasible"]:
         click.echo(f"  {s['message']}")

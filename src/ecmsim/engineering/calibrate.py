@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
@@ -174,6 +174,8 @@ class _Problem:
         self.notes: set[str] = set()
         self.failures: dict[str, str] = {}
         self.budget: int | None = None
+        self.progress: Callable[[int, int, float | None], None] | None = None
+        self.expected = 0
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted diameters (mm) at every measurement for parameters ``x``."""
@@ -193,6 +195,8 @@ class _Problem:
                 out.append(np.full(s.diameter.size, np.nan))
         pred = np.concatenate(out)
         self.cache[key] = pred
+        if self.progress is not None:
+            self.progress(len(self.cache), max(self.expected, len(self.cache)), None)
         return pred
 
     def _predict_set(self, cfg: ProcessConfig, s: MeasurementSet) -> np.ndarray:
@@ -263,6 +267,7 @@ def calibrate(
     overrides: Sequence[str] = (),
     max_evaluations: int = 40,
     model_uncertainty_mm: float = MODEL_UNCERTAINTY_MM,
+    progress: Callable[[int, int, float | None], None] | None = None,
 ) -> CalibrationResult:
     """Fit ``fit`` parameters of ``config`` to the measured holes.
 
@@ -283,6 +288,10 @@ def calibrate(
     model_uncertainty_mm
         Standard uncertainty of a predicted diameter from grid jitter, the same
         for all values of one set; added to the confidence intervals.
+    progress
+        Called as ``progress(done, at_most, None)`` after every model evaluation
+        (each runs the model once per measurement set); ``at_most`` is the
+        budget of the fit plus the evaluations of the confidence intervals.
     """
     t0 = time.perf_counter()
     cfg = load(config, overrides)
@@ -298,6 +307,8 @@ def calibrate(
     lo, hi = _bounds(cfg, keys, sets)
     x0 = np.clip(x0, lo, hi)
     problem = _Problem(cfg, keys, sets, mode)
+    problem.progress = progress
+    problem.expected = max_evaluations + 2 * len(keys) + 1
     if not np.all(np.isfinite(problem.predict(x0))):
         label, msg = next(iter(problem.failures.items()))
         raise SolverError(f"the model fails at the starting parameters for measurement set {label}: {msg}")

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -54,6 +54,9 @@ from ecmsim.engineering.common import (
 )
 from ecmsim.errors import ConfigError
 from ecmsim.jsonable import to_jsonable
+
+#: Progress callback: ``progress(done, total, seconds_left or None)``.
+ProgressFn = Callable[[int, int, float | None], None]
 
 #: Search ranges used when no --vary is given (STEM, process-physics.md).
 DEFAULT_RANGES = {"electrical.voltage_V": (5.0, 15.0), "motion.feed_rate_mm_per_min": (0.5, 3.0)}
@@ -254,6 +257,8 @@ class _Model:
         self.min_gap, self.j_limit = min_gap, j_limit
         self.cache: dict[tuple[float, ...], Evaluation] = {}
         self.estimated_range: dict[str, tuple[float, float]] = {}
+        self.progress: ProgressFn | None = None
+        self.budget = 0
 
     def x(self, u: np.ndarray) -> np.ndarray:
         x = self.lo + np.clip(u, 0.0, 1.0) * (self.hi - self.lo)
@@ -276,7 +281,14 @@ class _Model:
                 self.cache[key] = Evaluation("invalid", str(exc), {})
             else:
                 self.cache[key] = evaluate_config(cfg, self.mode)
+                self.report()
         return self.cache[key]
+
+    def report(self, extra: int = 0) -> None:
+        """Tell the progress callback how many solves are done (of the budget, at most)."""
+        if self.progress is not None:
+            done = len(self.cache) + extra
+            self.progress(done, max(self.budget, done), None)
 
     def surrogate(self, u: np.ndarray) -> Evaluation:
         """The 1D-theory estimate at ``u`` (no solve; not cached)."""
@@ -324,6 +336,7 @@ def tune(
     config: ConfigLike, targets: Sequence[str | Target], *, vary: Sequence[str] = (), maximize: str | None = None,
     minimize: str | None = None, mode: str = "auto", overrides: Sequence[str] = (), min_gap_mm: float | None = None,
     max_current_density: float | None = None, check: bool = True, max_evaluations: int = 80,
+    progress: ProgressFn | None = None,
 ) -> TuneResult:  # fmt: skip
     """Find parameters that meet the targets (and optimise an objective).
 
@@ -349,6 +362,9 @@ def tune(
         After an equilibrium search, drill the hole in time at the optimum as a check.
     max_evaluations
         Budget of model evaluations of the search (the sensitivities and the check come on top).
+    progress
+        Called as ``progress(done, at_most, None)`` after every model evaluation;
+        ``at_most`` is the budget of the whole search, which usually stops earlier.
 
     Returns
     -------
@@ -367,6 +383,8 @@ def tune(
     goal = _goal(maximize or minimize, "maximize" if maximize else "minimize", space)
     mode = choose_mode(cfg, mode, [t.key for t in tgts] + ([goal.metric] if goal and goal.metric else []))
     model = _Model(cfg, space, mode, tgts, *_limits(cfg, min_gap_mm, max_current_density))
+    model.progress = progress
+    model.budget = max_evaluations + 2 * len(space.keys) + (1 if check else 0)
     start, surrogate_best = _start(model, goal)
     _meet_targets(model, start, surrogate_best, goal, max_evaluations)
     if goal is not None:

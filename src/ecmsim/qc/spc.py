@@ -34,7 +34,7 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -690,11 +690,13 @@ def run_spc(
     limits_path: str | Path | None = None,
     options: SpcOptions | None = None,
     analysed_at: str | None = None,
+    progress: Callable[[int, int, float | None], None] | None = None,
 ) -> SpcRun:
     """Capability, control charts and residual monitoring of the parts of ``batch_paths`` (in order).
 
     Phase I (no ``limits_path``): limits are estimated from these parts.
     Phase II: the frozen parameters of ``limits_path`` are used.  The inputs are only read.
+    ``progress(done, total, None)`` is called after every batch read and every series analysed.
 
     Raises
     ------
@@ -713,18 +715,33 @@ def run_spc(
     now = analysed_at or datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     design, metas, p_total = _survey_batches(batch_paths, spec)
     stream = _SpcStream(design, spec, preds, metas, p_total, opts, str(batch_paths[0]))
+    steps = len(batch_paths) + 2 * len(stream.defs) + (1 if stream.residuals is not None else 0)
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, steps, None)
+
     for path, meta in zip(batch_paths, metas, strict=True):
         stream.add_batch(path, meta)
+        step()
     stream.check_serials()
-    pending = [
-        _prepare_characteristic(sd, stream.accs[sd.key], opts, stream.part_field, stream.serials) for sd in stream.defs
-    ]
+    pending = []
+    for sd in stream.defs:
+        pending.append(_prepare_characteristic(sd, stream.accs[sd.key], opts, stream.part_field, stream.serials))
+        step()
     alphas = family_alphas(pending, opts)
-    series = [_finish(p, opts, limits, alphas[FAMILIES[p.characteristic]]) for p in pending]
+    series = []
+    for p in pending:
+        series.append(_finish(p, opts, limits, alphas[FAMILIES[p.characteristic]]))
+        step()
     residuals = None
     if stream.residuals is not None:
         rs, residuals = stream.residuals.finish(opts, limits, stream.part_field, stream.serials, spec)
         series += rs
+        step()
     run = SpcRun(
         spec=spec,
         options=opts,

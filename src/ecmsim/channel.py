@@ -579,17 +579,20 @@ def flow_from_pressure(
         raise no_flow()
     mu = float(fluid.viscosity_at(inlet_temperature))
     laminar = (inlet_pressure - outlet_pressure) / (mu * float(np.sum(channel.laminar_resistance * channel.length)))
-    q_high = min(1.5 * guess, laminar) if guess else laminar
-    for _ in range(60):
+    grow = 1.02 if guess else 2.0  # near the last step's flow a tight bracket saves evaluations
+    q_high = min(guess * grow, laminar) if guess else laminar
+    for _ in range(200):
         if excess(q_high) > 0.0:
             break
-        q_high *= 2.0
-    q_low = q_high
-    for _ in range(60):
-        q_low *= 0.5
+        q_high *= grow
+    q_low = q_high / grow
+    for _ in range(200):
         if excess(q_low) < 0.0:
             break
+        q_low /= grow
+        if q_low < 1e-12 * laminar:
+            raise no_flow()
     else:
         raise no_flow()
-    q = brentq(excess, q_low, q_high, xtol=1e-14 * q_high, rtol=1e-12)
+    q = brentq(excess, q_low, q_high, xtol=1e-13 * q_high, rtol=1e-11)
     return state(q)

@@ -220,6 +220,54 @@ class NumericsConfig:
 
 
 @dataclass(frozen=True)
+class FlowConfig:
+    """[flow] the electrolyte supply through the tool (read with [physics] secondary = true)."""
+
+    inlet_pressure_MPa: float | None = param(
+        unit="MPa", min=0.0, min_exclusive=True, max=50.0,
+        help="absolute pressure at the tool inlet (pressure-controlled pump); give this or flow_rate_l_per_min",
+    )  # fmt: skip
+    flow_rate_l_per_min: float | None = param(
+        unit="L/min", min=0.0, min_exclusive=True, max=100.0,
+        help="electrolyte flow through the tool (flow-controlled pump); give this or inlet_pressure_MPa",
+    )  # fmt: skip
+    inlet_temperature_C: float | None = param(
+        unit="°C", min=0.0, max=100.0, help="electrolyte temperature at the inlet; default: [electrolyte] temperature_C"
+    )
+    outlet_pressure_MPa: float = param(
+        0.101325, unit="MPa", min=0.0, min_exclusive=True, max=50.0,
+        help="absolute pressure where the electrolyte leaves the hole (default: one atmosphere)",
+    )  # fmt: skip
+    tube_length_mm: float = param(
+        100.0, unit="mm", min=0.0, min_exclusive=True, max=5000.0,
+        help="length of the tool bore from the inlet (where the pressure is set) to the tip",
+    )  # fmt: skip
+    wall_heat_transfer_W_per_m2_K: float = param(
+        0.0, unit="W/(m²·K)", min=0.0, max=1e6,
+        help="heat transfer from the electrolyte to the walls; 0: adiabatic (an upper bound of the heating)",
+    )  # fmt: skip
+    bore_entrance_loss: float = param(0.5, min=0.0, max=20.0, help="minor-loss coefficient K at the bore entrance")
+    tip_turn_loss: float = param(1.5, min=0.0, max=20.0, help="minor-loss coefficient K of the turn at the tool face")
+    exit_loss: float = param(1.0, min=0.0, max=20.0, help="minor-loss coefficient K where the flow leaves the hole")
+
+
+@dataclass(frozen=True)
+class PhysicsConfig:
+    """[physics] which physics a simulation includes."""
+
+    secondary: bool = param(
+        False, kind="bool",
+        help="flow, heating and gas along the gap set the conductivity each step (needs a tube tool and [flow]); "
+        "false: one conductivity everywhere",
+    )  # fmt: skip
+    heating: bool = param(True, kind="bool", help="with secondary: Joule heating raises the temperature along the gap")
+    gas: bool = param(True, kind="bool", help="with secondary: hydrogen and oxygen fill part of the gap")
+    bruggeman_exponent: float = param(
+        1.5, min=0.0, max=5.0, help="exponent of (1 − void fraction) in the conductivity of the bubbly electrolyte"
+    )
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """[data] extra materials/electrolyte data files (paths relative to the config)."""
 
@@ -233,6 +281,8 @@ TABLES: dict[str, type] = {
     "electrical": ElectricalConfig,
     "motion": MotionConfig,
     "numerics": NumericsConfig,
+    "flow": FlowConfig,
+    "physics": PhysicsConfig,
     "data": DataConfig,
 }
 #: A free-form table validated by :func:`ecmsim.electrolytes.efficiency_from_mapping`.
@@ -241,7 +291,7 @@ EFFICIENCY_KEYS = (
     "model", "efficiency", "efficiency_max", "threshold_A_per_cm2", "saturation_A_per_cm2",
     "current_density_A_per_cm2", "source",
 )  # fmt: skip
-OPTIONAL_TABLES = ("numerics", "data", EFFICIENCY_TABLE)
+OPTIONAL_TABLES = ("numerics", "flow", "physics", "data", EFFICIENCY_TABLE)
 
 
 @dataclass(frozen=True)
@@ -264,6 +314,8 @@ class ProcessConfig:
     electrical: ElectricalConfig
     motion: MotionConfig
     numerics: NumericsConfig = field(default_factory=NumericsConfig)
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    physics: PhysicsConfig = field(default_factory=PhysicsConfig)
     data: DataConfig = field(default_factory=DataConfig)
     current_efficiency: Mapping[str, Any] | None = None
     source: str = "<dict>"
@@ -358,6 +410,8 @@ def _describe_allowed(meta: Mapping[str, Any]) -> str:
         return "one of " + ", ".join(repr(c) for c in meta["choices"])
     if kind == "str":
         return "a string"
+    if kind == "bool":
+        return "true or false"
     if kind == "dict":
         return "a table of element = number"
     if kind == "list":
@@ -386,6 +440,10 @@ def _check_value(table: str, key: str, value: Any, meta: Mapping[str, Any], src:
         return ConfigError(f"{what} is not allowed: expected {_describe_allowed(meta)}", src)
 
     kind = meta["kind"]
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise bad()
+        return value
     if kind == "str":
         if not isinstance(value, str) or not value.strip():
             raise bad()
@@ -550,6 +608,43 @@ def _check_consistency(cfg: ProcessConfig, src: str) -> None:
             )
 
 
+def _check_flow(cfg: ProcessConfig, src: str) -> None:
+    """[flow] and [physics]: one way to set the flow, and what secondary physics needs."""
+    f = cfg.flow
+    given = [k for k in ("inlet_pressure_MPa", "flow_rate_l_per_min") if getattr(f, k) is not None]
+    if len(given) == 2:
+        raise ConfigError(
+            f"[flow] inlet_pressure_MPa = {f.inlet_pressure_MPa} MPa and flow_rate_l_per_min = "
+            f"{f.flow_rate_l_per_min} L/min are both given: give exactly one (a pump sets either the pressure "
+            "or the flow)",
+            src,
+        )
+    if not cfg.physics.secondary:
+        return
+    if not given:
+        raise ConfigError(
+            "[physics] secondary = true needs the supply: give [flow] inlet_pressure_MPa or flow_rate_l_per_min", src
+        )
+    if cfg.tool.inner_diameter_mm == 0:
+        raise ConfigError(
+            "[physics] secondary = true needs a tube tool (the electrolyte flows through its bore): "
+            "[tool] inner_diameter_mm = 0 is a solid rod",
+            src,
+        )
+    if f.inlet_pressure_MPa is not None and f.inlet_pressure_MPa <= f.outlet_pressure_MPa:
+        raise ConfigError(
+            f"[flow] inlet_pressure_MPa = {f.inlet_pressure_MPa} MPa must exceed outlet_pressure_MPa = "
+            f"{f.outlet_pressure_MPa} MPa (absolute pressures) for the electrolyte to flow",
+            src,
+        )
+    if f.tube_length_mm < cfg.motion.depth_mm:
+        raise ConfigError(
+            f"[flow] tube_length_mm = {f.tube_length_mm} mm is shorter than [motion] depth_mm = "
+            f"{cfg.motion.depth_mm} mm: the tube must reach the hole bottom",
+            src,
+        )
+
+
 def config_from_dict(
     doc: Mapping[str, Any],
     source: str = "<dict>",
@@ -604,6 +699,7 @@ def config_from_dict(
         raw=doc,
     )
     _check_consistency(cfg, source)
+    _check_flow(cfg, source)
     return cfg
 
 

@@ -150,7 +150,7 @@ def _start_state(domain: Domain, start: _Pass | None) -> DrillingState:
     psi = _initial_shape(domain, z_tip) if start is None else _resample(start, domain, z_tip)
     out = np.empty_like(psi)
     levelset.redistance(psi, domain.h, domain.band * 2, 4, out)
-    state = DrillingState.start(domain, psi_w=out, z_tip=z_tip)
+    state = DrillingState.start(domain, psi_w=out, z_tip=z_tip, secondary=False)
     state.place_window(domain)
     return state
 

@@ -55,8 +55,21 @@ HISTORY_COLUMNS: tuple[Column, ...] = (
     Column("solver_convergence_factor", "1", "mean residual reduction per iteration of the potential solve"),
 )
 
+#: The histories of the secondary physics (``[physics] secondary = true``), recorded after
+#: :data:`HISTORY_COLUMNS` only in such runs.
+SECONDARY_COLUMNS: tuple[Column, ...] = (
+    Column("flow_rate", "m^3/s", "liquid electrolyte flow through the tool"),
+    Column("inlet_pressure", "Pa", "absolute pressure at the tool inlet"),
+    Column("tip_pressure", "Pa", "absolute pressure at the bore exit (the tool face)"),
+    Column("outlet_temperature", "K", "electrolyte temperature where it leaves the hole"),
+    Column("max_temperature", "K", "highest electrolyte temperature along the flow path"),
+    Column("max_void_fraction", "1", "largest gas void fraction along the flow path"),
+    Column("joule_power", "W", "Joule heating of the electrolyte"),
+    Column("tip_conductivity", "S/m", "mean conductivity in the frontal gap"),
+)
+
 #: The columns by name.
-COLUMNS_BY_NAME: dict[str, Column] = {c.name: c for c in HISTORY_COLUMNS}
+COLUMNS_BY_NAME: dict[str, Column] = {c.name: c for c in (*HISTORY_COLUMNS, *SECONDARY_COLUMNS)}
 
 #: The column that is the dimension scale of the others.
 TIME = HISTORY_COLUMNS[0].name
@@ -93,10 +106,10 @@ class History(Mapping[str, FloatArray]):
 
 
 class HistoryRecorder:
-    """Collects one value of every column of :data:`HISTORY_COLUMNS` per time step."""
+    """Collects one value of every column of :data:`HISTORY_COLUMNS` (and ``extra``) per time step."""
 
-    def __init__(self) -> None:
-        self._values: dict[str, list[float]] = {c.name: [] for c in HISTORY_COLUMNS}
+    def __init__(self, extra: tuple[Column, ...] = ()) -> None:
+        self._values: dict[str, list[float]] = {c.name: [] for c in (*HISTORY_COLUMNS, *extra)}
 
     def record(self, **values: float) -> None:
         """Append one step: a value for every column, by name.

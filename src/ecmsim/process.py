@@ -29,6 +29,7 @@ from ecmsim.electrolytes import (
     efficiency_from_mapping,
 )
 from ecmsim.errors import ConfigError, DataError
+from ecmsim.gap_physics import Supply
 from ecmsim.geometry import Tool
 from ecmsim.materials import Alloy, Equivalent, MaterialsDB
 from ecmsim.units import A_PER_CM2, MM, MM3, MM_PER_MIN, MS
@@ -81,6 +82,9 @@ class Process:
         ``[numerics] window_behind_mm``, m (None: the domain chooses it).
     output_interval : float
         Tool travel between wall snapshots, m.
+    supply : Supply or None
+        The electrolyte supply with ``[physics] secondary = true`` (None: the
+        primary model, one conductivity everywhere).
     """
 
     config: ProcessConfig
@@ -106,6 +110,7 @@ class Process:
     electrolyte_above_surface: float
     window_behind: float | None
     output_interval: float
+    supply: Supply | None = None
 
     @property
     def omega(self) -> float:
@@ -249,6 +254,49 @@ def _efficiency(
     return eff, eff.source or "data file"
 
 
+def _supply(cfg: ProcessConfig, electrolyte: Electrolyte, kappa: float) -> Supply | None:
+    """The electrolyte supply of ``[flow]`` for the secondary physics (None when it is off)."""
+    if not cfg.physics.secondary:
+        return None
+    from ecmsim import channel as ch
+
+    e, f = cfg.electrolyte, cfg.flow
+    rho, mu, cp = _look_up(lambda: electrolyte.bulk_properties(e.concentration_wt_pct), "[electrolyte]: ", cfg)
+    a20, t20 = electrolyte.temperature_coefficient_per_K, electrolyte.reference_temperature_C
+    # κ(T) is the data's straight line, referred to the working temperature where κ is known
+    a_t = a20 / (1.0 + a20 * (e.temperature_C - t20))
+    t_in = e.temperature_C if f.inlet_temperature_C is None else f.inlet_temperature_C
+    if t_in >= electrolyte.boiling_point_C:
+        raise ConfigError(
+            f"[flow] inlet_temperature_C = {t_in} °C is at or above the boiling point of {electrolyte.key} "
+            f"({electrolyte.boiling_point_C:g} °C)",
+            cfg.source,
+        )
+    fluid = ch.Fluid(
+        density=rho,
+        viscosity=mu,
+        viscosity_temperature=t20 + ch.ZERO_CELSIUS,
+        specific_heat=cp,
+        conductivity=kappa,
+        temperature_coefficient=a_t,
+        reference_temperature=e.temperature_C + ch.ZERO_CELSIUS,
+        bruggeman_exponent=cfg.physics.bruggeman_exponent,
+    )
+    return Supply(
+        fluid=fluid,
+        inlet_pressure=None if f.inlet_pressure_MPa is None else f.inlet_pressure_MPa * 1e6,
+        flow_rate=None if f.flow_rate_l_per_min is None else f.flow_rate_l_per_min * 1e-3 / 60.0,
+        inlet_temperature=t_in + ch.ZERO_CELSIUS,
+        outlet_pressure=f.outlet_pressure_MPa * 1e6,
+        tube_length=f.tube_length_mm * MM,
+        wall_heat_transfer=f.wall_heat_transfer_W_per_m2_K,
+        losses=ch.MinorLosses(f.bore_entrance_loss, f.tip_turn_loss, f.exit_loss),
+        heating=cfg.physics.heating,
+        gas=cfg.physics.gas,
+        boiling_elevation=electrolyte.boiling_point_C - 100.0,
+    )
+
+
 def resolve(cfg: ProcessConfig) -> Process:
     """Resolve a config against the materials data (built-in, env and ``[data] files``).
 
@@ -291,4 +339,5 @@ def resolve(cfg: ProcessConfig) -> Process:
         electrolyte_above_surface=n.electrolyte_above_surface_mm * MM,
         window_behind=_mm(n.window_behind_mm),
         output_interval=n.output_interval_mm * MM,
+        supply=_supply(cfg, electrolyte, kappa),
     )

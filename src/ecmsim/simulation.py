@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ecmsim.channel import ZERO_CELSIUS, ChannelProfile
 from ecmsim.config import ProcessConfig, config_from_dict, load_config
 from ecmsim.domain import Domain
 from ecmsim.geometry import ANODE, ELECTROLYTE, OUTSIDE, FloatArray, Grid, Tool, bottom_depth, wall_radius
@@ -66,6 +67,7 @@ class SimulationResult:
     breakthrough_time: float | None = None
     wall_clock_s: float = 0.0
     started_at: str = ""
+    flow_path: ChannelProfile | None = None  # the last step's profiles along the electrolyte path (secondary)
 
     def __getattr__(self, name: str) -> FloatArray:
         # Only called when normal lookup fails: a history column by name.
@@ -199,6 +201,28 @@ class SimulationResult:
             "mean_solver_iterations": float(self.solver_iterations.mean()) if self.time.size else 0.0,
             "solver": self.process.config.numerics.solver,
             "wall_clock_s": self.wall_clock_s,
+            **self._secondary_summary(),
+        }
+
+    def _secondary_summary(self) -> dict[str, Any]:
+        """The flow, heat and gas keys of the summary (only with ``[physics] secondary = true``)."""
+        h = self.history
+        if self.process.supply is None or "flow_rate" not in h or not h.n_steps:
+            return {}
+
+        def last(name: str, scale: float = 1.0, offset: float = 0.0) -> float | None:
+            v = float(h[name][-1])
+            return v * scale + offset if math.isfinite(v) else None
+
+        return {
+            "flow_rate_l_per_min": last("flow_rate", 6e4),
+            "inlet_pressure_MPa": last("inlet_pressure", 1e-6),
+            "tip_pressure_MPa": last("tip_pressure", 1e-6),
+            "outlet_temperature_C": last("outlet_temperature", offset=-ZERO_CELSIUS),
+            "max_temperature_C": float(np.nanmax(h["max_temperature"])) - ZERO_CELSIUS,
+            "max_void_fraction": float(np.nanmax(h["max_void_fraction"])),
+            "joule_power_W": last("joule_power"),
+            "tip_conductivity_S_per_m": last("tip_conductivity"),
         }
 
     def hole_depth(self) -> float:
@@ -349,6 +373,7 @@ class Simulation:
             breakthrough_time=state.breakthrough_time,
             wall_clock_s=wall_clock,
             started_at=started_at,
+            flow_path=state.gap.profile if state.gap is not None else None,
         )
 
 

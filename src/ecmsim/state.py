@@ -16,8 +16,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ecmsim.domain import BoolArray, Domain
+from ecmsim.gap_physics import GapPhysics
 from ecmsim.geometry import FloatArray, wall_radius
-from ecmsim.history import HistoryRecorder
+from ecmsim.history import SECONDARY_COLUMNS, HistoryRecorder
 
 KindArray = npt.NDArray[np.int8]
 
@@ -69,6 +70,8 @@ class Window:
         self.psi_n = self.psi_outside.copy()
         # signed distance to the conducting tool surface, m; filled by Stepper.classify
         self.psi_cathode = np.ones(shape)
+        # conductivity of each node relative to the primary one (secondary physics); filled by the stepper
+        self.kappa = np.ones(shape)
 
     def store(self, state: DrillingState) -> None:
         """Write the window's level set and potential back into the full arrays."""
@@ -127,6 +130,9 @@ class DrillingState:
         One row per completed step.
     snapshots : Snapshots
         Wall radius at intervals of tool travel.
+    gap : GapPhysics or None
+        Flow, heating and gas along the gap with ``[physics] secondary = true``
+        (its last channel profile sets the next step's conductivity).
     """
 
     psi_w: FloatArray
@@ -145,10 +151,13 @@ class DrillingState:
     breakthrough_time: float | None = None
     window: Window | None = None
     history: HistoryRecorder = field(default_factory=HistoryRecorder)
+    gap: GapPhysics | None = None
     snapshots: Snapshots = field(default_factory=Snapshots)
 
     @classmethod
-    def start(cls, domain: Domain, psi_w: FloatArray | None = None, z_tip: float | None = None) -> DrillingState:
+    def start(
+        cls, domain: Domain, psi_w: FloatArray | None = None, z_tip: float | None = None, secondary: bool = True
+    ) -> DrillingState:
         """The state before the first step.
 
         Parameters
@@ -160,14 +169,20 @@ class DrillingState:
             surface z = 0.
         z_tip
             Initial tool face depth, m; default the initial gap above the surface.
+        secondary
+            Include the process's secondary physics when it has them (False: the
+            primary model regardless, as the equilibrium shape uses).
         """
         psi = np.ascontiguousarray(-domain.zz) if psi_w is None else np.ascontiguousarray(psi_w)
         g = domain.grid
+        supply = domain.process.supply if secondary else None
         return cls(
             psi_w=psi,
             phi=np.zeros((g.nr, g.nz)),
             z_tip=domain.z_start if z_tip is None else z_tip,
             wall=wall_radius(g, psi, domain.tool.r_inner),
+            history=HistoryRecorder(SECONDARY_COLUMNS if supply is not None else ()),
+            gap=GapPhysics(supply, g, domain.tool) if supply is not None else None,
         )
 
     def stop(self, status: str, message: str) -> None:

@@ -140,6 +140,9 @@ class Stepper:
         potential.assemble(
             win.kind, win.psi, win.psi_cathode, win.psi_n, self.process.u_eff, n.theta_min, win.stencil, win.rhs
         )
+        if state.gap is not None:
+            win.kappa = state.gap.conductivity(state.psi_w, state.wall, state.z_tip, win.j0, win.j1)
+            potential.scale_conductivity(win.kind, win.kappa, win.stencil, win.rhs)
         stats = self.solver.solve(win.kind, win.stencil, win.rhs, win.phi, n.solver_tolerance, n.max_solver_iterations)
         res = stats.relative_residual
         if not (res <= 10 * n.solver_tolerance) or not np.isfinite(res):
@@ -160,8 +163,13 @@ class Stepper:
         flux = potential.boundary_node_flux(
             win.kind, win.psi, win.psi_n, win.phi, ANODE, u, self.numerics.theta_min, win.node_flux
         )
+        if state.gap is not None:  # each node's share carries its conductivity
+            win.node_flux *= win.kappa
+            flux = float(win.node_flux.sum())
         current = 2.0 * math.pi * self.process.conductivity * self.domain.h * flux
         j_max, eta_mean = self.surface_speed(state)
+        if state.gap is not None:
+            state.gap.update(win.kind, win.stencil, win.rhs, win.phi, u, eta_mean)
         if not np.isfinite(current) or not np.all(np.isfinite(win.speed)):
             raise SolverError(f"non-finite current or surface speed at step {state.steps}, t = {state.t:.3f} s")
         return _Flux(current, j_max, eta_mean, stats)
@@ -188,7 +196,8 @@ class Stepper:
             win.known,
         )
         known = win.known
-        j = np.maximum(p.conductivity * win.dphidn[known], 0.0)
+        kappa = p.conductivity if state.gap is None else p.conductivity * win.kappa[known]
+        j = np.maximum(kappa * win.dphidn[known], 0.0)
         eta = p.efficiency(j)
         speed = win.speed
         speed.fill(0.0)
@@ -278,6 +287,7 @@ class Stepper:
             max_current_density=flux.j_max,
             solver_iterations=flux.stats.iterations,
             solver_convergence_factor=flux.stats.convergence_factor,
+            **(state.gap.history_row() if state.gap is not None else {}),
         )
         if state.z_tip >= state.snapshots.next_depth or self.finished(state):
             state.snapshots.take(state.z_tip, state.wall, self.process.output_interval)

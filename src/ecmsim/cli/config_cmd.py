@@ -71,7 +71,7 @@ def show(file: str, overrides: tuple[str, ...], as_json: bool) -> None:
         if r["table"] != current:
             current = str(r["table"])
             click.echo(f"[{current}]")
-        value = "-" if r["value"] is None else r["value"]
+        value = "-" if r["value"] is None else (str(r["value"]).lower() if isinstance(r["value"], bool) else r["value"])
         mark = "*" if r["default"] else " "
         click.echo(f" {mark} {r['key']:<38} {value!s:<14} {r['unit']}")
     if cfg.current_efficiency is not None:

@@ -95,10 +95,18 @@ _SUMMARY_ROWS = (
     ("machining time", "machining_time_s", "s"), ("charge", "charge_C", "C"),
     ("removed volume", "removed_volume_mm3", "mm³"), ("peak current", "peak_current_A", "A"),
 )  # fmt: skip
+#: The lines of the secondary physics (printed when the summary has them).
+_SECONDARY_ROWS = (
+    ("flow rate", "flow_rate_l_per_min", "L/min"), ("inlet pressure", "inlet_pressure_MPa", "MPa"),
+    ("tip pressure", "tip_pressure_MPa", "MPa"), ("outlet temperature", "outlet_temperature_C", "°C"),
+    ("max temperature", "max_temperature_C", "°C"), ("max void fraction", "max_void_fraction", ""),
+    ("Joule power", "joule_power_W", "W"), ("tip conductivity", "tip_conductivity_S_per_m", "S/m"),
+)  # fmt: skip
 
 
 def _print_summary(summary: dict[str, object], out: object) -> None:
-    for label, key, unit in _SUMMARY_ROWS:
+    rows = _SUMMARY_ROWS + (_SECONDARY_ROWS if "flow_rate_l_per_min" in summary else ())
+    for label, key, unit in rows:
         v = summary.get(key)
         text = "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
         click.echo(f"  {label:<22} {text:>12} {unit}")

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ecmsim.errors import InputDataError, OutputError
 from ecmsim.geometry import FloatArray
-from ecmsim.history import COLUMNS_BY_NAME, HISTORY_COLUMNS, TIME, History
+from ecmsim.history import COLUMNS_BY_NAME, HISTORY_COLUMNS, SECONDARY_COLUMNS, TIME, History
 from ecmsim.io.common import (
     EQUILIBRIUM_FILE,
     H5_ERRORS,
@@ -45,6 +45,7 @@ from ecmsim.io.common import (
 if TYPE_CHECKING:
     import h5py
 
+    from ecmsim.channel import ChannelProfile
     from ecmsim.config import ProcessConfig
     from ecmsim.equilibrium import EquilibriumResult
     from ecmsim.simulation import SimulationResult
@@ -85,6 +86,8 @@ def write_result(path: str | Path, result: SimulationResult) -> None:
             depth = _write_profile(f, result)
             _write_snapshots(f, result, depth)
             _write_fields(f, result)
+            if result.flow_path is not None:
+                _write_flow_path(f, result.flow_path)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write the result: {exc}") from None
 
@@ -94,13 +97,49 @@ def _write_history(f: h5py.Group, history: History) -> None:
     hist = f.create_group("history")
     hist.attrs["description"] = "one entry per time step"
     time = None
-    for col in HISTORY_COLUMNS:
+    for col in (*HISTORY_COLUMNS, *(c for c in SECONDARY_COLUMNS if c.name in history)):
         ds = write_dataset(
             hist, col.name, history[col.name], col.unit, col.description,
             scale=TIME if col.name == TIME else None, dims=(time,),
         )  # fmt: skip
         if col.name == TIME:
             time = ds
+
+
+def _write_flow_path(f: h5py.Group, prof: ChannelProfile) -> None:
+    """``/flow_path``: the last step's state along the electrolyte path (``[physics] secondary = true``)."""
+    import numpy as np
+
+    from ecmsim.channel import SEGMENT_NAMES
+
+    g = f.create_group("flow_path")
+    g.attrs["description"] = "quasi-steady flow, heat and gas along the electrolyte path at the end of the run"
+    g.attrs["segments"] = ", ".join(f"{k} = {name}" for k, name in enumerate(SEGMENT_NAMES))
+    face = write_dataset(
+        g, "position", prof.position, "m", "distance along the path from the bore inlet (cell faces)", scale="position"
+    )
+    centre = write_dataset(
+        g,
+        "cell_position",
+        prof.channel.centres,
+        "m",
+        "distance along the path of the cell centres",
+        scale="cell_position",
+    )
+    for name, data, unit, text in (
+        ("pressure", prof.pressure, "Pa", "absolute pressure"),
+        ("temperature", prof.temperature, "K", "electrolyte temperature"),
+        ("void_fraction", prof.void_fraction, "1", "gas volume fraction"),
+        ("gas_flow", prof.gas_flow, "m^3/s", "gas volume flow"),
+    ):
+        write_dataset(g, name, data, unit, text, dims=(face,))
+    for name, data, unit, text in (
+        ("conductivity", prof.conductivity, "S/m", "conductivity of each cell"),
+        ("joule_power", prof.joule_power, "W", "Joule heating of each cell"),
+        ("segment", prof.channel.segment.astype(np.float64), "1", "segment of each cell (see the group's segments)"),
+    ):
+        write_dataset(g, name, data, unit, text, dims=(centre,))
+    g.attrs["flow_rate_m3_per_s"] = prof.flow_rate
 
 
 def _write_profile(f: h5py.Group, result: SimulationResult) -> h5py.Dataset:

@@ -1,0 +1,302 @@
+"""Secondary physics of a drilling step: flow, heating and gas along the gap set the conductivity.
+
+With ``[physics] secondary = true`` every step of the :class:`~ecmsim.stepper.Stepper`
+works with a conductivity per node instead of one value (gap-physics.md):
+
+1. :meth:`GapPhysics.conductivity` gives each node of the window the κ of its station
+   on the electrolyte path (:mod:`ecmsim.channel`) from the previous step's profile:
+   under the tool face by radius, beside the tool by height; the bore takes the bore
+   exit's state and the film above the surface the last cell's.  The potential is
+   solved with these (:func:`ecmsim.kernels.potential.scale_conductivity`), a one-step
+   lag that is enough because flow, heat and gas are quasi-steady on the time scale
+   of the shape.
+2. :meth:`GapPhysics.update` takes from the solved field each node's Joule power
+   (the discrete Σ G (Δφ)² of its links, which adds up to I U exactly), its current
+   into the cathode (hydrogen) and its anodic current not used for dissolution
+   (oxygen), sums them per station, rebuilds the path for the present hole (frontal
+   gap from the bottom under the tube wall, side gaps from the wall radius) and solves
+   the channel for the next step.
+
+Everything is SI.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ecmsim import channel as ch
+from ecmsim.geometry import ELECTROLYTE, FloatArray, Grid, Tool, bottom_depth
+
+_HISTORY_NAMES = (
+    "flow_rate", "inlet_pressure", "tip_pressure", "outlet_temperature", "max_temperature",
+    "max_void_fraction", "joule_power", "tip_conductivity",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Supply:
+    """The electrolyte supply and the settings of the secondary physics, SI.
+
+    Attributes
+    ----------
+    fluid : channel.Fluid
+        Electrolyte properties; ``fluid.conductivity`` is the primary model's κ
+        (at ``fluid.reference_temperature``), the scale of the relative κ per node.
+    inlet_pressure : float or None
+        Absolute inlet pressure, Pa (None: the flow rate is given).
+    flow_rate : float or None
+        Liquid flow, m³/s (None: the inlet pressure is given).
+    inlet_temperature : float
+        K.
+    outlet_pressure : float
+        Absolute, Pa.
+    tube_length : float
+        Length of the bore from the inlet to the tip, m.
+    wall_heat_transfer : float
+        W/(m²·K) (0: adiabatic).
+    losses : channel.MinorLosses
+        Minor-loss coefficients.
+    heating, gas : bool
+        Whether Joule heating and gas evolution act.
+    boiling_elevation : float
+        Boiling-point elevation of the electrolyte over water, K.
+    """
+
+    fluid: ch.Fluid
+    inlet_pressure: float | None
+    flow_rate: float | None
+    inlet_temperature: float
+    outlet_pressure: float
+    tube_length: float
+    wall_heat_transfer: float
+    losses: ch.MinorLosses
+    heating: bool
+    gas: bool
+    boiling_elevation: float
+
+
+def _segment_cells(length: float, h: float, most: int) -> int:
+    """Cells of a segment: about two grid cells each, at least 2, at most ``most``."""
+    return int(min(max(round(length / (2.0 * h)), 2), most))
+
+
+@dataclass
+class _Stations:
+    """The path of this step and the cell of every window node."""
+
+    path: ch.Channel
+    cell: np.ndarray  # int64 (nr, nz_window): the path cell of each node
+
+
+class GapPhysics:
+    """The secondary physics of a run: holds the last channel profile between steps.
+
+    Parameters
+    ----------
+    supply
+        The resolved supply.
+    grid, tool
+        The run's grid and tool.
+    """
+
+    def __init__(self, supply: Supply, grid: Grid, tool: Tool) -> None:
+        self.supply, self.grid, self.tool = supply, grid, tool
+        self.profile: ch.ChannelProfile | None = None
+        self._stations: _Stations | None = None
+        self._kappa_cells = np.zeros(0)
+
+    # ---- the path ------------------------------------------------------------
+    def stations(self, psi_w: FloatArray, wall: FloatArray, z_tip: float, j0: int, j1: int) -> _Stations:
+        """The path for the present hole and the path cell of every node of rows ``j0:j1``."""
+        g, t, s = self.grid, self.tool, self.supply
+        h = g.h
+        ri, ro = t.r_inner, t.r_outer
+        # frontal gap under the tube wall, from the hole bottom in each column
+        cols = [i for i in range(g.nr) if ri <= g.r[i] <= ro] or [int(round(0.5 * (ri + ro) / h))]
+        gaps = np.array([bottom_depth(g, psi_w, i, z_tip) - z_tip for i in cols])
+        gaps = np.where(np.isfinite(gaps) & (gaps > 0.25 * h), gaps, np.nan)
+        fill = float(np.nanmean(gaps)) if np.isfinite(gaps).any() else 10.0 * h
+        gaps = np.where(np.isfinite(gaps), gaps, fill)
+        n_front = _segment_cells(ro - ri, h, 20)
+        r_front = np.linspace(ri, ro, n_front + 1)
+        front_gap = np.interp(0.5 * (r_front[:-1] + r_front[1:]), g.r[cols], gaps)
+        parts = [ch.pipe(2.0 * ri, s.tube_length, 10), ch.radial_gap(ri, ro, front_gap, n_front)]
+        depth_in = max(z_tip, 0.0)
+        side = min(t.bare_tip, depth_in) if t.coated else depth_in
+        edges_tip = edges_ann = None
+        if side > 0.5 * h:
+            n_tip = _segment_cells(side, h, 30)
+            edges_tip = np.linspace(z_tip, z_tip - side, n_tip + 1)  # from the face up
+            parts.append(ch.annulus(ro, self._wall_between(wall, edges_tip, ro), side, n_tip, segment=ch.BARE_TIP))
+        ann = depth_in - side
+        if t.coated and ann > 0.5 * h:
+            n_ann = _segment_cells(ann, h, 40)
+            edges_ann = np.linspace(z_tip - side, 0.0, n_ann + 1)
+            r1 = ro + t.coating
+            parts.append(ch.annulus(r1, self._wall_between(wall, edges_ann, r1), ann, n_ann))
+        path = ch.connect(parts, (s.losses.bore_entrance, s.losses.tip_turn), s.losses.exit)
+        return _Stations(path, self._node_cells(path, z_tip, j0, j1, r_front, edges_tip, edges_ann))
+
+    def _wall_between(self, wall: FloatArray, edges: FloatArray, r_inner: float) -> FloatArray:
+        """Mean wall radius of the rows between successive depths ``edges`` (m), at least r_inner + h/4."""
+        z, h = self.grid.z, self.grid.h
+        top, bottom = np.minimum(edges[:-1], edges[1:]), np.maximum(edges[:-1], edges[1:])
+        ok = np.isfinite(wall)
+        out = np.empty(top.size)
+        for k in range(top.size):
+            rows = ok & (z >= top[k] - 0.5 * h) & (z <= bottom[k] + 0.5 * h)
+            out[k] = float(wall[rows].mean()) if rows.any() else r_inner + 10.0 * h
+        return np.maximum(out, r_inner + 0.25 * h)
+
+    def _node_cells(
+        self,
+        path: ch.Channel,
+        z_tip: float,
+        j0: int,
+        j1: int,
+        r_front: FloatArray,
+        edges_tip: FloatArray | None,
+        edges_ann: FloatArray | None,
+    ) -> np.ndarray:
+        g, t = self.grid, self.tool
+        r = g.r[:, None] * np.ones((1, j1 - j0))
+        z = np.ones((g.nr, 1)) * g.z[None, j0:j1]
+        first_front = path.first_cell(ch.FRONTAL_GAP)
+        n_front = r_front.size - 1
+        cell = np.full(r.shape, path.size - 1, dtype=np.int64)  # the film above the surface: the last cell
+        below = z >= z_tip
+        front = first_front + np.clip(np.searchsorted(r_front, r, side="right") - 1, 0, n_front - 1)
+        cell[below] = front[below]
+        cell[~below & (r < t.r_inner)] = first_front - 1  # the bore: its exit cell
+        beside = ~below & (r >= t.r_inner) & (z >= 0.0)
+        if edges_tip is not None:
+            k = np.clip(np.searchsorted(-edges_tip, -z, side="right") - 1, 0, edges_tip.size - 2)
+            tip_rows = beside & (z >= edges_tip[-1])
+            cell[tip_rows] = path.first_cell(ch.BARE_TIP) + k[tip_rows]
+            cell[below & (r > t.r_outer)] = path.first_cell(ch.BARE_TIP)
+        if edges_ann is not None:
+            k = np.clip(np.searchsorted(-edges_ann, -z, side="right") - 1, 0, edges_ann.size - 2)
+            ann_rows = beside & (z < edges_ann[0])
+            cell[ann_rows] = path.first_cell(ch.ANNULUS) + k[ann_rows]
+        return cell
+
+    def history_row(self) -> dict[str, float]:
+        """This step's values of :data:`~ecmsim.history.SECONDARY_COLUMNS` (SI)."""
+        prof = self.profile
+        if prof is None:
+            return {c: math.nan for c in _HISTORY_NAMES}
+        front = prof.channel.segment == ch.FRONTAL_GAP
+        return {
+            "flow_rate": prof.flow_rate,
+            "inlet_pressure": prof.inlet_pressure,
+            "tip_pressure": prof.pressure_at(ch.FRONTAL_GAP),
+            "outlet_temperature": prof.outlet_temperature,
+            "max_temperature": float(prof.temperature.max()),
+            "max_void_fraction": float(prof.void_fraction.max()),
+            "joule_power": float(prof.joule_power.sum()),
+            "tip_conductivity": float(prof.conductivity[front].mean()),
+        }
+
+    # ---- the coupling ------------------------------------------------------
+    def conductivity(self, psi_w: FloatArray, wall: FloatArray, z_tip: float, j0: int, j1: int) -> FloatArray:
+        """κ of every node of rows ``j0:j1`` relative to the primary κ, from the last profile (1 before any)."""
+        self._stations = st = self.stations(psi_w, wall, z_tip, j0, j1)
+        if self.profile is None or self.profile.conductivity.size != st.path.size:
+            kappa = self._first_guess(st.path)
+        else:
+            kappa = self.profile.conductivity
+        self._kappa_cells = kappa
+        return np.ascontiguousarray(kappa[st.cell] / self.supply.fluid.conductivity)
+
+    def _first_guess(self, path: ch.Channel) -> FloatArray:
+        if self.profile is None:
+            s = self.supply
+            return np.full(path.size, float(s.fluid.conductivity_at(s.inlet_temperature)))
+        # the path grew a segment: carry the last profile's cell values over by segment
+        old = self.profile
+        out = np.empty(path.size)
+        for seg in range(len(ch.SEGMENT_NAMES)):
+            new_cells = np.flatnonzero(path.segment == seg)
+            old_cells = np.flatnonzero(old.channel.segment == seg)
+            if new_cells.size:
+                src = old_cells if old_cells.size else np.array([old.conductivity.size - 1])
+                out[new_cells] = np.interp(
+                    np.linspace(0, 1, new_cells.size), np.linspace(0, 1, src.size), old.conductivity[src]
+                )
+        return out
+
+    def update(
+        self,
+        kind: np.ndarray,
+        stencil: FloatArray,
+        rhs: FloatArray,
+        phi: FloatArray,
+        u_anode: float,
+        eta_mean: float,
+    ) -> ch.ChannelProfile:
+        """Solve the channel from the field of this step (the stencil scaled by the κ of :meth:`conductivity`)."""
+        st = self._stations
+        assert st is not None, "conductivity() builds the stations first"
+        s = self.supply
+        scale = 2.0 * math.pi * s.fluid.conductivity * self.grid.h  # stencil weight → conductance, S
+        power, cathode, anode = node_sources(kind, stencil, rhs, phi, u_anode)
+        n = st.path.size
+        cells = st.cell.ravel()
+        joule_w = np.bincount(cells, weights=scale * power.ravel(), minlength=n)
+        last = self.profile
+        joule = joule_w / self._kappa_cells if s.heating else np.zeros(n)  # the power per unit κ
+        if s.gas:
+            i_c = np.bincount(cells, weights=scale * cathode.ravel(), minlength=n).astype(np.float64)
+            i_a = np.bincount(cells, weights=scale * anode.ravel(), minlength=n).astype(np.float64)
+            gas = ch.gas_production(i_c, np.asarray((1.0 - eta_mean) * i_a, dtype=np.float64))
+        else:
+            gas = np.zeros(n)
+        common = {
+            "joule_conductance": joule,
+            "gas_moles": gas,
+            "inlet_temperature": s.inlet_temperature,
+            "outlet_pressure": s.outlet_pressure,
+            "wall_heat_transfer": s.wall_heat_transfer,
+        }
+        if s.flow_rate is not None:
+            self.profile = ch.channel_state(st.path, s.fluid, s.flow_rate, **common)  # type: ignore[arg-type]
+        else:
+            assert s.inlet_pressure is not None
+            guess = last.flow_rate if last is not None else None
+            self.profile = ch.flow_from_pressure(st.path, s.fluid, s.inlet_pressure, guess=guess, **common)  # type: ignore[arg-type]
+        return self.profile
+
+
+def node_sources(
+    kind: np.ndarray, stencil: FloatArray, rhs: FloatArray, phi: FloatArray, u_anode: float
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per-node Joule power and electrode currents of a solved potential, in stencil units.
+
+    Each link between electrolyte nodes dissipates ``w (φ_a − φ_b)²``, half counted at
+    each end; a cut link to the anode ``w_a (U − φ)²`` and to the cathode ``w_c φ²``, with
+    ``w_a = rhs/U`` and ``w_c`` the rest of the diagonal.  Multiplied by 2π κ h these are
+    watts and (for the currents ``w_c φ`` into the cathode and ``w_a (U − φ)`` out of the
+    anode) amperes; their sums satisfy P = U I.
+
+    Returns
+    -------
+    power, cathode_current, anode_current : float64 arrays (nr, nz)
+    """
+    from ecmsim.kernels import potential as kp
+
+    e = kind == ELECTROLYTE
+    diag, c_rm, c_rp, c_zm, c_zp = (stencil[k] for k in (kp.DIAG, kp.RM, kp.RP, kp.ZM, kp.ZP))
+    w_a = np.where(e, rhs / u_anode, 0.0) if u_anode != 0 else np.zeros(kind.shape)
+    w_c = np.where(e, diag - (c_rm + c_rp + c_zm + c_zp) - w_a, 0.0)
+    d_r = np.zeros(kind.shape)
+    d_r[:-1] = c_rp[:-1] * (phi[1:] - phi[:-1]) ** 2
+    d_z = np.zeros(kind.shape)
+    d_z[:, :-1] = c_zp[:, :-1] * (phi[:, 1:] - phi[:, :-1]) ** 2
+    power = 0.5 * (d_r + d_z)
+    power[1:] += 0.5 * d_r[:-1]
+    power[:, 1:] += 0.5 * d_z[:, :-1]
+    power = np.where(e, power + w_a * (u_anode - phi) ** 2 + w_c * phi**2, 0.0)
+    return power, np.where(e, w_c * phi, 0.0), np.where(e, w_a * (u_anode - phi), 0.0)

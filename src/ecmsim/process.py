@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ecmsim.config import ProcessConfig
-from ecmsim.datafiles import load_raw
+from ecmsim.datafiles import builtin_files, env_files, load_raw
 from ecmsim.electrolytes import (
     CurrentEfficiency,
     Electrolyte,
@@ -297,6 +297,27 @@ def _supply(cfg: ProcessConfig, electrolyte: Electrolyte, kappa: float) -> Suppl
     )
 
 
+#: The databases of the built-in data alone, by the files' (path, modification time, size).
+_BUILTIN_DBS: dict[tuple[tuple[str, int, int], ...], tuple[MaterialsDB, ElectrolyteDB]] = {}
+
+
+def _databases(cfg: ProcessConfig) -> tuple[MaterialsDB, ElectrolyteDB]:
+    """The materials and electrolyte databases of ``cfg``'s data files.
+
+    With the built-in data alone (no ``[data] files``, no ``ECMSIM_DATA``) they
+    are built once per process: a parameter search resolves hundreds of configs.
+    """
+    files = cfg.data_files()
+    if files or env_files():
+        raw = _look_up(lambda: load_raw(files), "", cfg)
+        return _look_up(lambda: (MaterialsDB(raw), ElectrolyteDB(raw)), "", cfg)
+    stamp = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in builtin_files())
+    if stamp not in _BUILTIN_DBS:
+        raw = _look_up(lambda: load_raw(()), "", cfg)
+        _BUILTIN_DBS[stamp] = _look_up(lambda: (MaterialsDB(raw), ElectrolyteDB(raw)), "", cfg)
+    return _BUILTIN_DBS[stamp]
+
+
 def resolve(cfg: ProcessConfig) -> Process:
     """Resolve a config against the materials data (built-in, env and ``[data] files``).
 
@@ -306,8 +327,7 @@ def resolve(cfg: ProcessConfig) -> Process:
         When the alloy or electrolyte is unknown or the concentration or
         temperature lies outside the data; the message names the config key.
     """
-    raw = _look_up(lambda: load_raw(cfg.data_files()), "", cfg)
-    mdb, edb = _look_up(lambda: (MaterialsDB(raw), ElectrolyteDB(raw)), "", cfg)
+    mdb, edb = _databases(cfg)
     alloy, eq = _equivalent(cfg, mdb)
     electrolyte = _look_up(lambda: edb.electrolyte(cfg.electrolyte.name), "[electrolyte] name: ", cfg)
     kappa, k_origin = _conductivity(cfg, electrolyte)

@@ -55,6 +55,17 @@ def test_unreachable_target_gives_a_clear_message_and_exit_1(fast_config: Path, 
     assert "diameter_mm =" in err and "target 3 ± 0.01" in err and "widen --vary" in err
     assert "the 1D estimate over the ranges spans" in err
     assert "Traceback" not in err
+    # Ø3 mm with a Ø0.8 mm tube: out of reach even on widened ranges, found with a few solves.
+    assert "out of reach of this tool and process even on widened ranges" in err
+
+
+def test_infeasible_target_names_the_binding_constraint(fast_config: Path) -> None:
+    """A hole too narrow for the tool needs a frontal gap below the minimum: the gap constraint binds."""
+    r = tune(fast_config, ["diameter_mm=1.0:0.01"], min_gap_mm=0.05, check=False)
+    assert not r.feasible and r.evaluations <= 4
+    (why,) = r.binding
+    assert why.startswith("the constraints bind: the targets need a frontal gap of") and "--min-gap" in why
+    assert r.predicted["diameter_mm"] > 1.01  # the nearest achievable hole is reported
 
 
 def test_bad_search_inputs_are_input_errors(fast_config: Path, run_main) -> None:

@@ -63,6 +63,17 @@ DEFAULT_RANGES = {"electrical.voltage_V": (5.0, 15.0), "motion.feed_rate_mm_per_
 #: Fraction of the tolerance kept as a margin against model jitter in the objective phase.
 MARGIN = 0.9
 DIFF_STEP = 0.05
+#: The search solves on cells this many times the config's, then confirms on the config's grid.
+SEARCH_COARSENING = 2
+#: Solves of the space mapping on the search grid, and of the confirmation on the config's grid.
+MAP_ITERATIONS = 4
+CONFIRM_ITERATIONS = 2
+#: The corrected estimate aims inside this fraction of each tolerance, so that the solve lands in the band.
+MAP_BAND = 0.5
+#: Two estimate optima closer than this (normalised) are the same point.
+MAP_STEP = 0.02
+#: Evaluations of the (instant) corrected estimate per optimisation.
+ESTIMATE_EVALUATIONS = 120
 
 
 @dataclass(frozen=True)
@@ -180,6 +191,8 @@ class TuneResult:
     message: str = ""
     config_doc: dict[str, Any] = field(default_factory=dict)
     at_bounds: list[str] = field(default_factory=list)
+    binding: list[str] = field(default_factory=list)
+    search_cell_mm: float | None = None
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready report."""
@@ -192,6 +205,8 @@ class TuneResult:
             "units": dict(zip(self.parameters, self.units, strict=True)),
             "bounds": {p: list(b) for p, b in zip(self.parameters, self.bounds, strict=True)},
             "at_bounds": self.at_bounds,
+            "binding": self.binding,
+            "search_cell_size_mm": self.search_cell_mm,
             "status": self.status,
             "predicted": to_jsonable(self.predicted),
             "targets": [
@@ -243,22 +258,50 @@ class _Done(Exception):
         self.u = np.array(u, float)
 
 
+class _Count:
+    """Solves done by every model of one search (the progress bar counts them all), and the budget."""
+
+    def __init__(self, progress: ProgressFn | None, budget: int) -> None:
+        self.progress, self.budget, self.done = progress, budget, 0
+
+    def add(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, max(self.budget, self.done), None)
+
+
 class _Model:
-    """The model as a function of normalised parameters u ∈ [0, 1]^d, with a cache."""
+    """The model as a function of normalised parameters u ∈ [0, 1]^d, with a cache.
+
+    ``estimate`` replaces the solves by an instant estimate (the corrected 1D
+    theory of :class:`_Correction`); ``band`` is the fraction of each
+    tolerance a point must lie within to count as meeting the targets.
+    """
 
     def __init__(
         self, cfg: ProcessConfig, space: _Space, mode: str, targets: Sequence[Target], min_gap: float,
-        j_limit: float | None,
+        j_limit: float | None, *, estimate: Callable[[ProcessConfig], Evaluation] | None = None,
+        band: float = 1.0, count: _Count | None = None,
     ) -> None:  # fmt: skip
-        self.cfg = cfg
+        self.cfg, self.space = cfg, space
         self.keys, self.mode, self.targets = list(space.keys), mode, list(targets)
         self.lo = np.array([b[0] for b in space.bounds])
         self.hi = np.array([b[1] for b in space.bounds])
         self.min_gap, self.j_limit = min_gap, j_limit
         self.cache: dict[tuple[float, ...], Evaluation] = {}
         self.estimated_range: dict[str, tuple[float, float]] = {}
-        self.progress: ProgressFn | None = None
-        self.budget = 0
+        self.estimate, self.band = estimate, band
+        self.count = count or _Count(None, 0)
+
+    def estimator(self, correction: _Correction | None, band: float) -> _Model:
+        """The same search on the 1D estimate corrected by ``correction`` (no solves)."""
+
+        def estimate(cfg: ProcessConfig) -> Evaluation:
+            m = surrogate_metrics(cfg)
+            return Evaluation("equilibrium", "", correction.apply(m) if correction else m)
+
+        return _Model(self.cfg, self.space, self.mode, self.targets, self.min_gap, self.j_limit,
+                      estimate=estimate, band=band)  # fmt: skip
 
     def x(self, u: np.ndarray) -> np.ndarray:
         x = self.lo + np.clip(u, 0.0, 1.0) * (self.hi - self.lo)
@@ -280,15 +323,16 @@ class _Model:
             except ConfigError as exc:
                 self.cache[key] = Evaluation("invalid", str(exc), {})
             else:
-                self.cache[key] = evaluate_config(cfg, self.mode)
-                self.report()
+                if self.estimate is not None:
+                    self.cache[key] = self.estimate(cfg)
+                else:
+                    self.cache[key] = evaluate_config(cfg, self.mode)
+                    self.count.add()
         return self.cache[key]
 
-    def report(self, extra: int = 0) -> None:
-        """Tell the progress callback how many solves are done (of the budget, at most)."""
-        if self.progress is not None:
-            done = len(self.cache) + extra
-            self.progress(done, max(self.budget, done), None)
+    def meets(self, m: Metrics) -> bool:
+        """Every target within ``band`` × its tolerance."""
+        return all(abs(m.get(t.key, math.nan) - t.value) <= self.band * t.tol for t in self.targets)
 
     def surrogate(self, u: np.ndarray) -> Evaluation:
         """The 1D-theory estimate at ``u`` (no solve; not cached)."""
@@ -299,7 +343,7 @@ class _Model:
 
     def feasible(self, u: np.ndarray) -> bool:
         status, _, m = self(u)
-        return status in USABLE_STATUSES and all(t.met(m.get(t.key, math.nan)) for t in self.targets) and self.safe(m)
+        return status in USABLE_STATUSES and self.meets(m) and self.safe(m)
 
     def safe(self, m: Metrics) -> bool:
         gap = m.get("frontal_gap_mm", math.nan)
@@ -324,7 +368,7 @@ class _Model:
         n = len(self.targets) + 2
         if status not in USABLE_STATUSES:
             return np.full(n, -1.0)
-        c = [1.0 - abs(m.get(t.key, math.nan) - t.value) / (MARGIN * t.tol) for t in self.targets]
+        c = [1.0 - abs(m.get(t.key, math.nan) - t.value) / (MARGIN * self.band * t.tol) for t in self.targets]
         gap = m.get("frontal_gap_mm", math.nan)
         c.append((gap - self.min_gap) / max(self.min_gap, 1e-6))
         j = m.get("max_current_density_A_per_cm2", math.nan)
@@ -382,17 +426,169 @@ def tune(
     space = _search_space(cfg, vary)
     goal = _goal(maximize or minimize, "maximize" if maximize else "minimize", space)
     mode = choose_mode(cfg, mode, [t.key for t in tgts] + ([goal.metric] if goal and goal.metric else []))
-    model = _Model(cfg, space, mode, tgts, *_limits(cfg, min_gap_mm, max_current_density))
-    model.progress = progress
-    model.budget = max_evaluations + 2 * len(space.keys) + (1 if check else 0)
+    limits = _limits(cfg, min_gap_mm, max_current_density)
+    count = _Count(progress, MAP_ITERATIONS + CONFIRM_ITERATIONS + 2 * len(space.keys) + (1 if check else 0))
+    model = _Model(cfg, space, mode, tgts, *limits, count=count)
+    search_cfg = _search_config(cfg)
+    search = model if search_cfg is None else _Model(search_cfg, space, mode, tgts, *limits, count=count)
     start, surrogate_best = _start(model, goal)
-    _meet_targets(model, start, surrogate_best, goal, max_evaluations)
-    if goal is not None:
-        _optimise(model, goal, max_evaluations)
-    result = _result(model, space, _best_point(model, goal), goal, check)
-    result.evaluations = len(model.cache)
+    search.estimated_range = model.estimated_range
+    # The search: the corrected 1D estimate points the way, solves on the coarser grid correct it.
+    reachable = _space_map(search, goal, start, None, MAP_ITERATIONS)
+    if reachable and not any(search.feasible(search.u(k)) for k in search.cache):
+        # The estimate says the targets are within reach but its solves disagree: search with the solves.
+        _meet_targets(search, start, surrogate_best, goal, max_evaluations)
+        if goal is not None:
+            _optimise(search, goal, max_evaluations)
+    u_search = _best_point(search, goal)
+    if search is not model:
+        # Confirm on the config's grid; where the grids disagree, correct the estimate by the fine solve.
+        status, _, m = model(u_search)
+        if status in USABLE_STATUSES and not model.feasible(u_search) and reachable:
+            corr = _Correction.at(m, model.surrogate(u_search).metrics, cfg.tool.outer_diameter_mm)
+            _space_map(model, goal, np.clip(u_search, DIFF_STEP, 1 - DIFF_STEP), corr, CONFIRM_ITERATIONS)
+    u_best = _best_point(model, goal)
+    result = _result(model, search, space, u_best, goal, check)
+    if not result.feasible:
+        result.binding = _what_binds(model, u_best)
+        if result.binding:
+            result.message += "; " + "; ".join(result.binding)
+    result.evaluations = count.done
     result.wall_clock_s = time.perf_counter() - t0
     return result
+
+
+def _search_config(cfg: ProcessConfig) -> ProcessConfig | None:
+    """The config on cells SEARCH_COARSENING times coarser, where the search solves; None: not valid there."""
+    h = cfg.numerics.cell_size_mm * SEARCH_COARSENING
+    try:
+        return cfg.replace({"numerics.cell_size_mm": h})
+    except ConfigError:  # the tube wall or the gap is not resolved on the coarser grid
+        return None
+
+
+@dataclass(frozen=True)
+class _Correction:
+    """Output space mapping: the 1D estimate scaled to agree with one solve.
+
+    Overcuts (a diameter minus the tool's) and other positive metrics are
+    scaled by the ratio solve/estimate, the rest (taper) shifted by the difference.
+    """
+
+    tool_mm: float
+    factors: dict[str, tuple[str, float]]
+
+    @classmethod
+    def at(cls, solved: Metrics, estimate: Metrics, tool_mm: float) -> _Correction:
+        factors: dict[str, tuple[str, float]] = {}
+        for name, y in solved.items():
+            e = estimate.get(name, math.nan)
+            if name in ("wall_clock_s", "depth_mm") or not (math.isfinite(y) and math.isfinite(e)):
+                continue
+            base = tool_mm if name in _OVERCUT_METRICS else 0.0
+            if name != "taper_deg" and y - base > 0 and e - base > 0:
+                factors[name] = ("ratio", (y - base) / (e - base))
+            else:
+                factors[name] = ("shift", y - e)
+        return cls(tool_mm, factors)
+
+    def apply(self, estimate: Metrics) -> Metrics:
+        out = dict(estimate)
+        for name, (kind, f) in self.factors.items():
+            e = estimate.get(name, math.nan)
+            base = self.tool_mm if name in _OVERCUT_METRICS else 0.0
+            out[name] = base + (e - base) * f if kind == "ratio" else e + f
+        return out
+
+
+_OVERCUT_METRICS = ("diameter_mm", "entry_diameter_mm", "exit_diameter_mm", "min_diameter_mm", "max_diameter_mm")
+
+
+def _estimate_optimum(est: _Model, goal: _Goal | None, start: np.ndarray) -> np.ndarray:
+    """The best point of the corrected estimate (no solves): least squares, then the objective."""
+    _meet_targets(est, start, start, goal, ESTIMATE_EVALUATIONS)
+    if goal is not None:
+        _optimise(est, goal, ESTIMATE_EVALUATIONS)
+    return _best_point(est, goal)
+
+
+def _space_map(model: _Model, goal: _Goal | None, start: np.ndarray, corr: _Correction | None, iterations: int) -> bool:
+    """Solve where the corrected estimate puts the optimum, correct it there, until the solves agree.
+
+    Returns whether the estimate itself could meet the targets (else the
+    targets are out of reach within the ranges and the search stops at once).
+    """
+    tool = model.cfg.tool.outer_diameter_mm
+    reachable = True
+    solved: list[np.ndarray] = []
+    for _ in range(iterations):
+        est = model.estimator(corr, MAP_BAND)
+        u = _estimate_optimum(est, goal, start)
+        reachable = est.feasible(u)
+        if any(np.max(np.abs(u - v)) < MAP_STEP for v in solved):
+            break  # the estimate, corrected at the last solve, stays there: converged
+        status, _, m = model(u)
+        solved.append(u)
+        if status not in USABLE_STATUSES or not reachable or (goal is None and model.feasible(u)):
+            break
+        corr = _Correction.at(m, model.surrogate(u).metrics, tool)
+        start = np.clip(u, DIFF_STEP, 1 - DIFF_STEP)
+    return reachable
+
+
+def _what_binds(model: _Model, u_best: np.ndarray) -> list[str]:
+    """Why the targets are out of reach: the corrected estimate on ranges widened by their width and by 4x.
+
+    Says whether they are met outside the ranges (where), only with a frontal
+    gap below the minimum or a current density above the limit, or not at all.
+    """
+    status, _, m = model(u_best)
+    if status not in USABLE_STATUSES:
+        return []
+    corr = _Correction.at(m, model.surrogate(u_best).metrics, model.cfg.tool.outer_diameter_mm)
+    # Each range widened by its width on both sides, and by a factor of 4 (values near a limit such as
+    # the overpotential matter): a product grid for one or two parameters, else a Latin hypercube.
+    axes = [np.unique(np.concatenate([np.linspace(lo - (hi - lo), hi + (hi - lo), 11),
+                                      np.geomspace(lo / 4, hi * 4, 11) if lo > 0 else []]))
+            for lo, hi in zip(model.lo, model.hi, strict=True)]  # fmt: skip
+    if len(axes) <= 2:
+        grid = np.meshgrid(*axes, indexing="ij")
+        xs = np.stack([g.ravel() for g in grid], axis=1)
+    else:
+        from scipy.stats import qmc
+
+        unit = qmc.LatinHypercube(d=len(axes), seed=np.random.default_rng(0)).random(400)
+        xs = np.stack([np.quantile(a, unit[:, j]) for j, a in enumerate(axes)], axis=1)
+    width = model.hi - model.lo
+    meet, safe = [], []
+    for x in xs:
+        w = (x - model.lo) / width
+        try:
+            cfg = model.cfg.replace(key_changes(model.keys, x))
+        except ConfigError:
+            continue
+        est = corr.apply(surrogate_metrics(cfg))
+        if model.meets(est):
+            meet.append((float(np.sum(np.clip(np.abs(w - 0.5) - 0.5, 0, None) ** 2)), x, est))
+            if model.safe(est):
+                safe.append(meet[-1])
+    where = "by the 1D estimate corrected by the solve at the nearest point, on widened ranges"
+    if safe:
+        _, x, _ = min(safe, key=lambda t: t[0])
+        at = ", ".join(f"{k.path} ≈ {v:.3g} {k.unit}" for k, v in zip(model.keys, x, strict=True))
+        return [f"the search ranges bind: the targets are met outside them, nearest at {at} ({where})"]
+    if meet:
+        _, x, est = min(meet, key=lambda t: t[0])
+        gap = est.get("frontal_gap_mm", math.nan)
+        j = est.get("max_current_density_A_per_cm2", math.nan)
+        why = []
+        if not (math.isfinite(gap) and gap >= model.min_gap):
+            why.append(f"a frontal gap of {gap:.3g} mm, below the minimum {model.min_gap:g} mm (short-circuit risk; "
+                       "--min-gap)")  # fmt: skip
+        if model.j_limit is not None and not (math.isfinite(j) and j <= model.j_limit):
+            why.append(f"a current density of {j:.4g} A/cm², above the limit {model.j_limit:g} A/cm²")
+        return ["the constraints bind: the targets need " + " and ".join(why) + f" ({where})"]
+    return [f"the targets are out of reach of this tool and process even on widened ranges ({where})"]
 
 
 def require_feasible(result: TuneResult) -> None:
@@ -564,8 +760,11 @@ def _best_point(model: _Model, goal: _Goal | None) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- the result
-def _result(model: _Model, space: _Space, u_best: np.ndarray, goal: _Goal | None, check: bool) -> TuneResult:
-    """The result at ``u_best``; when feasible, with sensitivities, the tuned config and the transient check."""
+def _result(
+    model: _Model, search: _Model, space: _Space, u_best: np.ndarray, goal: _Goal | None, check: bool
+) -> TuneResult:
+    """The result at ``u_best``; when feasible, with sensitivities (on the search grid), the tuned config and the
+    transient check."""
     status, message, metrics = model(u_best)
     x_best = model.x(u_best)
     ok = model.feasible(u_best)
@@ -580,12 +779,13 @@ def _result(model: _Model, space: _Space, u_best: np.ndarray, goal: _Goal | None
         bounds=space.bounds, optimum={p: float(v) for p, v in zip(space.paths, x_best, strict=True)},
         predicted=metrics, status=status, targets=model.targets, objective=goal.name if goal else None,
         sense=goal.sense if goal else None, at_bounds=at_bounds,
+        search_cell_mm=search.cfg.numerics.cell_size_mm,
     )  # fmt: skip
     result.message = _explain(result, model, message)
     if ok:
         reported = [t.key for t in model.targets] + ([goal.metric] if goal and goal.metric else [])
         reported += ["diameter_mm", "frontal_gap_mm", "machining_time_s"]
-        result.sensitivity = _sensitivity(model, u_best, list(dict.fromkeys(reported)))
+        result.sensitivity = _sensitivity(search, u_best, list(dict.fromkeys(reported)))
         result.config_doc = model.cfg.changed_document(key_changes(space.keys, x_best))
         if check and model.mode == "equilibrium":
             result.check = _transient_check(model, u_best)
@@ -649,6 +849,7 @@ def _sensitivity(model: _Model, u: np.ndarray, metrics: Sequence[str]) -> list[S
 def _transient_check(model: _Model, u: np.ndarray) -> TransientCheck:
     """Drill the hole in time at the optimum: does the transient run agree?"""
     status, message, m = evaluate_config(model.variant(u), "transient")
+    model.count.add()
     return TransientCheck(
         status=status,
         message=message,

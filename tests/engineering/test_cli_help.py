@@ -9,7 +9,18 @@ import pytest
 
 
 @pytest.mark.parametrize(
-    "args", [["sweep"], ["tune"], ["calibrate"], ["plot"], ["plot", "profile"], ["plot", "field"], ["plot", "window"]]
+    "args",
+    [
+        ["sweep"],
+        ["tune"],
+        ["calibrate"],
+        ["plot"],
+        ["plot", "profile"],
+        ["plot", "field"],
+        ["plot", "window"],
+        ["plot", "history"],
+        ["sweep", "show"],
+    ],
 )
 def test_help(args: list[str], run_main) -> None:
     code, out, err = run_main([*args, "--help"])

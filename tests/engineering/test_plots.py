@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecmsim.engineering.plots import plot_field, plot_profile, plot_window
+from ecmsim.engineering.plots import plot_field, plot_history, plot_profile, plot_window
 from ecmsim.errors import ConfigError
 from ecmsim.io import SweepData, write_result, write_sweep
 from ecmsim.io.sweep import SWEEP_METRICS
@@ -96,8 +96,8 @@ def test_window_map_and_cli(sweep_file: Path, tmp_path: Path, run_main) -> None:
     assert png.read_bytes().startswith(PNG)
     code, _, err = run_main(["plot", "window", sweep_file, "--metric", "diametr_mm", "-o", png])
     assert code == 2 and "did you mean 'diameter_mm'" in err
-    code, _, err = run_main(["plot", "window", sweep_file, "-o", tmp_path / "w.pdf"])
-    assert code == 2 and "unknown plot format '.pdf'" in err and not (tmp_path / "w.pdf").exists()
+    code, _, err = run_main(["plot", "window", sweep_file, "-o", tmp_path / "w.jpg"])
+    assert code == 2 and "unknown plot format '.jpg'" in err and not (tmp_path / "w.jpg").exists()
 
 
 def test_bad_inputs(result_file: Path, sweep_file: Path, tmp_path: Path) -> None:
@@ -108,3 +108,50 @@ def test_bad_inputs(result_file: Path, sweep_file: Path, tmp_path: Path) -> None
     with pytest.raises(InputDataError, match="not an ecmsim sweep file"):
         plot_window(result_file, tmp_path / "x.svg")
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def _png_pixels(path: Path) -> np.ndarray:
+    import matplotlib.image
+
+    return np.asarray(matplotlib.image.imread(path))[..., :3]
+
+
+def test_field_plot_sizes_rasterised_fields_clipped_and_log_scales(result_file: Path, tmp_path: Path) -> None:
+    svg, png, pdf = tmp_path / "f.svg", tmp_path / "f.png", tmp_path / "f.pdf"
+    plot_field(result_file, svg)
+    plot_field(result_file, png)
+    plot_field(result_file, pdf, log=True)
+    text = svg.read_text(encoding="utf-8")
+    assert "<image" in text and text.count("<path") < 2000  # fields as embedded images, not a path per cell
+    assert svg.stat().st_size <= 2_000_000 and png.stat().st_size <= 1_000_000
+    assert pdf.read_bytes().startswith(b"%PDF-") and pdf.stat().st_size <= 2_000_000
+    # Tool outline (cyan) is drawn.
+    px = _png_pixels(png)
+    cyan = (px[..., 0] < 0.3) & (px[..., 1] > 0.7) & (px[..., 2] > 0.7)
+    assert cyan.sum() > 50
+
+
+def test_history_plot(result_file: Path, tmp_path: Path, run_main) -> None:
+    png = tmp_path / "h.png"
+    code, _, err = run_main(["plot", "history", result_file, "-o", png])
+    assert code == 0, err
+    assert png.stat().st_size <= 1_000_000
+    px = _png_pixels(png)
+    assert (px.mean(axis=2) < 0.9).mean() > 0.02  # lines and labels drawn
+    svg = tmp_path / "h.svg"
+    plot_history(result_file, svg)
+    text = svg.read_text(encoding="utf-8")
+    for label in ("current (A)", "applied voltage (V)", "frontal gap (mm)", "feed rate (mm/min)", "time (s)",
+                  "tool depth (mm)", "smallest gap"):  # fmt: skip
+        assert label in text
+
+
+def test_colour_scale_ignores_a_few_corner_nodes() -> None:
+    from ecmsim.engineering.plots import clipped_norm
+
+    j = np.random.default_rng(0).uniform(10.0, 100.0, 10_000)
+    j[:20] = 1e6  # singular corner nodes
+    norm = clipped_norm(j)
+    assert norm.vmax == pytest.approx(np.percentile(j, 99)) and norm.vmax < 101 and norm.vmin < 12
+    log = clipped_norm(np.concatenate([j, [0.0, -1.0]]), log=True)
+    assert type(log).__name__ == "LogNorm" and 0 < log.vmin < 12 and log.vmax < 101

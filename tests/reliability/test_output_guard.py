@@ -101,6 +101,7 @@ FILE_COMMANDS = [
     Command("plot profile", "-o", ["plot", "profile", "result.h5", "--measurements", "batch.h5", "-o", "{OUT}"],
             ["result.h5", "batch.h5"]),
     Command("plot field", "-o", ["plot", "field", "result.h5", "-o", "{OUT}"], ["result.h5"]),
+    Command("plot history", "-o", ["plot", "history", "result.h5", "-o", "{OUT}"], ["result.h5"]),
     Command("plot window", "-o", ["plot", "window", "sweep.h5", "-o", "{OUT}"], ["sweep.h5"]),
     Command("qc import", "-o", ["qc", "import", "measurements.csv", "--design", "design.csv", "--supersedes",
                                 "truth.json", "-o", "{OUT}", *META],

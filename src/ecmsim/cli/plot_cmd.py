@@ -1,17 +1,18 @@
-"""``ecmsim plot``: hole profiles, fields and process-window maps as PNG or SVG."""
+"""``ecmsim plot``: hole profiles, fields, histories and process-window maps as PNG, SVG or PDF."""
 
 from __future__ import annotations
 
 import click
 
 from ecmsim.cli.options import output_option
+from ecmsim.cli.progress import notice
 
-_OUT = output_option("Image file: .png or .svg.", required=True)
+_OUT = output_option("Image file: .png, .svg or .pdf.", required=True)
 
 
 @click.group("plot")
 def plot_group() -> None:
-    """Draw hole profiles, potential and current-density fields, and process windows."""
+    """Draw hole profiles, potential and current-density fields, run histories and process windows."""
 
 
 @plot_group.command("profile")
@@ -25,20 +26,37 @@ def profile_command(result: str, measurements: str | None, output: str) -> None:
 
     refuse_unsafe_outputs([("-o", output)], [("RESULT", result), ("--measurements", measurements)])
     plot_profile(result, output, measurements)
-    click.echo(f"  profile plot written to {output}")
+    notice(f"  profile plot written to {output}")
 
 
 @plot_group.command("field")
 @click.argument("result", type=click.Path(dir_okay=False))
+@click.option("--log", "log", is_flag=True, help="Logarithmic colour scale for the current density.")
 @_OUT
-def field_command(result: str, output: str) -> None:
-    """Potential and current density at the end of the run in RESULT."""
+def field_command(result: str, log: bool, output: str) -> None:
+    """Potential and current density at the end of the run in RESULT, with the tool and workpiece outlines.
+
+    Colour scales are clipped to the 1st-99th percentiles of the values.
+    """
     from ecmsim.engineering.plots import plot_field
     from ecmsim.io.guard import refuse_unsafe_outputs
 
     refuse_unsafe_outputs([("-o", output)], [("RESULT", result)])
-    plot_field(result, output)
-    click.echo(f"  field plot written to {output}")
+    plot_field(result, output, log=log)
+    notice(f"  field plot written to {output}")
+
+
+@plot_group.command("history")
+@click.argument("result", type=click.Path(dir_okay=False))
+@_OUT
+def history_command(result: str, output: str) -> None:
+    """Current, applied voltage, frontal gap and feed against time and tool depth from RESULT."""
+    from ecmsim.engineering.plots import plot_history
+    from ecmsim.io.guard import refuse_unsafe_outputs
+
+    refuse_unsafe_outputs([("-o", output)], [("RESULT", result)])
+    plot_history(result, output)
+    notice(f"  history plot written to {output}")
 
 
 @plot_group.command("window")
@@ -65,4 +83,4 @@ def window_command(sweep: str, metric: str, x: str | None, y: str | None, target
             raise click.BadParameter(f"{target!r}: the tolerance must be positive", param_hint="--target")
         band = (v, t)
     plot_window(sweep, output, metric=metric, x=x, y=y, target=band)
-    click.echo(f"  process-window map written to {output}")
+    notice(f"  process-window map written to {output}")

@@ -1,10 +1,12 @@
-"""Plots for process engineers (matplotlib, Agg backend; PNG or SVG by the file suffix).
+"""Plots for process engineers (matplotlib, Agg backend; PNG, SVG or PDF by the file suffix).
 
 * :func:`plot_profile`: predicted hole diameter against depth (a result file),
   with measured diameters of an inspection batch (every value, and the mean
   ± one standard deviation per station);
 * :func:`plot_field`: potential and current-density magnitude |j| = κ |∇φ|
-  in the electrolyte at the end of a run, with the hole wall;
+  in the electrolyte at the end of a run, percentile-clipped (or logarithmic)
+  colour scales, the hole wall and the tool outlined, fields rasterised in SVG/PDF;
+* :func:`plot_history`: current, voltage, gaps and feed against time and depth;
 * :func:`plot_window`: a process-window map from a sweep: one metric over two
   varied parameters (filled contours on a grid, coloured points for a Latin
   hypercube), failed points marked by status, and the target band.
@@ -21,9 +23,13 @@ from ecmsim.errors import ConfigError, InputDataError, OutputError
 
 if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn
     from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
-FORMATS = ("png", "svg")
+FORMATS = ("png", "svg", "pdf")
+#: Fields are drawn with colour scales clipped to these percentiles of their values (a few corner
+#: nodes of a singular current density would otherwise set the scale).
+CLIP_PERCENTILES = (1.0, 99.0)
 
 
 def _figure(figsize: tuple[float, float] = (6.4, 4.8)) -> Figure:
@@ -46,7 +52,8 @@ def _save(fig: Figure, path: str | Path, dpi: int = 150) -> None:
         raise ConfigError(f"{p}: unknown plot format {p.suffix!r} (use {', '.join('.' + f for f in FORMATS)})")
     try:
         with atomic_write(p, suffix=f".{fmt}") as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi, metadata={"Creator": "ecmsim"} if fmt == "svg" else None)
+            meta = {"Creator": "ecmsim"} if fmt in ("svg", "pdf") else None
+            fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta)
     except OSError as exc:
         raise OutputError(f"{p}: cannot write the plot: {exc.strerror or exc}") from None
 
@@ -83,8 +90,13 @@ def plot_profile(result: str | Path, output: str | Path, measurements: str | Pat
     _save(fig, output)
 
 
-def plot_field(result: str | Path, output: str | Path) -> None:
-    """Potential and current-density magnitude at the end of a run (result file with fields)."""
+def plot_field(result: str | Path, output: str | Path, log: bool = False) -> None:
+    """Potential and current-density magnitude at the end of a run, with the tool and workpiece outlines.
+
+    Colour scales are clipped to the 1st and 99th percentiles of the electrolyte's
+    values (``log``: a logarithmic scale for |j|); the fields are rasterised
+    inside SVG and PDF files, so those stay small.
+    """
     from ecmsim.io.common import open_h5
 
     res_path = Path(result)
@@ -106,21 +118,68 @@ def plot_field(result: str | Path, output: str | Path) -> None:
     h = (r[1] - r[0]) * 1e-3 if r.size > 1 else 1.0
     g_r, g_z = np.gradient(phi, h, h)
     j = kappa * np.hypot(g_r, g_z) * 1e-4  # A/cm²
-    phi_m = np.where(elec, phi, np.nan)
-    j_m = np.where(elec, j, np.nan)
+    tool = ((kind == 2) | (kind == 3)).astype(float)
     fig = _figure((9.0, 4.8))
-    for i, (data, label, cmap) in enumerate(
-        ((phi_m, "potential φ (V)", "viridis"), (j_m, "current density |j| (A/cm²)", "inferno"))
-    ):
+    panels = ((phi, "potential φ (V)", "viridis", False), (j, "current density |j| (A/cm²)", "inferno", log))
+    for i, (data, label, cmap, use_log) in enumerate(panels):
         ax = fig.add_subplot(1, 2, i + 1)
-        mesh = ax.pcolormesh(r, z, data.T, shading="auto", cmap=cmap)
+        norm = clipped_norm(data[elec & np.isfinite(data)], use_log)
+        masked = np.ma.masked_where(~elec | ~np.isfinite(data) | ((data <= 0) if use_log else False), data)
+        mesh = ax.pcolormesh(r, z, masked.T, shading="auto", cmap=cmap, norm=norm, rasterized=True)
         ax.contour(r, z, psi.T, levels=[0.0], colors="w", linewidths=1)
-        fig.colorbar(mesh, ax=ax, label=label)
+        if tool.any():
+            ax.contour(r, z, tool.T, levels=[0.5], colors="c", linewidths=1)
+        fig.colorbar(mesh, ax=ax, label=label, extend="both")
         ax.set_xlabel("radius r (mm)")
         ax.set_ylabel("depth z (mm)")
         ax.invert_yaxis()
         ax.set_aspect("equal", adjustable="box")
-        ax.set_title(label.split(" (")[0])
+        ax.set_title(label.split(" (")[0] + ("" if i == 0 else " (workpiece white, tool cyan)"), fontsize="medium")
+    _save(fig, output)
+
+
+def clipped_norm(values: np.ndarray, log: bool = False) -> Normalize:
+    """A colour scale over the 1st–99th percentiles of ``values`` (positive values only when ``log``)."""
+    from matplotlib.colors import LogNorm, Normalize
+
+    vals = values[values > 0] if log else values
+    lo, hi = (float(v) for v in np.percentile(vals, CLIP_PERCENTILES)) if vals.size else (0.0, 1.0)
+    hi = hi if hi > lo else lo + 1e-12
+    return LogNorm(vmin=max(lo, hi * 1e-6), vmax=hi) if log else Normalize(vmin=lo, vmax=hi)
+
+
+def plot_history(result: str | Path, output: str | Path) -> None:
+    """Current, applied voltage, gaps and feed against time (left) and tool depth (right)."""
+    from ecmsim.io import read_result
+
+    res = read_result(result)
+    hist = res.history
+    t = np.asarray(hist["time"], float)
+    if t.size < 2:
+        raise InputDataError(f"{result}: the run has fewer than two steps; nothing to plot against time")
+    depth = np.asarray(hist["tool_depth"], float) * 1e3
+    volts = float(res.config.get("electrical", {}).get("voltage_V", np.nan))
+    feed = np.gradient(depth, t) * 60.0  # mm/min
+    rows = (
+        (np.asarray(hist["current"], float), "current (A)"),
+        (np.full(t.size, volts), "applied voltage (V)"),
+        (np.asarray(hist["frontal_gap"], float) * 1e3, "frontal gap (mm)"),
+        (feed, "feed rate (mm/min)"),
+    )
+    fig = _figure((9.0, 8.0))
+    axes = fig.subplots(len(rows), 2, sharex="col")
+    for k, (y, label) in enumerate(rows):
+        for c, x in enumerate((t, depth)):
+            ax = axes[k, c]
+            ax.plot(x, y, lw=1.2, color=f"C{k}")
+            if k == 2:
+                ax.plot(x, np.asarray(hist["min_gap"], float) * 1e3, lw=1, ls="--", color="C7", label="smallest gap")
+                ax.legend(fontsize="small")
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+    axes[-1, 0].set_xlabel("time (s)")
+    axes[-1, 1].set_xlabel("tool depth (mm)")
+    fig.suptitle(f"History: {Path(str(res.provenance.get('config_source', result))).name} ({res.status})")
     _save(fig, output)
 
 

@@ -72,6 +72,20 @@ def test_profile_png_and_svg(result_file: Path, batch_file: Path, tmp_path: Path
     assert text.lstrip().startswith("<?xml") and "<svg" in text
     for label in ("depth below the entry surface (mm)", "hole diameter (mm)", "predicted", "measured mean"):
         assert label in text
+    assert "nominal" not in text
+
+
+def test_profile_with_nominal_tolerance_band_and_stations(result_file: Path, batch_file: Path, tmp_path: Path,
+                                                          run_main) -> None:  # fmt: skip
+    svg = tmp_path / "p.svg"
+    code, _, err = run_main(["plot", "profile", result_file, "--measurements", batch_file, "--target", "1.55:0.05",
+                             "-o", svg])  # fmt: skip
+    assert code == 0, err
+    text = svg.read_text(encoding="utf-8")
+    for label in ("nominal Ø1.55 mm", "tolerance ± 0.05 mm", "measuring stations"):
+        assert label in text
+    code, _, err = run_main(["plot", "profile", result_file, "--target", "1.55:0", "-o", tmp_path / "q.svg"])
+    assert code == 2 and "positive" in err and not (tmp_path / "q.svg").exists()
 
 
 def test_field_plot(result_file: Path, tmp_path: Path) -> None:

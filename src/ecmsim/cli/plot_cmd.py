@@ -18,14 +18,16 @@ def plot_group() -> None:
 @plot_group.command("profile")
 @click.argument("result", type=click.Path(dir_okay=False))
 @click.option("--measurements", type=click.Path(dir_okay=False), default=None, help="Inspection batch to overlay.")
+@click.option("--target", default=None, metavar="NOMINAL:TOL", help="Nominal diameter and tolerance (mm) to draw.")
 @_OUT
-def profile_command(result: str, measurements: str | None, output: str) -> None:
-    """Predicted diameter against depth from RESULT (ecmsim simulate), with measured holes."""
+def profile_command(result: str, measurements: str | None, target: str | None, output: str) -> None:
+    """Predicted diameter against depth from RESULT (ecmsim simulate), with measured holes and stations,
+    and the nominal diameter with its tolerance band."""
     from ecmsim.engineering.plots import plot_profile
     from ecmsim.io.guard import refuse_unsafe_outputs
 
     refuse_unsafe_outputs([("-o", output)], [("RESULT", result), ("--measurements", measurements)])
-    plot_profile(result, output, measurements)
+    plot_profile(result, output, measurements, _band(target))
     notice(f"  profile plot written to {output}")
 
 
@@ -73,14 +75,18 @@ def window_command(sweep: str, metric: str, x: str | None, y: str | None, target
     from ecmsim.io.sweep import journal_path
 
     refuse_unsafe_outputs([("-o", output)], [("SWEEP", sweep), ("SWEEP (its journal)", journal_path(sweep))])
-    band = None
-    if target is not None:
-        try:
-            v, t = (float(s) for s in target.split(":"))
-        except ValueError:
-            raise click.BadParameter(f"{target!r}: expected VALUE:TOL, e.g. 0.90:0.02", param_hint="--target") from None
-        if t <= 0:
-            raise click.BadParameter(f"{target!r}: the tolerance must be positive", param_hint="--target")
-        band = (v, t)
-    plot_window(sweep, output, metric=metric, x=x, y=y, target=band)
+    plot_window(sweep, output, metric=metric, x=x, y=y, target=_band(target))
     notice(f"  process-window map written to {output}")
+
+
+def _band(target: str | None) -> tuple[float, float] | None:
+    """``VALUE:TOL`` of ``--target`` as numbers (None when not given)."""
+    if target is None:
+        return None
+    try:
+        v, t = (float(s) for s in target.split(":"))
+    except ValueError:
+        raise click.BadParameter(f"{target!r}: expected VALUE:TOL, e.g. 0.90:0.02", param_hint="--target") from None
+    if t <= 0:
+        raise click.BadParameter(f"{target!r}: the tolerance must be positive", param_hint="--target")
+    return v, t

@@ -58,8 +58,16 @@ def _save(fig: Figure, path: str | Path, dpi: int = 150) -> None:
         raise OutputError(f"{p}: cannot write the plot: {exc.strerror or exc}") from None
 
 
-def plot_profile(result: str | Path, output: str | Path, measurements: str | Path | None = None) -> None:
-    """Predicted diameter against depth, with measured diameters if given."""
+def plot_profile(
+    result: str | Path,
+    output: str | Path,
+    measurements: str | Path | None = None,
+    target: tuple[float, float] | None = None,
+) -> None:
+    """Predicted diameter against depth, with measured diameters and their stations if given.
+
+    ``target`` (nominal, tol) in mm draws the nominal diameter and the tolerance band.
+    """
     from ecmsim.io import read_result
 
     res = read_result(result)
@@ -81,6 +89,12 @@ def plot_profile(result: str | Path, output: str | Path, measurements: str | Pat
         mean = np.array([c.mean() for c in cols if c.size])
         sd = np.array([c.std(ddof=1) if c.size > 1 else 0.0 for c in cols if c.size])
         ax.errorbar(depth[have], mean, yerr=sd, fmt="s", color="C3", capsize=3, label="measured mean ± 1 s.d.")
+        for k, d in enumerate(depth):
+            ax.axvline(d, color="C7", lw=0.6, ls=":", label="measuring stations" if k == 0 else None)
+    if target is not None:
+        nominal, tol = target
+        ax.axhspan(nominal - tol, nominal + tol, color="C2", alpha=0.15, label=f"tolerance ± {tol:g} mm")
+        ax.axhline(nominal, color="C2", lw=1.2, ls="--", label=f"nominal Ø{nominal:g} mm")
     s = res.summary
     ax.set_xlabel("depth below the entry surface (mm)")
     ax.set_ylabel("hole diameter (mm)")

@@ -172,7 +172,12 @@ class NumericsConfig:
     cell_size_mm: float = param(0.01, unit="mm", min=0.0005, max=1.0, help="grid spacing h of the (r, z) grid")
     domain_radius_mm: float | None = param(
         unit="mm", min=0.0, min_exclusive=True,
-        help="radial extent of the grid; default: tool radius + 4 equilibrium gaps + margin",
+        help="radial extent of the grid; default: the expected side wall (coaxial estimate) + domain_margin_mm",
+    )  # fmt: skip
+    domain_margin_mm: float = param(
+        0.2, unit="mm", min=0.0,
+        help="electrolyte and metal modelled beyond the expected hole: radially, below the final depth, "
+        "and at both ends of the window that follows the tool",
     )  # fmt: skip
     electrolyte_above_surface_mm: float = param(
         0.2, unit="mm", min=0.0,
@@ -207,7 +212,7 @@ class NumericsConfig:
     )  # fmt: skip
     window_behind_mm: float | None = param(
         unit="mm", min=0.0, min_exclusive=True,
-        help="window length above the tool face; default: bare tip + 8 equilibrium gaps",
+        help="window length above the tool face; default: bare tip + 8 equilibrium gaps + domain_margin_mm",
     )  # fmt: skip
     output_interval_mm: float = param(
         0.05, unit="mm", min=0.0, min_exclusive=True,

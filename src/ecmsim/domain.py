@@ -25,6 +25,12 @@ BoolArray = npt.NDArray[np.bool_]
 #: Value of a wall level set far from any wall, m (no insulating face nearby).
 NO_WALL = 1.0
 
+#: Equilibrium gaps above the bare tip after which the wall behind the coating has
+#: stopped dissolving: where the default window ends above the tool face.
+FROZEN_WALL_GAPS = 8.0
+#: Equilibrium gaps of metal the window keeps below the tool face (beyond the initial gap).
+WINDOW_AHEAD_GAPS = 3.0
+
 
 @dataclass(frozen=True)
 class Domain:
@@ -98,9 +104,8 @@ class Domain:
         psi_outside = _outside_distance(rr, zz, flood_radius, film_height(p), p.thickness)
         outside = psi_outside < -1e-12
         n = p.config.numerics
-        window_behind: float | None = None
-        if n.window == "on" or (n.window == "auto" and tool.coated):
-            window_behind = p.window_behind if p.window_behind is not None else tool.bare_tip + 8.0 * gap_scale + 20 * h
+        behind, ahead = window_extent(p, gap_scale)
+        use_window = n.window == "on" or (n.window == "auto" and tool.coated)
         return cls(
             process=p,
             grid=grid,
@@ -111,8 +116,8 @@ class Domain:
             psi_outside=psi_outside,
             gap_scale=gap_scale,
             flood_radius=flood_radius,
-            window_behind=window_behind,
-            window_ahead=3.0 * gap_scale + p.initial_gap + 20 * h,
+            window_behind=behind if use_window else None,
+            window_ahead=ahead,
             # Frontal gap: read on the axis for a solid rod, at mid-wall for a tube.
             i_mid=0 if tool.r_inner == 0 else round(0.5 * (tool.r_inner + tool.r_outer) / h),
             band=6.0 * h,
@@ -159,6 +164,35 @@ class Domain:
         return j0, j0 + size
 
 
+def window_extent(p: Process, gap_scale: float) -> tuple[float, float]:
+    """Lengths of the window that follows the tool, above and below its face, m.
+
+    The one place that sets where the window ends.  Above the face: the bare tip,
+    then :data:`FROZEN_WALL_GAPS` equilibrium gaps of wall that still widens a little
+    from stray current through the coating gap, then the domain margin
+    (``[numerics] window_behind_mm`` replaces the whole length).  Below the face:
+    the initial gap, :data:`WINDOW_AHEAD_GAPS` equilibrium gaps and the margin.
+    All are physical lengths, so the window does not change with the cell size.
+
+    Parameters
+    ----------
+    p
+        The resolved process.
+    gap_scale
+        The run's gap length scale (:func:`_gap_scale`), m.
+
+    Returns
+    -------
+    behind, ahead : float
+        Window length above and below the tool face, m.
+    """
+    margin = p.domain_margin
+    behind = p.window_behind
+    if behind is None:
+        behind = p.tool.bare_tip + FROZEN_WALL_GAPS * gap_scale + margin
+    return behind, WINDOW_AHEAD_GAPS * gap_scale + p.initial_gap + margin
+
+
 def _gap_scale(p: Process) -> float:
     """A length scale of the gaps: h_e with feed, the final gap of a dwell without."""
     if p.feed > 0:
@@ -179,10 +213,10 @@ def _grid(p: Process, h_e: float) -> Grid:
         if p.feed == 0:
             exposure = h_e
         radius = _coaxial_radius(tool.r_outer, tool.r_outer + h_e, h_e * exposure)
-        radius = max(radius * 1.25, r_tool + 4 * h_e) + 20 * h
+        radius = max(radius * 1.25, r_tool + 4 * h_e) + p.domain_margin
     # two rows of no electrolyte above the film
     above = film_height(p) + 2 * h
-    below = p.depth + 3.0 * h_e + 20 * h
+    below = p.depth + WINDOW_AHEAD_GAPS * h_e + p.domain_margin
     if p.thickness is not None:
         below = p.thickness + 3 * h
     k_above = math.ceil(above / h)

@@ -328,10 +328,10 @@ class _Plan:
 
 def _plan(config: ProcessConfig, tolerance_mm: float) -> _Plan:
     h_e = resolve(config).equilibrium_gap
-    h = config.numerics.cell_size_mm
     b = config.tool.bare_tip_length_mm
-    # The window reaches 4 h_e above the reference distance y_ref = b + 3 h_e.
-    behind = b + 7 * h_e / MM + 20 * h
+    # The window reaches 4 h_e and the domain margin above the reference distance
+    # y_ref = b + 3 h_e: physical lengths, the same on the rough and the fine grid.
+    behind = b + 7 * h_e / MM + config.numerics.domain_margin_mm
     max_travel_mm = b + 30 * h_e / MM
     depth = behind + 4 * h_e / MM + max_travel_mm + 1.0
     return _Plan(config, behind, depth, max_travel=max_travel_mm * MM, tol=tolerance_mm * MM)

@@ -76,6 +76,10 @@ class Process:
         Anode current density that ends the run, A/m² (``inf``: no limit).
     domain_radius : float or None
         Radius of the grid, m (None: sized from the expected side gap).
+    domain_margin : float
+        ``[numerics] domain_margin_mm``, m: electrolyte and metal kept beyond the
+        expected extent of the hole (radially, below the final depth, at both ends
+        of the window).
     electrolyte_above_surface : float
         Height of the flooded electrolyte film above the surface, m.
     window_behind : float or None
@@ -107,6 +111,7 @@ class Process:
     short_circuit_gap: float
     max_current_density: float
     domain_radius: float | None
+    domain_margin: float
     electrolyte_above_surface: float
     window_behind: float | None
     output_interval: float
@@ -356,6 +361,7 @@ def resolve(cfg: ProcessConfig) -> Process:
         short_circuit_gap=(n.short_circuit_gap_mm * MM) if n.short_circuit_gap_mm else 0.5 * h,
         max_current_density=j_max * A_PER_CM2 if j_max else math.inf,
         domain_radius=_mm(n.domain_radius_mm),
+        domain_margin=n.domain_margin_mm * MM,
         electrolyte_above_surface=n.electrolyte_above_surface_mm * MM,
         window_behind=_mm(n.window_behind_mm),
         output_interval=n.output_interval_mm * MM,

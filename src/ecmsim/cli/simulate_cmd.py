@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from ecmsim.cli.grid_study_cmd import parse_cells_um, run_grid_study
 from ecmsim.cli.options import echo_json, json_flag, output_option, set_option
 from ecmsim.cli.progress import notice
 
@@ -21,22 +22,65 @@ if TYPE_CHECKING:
 @json_flag
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.option(
-    "--equilibrium", is_flag=True,
+    "--equilibrium",
+    is_flag=True,
     help="Solve for the steady hole shape seen from the tool (coated tool, constant feed) instead of "
     "drilling in time; much faster, for sweeps and parameter searches.",
-)  # fmt: skip
+)
+@click.option(
+    "--grid-study",
+    is_flag=True,
+    help="Run the config at several cell sizes (default: its own, 2x and 4x coarser) and print each summary "
+    "quantity with its observed order, Richardson estimate and error, and a recommended cell size; "
+    "-o writes the study as JSON (no HDF5 results).",
+)
+@click.option(
+    "--grid-cells-um",
+    "cells_mm",
+    callback=parse_cells_um,
+    metavar="H1,H2,...",
+    help="Cell sizes of --grid-study in µm, e.g. 20,10,5 (2 to 5 values).",
+)
+@click.option(
+    "--tolerance-mm",
+    type=click.FloatRange(min=0, min_open=True),
+    default=0.005,
+    show_default=True,
+    help="--grid-study: acceptable error of lengths (gaps, diameters, depth), mm.",
+)
+@click.option(
+    "--tolerance-pct",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="--grid-study: acceptable error of current, charge, time and volume, %.",
+)
+@click.option("--tolerance-deg", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
+              help="--grid-study: acceptable error of the taper, degrees.")  # fmt: skip
 def simulate_command(
-    config: str, output: str | None, overrides: tuple[str, ...], as_json: bool, no_progress: bool, equilibrium: bool
+    config: str,
+    output: str | None,
+    overrides: tuple[str, ...],
+    as_json: bool,
+    no_progress: bool,
+    equilibrium: bool,
+    grid_study: bool,
+    **study: Any,
 ) -> None:
     """Simulate drilling one hole with process CONFIG (a TOML file or example:NAME).
 
     Prints a summary (or JSON with --json) and writes the HDF5 result.
+    With --grid-study: the config at several cell sizes and the grid error of every summary value.
     """
     from pathlib import Path
 
     from ecmsim.config import load_config
     from ecmsim.io.guard import config_inputs, refuse_unsafe_outputs
 
+    if grid_study:
+        run_grid_study(config, overrides, output, as_json, not no_progress, {**study, "equilibrium": equilibrium})
+        return
+    _refuse_study_options(study)
     suffix = "-equilibrium.h5" if equilibrium else ".h5"
     out = Path(output) if output else Path(Path(config.split(":")[-1]).stem + suffix)
     refuse_unsafe_outputs([("-o", out)], config_inputs("CONFIG", config))
@@ -68,6 +112,15 @@ def simulate_command(
         echo_json({**summary, "output": str(out)})
     else:
         _print_summary(summary, out)
+
+
+def _refuse_study_options(study: dict[str, Any]) -> None:
+    """The grid study's options mean nothing without --grid-study."""
+    defaults = {"cells_mm": None, "tolerance_mm": 0.005, "tolerance_pct": 1.0, "tolerance_deg": 0.1}
+    for key, default in defaults.items():
+        if study[key] != default:
+            name = "--grid-cells-um" if key == "cells_mm" else "--" + key.replace("_", "-")
+            raise click.UsageError(f"{name} is an option of --grid-study: add --grid-study or leave it out")
 
 
 def _simulation_bar(no_progress: bool) -> tuple[ProgressBar, Callable[[dict[str, float]], None]]:

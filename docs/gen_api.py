@@ -38,6 +38,7 @@ MODULES = (
     "ecmsim.history",
     "ecmsim.equilibrium",
     "ecmsim.channel",
+    "ecmsim.grid_study",
     "ecmsim.solvers",
     "ecmsim.io",
     "ecmsim.qc",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from ecmsim.config import load_config
 from ecmsim.process import resolve
@@ -43,3 +44,25 @@ def test_bare_tool_uses_full_grid() -> None:
     sim = Simulation(resolve(cfg))
     assert sim.domain.window_behind is None
     assert sim.domain.window_rows(sim.z_tip) == (0, sim.grid.nz)
+
+
+def test_window_and_domain_extents_are_physical_lengths() -> None:
+    """The window lengths and the domain's margins are the same in mm at every cell size."""
+    domains = {}
+    for cell in (0.04, 0.02, 0.01):
+        cfg = load_config("example:stem-in718", [f"numerics.cell_size_mm={cell}"])
+        domains[cell] = Simulation(resolve(cfg)).domain
+    behind = {d.window_behind for d in domains.values()}
+    ahead = {d.window_ahead for d in domains.values()}
+    assert len(behind) == 1 and len(ahead) == 1
+    p, d = domains[0.01].process, domains[0.01]
+    assert d.window_behind == pytest.approx(p.tool.bare_tip + 8 * d.gap_scale + 0.2e-3)
+    assert d.window_ahead == pytest.approx(3 * d.gap_scale + p.initial_gap + 0.2e-3)
+    # grid extents: the same physical size within one cell
+    for cell, dom in domains.items():
+        assert dom.grid.r[-1] == pytest.approx(d.grid.r[-1], abs=cell)
+        assert dom.grid.z[-1] == pytest.approx(d.grid.z[-1], abs=cell)
+    wider = load_config("example:stem-in718", ["numerics.domain_margin_mm=0.5"])
+    dw = Simulation(resolve(wider)).domain
+    assert dw.window_behind == pytest.approx(d.window_behind + 0.3e-3)
+    assert dw.grid.r[-1] == pytest.approx(d.grid.r[-1] + 0.3e-3, abs=1e-5)

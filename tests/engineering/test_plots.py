@@ -169,3 +169,25 @@ def test_colour_scale_ignores_a_few_corner_nodes() -> None:
     assert norm.vmax == pytest.approx(np.percentile(j, 99)) and norm.vmax < 101 and norm.vmin < 12
     log = clipped_norm(np.concatenate([j, [0.0, -1.0]]), log=True)
     assert type(log).__name__ == "LogNorm" and 0 < log.vmin < 12 and log.vmax < 101
+
+
+def test_equilibrium_result_is_plottable(tmp_path: Path, run_main) -> None:
+    import tomllib
+
+    from eng_helpers import FAST_TOML
+
+    from ecmsim.config import config_from_dict
+    from ecmsim.equilibrium import solve_equilibrium
+    from ecmsim.io import write_equilibrium
+
+    eq = solve_equilibrium(config_from_dict(tomllib.loads(FAST_TOML)))
+    path = tmp_path / "eq.h5"
+    write_equilibrium(path, eq)
+    svg = tmp_path / "eq.svg"
+    code, _, err = run_main(["plot", "profile", path, "--target", "1.5:0.05", "-o", svg])
+    assert code == 0, err
+    text = svg.read_text(encoding="utf-8")
+    assert "predicted (equilibrium)" in text and "distance behind the tool face (mm)" in text
+    assert "nominal Ø1.5 mm" in text
+    code, _, err = run_main(["plot", "field", path, "-o", tmp_path / "f.svg"])
+    assert code == 2 and "ecmsim plot profile" in err and not (tmp_path / "f.svg").exists()

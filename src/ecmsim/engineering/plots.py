@@ -22,6 +22,7 @@ import numpy as np
 from ecmsim.errors import ConfigError, InputDataError, OutputError
 
 if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn
+    from matplotlib.axes import Axes
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
@@ -67,14 +68,54 @@ def plot_profile(
     """Predicted diameter against depth, with measured diameters and their stations if given.
 
     ``target`` (nominal, tol) in mm draws the nominal diameter and the tolerance band.
+    An equilibrium result (``simulate --equilibrium``) is drawn against the
+    distance behind the tool face: the steady wall the tool leaves.
     """
+    eq = _equilibrium_profile(result)
+    fig = _figure()
+    ax = fig.add_subplot()
+    if eq is not None:
+        y_mm, dia_mm, title = eq
+        ax.plot(y_mm, dia_mm, color="C0", lw=2, label="predicted (equilibrium)")
+        ax.set_xlabel("distance behind the tool face (mm)")
+        ax.set_ylabel("hole diameter (mm)")
+        ax.set_title(title)
+        _profile_overlays(ax, None, target)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        _save(fig, output)
+        return
     from ecmsim.io import read_result
 
     res = read_result(result)
     prof = res.profile
-    fig = _figure()
-    ax = fig.add_subplot()
     ax.plot(prof.hole_depth * 1e3, prof.diameter * 1e3, color="C0", lw=2, label="predicted")
+    _profile_overlays(ax, measurements, target)
+    s = res.summary
+    ax.set_xlabel("depth below the entry surface (mm)")
+    ax.set_ylabel("hole diameter (mm)")
+    ax.set_title(f"Hole profile: {Path(str(res.provenance.get('config_source', result))).name} ({s.get('status')})")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, output)
+
+
+def _equilibrium_profile(result: str | Path) -> tuple[np.ndarray, np.ndarray, str] | None:
+    """(distance behind the face mm, diameter mm, title) of an equilibrium result file; None for other files."""
+    from ecmsim.io.common import EQUILIBRIUM_FILE, check_header, open_h5
+
+    with open_h5(Path(result), "result file") as f:
+        if f.attrs.get("schema") not in (EQUILIBRIUM_FILE.schema, EQUILIBRIUM_FILE.schema.encode()):
+            return None
+        check_header(f, result, EQUILIBRIUM_FILE)
+        y = np.asarray(f["profile/y"][()], float) * 1e3
+        dia = 2.0 * np.asarray(f["profile/wall_radius"][()], float) * 1e3
+    order = np.argsort(y)
+    return y[order], dia[order], f"Equilibrium hole wall: {Path(result).name}"
+
+
+def _profile_overlays(ax: Axes, measurements: str | Path | None, target: tuple[float, float] | None) -> None:
+    """Measured diameters and stations, the nominal diameter and its tolerance band."""
     if measurements is not None:
         from ecmsim.io import read_batch
 
@@ -95,13 +136,6 @@ def plot_profile(
         nominal, tol = target
         ax.axhspan(nominal - tol, nominal + tol, color="C2", alpha=0.15, label=f"tolerance ± {tol:g} mm")
         ax.axhline(nominal, color="C2", lw=1.2, ls="--", label=f"nominal Ø{nominal:g} mm")
-    s = res.summary
-    ax.set_xlabel("depth below the entry surface (mm)")
-    ax.set_ylabel("hole diameter (mm)")
-    ax.set_title(f"Hole profile: {Path(str(res.provenance.get('config_source', result))).name} ({s.get('status')})")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    _save(fig, output)
 
 
 def plot_field(result: str | Path, output: str | Path, log: bool = False) -> None:
@@ -117,7 +151,8 @@ def plot_field(result: str | Path, output: str | Path, log: bool = False) -> Non
     with open_h5(res_path, "result file") as f:
         if "field" not in f:
             raise InputDataError(
-                f"{res_path}: no fields in this file (an equilibrium result?); plot a simulation result"
+                f"{res_path}: no fields in this file (an equilibrium result holds only its wall: draw it with "
+                "ecmsim plot profile); plot a simulation result"
             )
         r = f["field/r"][()] * 1e3
         z = f["field/z"][()] * 1e3

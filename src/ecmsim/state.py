@@ -133,6 +133,9 @@ class DrillingState:
     gap : GapPhysics or None
         Flow, heating and gas along the gap with ``[physics] secondary = true``
         (its last channel profile sets the next step's conductivity).
+    edge_coefficients : dict
+        Coefficient of the singular term at each corrected tool edge from the last
+        solve, V/m^(2/3) (:mod:`ecmsim.corners`), the start of the next fit.
     """
 
     psi_w: FloatArray
@@ -153,6 +156,7 @@ class DrillingState:
     history: HistoryRecorder = field(default_factory=HistoryRecorder)
     gap: GapPhysics | None = None
     snapshots: Snapshots = field(default_factory=Snapshots)
+    edge_coefficients: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def start(

@@ -24,10 +24,11 @@ any depth.  The potential solver is chosen by ``[numerics] solver``
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ecmsim.corners import Edge, coefficient, tool_edges, truncation
 from ecmsim.domain import Domain
 from ecmsim.errors import SolverError
 from ecmsim.geometry import (
@@ -44,6 +45,11 @@ from ecmsim.geometry import (
 from ecmsim.solvers import PotentialSolver, SolveStats, make_solver
 from ecmsim.state import DrillingState, Window
 from ecmsim.units import A_PER_CM2, MM, UM
+
+#: Relative change of an edge coefficient below which its fixed-point iteration stops.
+EDGE_TOLERANCE = 0.01
+#: Most solves per step while the edge coefficients settle.
+EDGE_SOLVES = 3
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,9 @@ class Stepper:
         Grid, tool and fixed lengths; its ``process`` gives the physics (κ, ω,
         η(j), U_eff, duty factor, feed) and the numerics settings.
     """
+
+    #: Correct the singular terms at the tool's re-entrant edges (:mod:`ecmsim.corners`).
+    correct_edges: bool = True
 
     def __init__(self, domain: Domain) -> None:
         self.domain = domain
@@ -143,7 +152,14 @@ class Stepper:
         if state.gap is not None:
             win.kappa = state.gap.conductivity(state.psi_w, state.wall, state.z_tip, win.j0, win.j1)
             potential.scale_conductivity(win.kind, win.kappa, win.stencil, win.rhs)
-        stats = self.solver.solve(win.kind, win.stencil, win.rhs, win.phi, n.solver_tolerance, n.max_solver_iterations)
+        # the edge correction assumes a uniform conductivity near the tool's edges
+        edges = self.tool_edges(state) if state.gap is None else []
+        if not edges:
+            stats = self.solver.solve(
+                win.kind, win.stencil, win.rhs, win.phi, n.solver_tolerance, n.max_solver_iterations
+            )
+        else:
+            stats = self._solve_with_edges(state, edges)
         res = stats.relative_residual
         if not (res <= 10 * n.solver_tolerance) or not np.isfinite(res):
             raise SolverError(
@@ -153,6 +169,44 @@ class Stepper:
                 'refine the grid or try [numerics] solver = "mic-cg")'
             )
         return stats
+
+    def tool_edges(self, state: DrillingState) -> list[Edge]:
+        """The tool's re-entrant edges corrected in this step (:func:`ecmsim.corners.tool_edges`)."""
+        if not self.correct_edges:
+            return []
+        win, d = _window(state), self.domain
+        return tool_edges(d.tool, state.z_tip, d.h, win.rr, win.zz, win.psi, win.psi_outside)
+
+    def _solve_with_edges(self, state: DrillingState, edges: list[Edge]) -> SolveStats:
+        """Solve with the singular-term correction of ``edges``, iterating its coefficients.
+
+        The right-hand side gets ``c τ`` per edge (:mod:`ecmsim.corners`); ``c`` starts
+        from the last step's value (or a fit of the warm start), is refitted from the
+        solution and the solve repeated until every ``c`` changes by less than
+        :data:`EDGE_TOLERANCE` (at most :data:`EDGE_SOLVES` solves; in a steady run the
+        first one usually suffices).
+        """
+        win, n, h = _window(state), self.numerics, self.domain.h
+        rhs0 = win.rhs.copy()
+        taus = [truncation(e, win.kind, win.stencil, win.rr, win.zz, h) for e in edges]
+        known = state.edge_coefficients
+        c = [known[e.name] if e.name in known else coefficient(e, win.phi, win.kind, win.rr, win.zz, h) for e in edges]
+        iterations = 0
+        for _ in range(EDGE_SOLVES):
+            np.copyto(win.rhs, rhs0)
+            for ck, tau in zip(c, taus, strict=True):
+                win.rhs += ck * tau
+            stats = self.solver.solve(
+                win.kind, win.stencil, win.rhs, win.phi, n.solver_tolerance, n.max_solver_iterations
+            )
+            iterations += stats.iterations
+            new = [coefficient(e, win.phi, win.kind, win.rr, win.zz, h) for e in edges]
+            settled = all(abs(a - b) <= EDGE_TOLERANCE * abs(a) for a, b in zip(new, c, strict=True))
+            c = new
+            if settled:
+                break
+        state.edge_coefficients = {e.name: ck for e, ck in zip(edges, c, strict=True)}
+        return replace(stats, iterations=iterations)
 
     def anode_flux(self, state: DrillingState, psi_t: FloatArray) -> _Flux:
         """Solve the potential, then the cell current and the window's surface speed."""

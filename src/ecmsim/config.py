@@ -254,6 +254,18 @@ class FlowConfig:
     bore_entrance_loss: float = param(0.5, min=0.0, max=20.0, help="minor-loss coefficient K at the bore entrance")
     tip_turn_loss: float = param(1.5, min=0.0, max=20.0, help="minor-loss coefficient K of the turn at the tool face")
     exit_loss: float = param(1.0, min=0.0, max=20.0, help="minor-loss coefficient K where the flow leaves the hole")
+    boiling_margin_K: float = param(
+        5.0, unit="K", min=0.0, max=100.0,
+        help="the run ends as boiling when the electrolyte comes this close to its boiling point at the local pressure",
+    )  # fmt: skip
+    max_void_fraction: float = param(
+        0.6, min=0.0, min_exclusive=True, max=1.0,
+        help="the run ends as gas_choking when the gas void fraction along the gap exceeds this",
+    )  # fmt: skip
+    min_flow_rate_l_per_min: float = param(
+        0.005, unit="L/min", min=0.0, max=100.0,
+        help="the run ends as flow_starvation when the electrolyte flow falls below this",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecmsim import channel as ch
+from ecmsim.errors import SolverError
 from ecmsim.geometry import ELECTROLYTE, FloatArray, Grid, Tool, bottom_depth
 
 _HISTORY_NAMES = (
@@ -63,6 +64,12 @@ class Supply:
         Whether Joule heating and gas evolution act.
     boiling_elevation : float
         Boiling-point elevation of the electrolyte over water, K.
+    boiling_margin : float
+        Fault when the temperature comes within this of the boiling point, K.
+    max_void_fraction : float
+        Fault when the void fraction exceeds this.
+    min_flow_rate : float
+        Fault when the liquid flow falls below this, m³/s.
     """
 
     fluid: ch.Fluid
@@ -76,6 +83,9 @@ class Supply:
     heating: bool
     gas: bool
     boiling_elevation: float
+    boiling_margin: float = 5.0
+    max_void_fraction: float = 0.6
+    min_flow_rate: float = 0.0
 
 
 def _segment_cells(length: float, h: float, most: int) -> int:
@@ -107,6 +117,7 @@ class GapPhysics:
         self.profile: ch.ChannelProfile | None = None
         self._stations: _Stations | None = None
         self._kappa_cells = np.zeros(0)
+        self._no_flow = ""
 
     # ---- the path ------------------------------------------------------------
     def stations(self, psi_w: FloatArray, wall: FloatArray, z_tip: float, j0: int, j1: int) -> _Stations:
@@ -236,7 +247,7 @@ class GapPhysics:
         phi: FloatArray,
         u_anode: float,
         eta_mean: float,
-    ) -> ch.ChannelProfile:
+    ) -> ch.ChannelProfile | None:
         """Solve the channel from the field of this step (the stencil scaled by the κ of :meth:`conductivity`)."""
         st = self._stations
         assert st is not None, "conductivity() builds the stations first"
@@ -266,8 +277,48 @@ class GapPhysics:
         else:
             assert s.inlet_pressure is not None
             guess = last.flow_rate if last is not None else None
-            self.profile = ch.flow_from_pressure(st.path, s.fluid, s.inlet_pressure, guess=guess, **common)  # type: ignore[arg-type]
+            try:
+                self.profile = ch.flow_from_pressure(st.path, s.fluid, s.inlet_pressure, guess=guess, **common)  # type: ignore[arg-type]
+            except SolverError as exc:  # the pressure drives no flow: a fault of the process, not of the solver
+                self._no_flow = str(exc)
         return self.profile
+
+    def fault(self) -> tuple[str, str] | None:
+        """``(status, what)`` when the last profile shows boiling, gas choking or flow starvation, else None."""
+        s, prof = self.supply, self.profile
+        if self._no_flow:
+            return "flow_starvation", self._no_flow
+        if prof is None:
+            return None
+        if prof.flow_rate < s.min_flow_rate:
+            return "flow_starvation", (
+                f"the electrolyte flow fell to {prof.flow_rate * 6e4:.4g} L/min, below [flow] min_flow_rate_l_per_min "
+                f"= {s.min_flow_rate * 6e4:g}"
+            )
+        boiling = ch.saturation_temperature(prof.pressure) + s.boiling_elevation
+        over = prof.temperature - (boiling - s.boiling_margin)
+        k = int(np.argmax(over))
+        if over[k] >= 0.0:
+            return "boiling", (
+                f"the electrolyte reaches {prof.temperature[k] - ch.ZERO_CELSIUS:.1f} °C {self._where(k)}, within "
+                f"{s.boiling_margin:g} K of its boiling point {boiling[k] - ch.ZERO_CELSIUS:.1f} °C at "
+                f"{prof.pressure[k] / 1e6:.4g} MPa"
+            )
+        k = int(np.argmax(prof.void_fraction))
+        if prof.void_fraction[k] > s.max_void_fraction:
+            return "gas_choking", (
+                f"gas fills {100 * prof.void_fraction[k]:.0f} % of the gap {self._where(k)}, above [flow] "
+                f"max_void_fraction = {s.max_void_fraction:g}"
+            )
+        return None
+
+    def _where(self, face: int) -> str:
+        """Where face ``face`` of the last profile lies, in words."""
+        assert self.profile is not None
+        path = self.profile.channel
+        cell = min(face, path.size - 1)
+        seg = ch.SEGMENT_NAMES[int(path.segment[cell])].replace("_", " ")
+        return f"{self.profile.position[face] * 1e3:.3f} mm along the flow path (in the {seg})"
 
 
 def node_sources(

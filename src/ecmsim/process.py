@@ -299,6 +299,9 @@ def _supply(cfg: ProcessConfig, electrolyte: Electrolyte, kappa: float) -> Suppl
         heating=cfg.physics.heating,
         gas=cfg.physics.gas,
         boiling_elevation=electrolyte.boiling_point_C - 100.0,
+        boiling_margin=f.boiling_margin_K,
+        max_void_fraction=f.max_void_fraction,
+        min_flow_rate=f.min_flow_rate_l_per_min * 1e-3 / 60.0,
     )
 
 

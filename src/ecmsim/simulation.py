@@ -37,7 +37,10 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[dict[str, float]], None]
 
 #: Outcomes of a run.
-STATUSES = ("completed", "broke_through", "short_circuit", "limit_exceeded", "max_steps")
+STATUSES = (
+    "completed", "broke_through", "short_circuit", "limit_exceeded", "max_steps",
+    "boiling", "gas_choking", "flow_starvation",
+)  # fmt: skip
 
 
 @dataclass

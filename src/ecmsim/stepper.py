@@ -102,6 +102,14 @@ class Stepper:
                 f"tool depth {state.z_tip / MM:.4f} mm",
             )
             return
+        fault = state.gap.fault() if state.gap is not None else None
+        if fault is not None:
+            state.stop(
+                fault[0],
+                f"{fault[0].replace('_', ' ')} at t = {state.t:.2f} s, tool depth {state.z_tip / MM:.4f} mm: "
+                + fault[1],
+            )
+            return
         dt = self.stable_dt(state)
         self.advance_surface(state, dt)
         self.feed_tool(state, dt, flux)

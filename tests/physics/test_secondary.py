@@ -7,6 +7,7 @@ bare tip and a little coated annulus in the hole), shared by the tests of this m
 from __future__ import annotations
 
 import math
+import re
 
 import h5py
 import numpy as np
@@ -152,3 +153,30 @@ def test_result_file_holds_the_flow_histories_and_path(coupled, tmp_path) -> Non
 def test_bad_flow_settings_are_named(overrides, message) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config("example:stem-in718", overrides)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "status", "words"),
+    [
+        (
+            ["flow.max_void_fraction=0.15"],
+            "gas_choking",
+            r"gas fills \d+ % of the gap .* above \[flow\] max_void_fraction = 0.15",
+        ),
+        (
+            ["flow.boiling_margin_K=78"],
+            "boiling",
+            r"reaches 2\d\.\d °C .* within 78 K of its boiling point 10\d\.\d °C",
+        ),
+        (["flow.min_flow_rate_l_per_min=0.1"], "flow_starvation", r"flow fell to 0.0\d+ L/min, below"),
+        (["flow.inlet_pressure_MPa=0.1014"], "flow_starvation", r"0.1014 MPa cannot drive the electrolyte"),
+    ],
+)
+def test_faults_end_the_run_with_time_and_depth(coupled, overrides, status, words) -> None:
+    """The example's own limits hold; tighter ones end the run at once, naming the fault and where it is."""
+    assert coupled.status == "completed"
+    faulty = run(*SECONDARY, "flow.inlet_pressure_MPa=0.5", "motion.depth_mm=0.4", *overrides)
+    s = faulty.summary()
+    assert s["status"] == status
+    assert s["event_time_s"] == 0.0 and s["event_depth_mm"] == pytest.approx(-0.1)  # the tool's start
+    assert re.search(rf"^{status.replace('_', ' ')} at t = 0.00 s, tool depth -0.1000 mm: .*{words}", s["message"])

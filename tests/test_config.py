@@ -32,7 +32,7 @@ def test_every_field_has_unit_or_kind_and_help() -> None:
         # Every physical number carries its unit; only these are dimensionless by nature.
         dimensionless = (
             "cfl", "solver_tolerance", "theta_min", "conductivity_factor",
-            "bore_entrance_loss", "tip_turn_loss", "exit_loss", "bruggeman_exponent",
+            "bore_entrance_loss", "tip_turn_loss", "exit_loss", "bruggeman_exponent", "max_void_fraction",
         )  # fmt: skip
         if meta["kind"] == "float" and key not in dimensionless:
             assert meta["unit"], (table, key)

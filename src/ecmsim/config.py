@@ -59,6 +59,11 @@ def param(
     return field(default=default, metadata=meta)
 
 
+#: Smallest pulse duty cycle (on time over period) a config may ask for: below it the hole
+#: would take thousands of times the DC machining time.
+MIN_PULSE_DUTY = 1e-3
+
+
 @dataclass(frozen=True)
 class WorkpieceConfig:
     """[workpiece] the part being drilled (the anode)."""
@@ -73,7 +78,7 @@ class WorkpieceConfig:
         help="dissolution valences: low (Cr3+, Fe2+, Mo3+) or high (Cr6+, Fe3+, Mo6+, Re7+)",
     )  # fmt: skip
     valences: dict[str, float] = param(
-        kind="dict", help="per-element valence overrides, e.g. {Cr = 3.5} (makes the set custom)"
+        kind="dict", max=8.0, help="per-element valence overrides, e.g. {Cr = 3.5} (makes the set custom)"
     )
     electrochemical_equivalent_mm3_per_C: float | None = param(
         unit="mm³/C", min=0.0, min_exclusive=True, max=1.0,
@@ -130,8 +135,8 @@ class ElectricalConfig:
         2.0, unit="V", min=0.0, max=20.0,
         help="sum of electrode overpotentials ΔU; the electrolyte sees U − ΔU",
     )  # fmt: skip
-    pulse_on_ms: float | None = param(unit="ms", min=0.0, min_exclusive=True, help="pulse on time; omit for DC")
-    pulse_off_ms: float | None = param(unit="ms", min=0.0, min_exclusive=True, help="pulse off time; omit for DC")
+    pulse_on_ms: float | None = param(unit="ms", min=1e-3, max=1e6, help="pulse on time; omit for DC")
+    pulse_off_ms: float | None = param(unit="ms", min=1e-3, max=1e6, help="pulse off time; omit for DC")
     reverse_period_s: float | None = param(
         unit="s", min=0.0, min_exclusive=True,
         help="period of the polarity-reversal cycle (STEM deposit stripping); omit for none",
@@ -192,8 +197,8 @@ class NumericsConfig:
         help="potential solver: multigrid-preconditioned CG (mg-cg) or MIC(0)-preconditioned CG (mic-cg)",
     )  # fmt: skip
     solver_tolerance: float = param(
-        1e-8, min=0.0, min_exclusive=True, max=1e-2,
-        help="relative residual at which the potential solve stops",
+        1e-8, min=1e-13, max=1e-2,
+        help="relative residual at which the potential solve stops (double precision reaches about 1e-13)",
     )  # fmt: skip
     max_solver_iterations: int = param(5000, kind="int", min=1, help="iteration cap of one potential solve")
     redistance_every: int = param(5, kind="int", min=1, help="steps between re-initialisations of the level set")
@@ -473,9 +478,10 @@ def _check_value(table: str, key: str, value: Any, meta: Mapping[str, Any], src:
         return list(value)
     if kind == "dict":
         if not isinstance(value, dict) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and _finite(v) and v > 0 for v in value.values()
+            isinstance(v, int | float) and not isinstance(v, bool) and _finite(v) and 0 < v <= meta["max"]
+            for v in value.values()
         ):
-            raise ConfigError(f"{what}: expected a table of element = positive finite number", src)
+            raise ConfigError(f"{what}: expected a table of element = number > 0 and <= {meta['max']:g}", src)
         return {str(k): float(v) for k, v in value.items()}
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise bad()
@@ -503,7 +509,7 @@ def parse_override(text: str) -> tuple[str, str, Any]:
         raise ConfigError(f"--set {text!r}: the key must be table.key, e.g. electrical.voltage_V")
     try:
         value = tomllib.loads(f"v = {value_text.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         value = value_text.strip()
     return parts[0], parts[1], value
 
@@ -592,6 +598,14 @@ def _check_consistency(cfg: ProcessConfig, src: str) -> None:
     for a, b in (("pulse_on_ms", "pulse_off_ms"), ("reverse_period_s", "reverse_duration_ms")):
         if (getattr(e, a) is None) != (getattr(e, b) is None):
             raise ConfigError(f"[electrical] {a} and {b} must be given together", src)
+    if e.pulse_on_ms is not None and e.pulse_off_ms is not None:
+        duty = e.pulse_on_ms / (e.pulse_on_ms + e.pulse_off_ms)
+        if duty < MIN_PULSE_DUTY:
+            raise ConfigError(
+                f"[electrical] pulse_on_ms = {e.pulse_on_ms} ms with pulse_off_ms = {e.pulse_off_ms} ms is a duty "
+                f"cycle of {duty:.3g}: at least {MIN_PULSE_DUTY:g} (lengthen pulse_on_ms or shorten pulse_off_ms)",
+                src,
+            )
     if e.reverse_period_s is not None and e.reverse_duration_ms is not None:
         if e.reverse_duration_ms * 1e-3 >= e.reverse_period_s:
             raise ConfigError(

@@ -111,6 +111,10 @@ class NameIndex:
         return key
 
 
+#: Largest TOML file ecmsim reads (configs, specs and data files are a few kilobytes).
+MAX_TOML_BYTES = 16_000_000
+
+
 def read_toml(
     path: str | Path, what: str = "file", error: type[EcmsimError] = DataError, reading: str | None = None
 ) -> dict[str, Any]:
@@ -119,11 +123,23 @@ def read_toml(
     ``what`` names the file in the messages (``"data file"``); ``reading`` in
     the message of a failed read, ``what`` by default (``""``: none).
     """
+    import stat
+
     p = Path(path)
     label = what if reading is None else reading
     try:
         with p.open("rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise error(f"{p}: not a regular file (a device, pipe or socket); expected a TOML {what}")
+            if st.st_size > MAX_TOML_BYTES:
+                raise error(
+                    f"{p}: {st.st_size / 1e6:.3g} MB is too large for a TOML {what} "
+                    f"(at most {MAX_TOML_BYTES / 1e6:g} MB)"
+                )
             return tomllib.load(fh)
+    except RecursionError:
+        raise error(f"{p}: TOML nested too deeply (arrays or inline tables inside each other); not a {what}") from None
     except FileNotFoundError:
         raise error(f"{p}: {what} not found") from None
     except IsADirectoryError:

@@ -61,3 +61,30 @@ class OutputError(EcmsimError):
     """An output file could not be written."""
 
     exit_code = EXIT_OUTPUT
+
+
+#: Longest message the command line prints; longer ones (an input echoed whole) are shortened.
+MESSAGE_LIMIT = 2000
+_LONG_WORD = 200
+
+
+def shorten_message(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` cut to about ``limit`` characters, saying how much was left out.
+
+    Runs of more than 200 characters without a space (a value echoed from an
+    input, such as a 50 MB CSV field) keep their start and end; a message
+    still too long keeps its start and end.
+    """
+    if len(text) <= limit:
+        return text
+    import re
+
+    def cut(m: re.Match[str]) -> str:
+        word = m.group()
+        return f"{word[:80]}…[{len(word) - 120} characters left out]…{word[-40:]}"
+
+    text = re.sub(rf"\S{{{_LONG_WORD + 1},}}", cut, text)
+    if len(text) > limit:
+        half = limit // 2
+        text = f"{text[:half]} …[{len(text) - 2 * half} characters left out]… {text[-half:]}"
+    return text

@@ -144,7 +144,7 @@ def test_text_output_failure_is_an_output_error(tmp_path: Path, monkeypatch: pyt
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OutputError, match=r"r\.json: cannot write: No space left on device"):
+    with pytest.raises(OutputError, match=r"r\.json: cannot write: the disk is full.*No space left on device"):
         write_text_atomic(tmp_path / "r.json", "new")
     assert (tmp_path / "r.json").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]

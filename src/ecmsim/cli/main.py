@@ -66,14 +66,25 @@ cli.add_command(plot_group)
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; map domain errors to one-paragraph messages and exit codes."""
-    from ecmsim.errors import EXIT_INTERNAL, EXIT_OUTPUT, EcmsimError
+    from ecmsim.errors import EXIT_INTERNAL, EXIT_OUTPUT, EcmsimError, shorten_message
+    from ecmsim.interrupt import Interrupted, install_handlers, raise_if_interrupted
 
+    restore = install_handlers()
     try:
-        rv = cli.main(args=argv, prog_name="ecmsim", standalone_mode=False)
+        try:
+            rv = cli.main(args=argv, prog_name="ecmsim", standalone_mode=False)
+        finally:
+            restore()
+            raise_if_interrupted()  # a signal whose exception a finaliser swallowed still stops with its code
+    except Interrupted as exc:
+        click.echo(f"interrupted: {exc}; unfinished outputs were discarded, files already written are whole",
+                   err=True)  # fmt: skip
+        sys.exit(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except click.ClickException as exc:
+        exc.message = shorten_message(exc.message)  # type: ignore[misc]
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
@@ -81,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     except EcmsimError as exc:
         if _state["verbose"]:
             traceback.print_exc()
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {shorten_message(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except BrokenPipeError:
         sys.exit(0)
@@ -95,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         if _state["verbose"]:
             traceback.print_exc()
         click.echo(
-            f"internal error: {type(exc).__name__}: {exc}\n"
+            f"internal error: {type(exc).__name__}: {shorten_message(str(exc))}\n"
             "This is a bug in ecmsim; run again with -v for the traceback and report it.",
             err=True,
         )

@@ -340,10 +340,25 @@ def synth_command(
     from ecmsim.qc.synth import SYNTH_FILES, synthesize, write_synthetic
 
     files = [("-o", Path(output_dir) / name) for name in SYNTH_FILES]
+    from ecmsim.errors import OutputError
+
     refuse_unsafe_outputs([("-o", output_dir), *files], [("--prediction", prediction)])
+    batch = Path(output_dir) / "batch.h5"
+    if batch.exists():
+        raise OutputError(f"{batch}: exists; an inspection batch is a record and is never overwritten "
+                          "(choose another -o folder)")  # fmt: skip
+    synth = synthesize(parts, holes, stations, seed, prediction, faults=not no_faults)  # bad arguments: no folder
+    created = not Path(output_dir).is_dir()
     out = make_output_dir(output_dir)
-    synth = synthesize(parts, holes, stations, seed, prediction, faults=not no_faults)
-    paths = write_synthetic(out, synth, csv=not no_csv)
+    before = set(out.iterdir())
+    try:
+        paths = write_synthetic(out, synth, csv=not no_csv)
+    except BaseException:  # nothing half-done: remove what this run wrote, and the folder it made
+        for p in set(out.iterdir()) - before:
+            p.unlink(missing_ok=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
     click.echo(f"{parts} parts × {holes} holes × {stations} stations, {len(synth.truth['faults'])} injected faults")
     for kind, p in paths.items():
         click.echo(f"  {kind:<13} {p}")

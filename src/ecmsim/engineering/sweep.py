@@ -49,7 +49,7 @@ from ecmsim.engineering.common import (
     resolve_key,
     set_numba_threads,
 )
-from ecmsim.errors import ConfigError, EcmsimError
+from ecmsim.errors import ConfigError, EcmsimError, OutputError
 from ecmsim.jsonable import to_jsonable
 
 if TYPE_CHECKING:
@@ -248,6 +248,9 @@ def _run_serial(payloads: list[Payload], evaluate: Evaluate) -> Iterator[Row]:
 
 
 def _init_pool_worker() -> None:
+    from ecmsim.interrupt import ignore_in_worker
+
+    ignore_in_worker()  # a Ctrl-C stops the sweep in the main process, which then stops the workers
     set_numba_threads(1)
 
 
@@ -274,8 +277,13 @@ def _run_pool(payloads: list[Payload], evaluate: Evaluate, workers: int) -> Iter
                         "a sweep worker process died (out of memory or killed); finished points are kept, "
                         "run the same command again to resume"
                     ) from None
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BaseException:
+        # stopped (a signal, an error, the consumer gone): do not wait for points still running
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_dask(payloads: list[Payload], evaluate: Evaluate, address: str, timeout: float) -> Iterator[Row]:
@@ -475,14 +483,22 @@ class _Recorder:
     def save(self) -> None:
         """Merge the rows (in plan order) into the sweep file; the journal is then empty."""
         from ecmsim.io.common import output_lock
-        from ecmsim.io.sweep import remove_journal, write_sweep
+        from ecmsim.io.sweep import journal_path, remove_journal, write_sweep
 
         with output_lock(self.out):
             self._take_in(own=True)  # points another sweep extending this file added meanwhile
             order = {h: i for i, h in enumerate(self.plan.unique)}
             rows = sorted(self.rows.values(), key=lambda r: order.get(r["param_hash"], len(order)))
             self.plan.sweep.set_rows(rows)
-            write_sweep(self.out, self.plan.sweep)
+            try:
+                write_sweep(self.out, self.plan.sweep)
+            except OutputError as exc:
+                journal = journal_path(self.out)
+                if not journal.exists():
+                    raise
+                raise OutputError(
+                    f"{exc}; the finished points are kept in {journal}: run the same command again to resume"
+                ) from None
             remove_journal(self.out)
 
     def append(self, row: Row) -> None:

@@ -18,6 +18,7 @@ files with :func:`open_h5`, which turns every failure into an
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 import threading
@@ -465,7 +466,7 @@ def output_lock(path: str | Path, *, new: bool = False, wait_s: float | None = N
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path, *, suffix: str = ".tmp", mode: int = 0o644, umask: bool = False) -> Iterator[Path]:
+def atomic_write(path: str | Path, *, suffix: str = ".tmp", mode: int = 0o644, umask: bool = True) -> Iterator[Path]:
     """Write a file so that ``path`` is always absent, the previous file or the complete new one.
 
     Yields the path of a hidden temporary file in the target's folder
@@ -487,8 +488,8 @@ def atomic_write(path: str | Path, *, suffix: str = ".tmp", mode: int = 0o644, u
     mode
         File mode of the result, e.g. ``0o644``, or ``0o444`` for a record.
     umask
-        Reduce ``mode`` by the process umask (inspection batches and QC
-        results); otherwise ``mode`` is used as given.
+        Reduce ``mode`` by the process umask (the default, as every program
+        creating a file does); False: ``mode`` exactly.
 
     Raises
     ------
@@ -497,22 +498,90 @@ def atomic_write(path: str | Path, *, suffix: str = ".tmp", mode: int = 0o644, u
     OSError
         Creating, writing or renaming failed (callers name their file kind).
     """
+    from ecmsim.interrupt import raise_if_interrupted
+
     target = Path(path)
     folder = output_folder(target)
     with output_lock(target):
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=folder)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=folder)
+        except OSError as exc:
+            raise OutputError(f"{target}: cannot write into {folder}: {write_failure(exc)}") from None
         os.close(fd)
         try:
             yield Path(tmp)
             fsync_path(tmp)
             os.chmod(tmp, mode & ~_current_umask() if umask else mode)
+            raise_if_interrupted()  # a stopped command never replaces its target
             os.replace(tmp, target)
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+            if isinstance(exc, OSError) and exc.errno in _NO_ROOM:
+                raise OutputError(f"{target}: cannot write: {write_failure(exc)}; nothing was written") from None
             raise
         fsync_folder(folder)
     remove_stale_temps(target, suffix)
+
+
+#: ``errno`` values of a write that failed for want of room or permission (full disk, quota,
+#: file-size limit, read-only file system, no permission): an :class:`OutputError`, never a crash.
+_NO_ROOM = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EACCES", "EPERM") if hasattr(errno, name)
+)
+
+
+def write_failure(exc: OSError) -> str:
+    """What went wrong with a write, in words that say what to do (disk full, read-only, ...)."""
+    text = exc.strerror or str(exc)
+    hints = {
+        errno.ENOSPC: "the disk is full; free space or write elsewhere",
+        errno.EFBIG: "the file exceeds the size this process may write (file-size limit); raise it or write elsewhere",
+        errno.EROFS: "the file system is read-only; write elsewhere",
+        errno.EACCES: "no permission to write there; write elsewhere or change the folder's permissions",
+        errno.EPERM: "not permitted; write elsewhere",
+    }
+    if hasattr(errno, "EDQUOT"):
+        hints[errno.EDQUOT] = "the disk quota is exhausted; free space or write elsewhere"
+    hint = hints.get(exc.errno or 0)
+    return f"{hint} ({text})" if hint else text
+
+
+def probe_writable(path: str | Path) -> None:
+    """Fail before any work when the output ``path`` cannot be written (read-only, no permission, disk full).
+
+    Creates, writes one byte to, and deletes a hidden temporary file in the
+    folder ``path`` will be written into (``path`` itself when it is an
+    existing folder, e.g. ``qc synth -o DIR``).  A folder that does not exist
+    yet is probed in its parent; when neither exists the command reports that
+    itself.  Passing the probe does not guarantee the room for the whole
+    output: a write that later fails is still an :class:`OutputError` and
+    leaves nothing behind.
+
+    Raises
+    ------
+    OutputError
+        Naming ``path`` and why (:func:`write_failure`).
+    """
+    p = Path(path)
+    folder = p if p.is_dir() else (p.parent if str(p.parent) else Path("."))
+    if not folder.is_dir():
+        folder = folder.parent if str(folder.parent) else Path(".")
+        if not folder.is_dir():
+            return
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name or 'out'}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"{p}: cannot write into {folder}: {write_failure(exc)}") from None
+    try:
+        os.write(fd, b"\0")
+        os.fsync(fd)
+    except OSError as exc:
+        raise OutputError(f"{p}: cannot write into {folder}: {write_failure(exc)}") from None
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 def _current_umask() -> int:
@@ -522,17 +591,58 @@ def _current_umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_h5(path: str | Path, *, mode: int = 0o644, umask: bool = False) -> Iterator[Any]:
+def atomic_h5(path: str | Path, *, mode: int = 0o644, umask: bool = True) -> Iterator[Any]:
     """Create a new HDF5 file (earliest file format) at ``path`` through :func:`atomic_write`.
 
     Yields the open ``h5py.File``; on success it is flushed, closed and
     renamed into place; on any exception ``path`` is untouched.
+
+    The file is built in memory (HDF5's core driver, no backing store) and
+    its image is then written to the temporary file by ecmsim itself
+    (:func:`write_image`): libhdf5 never meets a full disk, which it does not
+    survive cleanly (it raises internal errors and can crash the process),
+    so a full disk is an :class:`OutputError` like any other failed write.
+    The price is memory of about twice the file's size while it is saved.
     """
     import h5py
 
-    with atomic_write(path, mode=mode, umask=umask) as tmp, h5py.File(tmp, "w", libver="earliest") as f:
-        yield f
-        f.flush()
+    with atomic_write(path, mode=mode, umask=umask) as tmp:
+        f = h5py.File(tmp.name, "w", libver="earliest", driver="core", backing_store=False)
+        try:
+            yield f
+            f.flush()
+            image = f.id.get_file_image()
+        finally:
+            f.close()
+        write_image(tmp, image, path)
+
+
+def write_image(tmp: str | Path, image: bytes, target: str | Path) -> None:
+    """Write ``image`` to the temporary file ``tmp`` of ``target``; a failure is an :class:`OutputError`.
+
+    The free space of the folder is checked first, so a full disk is named
+    before a byte is written.
+    """
+    try:
+        st = os.statvfs(Path(tmp).parent)
+        free = st.f_bavail * st.f_frsize
+    except (OSError, AttributeError):
+        free = None
+    if free is not None and free < len(image):
+        raise OutputError(
+            f"{target}: cannot write: the disk is full ({len(image) / 1e6:.3g} MB needed, "
+            f"{free / 1e6:.3g} MB free); free space or write elsewhere; nothing was written"
+        )
+    view = memoryview(image)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
+        try:
+            while view:
+                view = view[os.write(fd, view[: 1 << 24]) :]
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write: {write_failure(exc)}; nothing was written") from None
 
 
 def sha256_file(path: str | Path) -> str:

@@ -71,10 +71,12 @@ def config_inputs(option: str, config: str | Path) -> list[Named]:
     try:
         import tomllib
 
+        if not path.is_file() or path.stat().st_size > 16_000_000:
+            return found  # a device, a pipe, a huge file: the command refuses it when it loads it
         with open(path, "rb") as fh:
             doc = tomllib.load(fh)
         files = doc.get("data", {}).get("files", [])
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return found
     if isinstance(files, list):
         found += [(f"{label} [data] files", path.parent / f) for f in files if isinstance(f, str)]
@@ -84,6 +86,27 @@ def config_inputs(option: str, config: str | Path) -> list[Named]:
 def measurement_inputs(option: str, specs: Sequence[str]) -> list[Named]:
     """Batch files of ``BATCH.h5[@table.key=value,...]`` arguments (``calibrate --measurements``)."""
     return [(option, s.partition("@")[0]) for s in specs]
+
+
+def refuse_special_file(option: str, path: str | Path) -> None:
+    """Refuse an input that is a device, a pipe or a socket (``/dev/zero`` would be read for ever).
+
+    Missing files and folders pass: the command names those problems itself.
+
+    Raises
+    ------
+    InputDataError
+        Naming the option and the path.
+    """
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        name = option if str(path) in option else f"{option} {path}"
+        raise InputDataError(f"{name}: not a regular file (a device, pipe or socket); give a file")
 
 
 def _stores_of(path: Path, stores: Sequence[Path]) -> Path | None:
@@ -115,6 +138,8 @@ def refuse_unsafe_outputs(
     ------
     InputDataError
         Naming the option, the path and the input or store it would overwrite.
+    OutputError
+        An output's folder cannot be written (:func:`~ecmsim.io.common.probe_writable`).
     """
     outs = _given(outputs)
     ins = _given(inputs)
@@ -136,3 +161,11 @@ def refuse_unsafe_outputs(
             if same_file(path, other):
                 raise InputDataError(f"{other_opt} {other} and {opt} {path} name the same file; give each its own")
         seen.append((opt, path))
+    for in_opt, src in ins:  # /dev/zero, a pipe: reading would never end
+        refuse_special_file(in_opt, src)
+    from ecmsim.io.common import probe_writable
+
+    for _, path in outs:  # read-only folder, no permission, full disk: exit 4 before any work
+        probe_writable(path)
+    for store_folder in own_stores:
+        probe_writable(store_folder)

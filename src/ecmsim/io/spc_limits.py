@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ecmsim.errors import InputDataError, OutputError
-from ecmsim.io.common import SPC_LIMITS_FILE, atomic_h5, check_header, open_h5, write_dataset, write_header
+from ecmsim.io.common import H5_ERRORS, SPC_LIMITS_FILE, atomic_h5, check_header, open_h5, write_dataset, write_header
 
 SPC_LIMITS_SCHEMA = SPC_LIMITS_FILE.schema
 SPC_LIMITS_SCHEMA_VERSION = SPC_LIMITS_FILE.version
@@ -211,3 +211,5 @@ def read_spc_limits(path: str | Path) -> SpcLimits:
             )
         except KeyError as exc:
             raise InputDataError(f"{p}: SPC limits file lacks {exc}") from None
+        except (*H5_ERRORS, AttributeError, IndexError) as exc:  # values of the wrong type or shape
+            raise InputDataError(f"{p}: damaged SPC limits file ({type(exc).__name__}: {exc})") from None

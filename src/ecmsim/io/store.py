@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from ecmsim.errors import InputDataError, OutputError
 from ecmsim.io import ledger
-from ecmsim.io.common import fsync_folder, fsync_path
+from ecmsim.io.common import fsync_folder, fsync_path, write_failure
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -387,7 +387,9 @@ def stage_copy(staging: Path, kind: str, src: str | Path, suffix: str) -> Staged
     except FileNotFoundError:
         raise InputDataError(f"{src}: file not found") from None
     except OSError as exc:
-        raise OutputError(f"{tmp}: cannot copy {src} into the QC store's staging folder: {exc}") from None
+        raise OutputError(
+            f"{tmp}: cannot copy {src} into the QC store's staging folder: {write_failure(exc)}; nothing was recorded"
+        ) from None
     fsync_path(tmp)
     digest, size = _hash_file(tmp)
     return StagedFile(kind, f"{_KIND_DIR[kind]}/{digest}{suffix}", tmp, digest, size)
@@ -396,8 +398,14 @@ def stage_copy(staging: Path, kind: str, src: str | Path, suffix: str) -> Staged
 def stage_bytes(staging: Path, kind: str, data: bytes, suffix: str) -> StagedFile:
     """Write ``data`` into ``staging`` as an input to archive (a spec read once, as checked)."""
     tmp = Path(tempfile.mkstemp(dir=staging, suffix=suffix)[1])
-    tmp.write_bytes(data)
-    fsync_path(tmp)
+    try:
+        tmp.write_bytes(data)
+        fsync_path(tmp)
+    except OSError as exc:
+        raise OutputError(
+            f"{tmp}: cannot write the {kind} into the QC store's staging folder: {write_failure(exc)}; "
+            "nothing was recorded"
+        ) from None
     digest = sha256_bytes(data)
     return StagedFile(kind, f"{_KIND_DIR[kind]}/{digest}{suffix}", tmp, digest, len(data))
 

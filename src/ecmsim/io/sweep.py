@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ecmsim.errors import InputDataError, OutputError
-from ecmsim.io.common import SWEEP_FILE, atomic_h5, check_header, open_h5, write_dataset, write_header
+from ecmsim.io.common import H5_ERRORS, SWEEP_FILE, atomic_h5, check_header, open_h5, write_dataset, write_header
 
 if TYPE_CHECKING:
     import h5py
@@ -253,6 +253,25 @@ def read_sweep(path: str | Path) -> SweepData:
             )
         except KeyError as exc:
             raise InputDataError(f"{p}: damaged sweep file, missing {exc}") from None
+        except (*H5_ERRORS, AttributeError, IndexError) as exc:  # bad JSON, text, shapes or types
+            raise InputDataError(f"{p}: damaged sweep file ({type(exc).__name__}: {exc})") from None
     for name in SWEEP_METRICS:
         sweep.metrics.setdefault(name, np.full(sweep.n_points, np.nan))
+    _check_lengths(p, sweep)
     return sweep
+
+
+def _check_lengths(p: Path, sweep: SweepData) -> None:
+    """Every per-point and per-plan array of a sweep file has one entry per point (a damaged file has not)."""
+    lengths = {
+        "/plan/values": (len(sweep.plan), len(sweep.plan_hash), "/plan/param_hash"),
+        "/points/values": (len(sweep.values), len(sweep.param_hash), "/points/param_hash"),
+        "/points/status": (len(sweep.status), len(sweep.param_hash), "/points/param_hash"),
+        "/points/message": (len(sweep.message), len(sweep.param_hash), "/points/param_hash"),
+        "/parameters/units": (len(sweep.units), len(sweep.parameters), "/parameters/name"),
+    }
+    lengths.update({f"/points/{k}": (len(v), len(sweep.param_hash), "/points/param_hash")
+                    for k, v in sweep.metrics.items()})  # fmt: skip
+    for name, (got, want, of) in lengths.items():
+        if got != want:
+            raise InputDataError(f"{p}: damaged sweep file: {name} has {got} entries, {of} has {want}")

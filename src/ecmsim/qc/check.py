@@ -130,6 +130,11 @@ class Predictions:
         return pred, src
 
 
+#: Simulation statuses whose final hole predicts a drilled one; a short circuit, an exceeded limit or a
+#: step cap stopped the hole part way, and checking parts against it would hide every deviation.
+PREDICTION_STATUSES = ("completed", "broke_through")
+
+
 def load_predictions(paths: Sequence[str | Path], names: Sequence[str | Path] | None = None) -> Predictions:
     """Read simulated profiles: diameter = 2 × wall radius over the rows with a wall (mm).
 
@@ -139,7 +144,13 @@ def load_predictions(paths: Sequence[str | Path], names: Sequence[str | Path] | 
 
     out = Predictions()
     for p, name in zip(paths, names if names is not None else paths, strict=True):
-        prof = read_result(p).profile
+        res = read_result(p)
+        if res.status not in PREDICTION_STATUSES:
+            raise InputDataError(
+                f"{name}: the simulation ended with status {res.status!r}, so its hole is not a prediction of a "
+                f"drilled one (allowed: {', '.join(PREDICTION_STATUSES)}); simulate the process again without the fault"
+            )
+        prof = res.profile
         z, rw = np.asarray(prof.depth, float), np.asarray(prof.wall_radius, float)
         ok = np.isfinite(rw) & np.isfinite(z)
         if not ok.any():

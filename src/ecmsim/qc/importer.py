@@ -183,6 +183,15 @@ def _id_problem(value: str, col: str) -> str | None:
     return None
 
 
+#: Largest default measurement uncertainty ``--uncertainty-mm`` accepts (mm).
+MAX_UNCERTAINTY_MM = 10.0
+#: A measured diameter more than this factor away from the hole's nominal one is refused (a unit mix-up:
+#: inches for mm, µm for mm).
+PLAUSIBLE_FACTOR = 10.0
+#: Measurement dates before this one are refused as implausible (as are dates after tomorrow).
+EARLIEST_MEASUREMENT = datetime.date(1950, 1, 1)
+
+
 def _number(
     text: str,
     col: str,
@@ -208,6 +217,8 @@ def _number(
         )
         return math.nan
     try:
+        if "_" in text:  # Python reads 1_0 as 10: a typo must not become a measurement
+            raise ValueError(text)
         v = float(text.replace(",", ".", 1) if decimal == "," and text.count(",") == 1 else text)
     except ValueError:
         hint = (
@@ -247,6 +258,11 @@ def _timestamp(text: str, errors: _Errors, line: int) -> str:
             t = t.astimezone(datetime.UTC)
     except (ValueError, OverflowError):  # OverflowError: a zone shifts the time out of years 1..9999
         errors.add(line, f"measured_at = {text!r} is not an ISO 8601 date or date-time (e.g. 2024-03-05T14:30:00Z)")
+        return ""
+    today = datetime.datetime.now(datetime.UTC).date()
+    if not EARLIEST_MEASUREMENT <= t.date() <= today + datetime.timedelta(days=1):
+        when = "in the future" if t.date() > today else f"before {EARLIEST_MEASUREMENT.year}"
+        errors.add(line, f"measured_at = {text!r} is implausible: {when} (today is {today.isoformat()})")
         return ""
     return f"{t.year:04d}-{t:%m-%dT%H:%M:%S}" + ("Z" if t.tzinfo is not None else "")
 
@@ -390,6 +406,11 @@ def import_csv(
     mp, dp = Path(measurements), Path(design_csv)
     decimal, delimiter = csv_separators(decimal, delimiter)
     check_serial_case(serial_case)
+    if uncertainty_mm is not None and not 0 <= uncertainty_mm <= MAX_UNCERTAINTY_MM:  # also NaN
+        raise InputDataError(
+            f"--uncertainty-mm {uncertainty_mm!r}: must be a finite number ≥ 0 and ≤ {MAX_UNCERTAINTY_MM:g} mm "
+            "(the expanded uncertainty U, k=2, of the measuring device)"
+        )
     design, _ = read_design_csv(dp, delimiter, encoding, decimal)
     header, rows = _read_table(mp, MEASUREMENT_REQUIRED, MEASUREMENT_OPTIONAL, delimiter, encoding)
     errors = _Errors(mp)
@@ -488,6 +509,14 @@ class _MeasurementTable:
         h, hid, z = self._hole_station(line, f)
         dec = self.decimal
         d = _number(f[self.col["diameter_mm"]], "diameter_mm", errors, line, positive=True, decimal=dec)
+        if h >= 0 and math.isfinite(d):
+            nominal = float(self.design.nominal_diameter[h])
+            if not nominal / PLAUSIBLE_FACTOR <= d <= nominal * PLAUSIBLE_FACTOR:
+                errors.add(
+                    line,
+                    f"diameter_mm = {f[self.col['diameter_mm']]!r} is implausible for hole {hid} of nominal "
+                    f"{nominal:g} mm (more than {PLAUSIBLE_FACTOR:g} times off; a unit mix-up?)",
+                )
         x = _number(self.get(f, "x_dev_mm"), "x_dev_mm", errors, line, decimal=dec)
         y = _number(self.get(f, "y_dev_mm"), "y_dev_mm", errors, line, decimal=dec)
         if math.isnan(x) != math.isnan(y):

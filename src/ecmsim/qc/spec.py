@@ -186,8 +186,15 @@ def load_spec(path: str | Path) -> Spec:
         The file is missing, not TOML, or breaks the schema (the message
         names the file, the key, the value and what is allowed).
     """
+    import stat
+
     p = Path(path)
     try:
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError("not a regular file (a device, pipe or socket); expected a TOML spec", str(p))
+        if st.st_size > 16_000_000:
+            raise ConfigError(f"{st.st_size / 1e6:.3g} MB is too large for a spec (at most 16 MB)", str(p))
         raw = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError("spec file not found", str(p)) from None
@@ -206,6 +213,10 @@ def parse_spec(text: str, source: str = "<spec>") -> Spec:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", source) from None
+    except RecursionError:
+        raise ConfigError(
+            "not valid TOML: nested too deeply (arrays or inline tables inside each other)", source
+        ) from None
     for key in doc:
         if key not in _TABLES:
             raise ConfigError(f"unknown table [{key}]{_suggest(key, _TABLES)} (tables: {', '.join(_TABLES)})", source)

@@ -24,14 +24,30 @@ from ecmsim.interrupt import Interrupted
 DATA = Path(__file__).resolve().parents[1] / "data"
 CLI = [sys.executable, "-c", "from ecmsim.cli.main import main; main()"]
 PREVIOUS = b"previous result: must survive an interrupted run\n"
-#: Seconds after the start when the signal is sent: the command is at work by then (a finer grid than
-#: the example's keeps it busy for much longer).
-DELAY_S = 2.5
+#: Seconds after the handlers are installed when the signal is sent: the command is at work by then (a
+#: finer grid than the example's keeps it busy for much longer).
+DELAY_S = 1.5
 SLOW = ["--set", "numerics.cell_size_mm=0.005", "--no-progress"]
 
 
 def _sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def wait_for_handlers(pid: int, timeout: float = 120.0) -> None:
+    """Wait until process ``pid`` catches SIGTERM and SIGHUP (``SigCgt`` in ``/proc``): the command has started.
+
+    A signal sent earlier, while Python still imports the command line, would have its default effect.
+    """
+    want = (1 << (signal.SIGTERM - 1)) | (1 << (signal.SIGHUP - 1))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = Path(f"/proc/{pid}/status").read_text()
+        caught = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+        if caught & want == want:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} never installed its signal handlers")
 
 
 def test_each_signal_stops_simulate_with_its_code_and_leaves_the_target(tmp_path: Path) -> None:
@@ -42,6 +58,8 @@ def test_each_signal_stops_simulate_with_its_code_and_leaves_the_target(tmp_path
         (work / "hole.h5").write_bytes(PREVIOUS)
         argv = [*CLI, "simulate", "example:stem-in718", *SLOW, "-o", "hole.h5"]
         runs[sig] = (work, subprocess.Popen(argv, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for _, proc in runs.values():
+        wait_for_handlers(proc.pid)
     time.sleep(DELAY_S)
     for sig, (_, proc) in runs.items():
         assert proc.poll() is None, proc.communicate()  # still at work
@@ -62,6 +80,7 @@ def test_ctrl_c_stops_a_parallel_sweep_and_its_workers(tmp_path: Path) -> None:
             "--no-progress", "-o", "sw.h5"]  # fmt: skip
     proc = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip
+    wait_for_handlers(proc.pid)
     time.sleep(3 * DELAY_S)  # the workers have started
     assert proc.poll() is None
     os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to every process of the group

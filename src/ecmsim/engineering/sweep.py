@@ -24,6 +24,7 @@ resolved config and the evaluation mode).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -254,6 +255,22 @@ def _init_pool_worker() -> None:
     set_numba_threads(1)
 
 
+@contextlib.contextmanager
+def workers_deaf_to_ctrl_c() -> Iterator[None]:
+    """Block SIGINT and SIGHUP while worker processes may be started: they inherit the mask and never
+    see a Ctrl-C (even during their start-up), which the main process handles by stopping them."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGHUP})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _run_pool(payloads: list[Payload], evaluate: Evaluate, workers: int) -> Iterator[Row]:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -267,7 +284,8 @@ def _run_pool(payloads: list[Payload], evaluate: Evaluate, workers: int) -> Iter
         running: set[Future[Row]] = set()
         while pending or running:
             while pending and len(running) < 2 * workers:
-                running.add(pool.submit(evaluate, pending.pop()))
+                with workers_deaf_to_ctrl_c():
+                    running.add(pool.submit(evaluate, pending.pop()))
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
                 try:

@@ -382,7 +382,8 @@ def valid_measurements(draw: st.DrawFn) -> str:
     for line in lines[1:]:
         f = line.split(",")
         f[0] = serials[0] if f[0].endswith("1") else serials[1]
-        f[3] = draw(st.sampled_from(["", f"{draw(st.floats(1e-3, 50)):.6g}"]))
+        # Every hole of the design is Ø1 mm; the importer refuses diameters more than 10 times off it.
+        f[3] = draw(st.sampled_from(["", f"{draw(st.floats(0.1, 10)):.6g}"]))
         if f[4]:
             f[4], f[5] = (f"{draw(st.floats(-1, 1)):.6g}" for _ in range(2))
         out.append(",".join(f))

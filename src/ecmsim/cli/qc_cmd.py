@@ -343,11 +343,12 @@ def synth_command(
     from ecmsim.errors import OutputError
 
     refuse_unsafe_outputs([("-o", output_dir), *files], [("--prediction", prediction)])
+    # Bad arguments are refused (exit 2) before the output is looked at, and leave no folder.
+    synth = synthesize(parts, holes, stations, seed, prediction, faults=not no_faults)
     batch = Path(output_dir) / "batch.h5"
     if batch.exists():
         raise OutputError(f"{batch}: exists; an inspection batch is a record and is never overwritten "
                           "(choose another -o folder)")  # fmt: skip
-    synth = synthesize(parts, holes, stations, seed, prediction, faults=not no_faults)  # bad arguments: no folder
     created = not Path(output_dir).is_dir()
     out = make_output_dir(output_dir)
     before = set(out.iterdir())

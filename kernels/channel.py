@@ -27,10 +27,21 @@ and ``p[k] = p[k+1] + Δp_k`` with, for the homogeneous mixture of ``q_l`` and
 ρ_m u_m² = ρ Q_l (Q_l + Q_g)/A², Re = ρ Q_l D_h/(A μ) (the mass flux is the liquid's, so Re
 does not depend on α); the cell's mean pressure is found by three fixed-point passes.
 Writes ``p`` (n + 1) and ``re`` (n).
+
+``march_profile(length, perimeter, area, dh, resistance, entry_loss, exit_loss, joule,
+n_faces, q_l, t_in, rho, cap, k_ref, a_t, t_ref, exponent, wall_h, mu_scale, p_out,
+max_iterations, p, temp, void, re) -> iterations``: the two marches iterated to a fixed
+point where gas couples them, starting from ``p = p_out`` everywhere: temperature at the
+cells' mean pressures, viscosity μ = ``mu_scale`` · 2.414e-5 · 10^(247.8/(T − 140)) at the
+cells' mean temperatures (Vogel's law for water scaled to the electrolyte), pressure;
+stop when the largest pressure change is below 1e-12 of the largest pressure (or at
+once without gas), then march the temperature once more at the final pressures.
+Writes ``p``, ``temp`` (n + 1), ``void``, ``re`` (n); returns the iterations taken.
 """
 
 import math
 
+import numpy as np
 from numba import njit
 
 #: Molar gas constant, J/(mol·K).
@@ -90,3 +101,47 @@ def march_pressure(length, area, dh, resistance, entry_loss, exit_loss, mu, temp
             drop, re[k] = _drop(length[k], area[k], dh[k], resistance[k], entry_loss[k], mu[k], q_l, q_g, rho)
             guess = p[k + 1] + drop
         p[k] = guess
+
+
+@njit(cache=True)
+def march_profile(
+    length, perimeter, area, dh, resistance, entry_loss, exit_loss, joule, n_faces, q_l, t_in, rho, cap,
+    k_ref, a_t, t_ref, exponent, wall_h, mu_scale, p_out, max_iterations, p, temp, void, re,
+):  # fmt: skip
+    """Temperature, void and pressure along the path at their fixed point (see module docstring)."""
+    n = length.size
+    n_mid = np.empty(n)
+    p_mid = np.empty(n)
+    mu = np.empty(n)
+    p_new = np.empty(n + 1)
+    for k in range(n):
+        n_mid[k] = 0.5 * (n_faces[k] + n_faces[k + 1])
+    for k in range(n + 1):
+        p[k] = p_out
+    iterations = 0
+    for _ in range(max_iterations):
+        iterations += 1
+        for k in range(n):
+            p_mid[k] = 0.5 * (p[k] + p[k + 1])
+        march_temperature(
+            length, perimeter, joule, n_mid, p_mid, q_l, t_in, cap, k_ref, a_t, t_ref, exponent, wall_h, temp, void
+        )
+        for k in range(n):
+            mu[k] = mu_scale * 2.414e-5 * 10.0 ** (247.8 / (0.5 * (temp[k] + temp[k + 1]) - 140.0))
+        march_pressure(
+            length, area, dh, resistance, entry_loss, exit_loss, mu, temp, n_faces, q_l, rho, p_out, p_new, re
+        )
+        change = 0.0
+        top = 0.0
+        for k in range(n + 1):
+            change = max(change, abs(p_new[k] - p[k]))
+            top = max(top, p_new[k])
+            p[k] = p_new[k]
+        if n_faces[n] == 0.0 or change / top < 1e-12:
+            break
+    for k in range(n):
+        p_mid[k] = 0.5 * (p[k] + p[k + 1])
+    march_temperature(
+        length, perimeter, joule, n_mid, p_mid, q_l, t_in, cap, k_ref, a_t, t_ref, exponent, wall_h, temp, void
+    )
+    return iterations

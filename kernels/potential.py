@@ -825,3 +825,63 @@ def scale_conductivity(kind, kappa, stencil, rhs):
                 c_zp[i, j] *= _harmonic(k0, kappa[i, j + 1])
             diag[i, j] = c_rm[i, j] + c_rp[i, j] + c_zm[i, j] + c_zp[i, j] + k0 * cut
             rhs[i, j] *= k0
+
+
+@njit(cache=True)
+def station_sources(kind, stencil, rhs, phi, u_anode, station, power, cathode, anode):
+    """Joule power and electrode currents of a solved potential, summed per station of the node.
+
+    For each electrolyte node, in stencil units (times ``2 π κ h`` they are W and A):
+    every link to an electrolyte neighbour dissipates ``w (φ_a − φ_b)²``, half counted at
+    each end (the ``RP`` and ``ZP`` weight of the lower node); a cut link to the anode
+    ``w_a (U − φ)²`` and to the cathode ``w_c φ²``, with ``w_a = rhs / U`` (0 when
+    ``U = 0``) and ``w_c`` the rest of the diagonal, ``DIAG − (RM + RP + ZM + ZP) − w_a``.
+    The node's power is added to ``power[station[i, j]]``, its current into the cathode
+    ``w_c φ`` to ``cathode[...]`` and out of the anode ``w_a (U − φ)`` to ``anode[...]``.
+    Over all nodes the power is ``U`` times the anode current (Σ G Δφ² = U I).
+
+    Parameters
+    ----------
+    kind : int8 array (nr, nz)
+        Node kinds.
+    stencil : float64 array (5, nr, nz)
+        The solved system's stencil (after :func:`scale_conductivity` if any).
+    rhs : float64 array (nr, nz), V
+        Its right-hand side.
+    phi : float64 array (nr, nz), V
+        The solution.
+    u_anode : float
+        Anode potential, V.
+    station : int64 array (nr, nz)
+        Station (0 ≤ s < n) of every node; read on electrolyte nodes only.
+    power, cathode, anode : float64 arrays (n,), in/out
+        Sums per station; zeroed first.
+    """
+    nr, nz = kind.shape
+    diag = stencil[DIAG]
+    c_rm = stencil[RM]
+    c_rp = stencil[RP]
+    c_zm = stencil[ZM]
+    c_zp = stencil[ZP]
+    power[:] = 0.0
+    cathode[:] = 0.0
+    anode[:] = 0.0
+    for i in range(nr):
+        for j in range(nz):
+            if kind[i, j] != 0:
+                continue
+            p0 = phi[i, j]
+            w_a = rhs[i, j] / u_anode if u_anode != 0.0 else 0.0
+            w_c = diag[i, j] - (c_rm[i, j] + c_rp[i, j] + c_zm[i, j] + c_zp[i, j]) - w_a
+            d_r = c_rp[i, j] * (phi[i + 1, j] - p0) ** 2 if i < nr - 1 else 0.0
+            d_z = c_zp[i, j] * (phi[i, j + 1] - p0) ** 2 if j < nz - 1 else 0.0
+            e = 0.5 * (d_r + d_z)
+            if i > 0:
+                e += 0.5 * c_rp[i - 1, j] * (p0 - phi[i - 1, j]) ** 2
+            if j > 0:
+                e += 0.5 * c_zp[i, j - 1] * (p0 - phi[i, j - 1]) ** 2
+            e += w_a * (u_anode - p0) ** 2 + w_c * p0 * p0
+            s = station[i, j]
+            power[s] += e
+            cathode[s] += w_c * p0
+            anode[s] += w_a * (u_anode - p0)

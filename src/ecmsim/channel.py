@@ -201,7 +201,10 @@ def _cells(
     wetted_perimeter: FloatArray | float,
 ) -> Channel:
     def full(v: FloatArray | float) -> FloatArray:
-        return np.broadcast_to(np.asarray(v, dtype=np.float64), (n,)).copy()
+        a = np.asarray(v, dtype=np.float64)
+        if a.ndim == 0:
+            return np.full(n, float(a))
+        return a.copy() if a.shape == (n,) else np.broadcast_to(a, (n,)).copy()
 
     return Channel(
         length=full(length),
@@ -426,33 +429,75 @@ def _void(n_moles: FloatArray, temperature: FloatArray, pressure: FloatArray, q_
     return np.asarray(q_g / (q_g + q_l))
 
 
-class _Marches:
-    """The two marching kernels of :mod:`ecmsim.kernels.channel`, bound to one path, fluid and flow."""
+class _Path:
+    """A path, its fluid and sources, ready for the march kernel: one liquid flow at a time.
 
-    def __init__(self, ch: Channel, fluid: Fluid, q_l: float, t_in: float, wall_h: float) -> None:
-        self.ch, self.fluid, self.q_l, self.t_in, self.wall_h = ch, fluid, q_l, t_in, wall_h
+    :meth:`inlet_pressure` runs :func:`ecmsim.kernels.channel.march_profile` for a flow
+    (the only work per evaluation of p_inlet(Q_l), so the root finder stays cheap);
+    :meth:`profile` turns the last march into a :class:`ChannelProfile`.
+    """
 
-    def temperature(
-        self, joule: FloatArray, n_mid: FloatArray, p_mid: FloatArray, temp: FloatArray, void: FloatArray
+    def __init__(
+        self,
+        channel: Channel,
+        fluid: Fluid,
+        joule_conductance: FloatArray | float,
+        gas_moles: FloatArray | float,
+        inlet_temperature: float,
+        outlet_pressure: float,
+        wall_heat_transfer: float,
+        max_iterations: int,
     ) -> None:
+        n = channel.size
+        self.channel, self.fluid, self.t_in = channel, fluid, inlet_temperature
+        self.p_out, self.wall_h, self.max_iterations = outlet_pressure, wall_heat_transfer, max_iterations
+        self.joule = np.ascontiguousarray(np.broadcast_to(np.asarray(joule_conductance, dtype=np.float64), (n,)))
+        src = np.broadcast_to(np.asarray(gas_moles, dtype=np.float64), (n,))
+        self.n_faces = np.concatenate([[0.0], np.cumsum(src)])
+        self.mu_scale = fluid.viscosity / float(water_viscosity(fluid.viscosity_temperature))
+        self.p, self.temp = np.empty(n + 1), np.empty(n + 1)
+        self.void, self.re = np.empty(n), np.empty(n)
+        self.flow_rate = math.nan
+
+    def inlet_pressure(self, flow_rate: float) -> float:
+        """March the path for a liquid flow (m³/s); the absolute inlet pressure, Pa."""
         from ecmsim.kernels import channel as kc
 
-        ch, f = self.ch, self.fluid
-        kc.march_temperature(
-            ch.length, ch.wetted_perimeter, np.ascontiguousarray(joule), n_mid, p_mid, self.q_l, self.t_in,
-            f.density * f.specific_heat * self.q_l, f.conductivity, f.temperature_coefficient,
-            f.reference_temperature, f.bruggeman_exponent, self.wall_h, temp, void,
+        ch, f = self.channel, self.fluid
+        kc.march_profile(
+            ch.length, ch.wetted_perimeter, ch.area, ch.hydraulic_diameter, ch.laminar_resistance, ch.entry_loss,
+            ch.exit_loss, self.joule, self.n_faces, flow_rate, self.t_in, f.density,
+            f.density * f.specific_heat * flow_rate, f.conductivity, f.temperature_coefficient,
+            f.reference_temperature, f.bruggeman_exponent, self.wall_h, self.mu_scale, self.p_out,
+            self.max_iterations, self.p, self.temp, self.void, self.re,
         )  # fmt: skip
+        self.flow_rate = flow_rate
+        return float(self.p[0])
 
-    def pressure(self, temp: FloatArray, n_faces: FloatArray, p_out: float, p: FloatArray, re: FloatArray) -> None:
-        from ecmsim.kernels import channel as kc
-
-        ch, f = self.ch, self.fluid
-        mu = f.viscosity_at(0.5 * (temp[:-1] + temp[1:]))
-        kc.march_pressure(
-            ch.length, ch.area, ch.hydraulic_diameter, ch.laminar_resistance, ch.entry_loss, ch.exit_loss,
-            mu, temp, n_faces, self.q_l, f.density, p_out, p, re,
-        )  # fmt: skip
+    def profile(self, flow_rate: float) -> ChannelProfile:
+        """The profiles for a liquid flow (m³/s), marched again unless it was the last one."""
+        if flow_rate != self.flow_rate:
+            self.inlet_pressure(flow_rate)
+        ch, fluid, p, temp = self.channel, self.fluid, self.p.copy(), self.temp.copy()
+        n_faces = self.n_faces
+        n_mid = 0.5 * (n_faces[:-1] + n_faces[1:])
+        p_mid, t_mid = 0.5 * (p[:-1] + p[1:]), 0.5 * (temp[:-1] + temp[1:])
+        gas_flow = n_faces * GAS_CONSTANT * temp / p
+        heat = fluid.density * fluid.specific_heat * flow_rate * np.diff(temp)
+        heat += self.wall_h * ch.wetted_perimeter * ch.length * (t_mid - self.t_in)
+        return ChannelProfile(
+            flow_rate=flow_rate,
+            position=ch.faces,
+            pressure=p,
+            temperature=temp,
+            gas_moles=n_faces,
+            gas_flow=gas_flow,
+            void_fraction=gas_flow / (gas_flow + flow_rate),
+            conductivity=fluid.conductivity_at(t_mid, _void(n_mid, t_mid, p_mid, flow_rate)),
+            joule_power=heat,
+            reynolds=self.re.copy(),
+            channel=ch,
+        )
 
 
 def channel_state(
@@ -492,44 +537,13 @@ def channel_state(
     max_iterations
         Cap on the temperature–pressure fixed-point iterations (gas couples them).
     """
-    n = channel.size
     if not flow_rate > 0:
         raise ValueError(f"flow_rate must be > 0, got {flow_rate}")
-    g = np.broadcast_to(np.asarray(joule_conductance, dtype=np.float64), (n,))
-    src = np.broadcast_to(np.asarray(gas_moles, dtype=np.float64), (n,))
-    n_faces = np.concatenate([[0.0], np.cumsum(src)])
-    n_mid = 0.5 * (n_faces[:-1] + n_faces[1:])
-    p = np.full(n + 1, outlet_pressure)
-    temp, re = np.empty(n + 1), np.empty(n)
-    void_cells = np.empty(n)
-    march = _Marches(channel, fluid, flow_rate, inlet_temperature, wall_heat_transfer)
-    for _ in range(max_iterations):
-        march.temperature(g, n_mid, 0.5 * (p[:-1] + p[1:]), temp, void_cells)
-        p_new = np.empty(n + 1)
-        march.pressure(temp, n_faces, outlet_pressure, p_new, re)
-        change = float(np.max(np.abs(p_new - p)) / np.max(p_new))
-        p = p_new
-        if n_faces[-1] == 0.0 or change < 1e-12:
-            break
-    p_mid = 0.5 * (p[:-1] + p[1:])
-    march.temperature(g, n_mid, p_mid, temp, void_cells)
-    t_mid = 0.5 * (temp[:-1] + temp[1:])
-    gas_flow = n_faces * GAS_CONSTANT * temp / p
-    heat = fluid.density * fluid.specific_heat * flow_rate * np.diff(temp)
-    heat += wall_heat_transfer * channel.wetted_perimeter * channel.length * (t_mid - inlet_temperature)
-    return ChannelProfile(
-        flow_rate=flow_rate,
-        position=channel.faces,
-        pressure=p,
-        temperature=temp,
-        gas_moles=n_faces,
-        gas_flow=gas_flow,
-        void_fraction=gas_flow / (gas_flow + flow_rate),
-        conductivity=fluid.conductivity_at(t_mid, _void(n_mid, t_mid, p_mid, flow_rate)),
-        joule_power=heat,
-        reynolds=re,
-        channel=channel,
-    )
+    path = _Path(
+        channel, fluid, joule_conductance, gas_moles, inlet_temperature, outlet_pressure, wall_heat_transfer,
+        max_iterations,
+    )  # fmt: skip
+    return path.profile(flow_rate)
 
 
 def flow_from_pressure(
@@ -559,15 +573,12 @@ def flow_from_pressure(
     """
     from scipy.optimize import brentq
 
-    def state(q: float) -> ChannelProfile:
-        return channel_state(
-            channel, fluid, q,
-            joule_conductance=joule_conductance, gas_moles=gas_moles, inlet_temperature=inlet_temperature,
-            outlet_pressure=outlet_pressure, wall_heat_transfer=wall_heat_transfer,
-        )  # fmt: skip
+    path = _Path(
+        channel, fluid, joule_conductance, gas_moles, inlet_temperature, outlet_pressure, wall_heat_transfer, 50
+    )  # fmt: skip
 
     def excess(q: float) -> float:
-        return state(q).inlet_pressure - inlet_pressure
+        return path.inlet_pressure(q) - inlet_pressure
 
     def no_flow() -> SolverError:
         return SolverError(
@@ -595,4 +606,4 @@ def flow_from_pressure(
     else:
         raise no_flow()
     q = brentq(excess, q_low, q_high, xtol=1e-13 * q_high, rtol=1e-11)
-    return state(q)
+    return path.profile(q)

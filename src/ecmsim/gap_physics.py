@@ -29,7 +29,7 @@ import numpy as np
 
 from ecmsim import channel as ch
 from ecmsim.errors import SolverError
-from ecmsim.geometry import ELECTROLYTE, FloatArray, Grid, Tool, bottom_depth
+from ecmsim.geometry import FloatArray, Grid, Tool
 
 _HISTORY_NAMES = (
     "flow_rate", "inlet_pressure", "tip_pressure", "outlet_temperature", "max_temperature",
@@ -93,6 +93,30 @@ def _segment_cells(length: float, h: float, most: int) -> int:
     return int(min(max(round(length / (2.0 * h)), 2), most))
 
 
+def _bottom_depths(psi_w: FloatArray, z: FloatArray, h: float, cols: np.ndarray, z_from: float) -> FloatArray:
+    """Depth (m) of the first metal crossing below ``z_from`` in each column of ``cols`` (inf: none).
+
+    :func:`ecmsim.geometry.bottom_depth` for several columns at once.
+    """
+    j0 = max(int(np.searchsorted(z, z_from)), 1)
+    block = psi_w[cols, j0:]
+    metal = block <= 0.0
+    found = metal.any(axis=1)
+    j = j0 + np.argmax(metal, axis=1)
+    p0, p1 = psi_w[cols, j - 1], psi_w[cols, j]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth = np.where(p0 <= 0.0, z[j - 1], z[j - 1] + h * p0 / (p0 - p1))
+    return np.where(found, depth, np.inf)
+
+
+def _running_sums(wall: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Running sums (length nz + 1) of the finite wall radii (m) and of their count."""
+    ok = np.isfinite(wall)
+    total = np.concatenate([[0.0], np.cumsum(np.where(ok, wall, 0.0))])
+    count = np.concatenate([[0], np.cumsum(ok)])
+    return total, count
+
+
 @dataclass
 class _Stations:
     """The path of this step and the cell of every window node."""
@@ -118,49 +142,61 @@ class GapPhysics:
         self._stations: _Stations | None = None
         self._kappa_cells = np.zeros(0)
         self._no_flow = ""
+        self._r, self._z = grid.r, grid.z
+        self._cell_map: tuple | None = None
+        self._bore = ch.pipe(2.0 * tool.r_inner, supply.tube_length, 10)
 
     # ---- the path ------------------------------------------------------------
     def stations(self, psi_w: FloatArray, wall: FloatArray, z_tip: float, j0: int, j1: int) -> _Stations:
         """The path for the present hole and the path cell of every node of rows ``j0:j1``."""
         g, t, s = self.grid, self.tool, self.supply
-        h = g.h
+        h, r = g.h, self._r
         ri, ro = t.r_inner, t.r_outer
         # frontal gap under the tube wall, from the hole bottom in each column
-        cols = [i for i in range(g.nr) if ri <= g.r[i] <= ro] or [int(round(0.5 * (ri + ro) / h))]
-        gaps = np.array([bottom_depth(g, psi_w, i, z_tip) - z_tip for i in cols])
+        cols = np.flatnonzero((r >= ri) & (r <= ro))
+        if cols.size == 0:
+            cols = np.array([int(round(0.5 * (ri + ro) / h))])
+        gaps = _bottom_depths(psi_w, self._z, h, cols, z_tip) - z_tip
         gaps = np.where(np.isfinite(gaps) & (gaps > 0.25 * h), gaps, np.nan)
         fill = float(np.nanmean(gaps)) if np.isfinite(gaps).any() else 10.0 * h
         gaps = np.where(np.isfinite(gaps), gaps, fill)
         n_front = _segment_cells(ro - ri, h, 20)
         r_front = np.linspace(ri, ro, n_front + 1)
-        front_gap = np.interp(0.5 * (r_front[:-1] + r_front[1:]), g.r[cols], gaps)
-        parts = [ch.pipe(2.0 * ri, s.tube_length, 10), ch.radial_gap(ri, ro, front_gap, n_front)]
+        front_gap = np.interp(0.5 * (r_front[:-1] + r_front[1:]), r[cols], gaps)
+        parts = [self._bore, ch.radial_gap(ri, ro, front_gap, n_front)]
         depth_in = max(z_tip, 0.0)
         side = min(t.bare_tip, depth_in) if t.coated else depth_in
         edges_tip = edges_ann = None
+        wall_sums = None
         if side > 0.5 * h:
             n_tip = _segment_cells(side, h, 30)
             edges_tip = np.linspace(z_tip, z_tip - side, n_tip + 1)  # from the face up
-            parts.append(ch.annulus(ro, self._wall_between(wall, edges_tip, ro), side, n_tip, segment=ch.BARE_TIP))
+            wall_sums = _running_sums(wall)
+            parts.append(ch.annulus(ro, self._wall_between(wall_sums, edges_tip, ro), side, n_tip, segment=ch.BARE_TIP))
         ann = depth_in - side
         if t.coated and ann > 0.5 * h:
             n_ann = _segment_cells(ann, h, 40)
             edges_ann = np.linspace(z_tip - side, 0.0, n_ann + 1)
             r1 = ro + t.coating
-            parts.append(ch.annulus(r1, self._wall_between(wall, edges_ann, r1), ann, n_ann))
+            wall_sums = _running_sums(wall) if wall_sums is None else wall_sums
+            parts.append(ch.annulus(r1, self._wall_between(wall_sums, edges_ann, r1), ann, n_ann))
         path = ch.connect(parts, (s.losses.bore_entrance, s.losses.tip_turn), s.losses.exit)
         return _Stations(path, self._node_cells(path, z_tip, j0, j1, r_front, edges_tip, edges_ann))
 
-    def _wall_between(self, wall: FloatArray, edges: FloatArray, r_inner: float) -> FloatArray:
-        """Mean wall radius of the rows between successive depths ``edges`` (m), at least r_inner + h/4."""
-        z, h = self.grid.z, self.grid.h
+    def _wall_between(self, sums: tuple[FloatArray, FloatArray], edges: FloatArray, r_inner: float) -> FloatArray:
+        """Mean wall radius of the rows between successive depths ``edges`` (m), at least r_inner + h/4.
+
+        The rows of a cell are those within half a cell of its depth span; ``sums`` are the
+        running sums of the finite wall radii and of their count (:func:`_running_sums`).
+        """
+        z, h = self._z, self.grid.h
         top, bottom = np.minimum(edges[:-1], edges[1:]), np.maximum(edges[:-1], edges[1:])
-        ok = np.isfinite(wall)
-        out = np.empty(top.size)
-        for k in range(top.size):
-            rows = ok & (z >= top[k] - 0.5 * h) & (z <= bottom[k] + 0.5 * h)
-            out[k] = float(wall[rows].mean()) if rows.any() else r_inner + 10.0 * h
-        return np.maximum(out, r_inner + 0.25 * h)
+        first = np.searchsorted(z, top - 0.5 * h, side="left")  # z >= top - h/2
+        last = np.searchsorted(z, bottom + 0.5 * h, side="right")  # z <= bottom + h/2
+        total, count = sums
+        n = count[last] - count[first]
+        mean = (total[last] - total[first]) / np.maximum(n, 1)
+        return np.maximum(np.where(n > 0, mean, r_inner + 10.0 * h), r_inner + 0.25 * h)
 
     def _node_cells(
         self,
@@ -172,26 +208,44 @@ class GapPhysics:
         edges_tip: FloatArray | None,
         edges_ann: FloatArray | None,
     ) -> np.ndarray:
-        g, t = self.grid, self.tool
-        r = g.r[:, None] * np.ones((1, j1 - j0))
-        z = np.ones((g.nr, 1)) * g.z[None, j0:j1]
+        """The path cell of every node of rows ``j0:j1``, int64 (nr, j1 − j0).
+
+        Below the tool face a node takes its column's cell (the frontal gap by radius,
+        the first bare-tip cell outside the tube); above it, the bore's exit cell inside
+        the bore and otherwise its row's cell (bare tip or annulus by height, the last
+        cell above the surface).  Rows and columns are placed separately, and the map is
+        rebuilt only when one of them moved to another cell.
+        """
+        t, r, z = self.tool, self._r, self._z[j0:j1]
         first_front = path.first_cell(ch.FRONTAL_GAP)
         n_front = r_front.size - 1
-        cell = np.full(r.shape, path.size - 1, dtype=np.int64)  # the film above the surface: the last cell
-        below = z >= z_tip
-        front = first_front + np.clip(np.searchsorted(r_front, r, side="right") - 1, 0, n_front - 1)
-        cell[below] = front[below]
-        cell[~below & (r < t.r_inner)] = first_front - 1  # the bore: its exit cell
-        beside = ~below & (r >= t.r_inner) & (z >= 0.0)
+        column = first_front + np.clip(np.searchsorted(r_front, r, side="right") - 1, 0, n_front - 1)
+        row = np.full(z.size, path.size - 1, dtype=np.int64)  # the film above the surface: the last cell
+        surface = z >= 0.0
         if edges_tip is not None:
             k = np.clip(np.searchsorted(-edges_tip, -z, side="right") - 1, 0, edges_tip.size - 2)
-            tip_rows = beside & (z >= edges_tip[-1])
-            cell[tip_rows] = path.first_cell(ch.BARE_TIP) + k[tip_rows]
-            cell[below & (r > t.r_outer)] = path.first_cell(ch.BARE_TIP)
+            tip_rows = surface & (z >= edges_tip[-1])
+            row[tip_rows] = path.first_cell(ch.BARE_TIP) + k[tip_rows]
+            column[r > t.r_outer] = path.first_cell(ch.BARE_TIP)
         if edges_ann is not None:
             k = np.clip(np.searchsorted(-edges_ann, -z, side="right") - 1, 0, edges_ann.size - 2)
-            ann_rows = beside & (z < edges_ann[0])
-            cell[ann_rows] = path.first_cell(ch.ANNULUS) + k[ann_rows]
+            ann_rows = surface & (z < edges_ann[0])
+            row[ann_rows] = path.first_cell(ch.ANNULUS) + k[ann_rows]
+        below = z >= z_tip
+        key = (j0, first_front)
+        last = self._cell_map
+        if (
+            last is not None
+            and last[0] == key
+            and np.array_equal(last[1], column)
+            and np.array_equal(last[2], row)
+            and np.array_equal(last[3], below)
+        ):
+            return last[4]
+        bore = r < t.r_inner
+        above = np.where(bore[:, None], first_front - 1, row[None, :])
+        cell = np.ascontiguousarray(np.where(below[None, :], column[:, None], above), dtype=np.int64)
+        self._cell_map = (key, column, row, below, cell)
         return cell
 
     def history_row(self) -> dict[str, float]:
@@ -249,20 +303,19 @@ class GapPhysics:
         eta_mean: float,
     ) -> ch.ChannelProfile | None:
         """Solve the channel from the field of this step (the stencil scaled by the κ of :meth:`conductivity`)."""
+        from ecmsim.kernels import potential as kp
+
         st = self._stations
         assert st is not None, "conductivity() builds the stations first"
         s = self.supply
         scale = 2.0 * math.pi * s.fluid.conductivity * self.grid.h  # stencil weight → conductance, S
-        power, cathode, anode = node_sources(kind, stencil, rhs, phi, u_anode)
         n = st.path.size
-        cells = st.cell.ravel()
-        joule_w = np.bincount(cells, weights=scale * power.ravel(), minlength=n)
+        power, cathode, anode = np.empty(n), np.empty(n), np.empty(n)
+        kp.station_sources(kind, stencil, rhs, phi, u_anode, st.cell, power, cathode, anode)
         last = self.profile
-        joule = joule_w / self._kappa_cells if s.heating else np.zeros(n)  # the power per unit κ
+        joule = scale * power / self._kappa_cells if s.heating else np.zeros(n)  # the power per unit κ
         if s.gas:
-            i_c = np.bincount(cells, weights=scale * cathode.ravel(), minlength=n).astype(np.float64)
-            i_a = np.bincount(cells, weights=scale * anode.ravel(), minlength=n).astype(np.float64)
-            gas = ch.gas_production(i_c, np.asarray((1.0 - eta_mean) * i_a, dtype=np.float64))
+            gas = ch.gas_production(scale * cathode, (1.0 - eta_mean) * scale * anode)
         else:
             gas = np.zeros(n)
         common = {
@@ -319,35 +372,3 @@ class GapPhysics:
         cell = min(face, path.size - 1)
         seg = ch.SEGMENT_NAMES[int(path.segment[cell])].replace("_", " ")
         return f"{self.profile.position[face] * 1e3:.3f} mm along the flow path (in the {seg})"
-
-
-def node_sources(
-    kind: np.ndarray, stencil: FloatArray, rhs: FloatArray, phi: FloatArray, u_anode: float
-) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Per-node Joule power and electrode currents of a solved potential, in stencil units.
-
-    Each link between electrolyte nodes dissipates ``w (φ_a − φ_b)²``, half counted at
-    each end; a cut link to the anode ``w_a (U − φ)²`` and to the cathode ``w_c φ²``, with
-    ``w_a = rhs/U`` and ``w_c`` the rest of the diagonal.  Multiplied by 2π κ h these are
-    watts and (for the currents ``w_c φ`` into the cathode and ``w_a (U − φ)`` out of the
-    anode) amperes; their sums satisfy P = U I.
-
-    Returns
-    -------
-    power, cathode_current, anode_current : float64 arrays (nr, nz)
-    """
-    from ecmsim.kernels import potential as kp
-
-    e = kind == ELECTROLYTE
-    diag, c_rm, c_rp, c_zm, c_zp = (stencil[k] for k in (kp.DIAG, kp.RM, kp.RP, kp.ZM, kp.ZP))
-    w_a = np.where(e, rhs / u_anode, 0.0) if u_anode != 0 else np.zeros(kind.shape)
-    w_c = np.where(e, diag - (c_rm + c_rp + c_zm + c_zp) - w_a, 0.0)
-    d_r = np.zeros(kind.shape)
-    d_r[:-1] = c_rp[:-1] * (phi[1:] - phi[:-1]) ** 2
-    d_z = np.zeros(kind.shape)
-    d_z[:, :-1] = c_zp[:, :-1] * (phi[:, 1:] - phi[:, :-1]) ** 2
-    power = 0.5 * (d_r + d_z)
-    power[1:] += 0.5 * d_r[:-1]
-    power[:, 1:] += 0.5 * d_z[:, :-1]
-    power = np.where(e, power + w_a * (u_anode - phi) ** 2 + w_c * phi**2, 0.0)
-    return power, np.where(e, w_c * phi, 0.0), np.where(e, w_a * (u_anode - phi), 0.0)

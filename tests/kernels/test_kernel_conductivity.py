@@ -130,3 +130,24 @@ def test_axially_varying_conductivity_converges_at_second_order() -> None:
 def test_multigrid_solves_the_variable_conductivity_system(radial_results) -> None:
     # Galerkin coarse operators follow from the scaled fine stencil: mg-cg reaches the same answer
     assert radial_case(40, "mg-cg") == pytest.approx(radial_results[1], rel=1e-6)
+
+
+@settings(deadline=None, max_examples=40, database=None)
+@given(electrode_geometries(), seeds)
+def test_station_sources_match_twin_and_give_u_times_i(geom, seed) -> None:
+    """Joule power and electrode currents per station against the NumPy twin; over all
+    stations the solved field's power is U times its anode current (Σ G Δφ² = U I)."""
+    kind, psi_w, psi_t, u, _ = geom
+    rng = np.random.default_rng(seed)
+    kappa = rng.uniform(0.3, 3.0, kind.shape)
+    stencil, rhs = _system(kind, psi_w, psi_t, u, kappa)
+    phi = _solve(kind, stencil, rhs) if (kind == 0).any() else np.zeros(kind.shape)
+    n = int(rng.integers(1, 6))
+    station = rng.integers(0, n, kind.shape).astype(np.int64)
+    out = np.empty(n), np.empty(n), np.empty(n)
+    potential.station_sources(kind, stencil, rhs, phi, u, station, *out)
+    for got, want in zip(out, tw.station_sources(kind, stencil, rhs, phi, u, station, n), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * u * u)
+    power, cathode, anode = out
+    assert power.sum() == pytest.approx(u * anode.sum(), rel=1e-8, abs=1e-9 * u * u)
+    assert cathode.sum() == pytest.approx(anode.sum(), rel=1e-8, abs=1e-9 * u)

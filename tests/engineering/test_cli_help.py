@@ -19,6 +19,7 @@ import pytest
         ["plot", "field"],
         ["plot", "window"],
         ["plot", "history"],
+        ["plot", "flow"],
         ["sweep", "show"],
     ],
 )

@@ -191,3 +191,55 @@ def test_equilibrium_result_is_plottable(tmp_path: Path, run_main) -> None:
     assert "nominal Ø1.5 mm" in text
     code, _, err = run_main(["plot", "field", path, "-o", tmp_path / "f.svg"])
     assert code == 2 and "ecmsim plot profile" in err and not (tmp_path / "f.svg").exists()
+
+
+@pytest.fixture(scope="module")
+def coupled_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The STEM example with the secondary physics, 20 µm cells, 0.5 mm of travel."""
+    from ecmsim.simulation import simulate
+
+    out = tmp_path_factory.mktemp("plots") / "coupled.h5"
+    overrides = ["numerics.cell_size_mm=0.02", "motion.depth_mm=0.4", "physics.secondary=true",
+                 "flow.inlet_pressure_MPa=0.5"]  # fmt: skip
+    write_result(out, simulate("example:stem-in718", overrides=overrides))
+    return out
+
+
+def test_flow_path_plot_draws_the_profiles_of_the_file(coupled_file: Path, tmp_path: Path, run_main) -> None:
+    """The curves are the file's /flow_path: bore on the left, the gap from the tool face on the right."""
+    import h5py
+
+    from ecmsim.engineering.plots import flow_path_figure
+    from ecmsim.io.result import read_flow_path
+
+    fp = read_flow_path(coupled_file)
+    with h5py.File(coupled_file) as f:
+        pressure, kappa = f["flow_path/pressure"][()], f["flow_path/conductivity"][()]
+        seg = f["flow_path/segment"][()]
+    fig = flow_path_figure(fp, "t")
+    axes = np.asarray(fig.axes).reshape(4, 2)
+    n_bore = int(np.sum(seg == 0))  # bore cells; faces 0..n_bore in the bore
+    bore_p, gap_p = axes[0, 0].lines[0].get_ydata(), axes[0, 1].lines[0].get_ydata()
+    np.testing.assert_array_equal(np.concatenate([bore_p, gap_p[1:]]), pressure / 1e6)
+    assert axes[0, 1].lines[0].get_xdata()[0] == 0.0 == axes[0, 0].lines[0].get_xdata()[-1]  # s = 0: bore exit
+    np.testing.assert_array_equal(np.concatenate([axes[3, 0].lines[0].get_ydata(), axes[3, 1].lines[0].get_ydata()]),
+                                  kappa)  # fmt: skip
+    assert gap_p.size == pressure.size - n_bore
+    for fmt in ("png", "svg", "pdf"):
+        out = tmp_path / f"flow.{fmt}"
+        code, _, err = run_main(["plot", "flow", coupled_file, "-o", out])
+        assert code == 0, err
+        assert 10_000 < out.stat().st_size <= 1_000_000
+    assert (tmp_path / "flow.png").read_bytes().startswith(PNG)
+    assert (tmp_path / "flow.pdf").read_bytes().startswith(b"%PDF")
+    text = (tmp_path / "flow.svg").read_text(encoding="utf-8")
+    for label in ("pressure (MPa)", "temperature (°C)", "void fraction", "conductivity κ (S/m)", "frontal gap",
+                  "bare tip", "coated annulus", f"{fp.flow_rate * 6e4:.3g} L/min"):  # fmt: skip
+        assert label in text
+
+
+def test_flow_path_plot_needs_the_secondary_physics(result_file: Path, tmp_path: Path, run_main) -> None:
+    out = tmp_path / "flow.png"
+    code, _, err = run_main(["plot", "flow", result_file, "-o", out])
+    assert code == 2 and "has no flow path" in err and "secondary = true" in err and "Traceback" not in err
+    assert not out.exists()

@@ -1,4 +1,4 @@
-"""``ecmsim plot``: hole profiles, fields, histories and process-window maps as PNG, SVG or PDF."""
+"""``ecmsim plot``: hole profiles, fields, histories, flow paths and process-window maps as PNG, SVG or PDF."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ _OUT = output_option("Image file: .png, .svg or .pdf.", required=True)
 
 @click.group("plot")
 def plot_group() -> None:
-    """Draw hole profiles, potential and current-density fields, run histories and process windows."""
+    """Draw hole profiles, potential and current-density fields, run histories, flow paths and process windows."""
 
 
 @plot_group.command("profile")
@@ -59,6 +59,20 @@ def history_command(result: str, output: str) -> None:
     refuse_unsafe_outputs([("-o", output)], [("RESULT", result)])
     plot_history(result, output)
     notice(f"  history plot written to {output}")
+
+
+@plot_group.command("flow")
+@click.argument("result", type=click.Path(dir_okay=False))
+@_OUT
+def flow_command(result: str, output: str) -> None:
+    """Pressure, temperature, void fraction and conductivity along the electrolyte path at the end of the run
+    in RESULT (simulated with [physics] secondary = true)."""
+    from ecmsim.engineering.plots import plot_flow_path
+    from ecmsim.io.guard import refuse_unsafe_outputs
+
+    refuse_unsafe_outputs([("-o", output)], [("RESULT", result)])
+    plot_flow_path(result, output)
+    notice(f"  flow-path plot written to {output}")
 
 
 @plot_group.command("window")

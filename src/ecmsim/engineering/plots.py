@@ -7,6 +7,9 @@
   in the electrolyte at the end of a run, percentile-clipped (or logarithmic)
   colour scales, the hole wall and the tool outlined, fields rasterised in SVG/PDF;
 * :func:`plot_history`: current, voltage, gaps and feed against time and depth;
+* :func:`plot_flow_path`: pressure, temperature, void fraction and conductivity along
+  the electrolyte path at the end of a run with the secondary physics (the bore on the
+  left, the gap from the tool face to the exit on the right, segments marked);
 * :func:`plot_window`: a process-window map from a sweep: one metric over two
   varied parameters (filled contours on a grid, coloured points for a Latin
   hypercube), failed points marked by status, and the target band.
@@ -26,6 +29,8 @@ if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
+
+    from ecmsim.io.result import ResultFlowPath
 
 FORMATS = ("png", "svg", "pdf")
 #: Fields are drawn with colour scales clipped to these percentiles of their values (a few corner
@@ -230,6 +235,67 @@ def plot_history(result: str | Path, output: str | Path) -> None:
     axes[-1, 1].set_xlabel("tool depth (mm)")
     fig.suptitle(f"History: {Path(str(res.provenance.get('config_source', result))).name} ({res.status})")
     _save(fig, output)
+
+
+def plot_flow_path(result: str | Path, output: str | Path) -> None:
+    """Pressure, temperature, void fraction and conductivity along the electrolyte path at the end of the run.
+
+    The left column is the tube bore (from the inlet), the right one the gap from the
+    tool face (s = 0 at the bore exit) through the frontal gap, beside the bare tip and up
+    the coated annulus to the exit, with the segment boundaries marked.  Needs a result
+    simulated with ``[physics] secondary = true``.
+    """
+    from ecmsim.io.result import read_flow_path, read_result
+
+    fp = read_flow_path(result)
+    res = read_result(result)
+    name = Path(str(res.provenance.get("config_source", result))).name
+    title = f"Flow path at the end of the run: {name} ({res.status}, {fp.flow_rate * 6e4:.3g} L/min)"
+    _save(flow_path_figure(fp, title), output)
+
+
+def flow_path_figure(fp: ResultFlowPath, title: str) -> Figure:
+    """The figure of :func:`plot_flow_path` for a flow path read by :func:`ecmsim.io.result.read_flow_path`.
+
+    Axes ``[row, 0]`` hold the bore, ``[row, 1]`` the gap; rows: pressure (MPa), temperature
+    (°C) and void fraction at the cell faces, conductivity (S/m) at the cell centres,
+    against the distance from the bore exit (mm).
+    """
+    from ecmsim.channel import SEGMENT_NAMES, ZERO_CELSIUS
+
+    first = np.flatnonzero(fp.segment != 0)
+    bore_end = int(first[0]) if first.size else fp.segment.size  # faces 0..bore_end lie in the bore
+    s0 = float(fp.position[bore_end])
+    faces = (fp.position - s0) * 1e3  # mm from the bore exit
+    cells = (fp.cell_position - s0) * 1e3
+    rows = (
+        (faces, fp.pressure / 1e6, "pressure (MPa)"),
+        (faces, fp.temperature - ZERO_CELSIUS, "temperature (°C)"),
+        (faces, fp.void_fraction, "void fraction"),
+        (cells, fp.conductivity, "conductivity κ (S/m)"),
+    )
+    fig = _figure((9.0, 8.0))
+    axes = fig.subplots(len(rows), 2, sharex="col", gridspec_kw={"width_ratios": (1, 3)})
+    for k, (x, y, label) in enumerate(rows):
+        for c, part in enumerate((x <= 0.0, x >= 0.0)):  # the bore exit face in both
+            ax = axes[k, c]
+            ax.plot(x[part], y[part], lw=1.4, color=f"C{k}", marker="." if x is cells else None, ms=3)
+            ax.grid(alpha=0.3)
+        axes[k, 0].set_ylabel(label)
+    starts = [(int(seg), float(fp.position[i] - s0) * 1e3) for i, seg in enumerate(fp.segment)
+              if i == 0 or fp.segment[i] != fp.segment[i - 1]]  # fmt: skip
+    for seg, x0 in starts:
+        if seg == 0:
+            continue
+        for ax in axes[:, 1]:
+            ax.axvline(x0, color="0.5", lw=0.8, ls=":")
+        axes[0, 1].annotate(SEGMENT_NAMES[seg].replace("_", " ").replace("annulus", "coated annulus"), (x0, 1.0),
+                            xycoords=("data", "axes fraction"), xytext=(2, -10), textcoords="offset points",
+                            fontsize="small", color="0.3")  # fmt: skip
+    axes[-1, 0].set_xlabel("bore, from the tool face (mm)")
+    axes[-1, 1].set_xlabel("gap path from the tool face to the exit (mm)")
+    fig.suptitle(title)
+    return fig
 
 
 def plot_window(

@@ -44,6 +44,7 @@ from ecmsim.io.common import (
 
 if TYPE_CHECKING:
     import h5py
+    import numpy as np
 
     from ecmsim.channel import ChannelProfile
     from ecmsim.config import ProcessConfig
@@ -337,6 +338,89 @@ def _read_profile(f: h5py.Group, p: Path) -> ResultProfile:
     if profile["hole_depth"].size != profile["diameter"].size:
         raise InputDataError(f"{p}: /profile/diameter and /profile/hole_depth differ in length")
     return ResultProfile(**profile)
+
+
+@dataclass(frozen=True)
+class ResultFlowPath:
+    """``/flow_path`` of a result file: the state along the electrolyte path at the end of the run, SI.
+
+    Attributes
+    ----------
+    position : ndarray, shape (n + 1,)
+        Distance along the path from the bore inlet at the cell faces, m.
+    pressure, temperature, void_fraction : ndarray, shape (n + 1,)
+        Absolute pressure (Pa), temperature (K) and gas volume fraction at the faces.
+    cell_position : ndarray, shape (n,)
+        Distance along the path of the cell centres, m.
+    conductivity : ndarray, shape (n,)
+        Conductivity of each cell, S/m.
+    segment : ndarray, shape (n,)
+        Segment of each cell (int: 0 bore, 1 frontal gap, 2 bare tip, 3 coated annulus).
+    flow_rate : float
+        Liquid flow, m³/s.
+    """
+
+    position: FloatArray
+    pressure: FloatArray
+    temperature: FloatArray
+    void_fraction: FloatArray
+    cell_position: FloatArray
+    conductivity: FloatArray
+    segment: np.ndarray
+    flow_rate: float
+
+
+#: The datasets of ``/flow_path`` that :func:`read_flow_path` reads: units, at faces, smallest value.
+_FLOW_PATH = {
+    "position": ("m", True, 0.0),
+    "pressure": ("Pa", True, 0.0),
+    "temperature": ("K", True, 0.0),
+    "void_fraction": ("1", True, 0.0),
+    "cell_position": ("m", False, 0.0),
+    "conductivity": ("S/m", False, 0.0),
+    "segment": ("1", False, 0.0),
+}
+
+
+def read_flow_path(path: str | Path) -> ResultFlowPath:
+    """Read ``/flow_path`` of a simulation result file (written with ``[physics] secondary = true``).
+
+    Raises
+    ------
+    InputDataError
+        When the file is not a result file, has no flow path (a primary-only run) or a
+        dataset is missing, has other units, another length or values out of range.
+    """
+    import numpy as np
+
+    p = Path(path)
+    with open_h5(p, "result file") as f:
+        check_header(f, p, RESULT_FILE)
+        if "flow_path" not in f:
+            raise InputDataError(
+                f"{p}: the result has no flow path (/flow_path): it was simulated without the secondary physics; "
+                "run ecmsim simulate with [physics] secondary = true and a [flow] supply"
+            )
+        out: dict[str, Any] = {}
+        n: int | None = None
+        for key, (units, at_faces, minimum) in _FLOW_PATH.items():
+            ds = get_dataset(f, f"flow_path/{key}", p, kind="float", shape=(None,), units=units)
+            arr = np.asarray(read_dataset(ds, p), dtype=np.float64)
+            check_values(arr, p, f"/flow_path/{key}", minimum=minimum, unit=units)
+            n = arr.size - 1 if n is None else n
+            if arr.size != (n + 1 if at_faces else n) or n < 1:
+                raise InputDataError(
+                    f"{p}: /flow_path/{key} has {arr.size} values, expected {n + 1 if at_faces else n}"
+                )
+            out[key] = arr
+        try:
+            flow = float(f["flow_path"].attrs["flow_rate_m3_per_s"])
+        except H5_ERRORS:
+            raise InputDataError(f"{p}: /flow_path has no readable flow_rate_m3_per_s attribute") from None
+    if not (np.isfinite(flow) and flow > 0) or np.any(out["void_fraction"] > 1.0):
+        raise InputDataError(f"{p}: /flow_path holds a flow rate {flow!r} m^3/s or void fractions above 1")
+    out["segment"] = out["segment"].astype(np.int64)
+    return ResultFlowPath(**out, flow_rate=flow)
 
 
 def write_equilibrium(path: str | Path, result: EquilibriumResult) -> None:

@@ -149,6 +149,19 @@ class ElectricalConfig:
         unit="A/cm²", min=0.0, min_exclusive=True,
         help="sparking/boiling limit; exceeding it ends the run as limit_exceeded; omit for none",
     )  # fmt: skip
+    control: str = param(
+        "voltage", kind="str", choices=("voltage", "current"),
+        help="supply mode: voltage (holds voltage_V) or current (the voltage follows the gap to hold current_A, "
+        "up to max_voltage_V; voltage_V is then only the first solve's, rescaled at once)",
+    )  # fmt: skip
+    current_A: float | None = param(
+        unit="A", min=0.0, min_exclusive=True, max=10000.0,
+        help="with control = current: the set cell current the supply holds",
+    )  # fmt: skip
+    max_voltage_V: float | None = param(
+        unit="V", min=0.0, min_exclusive=True, max=200.0,
+        help="with control = current: the supply's voltage limit; needing more ends the run as voltage_limit",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -168,6 +181,35 @@ class MotionConfig:
         help="gap between the tool face and the workpiece surface at the start",
     )  # fmt: skip
     dwell_s: float = param(0.0, unit="s", min=0.0, help="time the tool stays at depth_mm after the feed stops")
+    feed_control: str = param(
+        "constant", kind="str", choices=("constant", "servo"),
+        help="constant: feed_rate_mm_per_min throughout; servo: a gap controller adapts the feed (starting from "
+        "feed_rate_mm_per_min) within [min_feed_rate_mm_per_min, max_feed_rate_mm_per_min] to hold servo_target",
+    )  # fmt: skip
+    servo_target: str | None = param(
+        kind="str", choices=("current", "frontal_gap"),
+        help="with feed_control = servo: the quantity held, target_current_A or target_frontal_gap_mm",
+    )  # fmt: skip
+    target_current_A: float | None = param(
+        unit="A", min=0.0, min_exclusive=True, max=10000.0,
+        help="with servo_target = current: the cell current the feed holds",
+    )  # fmt: skip
+    target_frontal_gap_mm: float | None = param(
+        unit="mm", min=0.0, min_exclusive=True, max=10.0,
+        help="with servo_target = frontal_gap: the frontal gap the feed holds (tool face to hole bottom)",
+    )  # fmt: skip
+    min_feed_rate_mm_per_min: float = param(
+        0.0, unit="mm/min", min=0.0, max=100.0,
+        help="with feed_control = servo: the slowest feed (0: the tool may stop)",
+    )  # fmt: skip
+    max_feed_rate_mm_per_min: float | None = param(
+        unit="mm/min", min=0.0, min_exclusive=True, max=100.0,
+        help="with feed_control = servo: the fastest feed (required)",
+    )  # fmt: skip
+    servo_time_constant_s: float = param(
+        2.0, unit="s", min=0.01, max=1000.0,
+        help="with feed_control = servo: time in which the controller removes a gap error (first-order approach)",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -676,6 +718,66 @@ def _check_flow(cfg: ProcessConfig, src: str) -> None:
         )
 
 
+def _check_control(cfg: ProcessConfig, src: str) -> None:
+    """[electrical] control and [motion] feed_control: what each mode needs."""
+    e, m = cfg.electrical, cfg.motion
+    if e.control == "current":
+        for key, unit in (("current_A", "A"), ("max_voltage_V", "V")):
+            if getattr(e, key) is None:
+                raise ConfigError(
+                    f'[electrical] control = "current" needs {key} ({unit}): '
+                    + ("the set current the supply holds" if key == "current_A" else "the supply's voltage limit"),
+                    src,
+                )
+        assert e.max_voltage_V is not None
+        if e.max_voltage_V <= e.overpotential_V:
+            raise ConfigError(
+                f"[electrical] max_voltage_V = {e.max_voltage_V} V must exceed overpotential_V = "
+                f"{e.overpotential_V} V (nothing dissolves below it)",
+                src,
+            )
+    if m.feed_control != "servo":
+        return
+    if m.servo_target is None:
+        raise ConfigError(
+            '[motion] feed_control = "servo" needs servo_target = "current" (with target_current_A) or '
+            '"frontal_gap" (with target_frontal_gap_mm)',
+            src,
+        )
+    key = "target_current_A" if m.servo_target == "current" else "target_frontal_gap_mm"
+    if getattr(m, key) is None:
+        raise ConfigError(f'[motion] servo_target = "{m.servo_target}" needs {key}: the value the feed holds', src)
+    if m.servo_target == "current" and e.control == "current":
+        raise ConfigError(
+            '[motion] servo_target = "current" with [electrical] control = "current": the supply already holds '
+            'the current; use servo_target = "frontal_gap" or control = "voltage"',
+            src,
+        )
+    if m.max_feed_rate_mm_per_min is None:
+        raise ConfigError(
+            '[motion] feed_control = "servo" needs max_feed_rate_mm_per_min (mm/min): the fastest feed', src
+        )
+    lo, hi = m.min_feed_rate_mm_per_min, m.max_feed_rate_mm_per_min
+    if lo >= hi:
+        raise ConfigError(
+            f"[motion] min_feed_rate_mm_per_min = {lo} mm/min must be below max_feed_rate_mm_per_min = {hi} mm/min",
+            src,
+        )
+    if not lo <= m.feed_rate_mm_per_min <= hi:
+        raise ConfigError(
+            f"[motion] feed_rate_mm_per_min = {m.feed_rate_mm_per_min} mm/min (the starting feed of the servo) "
+            f"must lie within [min_feed_rate_mm_per_min, max_feed_rate_mm_per_min] = [{lo:g}, {hi:g}] mm/min",
+            src,
+        )
+    gap = m.target_frontal_gap_mm
+    if m.servo_target == "frontal_gap" and gap is not None and gap < 2 * cfg.numerics.cell_size_mm:
+        raise ConfigError(
+            f"[motion] target_frontal_gap_mm = {gap} mm is under two cells ([numerics] cell_size_mm = "
+            f"{cfg.numerics.cell_size_mm} mm): use at least {2 * cfg.numerics.cell_size_mm:g} mm",
+            src,
+        )
+
+
 def config_from_dict(
     doc: Mapping[str, Any],
     source: str = "<dict>",
@@ -731,6 +833,7 @@ def config_from_dict(
     )
     _check_consistency(cfg, source)
     _check_flow(cfg, source)
+    _check_control(cfg, source)
     return cfg
 
 

@@ -279,9 +279,16 @@ def solve_equilibrium(
 
 
 def _check_config(config: ProcessConfig) -> None:
-    """Refuse what has no equilibrium shape: no feed, or a bare tool."""
+    """Refuse what has no equilibrium shape: no feed, a bare tool, or a voltage or feed that follows the gap."""
     if config.motion.feed_rate_mm_per_min <= 0:
         raise ConfigError("equilibrium mode needs [motion] feed_rate_mm_per_min > 0", config.source)
+    if config.electrical.control != "voltage" or config.motion.feed_control != "constant":
+        raise ConfigError(
+            'equilibrium mode solves for a constant voltage and feed: it needs [electrical] control = "voltage" '
+            'and [motion] feed_control = "constant" (run the transient simulation for current control or a '
+            "servo feed)",
+            config.source,
+        )
     if config.tool.coating_thickness_mm <= 0:
         raise ConfigError(
             "equilibrium mode needs a coated tool: a bare tool keeps cutting the side wall, so the hole "

@@ -53,6 +53,8 @@ HISTORY_COLUMNS: tuple[Column, ...] = (
     Column("max_current_density", "A/m^2", "largest anode current density"),
     Column("solver_iterations", "1", "conjugate-gradient iterations of the potential solve"),
     Column("solver_convergence_factor", "1", "mean residual reduction per iteration of the potential solve"),
+    Column("voltage", "V", "applied voltage U (electrolyte plus overpotential); follows the gap in current control"),
+    Column("feed_rate", "m/s", "tool feed rate during the step (0 at depth); follows the gap controller with a servo"),
 )
 
 #: The histories of the secondary physics (``[physics] secondary = true``), recorded after

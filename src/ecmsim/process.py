@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ecmsim.config import ProcessConfig
+from ecmsim.control import Control
 from ecmsim.datafiles import builtin_files, env_files, load_raw
 from ecmsim.electrolytes import (
     CurrentEfficiency,
@@ -89,6 +90,11 @@ class Process:
     supply : Supply or None
         The electrolyte supply with ``[physics] secondary = true`` (None: the
         primary model, one conductivity everywhere).
+    overpotential : float
+        Sum of the electrode overpotentials ΔU, V.
+    control : Control
+        Supply and feed control (``[electrical] control``, ``[motion] feed_control``);
+        ``u_eff`` and ``feed`` are then the values of the first step.
     """
 
     config: ProcessConfig
@@ -116,6 +122,8 @@ class Process:
     window_behind: float | None
     output_interval: float
     supply: Supply | None = None
+    overpotential: float = 0.0
+    control: Control = Control()
 
     @property
     def omega(self) -> float:
@@ -186,6 +194,24 @@ def duty_factor(cfg: ProcessConfig) -> float:
     if e.reverse_period_s is not None and e.reverse_duration_ms is not None:
         d *= 1.0 - e.reverse_duration_ms * MS / e.reverse_period_s
     return d
+
+
+def _control(cfg: ProcessConfig) -> Control:
+    """The supply and feed control of ``cfg`` in SI units."""
+    e, m = cfg.electrical, cfg.motion
+    servo = m.feed_control == "servo"
+    return Control(
+        supply=e.control,
+        current=e.current_A if e.control == "current" else None,
+        max_voltage=e.max_voltage_V if e.control == "current" else None,
+        feed=m.feed_control,
+        servo_target=m.servo_target if servo else None,
+        target_current=m.target_current_A if servo else None,
+        target_gap=_mm(m.target_frontal_gap_mm) if servo else None,
+        min_feed=m.min_feed_rate_mm_per_min * MM_PER_MIN if servo else 0.0,
+        max_feed=m.max_feed_rate_mm_per_min * MM_PER_MIN if servo and m.max_feed_rate_mm_per_min else math.inf,
+        time_constant=m.servo_time_constant_s,
+    )
 
 
 def _mm(value_mm: float | None) -> float | None:
@@ -369,4 +395,6 @@ def resolve(cfg: ProcessConfig) -> Process:
         window_behind=_mm(n.window_behind_mm),
         output_interval=n.output_interval_mm * MM,
         supply=_supply(cfg, electrolyte, kappa),
+        overpotential=cfg.electrical.overpotential_V,
+        control=_control(cfg),
     )

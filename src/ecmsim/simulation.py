@@ -30,7 +30,7 @@ from ecmsim.history import COLUMNS_BY_NAME, History
 from ecmsim.process import Process, resolve
 from ecmsim.state import DrillingState, Window
 from ecmsim.stepper import Stepper
-from ecmsim.units import MM, MM3
+from ecmsim.units import MM, MM3, MM_PER_MIN
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ ProgressCallback = Callable[[dict[str, float]], None]
 #: Outcomes of a run.
 STATUSES = (
     "completed", "broke_through", "short_circuit", "limit_exceeded", "max_steps",
-    "boiling", "gas_choking", "flow_starvation",
+    "boiling", "gas_choking", "flow_starvation", "voltage_limit",
 )  # fmt: skip
 
 
@@ -205,6 +205,23 @@ class SimulationResult:
             "solver": self.process.config.numerics.solver,
             "wall_clock_s": self.wall_clock_s,
             **self._secondary_summary(),
+            **self._control_summary(),
+        }
+
+    def _control_summary(self) -> dict[str, Any]:
+        """Time-weighted mean voltage and feed (only in current control or with a servo feed)."""
+        h = self.history
+        if not self.process.control.active or "voltage" not in h or not h.n_steps:
+            return {}
+        dt = np.diff(h["time"], prepend=0.0)
+        total = float(dt.sum())
+
+        def mean(name: str) -> float:
+            return float((h[name] * dt).sum() / total) if total > 0 else float(h[name][-1])
+
+        return {
+            "mean_voltage_V": mean("voltage"),
+            "mean_feed_rate_mm_per_min": mean("feed_rate") / MM_PER_MIN,
         }
 
     def _secondary_summary(self) -> dict[str, Any]:
@@ -296,8 +313,8 @@ class Simulation:
 
     @property
     def u(self) -> float:
-        """Voltage across the electrolyte, V."""
-        return self.process.u_eff
+        """Voltage across the electrolyte, V (the last step's in current control)."""
+        return self.state.u_eff
 
     def classify(self) -> FloatArray:
         """Place the tool and classify the window's nodes (:meth:`Stepper.classify`)."""
@@ -329,9 +346,14 @@ class Simulation:
         return self.result(_time.perf_counter() - start, started_at)
 
     def _progress(self) -> dict[str, float]:
-        state, total = self.state, self.domain.dwell_end
+        state, total = self.state, self.stepper.run_end(self.state)
+        if not math.isfinite(total):  # a servo feed: the fraction of the travel
+            travel = self.process.depth - self.domain.z_start
+            fraction = (state.z_tip - self.domain.z_start) / travel if travel > 0 else 0.0
+        else:
+            fraction = min(state.t / total, 1.0) if total > 0 else 1.0
         return {
-            "fraction": min(state.t / total, 1.0) if total > 0 else 1.0,
+            "fraction": fraction,
             "depth_mm": state.z_tip / MM,
             "time_s": state.t,
             "current_A": state.history.last("current"),

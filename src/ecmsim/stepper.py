@@ -15,6 +15,10 @@ equilibrium iteration (:mod:`ecmsim.equilibrium`) call the same
 5. extend v_n off the surface, advance the workpiece level set, redistance;
 6. feed the tool and record current, charge, gaps and removed volume.
 
+In current control (``[electrical] control = "current"``) step 3 rescales the
+voltage to the set current; with a servo feed (``[motion] feed_control =
+"servo"``) the feed of step 6 follows the gap controller (:mod:`ecmsim.control`).
+
 Steps work on a window of grid rows that follows the tool tip (coated
 tools): the finished wall behind it is frozen, so a step costs the same at
 any depth.  The potential solver is chosen by ``[numerics] solver``
@@ -94,6 +98,8 @@ class Stepper:
             )
             return
         flux = self.anode_flux(state, psi_t)
+        if state.status is not None:  # the supply reached its voltage limit
+            return
         if flux.j_max > self.domain.j_limit:
             state.stop(
                 "limit_exceeded",
@@ -110,10 +116,12 @@ class Stepper:
                 + fault[1],
             )
             return
+        if self.process.control.servo:
+            state.feed = self.servo_feed(state, flux)
         dt = self.stable_dt(state)
         self.advance_surface(state, dt)
-        self.feed_tool(state, dt, flux)
-        self.record(state, flux, gap)
+        feed = self.feed_tool(state, dt, flux)
+        self.record(state, flux, gap, feed)
         self.check_domain(state)
 
     # ---- the parts of a step ------------------------------------------------
@@ -155,7 +163,7 @@ class Stepper:
 
         win, n = _window(state), self.numerics
         potential.assemble(
-            win.kind, win.psi, win.psi_cathode, win.psi_n, self.process.u_eff, n.theta_min, win.stencil, win.rhs
+            win.kind, win.psi, win.psi_cathode, win.psi_n, state.u_eff, n.theta_min, win.stencil, win.rhs
         )
         if state.gap is not None:
             win.kappa = state.gap.conductivity(state.psi_w, state.wall, state.z_tip, win.j0, win.j1)
@@ -217,11 +225,33 @@ class Stepper:
         return replace(stats, iterations=iterations)
 
     def anode_flux(self, state: DrillingState, psi_t: FloatArray) -> _Flux:
-        """Solve the potential, then the cell current and the window's surface speed."""
+        """Solve the potential, then the cell current and the window's surface speed.
+
+        In current control the solved field is rescaled to the set current
+        (:meth:`hold_current`); when that needs more than the supply's voltage
+        limit the run stops as ``voltage_limit`` (the unscaled flux is returned).
+        """
+        stats = self.solve_potential(state, psi_t)
+        current, j_max, eta_mean = self.measure_flux(state)
+        if self.process.control.current_control:
+            if not self.hold_current(state, current):
+                return _Flux(current, j_max, eta_mean, stats)
+            current, j_max, eta_mean = self.measure_flux(state)
+        win = _window(state)
+        if state.gap is not None:
+            state.gap.update(win.kind, win.stencil, win.rhs, win.phi, state.u_eff, eta_mean)
+        if not np.isfinite(current) or not np.all(np.isfinite(win.speed)):
+            raise SolverError(f"non-finite current or surface speed at step {state.steps}, t = {state.t:.3f} s")
+        return _Flux(current, j_max, eta_mean, stats)
+
+    def measure_flux(self, state: DrillingState) -> tuple[float, float, float]:
+        """Cell current (A), largest anode current density (A/m²) and mean efficiency of the solved field.
+
+        Also fills the window's node flux and surface speed.
+        """
         from ecmsim.kernels import potential
 
-        stats = self.solve_potential(state, psi_t)
-        win, u = _window(state), self.process.u_eff
+        win, u = _window(state), state.u_eff
         flux = potential.boundary_node_flux(
             win.kind, win.psi, win.psi_n, win.phi, ANODE, u, self.numerics.theta_min, win.node_flux
         )
@@ -230,11 +260,47 @@ class Stepper:
             flux = float(win.node_flux.sum())
         current = 2.0 * math.pi * self.process.conductivity * self.domain.h * flux
         j_max, eta_mean = self.surface_speed(state)
-        if state.gap is not None:
-            state.gap.update(win.kind, win.stencil, win.rhs, win.phi, u, eta_mean)
-        if not np.isfinite(current) or not np.all(np.isfinite(win.speed)):
-            raise SolverError(f"non-finite current or surface speed at step {state.steps}, t = {state.t:.3f} s")
-        return _Flux(current, j_max, eta_mean, stats)
+        return current, j_max, eta_mean
+
+    def hold_current(self, state: DrillingState, current: float) -> bool:
+        """Current control: rescale the voltage and the solved field to the set current.
+
+        The potential problem is linear with the tool at U − ΔU and the workpiece
+        at 0, and the conductivity of a step is fixed before its solve, so scaling
+        U − ΔU, the potential, the right-hand side and the edge coefficients by
+        I*/I gives the field of the set current exactly.  Returns False (and stops
+        the run as ``voltage_limit``) when the voltage needed exceeds the limit.
+        """
+        p, win = self.process, _window(state)
+        c = p.control
+        assert c.max_voltage is not None
+        scale = c.voltage_scale(current)
+        voltage = state.u_eff * scale + p.overpotential
+        if not voltage <= c.max_voltage:
+            state.stop(
+                "voltage_limit",
+                f"voltage limit at t = {state.t:.2f} s, tool depth {state.z_tip / MM:.4f} mm: holding "
+                f"{c.current:g} A needs {voltage:.3g} V, above [electrical] max_voltage_V = {c.max_voltage:g} V",
+            )
+            return False
+        state.u_eff *= scale
+        win.phi *= scale
+        win.rhs *= scale
+        state.edge_coefficients = {k: v * scale for k, v in state.edge_coefficients.items()}
+        return True
+
+    def servo_feed(self, state: DrillingState, flux: _Flux) -> float:
+        """The gap controller's feed for this step (:meth:`ecmsim.control.Control.servo_feed`), m/s.
+
+        The frontal gap and the dissolution speed of the hole bottom are read at
+        the mid-wall radius of the tube (the frontal-gap column) before the surface moves.
+        """
+        d, win = self.domain, _window(state)
+        bottom = bottom_depth(d.grid, state.psi_w, d.i_mid, state.z_tip)
+        if not math.isfinite(bottom):
+            return state.feed
+        speed = float(np.interp(bottom, win.zz[d.i_mid, :], win.speed[d.i_mid, :]))
+        return self.process.control.servo_feed(state.feed, bottom - state.z_tip, speed, flux.current, state.dt)
 
     def surface_speed(self, state: DrillingState) -> tuple[float, float]:
         """Fill the window's speed with the extended Faraday speed; return (max j, mean η).
@@ -252,7 +318,7 @@ class Stepper:
             win.psi_n,
             win.phi,
             self.domain.h,
-            p.u_eff,
+            state.u_eff,
             self.numerics.theta_min,
             win.dphidn,
             win.known,
@@ -275,14 +341,21 @@ class Stepper:
 
     def choose_dt(self, state: DrillingState, vmax: float) -> float:
         """CFL step: neither the surface nor the tool moves more than cfl·h."""
-        p, h = self.process, self.domain.h
-        rate = max(vmax, p.feed, 1e-30)
+        p, h, feed = self.process, self.domain.h, state.feed
+        rate = max(vmax, feed, 1e-30)
         dt = self.numerics.cfl * h / rate
-        if state.z_tip < p.depth and p.feed > 0:
-            dt = min(dt, (p.depth - state.z_tip) / p.feed)
+        if state.z_tip < p.depth and feed > 0:
+            dt = min(dt, (p.depth - state.z_tip) / feed)
         else:
-            dt = min(dt, self.domain.dwell_end - state.t)
+            dt = min(dt, self.run_end(state) - state.t)
         return max(dt, 1e-12)
+
+    def run_end(self, state: DrillingState) -> float:
+        """Time at which the run ends, s: at depth plus the dwell (``inf`` while a servo feed has not got there)."""
+        p = self.process
+        if not p.control.servo:
+            return self.domain.dwell_end
+        return math.inf if state.depth_time is None else state.depth_time + p.dwell
 
     def stable_dt(self, state: DrillingState) -> float:
         """:meth:`choose_dt` for the window's fastest surface, checked against the level-set limit."""
@@ -318,17 +391,26 @@ class Stepper:
         state.removed += self._window_volume(win, win.psi) - before
         win.store(state)
 
-    def feed_tool(self, state: DrillingState, dt: float, flux: _Flux) -> None:
-        """Feed the tool, advance time, charge and Faraday volume, update the wall radius."""
+    def feed_tool(self, state: DrillingState, dt: float, flux: _Flux) -> float:
+        """Feed the tool, advance time, charge and Faraday volume, update the wall radius.
+
+        Returns the feed rate the tool moved at, m/s (0 once it is at depth).
+        """
         p, win = self.process, _window(state)
-        if state.z_tip < p.depth and p.feed > 0:
-            state.z_tip = min(state.z_tip + p.feed * dt, p.depth)
+        moved = 0.0
+        if state.z_tip < p.depth and state.feed > 0:
+            state.z_tip = min(state.z_tip + state.feed * dt, p.depth)
+            moved = state.feed
         state.t += dt
+        state.dt = dt
+        if state.depth_time is None and state.z_tip >= p.depth - 1e-15:
+            state.depth_time = state.t
         state.charge += flux.current * dt
         state.faraday_volume += flux.eta_mean * p.omega * p.duty * flux.current * dt
         state.wall[win.j0 : win.j1] = wall_radius(self.domain.grid, win.psi, self.domain.tool.r_inner)
+        return moved
 
-    def record(self, state: DrillingState, flux: _Flux, gap: float) -> None:
+    def record(self, state: DrillingState, flux: _Flux, gap: float, feed: float) -> None:
         """Append this step to the histories (one value per column) and take a due snapshot."""
         d = self.domain
         bottom = bottom_depth(d.grid, state.psi_w, d.i_mid, state.z_tip)
@@ -349,6 +431,8 @@ class Stepper:
             max_current_density=flux.j_max,
             solver_iterations=flux.stats.iterations,
             solver_convergence_factor=flux.stats.convergence_factor,
+            voltage=state.u_eff + self.process.overpotential,
+            feed_rate=feed,
             **(state.gap.history_row() if state.gap is not None else {}),
         )
         if state.z_tip >= state.snapshots.next_depth or self.finished(state):
@@ -372,6 +456,8 @@ class Stepper:
         if state.status is not None:
             return True
         p = self.process
+        if p.control.servo:
+            return state.depth_time is not None and state.t >= state.depth_time + p.dwell - 1e-9
         if p.feed > 0:
             return state.z_tip >= p.depth - 1e-15 and state.t >= self.domain.dwell_end - 1e-9
         return state.t >= p.dwell - 1e-9

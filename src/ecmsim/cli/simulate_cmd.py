@@ -157,8 +157,15 @@ _SECONDARY_ROWS = (
 )  # fmt: skip
 
 
+#: The lines of the machine control (current control or a servo feed).
+_CONTROL_ROWS = (
+    ("mean voltage", "mean_voltage_V", "V"), ("mean feed rate", "mean_feed_rate_mm_per_min", "mm/min"),
+)  # fmt: skip
+
+
 def _print_summary(summary: dict[str, object], out: object) -> None:
     rows = _SUMMARY_ROWS + (_SECONDARY_ROWS if "flow_rate_l_per_min" in summary else ())
+    rows += _CONTROL_ROWS if "mean_voltage_V" in summary else ()
     for label, key, unit in rows:
         v = summary.get(key)
         text = "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))

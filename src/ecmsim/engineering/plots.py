@@ -212,11 +212,15 @@ def plot_history(result: str | Path, output: str | Path) -> None:
     if t.size < 2:
         raise InputDataError(f"{result}: the run has fewer than two steps; nothing to plot against time")
     depth = np.asarray(hist["tool_depth"], float) * 1e3
-    volts = float(res.config.get("electrical", {}).get("voltage_V", np.nan))
-    feed = np.gradient(depth, t) * 60.0  # mm/min
+    if "voltage" in hist:  # recorded per step (current control follows the gap)
+        volts = np.asarray(hist["voltage"], float)
+        feed = np.asarray(hist["feed_rate"], float) * 6e4  # mm/min
+    else:  # files written before the voltage and feed histories
+        volts = np.full(t.size, float(res.config.get("electrical", {}).get("voltage_V", np.nan)))
+        feed = np.gradient(depth, t) * 60.0  # mm/min
     rows = (
         (np.asarray(hist["current"], float), "current (A)"),
-        (np.full(t.size, volts), "applied voltage (V)"),
+        (volts, "applied voltage (V)"),
         (np.asarray(hist["frontal_gap"], float) * 1e3, "frontal gap (mm)"),
         (feed, "feed rate (mm/min)"),
     )

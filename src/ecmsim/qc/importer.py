@@ -24,10 +24,8 @@ spellings of one serial that differ only in case are an error).
 
 from __future__ import annotations
 
-import csv
 import datetime
 import difflib
-import io
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -41,6 +39,7 @@ from ecmsim.io.batch import Batch, Design
 from ecmsim.io.common import sha256_file
 from ecmsim.io.strings import ID_RE as _ID_RE
 from ecmsim.io.strings import SERIAL_LEN, validate_serials
+from ecmsim.qc.csvfile import open_table
 
 MEASUREMENT_REQUIRED = ("serial", "hole_id", "station_depth_mm", "diameter_mm")
 MEASUREMENT_OPTIONAL = ("x_dev_mm", "y_dev_mm", "depth_mm", "device", "uncertainty_mm", "measured_at")
@@ -59,12 +58,17 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class _Errors:
+    """The bad rows of a file: how many, and the first of them (enough to say that more were cut)."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.count = 0
         self.items: list[tuple[int, str]] = []
 
     def add(self, line: int, msg: str) -> None:
-        self.items.append((line, msg))
+        self.count += 1
+        if len(self.items) <= _MAX_REPORTED:
+            self.items.append((line, msg))
 
     def add_rows(self, lines: Iterable[int], messages: Iterable[str]) -> None:
         """Add the first ``_MAX_REPORTED + 1`` of many errors (enough to say that more were cut)."""
@@ -72,9 +76,9 @@ class _Errors:
             self.add(line, msg)
 
     def raise_if_any(self, what: str) -> None:
-        if not self.items:
+        if not self.count:
             return
-        n = len(self.items)
+        n = self.count
         shown = "\n".join(f"  {self.path}:{line}: {msg}" for line, msg in self.items[:_MAX_REPORTED])
         more = f"\n  … and {n - _MAX_REPORTED} more" if n > _MAX_REPORTED else ""
         raise InputDataError(f"{self.path}: {n} bad {what}{'s' if n > 1 else ''}; nothing was written:\n{shown}{more}")
@@ -83,82 +87,9 @@ class _Errors:
 def _read_table(
     path: Path, required: Sequence[str], optional: Sequence[str], delimiter: str, encoding: str
 ) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """Header (normalised) and ``(line number, fields)`` rows of a CSV file."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputDataError(f"{path}: file not found") from None
-    except OSError as exc:
-        raise InputDataError(f"{path}: cannot read: {exc.strerror}") from None
-    enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
-    try:
-        text = raw.decode(enc)
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputDataError(
-            f"{path}:{line}: not {encoding} text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
-            f"save the file as UTF-8 or give its encoding with --encoding (e.g. --encoding latin-1)"
-        ) from None
-    except LookupError:
-        raise InputDataError(f"{path}: unknown encoding {encoding!r} (--encoding; e.g. utf-8, latin-1)") from None
-    if not text.strip():
-        raise InputDataError(f"{path}: the file is empty")
-    first = text.lstrip().splitlines()[0]
-    if delimiter not in first:
-        for cand, name in ((";", "semicolon"), ("\t", "tab"), ("|", "bar")):
-            if cand in first:
-                opt = "'\\t'" if cand == "\t" else repr(cand)
-                comma = " (or --decimal comma, which implies ';', for numbers written 1,234)" if cand == ";" else ""
-                raise InputDataError(
-                    f"{path}:1: the header is separated by {name}s, expected {delimiter!r}; "
-                    f"export comma-separated values or pass --delimiter {opt}{comma}"
-                )
-    # Records end at "\n" (or "\r\n"), so that line numbers are those an editor shows; a
-    # stray "\r" inside a field is then an error at its own line, not a hidden extra line
-    # that shifts every later number.  Only a file without any "\n" (classic Mac OS line
-    # ends) is read with "\r" as the line end.
-    newline = "\n" if "\n" in text else ""
-    reader = csv.reader(io.StringIO(text, newline=newline), delimiter=delimiter, strict=True)
-    rows: list[tuple[int, list[str]]] = []
-    header: list[str] | None = None
-    try:
-        for fields in reader:
-            if not fields or all(not f.strip() for f in fields):
-                continue
-            if header is None:
-                header = [f.strip().lower() for f in fields]
-                continue
-            rows.append((reader.line_num, [f.strip() for f in fields]))
-    except csv.Error as exc:
-        why = str(exc)
-        if "new-line character seen in unquoted field" in why:
-            why = "a carriage return (\\r) inside an unquoted field; remove it or quote the field"
-        raise InputDataError(f"{path}:{reader.line_num}: malformed CSV: {why}") from None
-    if header is None:
-        raise InputDataError(f"{path}: no header row (every line is empty)")
-    allowed = (*required, *optional)
-    unknown = [c for c in header if c not in allowed]
-    if unknown:
-        hints = []
-        for c in unknown:
-            near = difflib.get_close_matches(c, allowed, n=1, cutoff=0.6)
-            hints.append(f"{c!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
-        raise InputDataError(
-            f"{path}:1: unknown column{'s' if len(unknown) > 1 else ''} {', '.join(hints)}; "
-            f"allowed: {', '.join(allowed)}"
-        )
-    dup = sorted({c for c in header if header.count(c) > 1})
-    if dup:
-        raise InputDataError(f"{path}:1: column {dup[0]!r} appears more than once")
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise InputDataError(
-            f"{path}:1: missing required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-            f"(found: {', '.join(header)}; required: {', '.join(required)})"
-        )
-    if not rows:
-        raise InputDataError(f"{path}: no data rows after the header")
-    return header, rows
+    """Header (normalised) and ``(line number, fields)`` rows of a small CSV file (design, mapping), read whole."""
+    table = open_table(path, required, optional, delimiter, encoding)
+    return table.header, list(table.records)
 
 
 def _field_count(expected: int, found: int, delimiter: str) -> str:
@@ -412,13 +343,16 @@ def import_csv(
             "(the expanded uncertainty U, k=2, of the measuring device)"
         )
     design, _ = read_design_csv(dp, delimiter, encoding, decimal)
-    header, rows = _read_table(mp, MEASUREMENT_REQUIRED, MEASUREMENT_OPTIONAL, delimiter, encoding)
+    # The measurements are read record by record (a 5 M-row file is not held as text or as Python
+    # objects): each good row becomes one entry of the table's arrays.
+    csv_table = open_table(mp, MEASUREMENT_REQUIRED, MEASUREMENT_OPTIONAL, delimiter, encoding)
     errors = _Errors(mp)
     table = _MeasurementTable(
-        header, design, dp.name, errors, device, uncertainty_mm, delimiter, len(rows), decimal, serial_case
-    )
-    for r, (line, f) in enumerate(rows):
-        table.add(r, line, f)
+        csv_table.header, design, dp.name, errors, device, uncertainty_mm, delimiter, csv_table.n_lines, decimal,
+        serial_case,
+    )  # fmt: skip
+    for line, f in csv_table.records:
+        table.add(line, f)
     errors.raise_if_any("row")
     return batch_from_table(table, design, errors, meta, [(mp.name, sha256_file(mp)), (dp.name, sha256_file(dp))])
 
@@ -459,6 +393,56 @@ class _Rows:
     dev: np.ndarray  # device index
     line_no: np.ndarray
 
+    @classmethod
+    def empty(cls, n: int) -> _Rows:
+        """Room for ``n`` rows (about 40 bytes each; memory is only used as rows are filled in).
+
+        The values are float32, as the batch stores them; indices are 32-bit.
+        """
+        return cls(
+            np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n), np.full((n, 3), np.nan, np.float32),
+            np.empty(n, np.int32), np.empty(n, np.int64),
+        )  # fmt: skip
+
+    def head(self, n: int) -> _Rows:
+        """The first ``n`` rows (views)."""
+        return _Rows(self.pi[:n], self.hi[:n], self.zi[:n], self.vals[:n], self.dev[:n], self.line_no[:n])
+
+
+class _HoleDepths:
+    """Per part × hole: the measured depth (mm) or blocked, with the line and device of its first row.
+
+    Dense arrays (parts × holes, like the batch's own), grown as parts appear.
+    """
+
+    def __init__(self, n_holes: int) -> None:
+        self.known = np.zeros((0, n_holes), bool)
+        self.depth = np.full((0, n_holes), np.nan)
+        self.blocked = np.zeros((0, n_holes), bool)
+        self.line = np.zeros((0, n_holes), np.int64)
+        self.device = np.full((0, n_holes), -1, np.int32)
+
+    def get(self, p: int, h: int) -> tuple[float, bool, int, int] | None:
+        """``(depth mm, blocked, line, device index)`` of part ``p``, hole ``h``, or None if not recorded."""
+        if p >= len(self.known) or not self.known[p, h]:
+            return None
+        return float(self.depth[p, h]), bool(self.blocked[p, h]), int(self.line[p, h]), int(self.device[p, h])
+
+    def set(self, p: int, h: int, depth: float, blocked: bool, line: int, device: int) -> None:
+        if p >= len(self.known):
+            self._grow(max(p + 1, 2 * len(self.known), 64))
+        self.known[p, h], self.depth[p, h], self.blocked[p, h] = True, depth, blocked
+        self.line[p, h], self.device[p, h] = line, device
+
+    def _grow(self, n: int) -> None:
+        def grown(a: np.ndarray, fill: float | bool) -> np.ndarray:
+            out = np.full((n, a.shape[1]), fill, a.dtype)
+            out[: len(a)] = a
+            return out
+
+        self.known, self.depth = grown(self.known, False), grown(self.depth, np.nan)
+        self.blocked, self.line, self.device = grown(self.blocked, False), grown(self.line, 0), grown(self.device, -1)
+
 
 class _MeasurementTable:
     """The rows of a measurements CSV, checked one by one; every bad field is recorded in ``errors``."""
@@ -486,25 +470,21 @@ class _MeasurementTable:
         self.serial_index: dict[str, int] = {}
         self.times: dict[int, str] = {}
         self.devices: dict[tuple[str, float | None], int] = {}
-        # (part, hole) -> depth (mm), blocked, line, device index
-        self.depth_of: dict[tuple[int, int], tuple[float, bool, int, int]] = {}
-        self.rows = _Rows(
-            np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n), np.full((n, 3), np.nan), np.empty(n, np.int64),
-            np.empty(n, np.int64),
-        )  # fmt: skip
-        self.keep = np.zeros(n, bool)
+        self.depths = _HoleDepths(design.n_holes)
+        self.rows = _Rows.empty(n)
+        self.n = 0  # rows kept: the first n of self.rows
+        self._stamps: dict[str, str] = {}  # measured_at as written -> as stored (a part's rows repeat it)
 
     def get(self, fields: list[str], name: str) -> str:
         return fields[self.col[name]] if name in self.col else ""
 
-    def add(self, r: int, line: int, f: list[str]) -> None:
-        """Check row ``r`` (CSV line ``line``) and keep it if every field is good."""
-        self.rows.line_no[r] = line
+    def add(self, line: int, f: list[str]) -> None:
+        """Check the row at CSV line ``line`` and keep it if every field is good."""
         errors = self.errors
         if len(f) != len(self.header):
             errors.add(line, _field_count(len(self.header), len(f), self.delimiter))
             return
-        n_err = len(errors.items)
+        n_err = errors.count
         serial = self._serial(line, f)
         h, hid, z = self._hole_station(line, f)
         dec = self.decimal
@@ -529,8 +509,8 @@ class _MeasurementTable:
         name = self.get(f, "device") or self.device or "unknown"
         if len(name.encode("utf-8")) > 64 or not name.isascii() or not name.isprintable():
             errors.add(line, f"device {name!r}: at most 64 printable ASCII characters")
-        ts = _timestamp(self.get(f, "measured_at"), errors, line)
-        if len(errors.items) > n_err:
+        ts = self._timestamp(self.get(f, "measured_at"), line)
+        if errors.count > n_err:
             return
         p = self.serial_index.setdefault(serial, len(self.serial_index))
         if ts and ts > self.times.get(p, ""):
@@ -538,10 +518,30 @@ class _MeasurementTable:
         k = self.devices.setdefault((name, None if math.isnan(u) else u), len(self.devices))
         if (blocked or math.isfinite(hd)) and not self._hole_depth(line, p, h, hd, blocked, k, dt, serial, hid):
             return
+        r = self.n
+        if r == len(self.rows.pi):  # more rows than the file has lines: only when rows are added by hand
+            self._grow()
         rows = self.rows
         rows.pi[r], rows.hi[r], rows.zi[r], rows.dev[r] = p, h, round(z, STATION_DECIMALS), k
-        rows.vals[r] = (d, x, y)
-        self.keep[r] = True
+        rows.vals[r], rows.line_no[r] = (d, x, y), line
+        self.n = r + 1
+
+    def _grow(self) -> None:
+        old, self.rows = self.rows, _Rows.empty(max(64, 2 * len(self.rows.pi)))
+        for name in ("pi", "hi", "zi", "vals", "dev", "line_no"):
+            getattr(self.rows, name)[: self.n] = getattr(old, name)[: self.n]
+
+    def _timestamp(self, text: str, line: int) -> str:
+        """:func:`_timestamp` of ``text``, remembered for the next rows when good."""
+        ts = self._stamps.get(text)
+        if ts is None:
+            n_err = self.errors.count
+            ts = _timestamp(text, self.errors, line)
+            if self.errors.count == n_err:
+                if len(self._stamps) >= 4096:
+                    self._stamps.clear()
+                self._stamps[text] = ts
+        return ts
 
     def _serial(self, line: int, f: list[str]) -> str:
         return self.serial_of(line, f[self.col["serial"]])
@@ -595,17 +595,17 @@ class _MeasurementTable:
         self, line: int, p: int, h: int, hd: float, blocked: bool, k: int, dt: str, serial: str, hid: str
     ) -> bool:
         """Record the hole's depth (or blocked); False if it contradicts an earlier row of the same hole."""
-        prev = self.depth_of.get((p, h))
+        prev = self.depths.get(p, h)
         if prev is not None and (prev[1] != blocked or (not blocked and prev[0] != hd)):
             self.errors.add(line, f"depth_mm = {dt!r} contradicts line {prev[2]} for serial {serial}, hole {hid}")
             return False
         if prev is None:
-            self.depth_of[(p, h)] = (hd, blocked, line, k)
+            self.depths.set(p, h, hd, blocked, line, k)
         return True
 
     def kept(self) -> _Rows:
-        rows, keep = self.rows, self.keep
-        return _Rows(rows.pi[keep], rows.hi[keep], rows.zi[keep], rows.vals[keep], rows.dev[keep], rows.line_no[keep])
+        """The rows kept (views)."""
+        return self.rows.head(self.n)
 
 
 def _station_index(design: Design, m: _Rows, errors: _Errors) -> np.ndarray:
@@ -641,7 +641,7 @@ def _station_index(design: Design, m: _Rows, errors: _Errors) -> np.ndarray:
 def _check_duplicates(design: Design, m: _Rows, si: np.ndarray, serials: list[str], errors: _Errors) -> None:
     """Every part × hole × station is measured at most once."""
     n_h, n_s = design.n_holes, design.station_depth.size
-    flat = (m.pi * n_h + m.hi) * n_s + si
+    flat = (m.pi.astype(np.int64) * n_h + m.hi) * n_s + si
     order = np.argsort(flat, kind="stable")
     dup = np.nonzero(np.diff(flat[order]) == 0)[0]
     first, again = order[dup], order[dup + 1]
@@ -679,8 +679,14 @@ def _assemble_batch(
     depth = np.full((n_p, n_h), np.nan, np.float32)
     depth_dev = np.full((n_p, n_h), -1, np.int16)
     blocked_arr = np.zeros((n_p, n_h), bool)
-    for (p, h), (hd, blk, _line, k) in table.depth_of.items():
-        depth[p, h], blocked_arr[p, h], depth_dev[p, h] = hd, blk, k
+    hd = table.depths
+    has = hd.known[:n_p]
+    n_k = len(has)
+    depth[:n_k][has], blocked_arr[:n_k][has], depth_dev[:n_k][has] = (
+        hd.depth[:n_p][has],
+        hd.blocked[:n_p][has],
+        hd.device[:n_p][has],
+    )
     measured = [table.times.get(p, "") for p in range(n_p)]
     known = sorted(t for t in measured if t)
     full_meta: dict[str, str] = {k: str(v) for k, v in meta.items() if v is not None}

@@ -385,18 +385,18 @@ class _QifReader:
     def _measurement(self, el: Any, default_part: list[Any], start: str) -> int:
         """Record one characteristic measurement; return 1 if it was read, 0 if skipped or bad."""
         kind = MEASUREMENT_ELEMENTS[_local(el)]
-        n_err = len(self.errors.items)
+        n_err = self.errors.count
         serial = self._serial(el, default_part)
         target = self._target(el)
         value = self._value_mm(el, kind)
-        if target is None or serial is None or value is None or len(self.errors.items) > n_err:
+        if target is None or serial is None or value is None or self.errors.count > n_err:
             return 0
         k = self._device(el, _children(el, "Value")[0])
         line = el.sourceline
         stamp = _text(el, "TimeStamp") or start
         ts = _timestamp(stamp, self.errors, line)
         p_serial = self.table.serial_of(serial[1], serial[0])
-        if k is None or len(self.errors.items) > n_err:
+        if k is None or self.errors.count > n_err:
             return 0
         table = self.table
         p = table.serial_index.setdefault(p_serial, len(table.serial_index))
@@ -512,7 +512,7 @@ def import_qif(
         )
     table.rows = reader.rows()
     errors.raise_if_any("element")
-    table.keep = np.ones(len(table.rows.pi), bool)
+    table.n = len(table.rows.pi)
     sources = [(qp.name, sha256_file(qp)), (dp.name, sha256_file(dp))]
     if mapping is not None:
         sources.append((Path(mapping).name, sha256_file(mapping)))

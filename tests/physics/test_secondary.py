@@ -98,6 +98,13 @@ def test_gas_narrows_the_hole_and_pressure_widens_it(primary, coupled) -> None:
     assert high.summary()["max_void_fraction"] < coupled.summary()["max_void_fraction"]
     assert high.summary()["flow_rate_l_per_min"] > coupled.summary()["flow_rate_l_per_min"]
 
+    # less gas at the tip: the void where the bare tip ends and the mean κ under the face
+    def tip_void(r):
+        return r.flow_path.void_fraction[r.flow_path.channel.first_cell(ch.ANNULUS)]
+
+    assert tip_void(high) < tip_void(coupled)
+    assert high.summary()["tip_conductivity_S_per_m"] > coupled.summary()["tip_conductivity_S_per_m"]
+
 
 def test_given_flow_rate_is_held(coupled) -> None:
     q = coupled.summary()["flow_rate_l_per_min"]

@@ -243,3 +243,38 @@ def test_flow_path_plot_needs_the_secondary_physics(result_file: Path, tmp_path:
     code, _, err = run_main(["plot", "flow", result_file, "-o", out])
     assert code == 2 and "has no flow path" in err and "secondary = true" in err and "Traceback" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        ("units", r"/flow_path/pressure has units 'bar', expected units 'Pa'"),
+        ("length", r"/flow_path/conductivity has \d+ values, expected \d+"),
+        ("negative", r"/flow_path/temperature"),
+    ],
+)
+def test_flow_path_plot_refuses_a_damaged_flow_path(
+    coupled_file: Path, tmp_path: Path, run_main, damage, words
+) -> None:
+    import re
+    import shutil
+
+    import h5py
+
+    bad = tmp_path / "bad.h5"
+    shutil.copy(coupled_file, bad)
+    with h5py.File(bad, "r+") as f:
+        g = f["flow_path"]
+        if damage == "units":
+            g["pressure"].attrs["units"] = "bar"
+        elif damage == "length":
+            data = g["conductivity"][()]
+            del g["conductivity"]
+            ds = g.create_dataset("conductivity", data=data[:-1])
+            ds.attrs["units"] = "S/m"
+        else:
+            g["temperature"][0] = -1.0
+    out = tmp_path / "flow.svg"
+    code, _, err = run_main(["plot", "flow", bad, "-o", out])
+    assert code == 2 and re.search(words, err) and "Traceback" not in err, err
+    assert not out.exists()

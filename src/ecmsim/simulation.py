@@ -314,7 +314,7 @@ class Simulation:
     @property
     def u(self) -> float:
         """Voltage across the electrolyte, V (the last step's in current control)."""
-        return self.state.u_eff
+        return self.stepper.u_eff(self.state)
 
     def classify(self) -> FloatArray:
         """Place the tool and classify the window's nodes (:meth:`Stepper.classify`)."""

@@ -136,10 +136,11 @@ class DrillingState:
     edge_coefficients : dict
         Coefficient of the singular term at each corrected tool edge from the last
         solve, V/m^(2/3) (:mod:`ecmsim.corners`), the start of the next fit.
-    u_eff : float
-        Voltage across the electrolyte, U − ΔU, V (changes each step in current control).
-    feed : float
-        Tool feed rate, m/s (changes each step with a servo feed).
+    u_eff : float or None
+        Voltage across the electrolyte, U − ΔU, V, as set by current control
+        (None: the process's, ``Stepper.u_eff``).
+    feed : float or None
+        Tool feed rate, m/s, as set by a servo feed (None: the process's, ``Stepper.feed``).
     depth_time : float or None
         When the tool reached its final depth, s (the dwell starts then).
     dt : float
@@ -165,8 +166,8 @@ class DrillingState:
     gap: GapPhysics | None = None
     snapshots: Snapshots = field(default_factory=Snapshots)
     edge_coefficients: dict[str, float] = field(default_factory=dict)
-    u_eff: float = 0.0
-    feed: float = 0.0
+    u_eff: float | None = None
+    feed: float | None = None
     depth_time: float | None = None
     dt: float = 0.0
 
@@ -199,8 +200,6 @@ class DrillingState:
             wall=wall_radius(g, psi, domain.tool.r_inner),
             history=HistoryRecorder(SECONDARY_COLUMNS if supply is not None else ()),
             gap=GapPhysics(supply, g, domain.tool) if supply is not None else None,
-            u_eff=domain.process.u_eff,
-            feed=domain.process.feed,
         )
 
     def stop(self, status: str, message: str) -> None:

@@ -124,6 +124,15 @@ class Stepper:
         self.record(state, flux, gap, feed)
         self.check_domain(state)
 
+    # ---- the voltage and feed of the step -----------------------------------
+    def u_eff(self, state: DrillingState) -> float:
+        """Voltage across the electrolyte, U − ΔU, V: the process's, or the one current control set."""
+        return self.process.u_eff if state.u_eff is None else state.u_eff
+
+    def feed(self, state: DrillingState) -> float:
+        """Tool feed rate, m/s: the process's, or the one the servo set."""
+        return self.process.feed if state.feed is None else state.feed
+
     # ---- the parts of a step ------------------------------------------------
     def classify(self, state: DrillingState) -> FloatArray:
         """Place the tool and fill the window's node classes; return the tool level set."""
@@ -163,7 +172,7 @@ class Stepper:
 
         win, n = _window(state), self.numerics
         potential.assemble(
-            win.kind, win.psi, win.psi_cathode, win.psi_n, state.u_eff, n.theta_min, win.stencil, win.rhs
+            win.kind, win.psi, win.psi_cathode, win.psi_n, self.u_eff(state), n.theta_min, win.stencil, win.rhs
         )
         if state.gap is not None:
             win.kappa = state.gap.conductivity(state.psi_w, state.wall, state.z_tip, win.j0, win.j1)
@@ -239,7 +248,7 @@ class Stepper:
             current, j_max, eta_mean = self.measure_flux(state)
         win = _window(state)
         if state.gap is not None:
-            state.gap.update(win.kind, win.stencil, win.rhs, win.phi, state.u_eff, eta_mean)
+            state.gap.update(win.kind, win.stencil, win.rhs, win.phi, self.u_eff(state), eta_mean)
         if not np.isfinite(current) or not np.all(np.isfinite(win.speed)):
             raise SolverError(f"non-finite current or surface speed at step {state.steps}, t = {state.t:.3f} s")
         return _Flux(current, j_max, eta_mean, stats)
@@ -251,7 +260,7 @@ class Stepper:
         """
         from ecmsim.kernels import potential
 
-        win, u = _window(state), state.u_eff
+        win, u = _window(state), self.u_eff(state)
         flux = potential.boundary_node_flux(
             win.kind, win.psi, win.psi_n, win.phi, ANODE, u, self.numerics.theta_min, win.node_flux
         )
@@ -275,7 +284,8 @@ class Stepper:
         c = p.control
         assert c.max_voltage is not None
         scale = c.voltage_scale(current)
-        voltage = state.u_eff * scale + p.overpotential
+        u_eff = self.u_eff(state) * scale
+        voltage = u_eff + p.overpotential
         if not voltage <= c.max_voltage:
             state.stop(
                 "voltage_limit",
@@ -283,7 +293,7 @@ class Stepper:
                 f"{c.current:g} A needs {voltage:.3g} V, above [electrical] max_voltage_V = {c.max_voltage:g} V",
             )
             return False
-        state.u_eff *= scale
+        state.u_eff = u_eff
         win.phi *= scale
         win.rhs *= scale
         state.edge_coefficients = {k: v * scale for k, v in state.edge_coefficients.items()}
@@ -297,10 +307,11 @@ class Stepper:
         """
         d, win = self.domain, _window(state)
         bottom = bottom_depth(d.grid, state.psi_w, d.i_mid, state.z_tip)
+        feed = self.feed(state)
         if not math.isfinite(bottom):
-            return state.feed
+            return feed
         speed = float(np.interp(bottom, win.zz[d.i_mid, :], win.speed[d.i_mid, :]))
-        return self.process.control.servo_feed(state.feed, bottom - state.z_tip, speed, flux.current, state.dt)
+        return self.process.control.servo_feed(feed, bottom - state.z_tip, speed, flux.current, state.dt)
 
     def surface_speed(self, state: DrillingState) -> tuple[float, float]:
         """Fill the window's speed with the extended Faraday speed; return (max j, mean η).
@@ -318,7 +329,7 @@ class Stepper:
             win.psi_n,
             win.phi,
             self.domain.h,
-            state.u_eff,
+            self.u_eff(state),
             self.numerics.theta_min,
             win.dphidn,
             win.known,
@@ -341,7 +352,7 @@ class Stepper:
 
     def choose_dt(self, state: DrillingState, vmax: float) -> float:
         """CFL step: neither the surface nor the tool moves more than cfl·h."""
-        p, h, feed = self.process, self.domain.h, state.feed
+        p, h, feed = self.process, self.domain.h, self.feed(state)
         rate = max(vmax, feed, 1e-30)
         dt = self.numerics.cfl * h / rate
         if state.z_tip < p.depth and feed > 0:
@@ -397,10 +408,10 @@ class Stepper:
         Returns the feed rate the tool moved at, m/s (0 once it is at depth).
         """
         p, win = self.process, _window(state)
-        moved = 0.0
-        if state.z_tip < p.depth and state.feed > 0:
-            state.z_tip = min(state.z_tip + state.feed * dt, p.depth)
-            moved = state.feed
+        moved, feed = 0.0, self.feed(state)
+        if state.z_tip < p.depth and feed > 0:
+            state.z_tip = min(state.z_tip + feed * dt, p.depth)
+            moved = feed
         state.t += dt
         state.dt = dt
         if state.depth_time is None and state.z_tip >= p.depth - 1e-15:
@@ -431,7 +442,7 @@ class Stepper:
             max_current_density=flux.j_max,
             solver_iterations=flux.stats.iterations,
             solver_convergence_factor=flux.stats.convergence_factor,
-            voltage=state.u_eff + self.process.overpotential,
+            voltage=self.u_eff(state) + self.process.overpotential,
             feed_rate=feed,
             **(state.gap.history_row() if state.gap is not None else {}),
         )

@@ -164,3 +164,26 @@ def test_equilibrium_refuses_current_control_and_servo_feed() -> None:
     ):
         with pytest.raises(ConfigError, match=r'equilibrium mode .* control = "voltage"'):
             solve_equilibrium(load_config("example:stem-in718", extra))
+
+
+def test_cli_reports_the_control_and_writes_its_histories(tmp_path) -> None:
+    """The bundled current-control example through ``ecmsim simulate``: summary lines, JSON keys, file histories."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ecmsim.cli.main import cli
+    from ecmsim.io.result import read_result
+
+    args = ["simulate", "example:stem-in718-current-control", "--set", "numerics.cell_size_mm=0.04",
+            "--set", "motion.depth_mm=0.3", "--no-progress"]  # fmt: skip
+    text = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "a.h5")])
+    assert text.exit_code == 0, text.output
+    assert "mean voltage" in text.output and "mean feed rate" in text.output
+    out = CliRunner().invoke(cli, [*args, "--json", "-o", str(tmp_path / "b.h5")])
+    summary = json.loads(out.output)
+    res = read_result(tmp_path / "b.h5")
+    assert _relative_error(res.history["current"][1:], 2.0) < 0.005
+    dt = np.diff(res.history["time"], prepend=0.0)
+    assert summary["mean_voltage_V"] == pytest.approx(float(np.sum(res.history["voltage"] * dt) / np.sum(dt)))
+    assert res.summary["mean_voltage_V"] == summary["mean_voltage_V"]

@@ -8,7 +8,7 @@ step times, set-up included) in ``extra_info``: the bundled STEM example (Ø0.8/
 coated tube, 15 % H2SO4, 7 V, 0.5 MPa) and the ECD example (Ø1.5/0.8 mm tube, 15 % NaNO3,
 15 V pulsed, a wider gap; 0.8 MPa), both at 10 µm cells.
 
-The full set (30 mm deep, 10 µm) takes about a quarter of an hour; it runs with
+The full set (30 mm deep, 10 µm) takes about 20 minutes on a loaded machine; it runs with
 ``ECMSIM_BENCH_FULL=1``.  Without it the holes are a tenth as deep at 20 µm cells, so the
 benchmarks still exercise every code path.
 

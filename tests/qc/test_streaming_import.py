@@ -50,7 +50,10 @@ def _assert_same(measurements: Path, design: Path, **kw: Any) -> str:
 
 @pytest.fixture(params=[csvfile.BLOCK_BYTES, 1, 7], ids=["whole", "1-byte-blocks", "7-byte-blocks"])
 def block(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Bytes read at a time; with tiny blocks the good rows also reach the arrays two at a time."""
     monkeypatch.setattr(csvfile, "BLOCK_BYTES", request.param)
+    if request.param != csvfile.BLOCK_BYTES:
+        monkeypatch.setattr(importer, "_PENDING_ROWS", 2)
     return int(request.param)
 
 
@@ -123,6 +126,14 @@ def test_variants(name: str, block: int, tmp_path: Path) -> None:
     _assert_same(path, design, **kw)
 
 
+@pytest.mark.parametrize("encoding", ["klingon", "base64", "rot13"])
+def test_unknown_encodings(encoding: str) -> None:
+    """Names that are no text encoding are refused with the same message."""
+    assert _assert_same(CSV / "measurements.csv", CSV / "design.csv", encoding=encoding) == "error"
+    with pytest.raises(InputDataError, match="unknown encoding"):
+        importer.import_csv(CSV / "measurements.csv", CSV / "design.csv", META, encoding=encoding)
+
+
 def test_many_bad_rows_are_counted_not_kept(tmp_path: Path) -> None:
     """Every row bad: the message counts them all but the importer keeps only the first few."""
     head, *rows = (CSV / "measurements.csv").read_text().splitlines()
@@ -138,8 +149,10 @@ def test_many_bad_rows_are_counted_not_kept(tmp_path: Path) -> None:
         errors.raise_if_any("row")
 
 
-def test_rows_beyond_the_line_count_grow_the_table() -> None:
-    """A table given too little room (rows added by hand) grows instead of failing."""
+@pytest.mark.parametrize("pending", [1, 3, 8192])
+def test_rows_beyond_the_line_count_grow_the_table(pending: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A table given too little room (rows added by hand) grows instead of failing, whatever its block size."""
+    monkeypatch.setattr(importer, "_PENDING_ROWS", pending)
     design, _ = importer.read_design_csv(CSV / "design.csv")
     errors = importer._Errors(CSV / "measurements.csv")
     header, rows = importer._read_table(
@@ -148,5 +161,7 @@ def test_rows_beyond_the_line_count_grow_the_table() -> None:
     table = importer._MeasurementTable(header, design, "design.csv", errors, "", None, ",", 1)
     for line, f in rows:
         table.add(line, f)
+    kept = table.kept()
     assert table.n == len(rows) and not errors.count
-    np.testing.assert_array_equal(table.kept().line_no, [line for line, _ in rows])
+    np.testing.assert_array_equal(kept.line_no, [line for line, _ in rows])
+    np.testing.assert_array_equal(kept.vals[:, 0], np.array([f[3] for _, f in rows], float).astype(np.float32))

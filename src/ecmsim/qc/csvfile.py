@@ -49,10 +49,12 @@ def _codec(path: Path, encoding: str, start: bytes) -> str:
     """The codec that decodes a file beginning with ``start`` as ``bytes.decode(encoding)`` decodes it whole."""
     enc = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
     try:
-        b"".decode(enc)  # also refuses codecs that are not text encodings (base64)
+        info = codecs.lookup(enc)
     except LookupError:
-        raise InputDataError(f"{path}: unknown encoding {encoding!r} (--encoding; e.g. utf-8, latin-1)") from None
-    name = codecs.lookup(enc).name
+        info = None
+    if info is None or not getattr(info, "_is_text_encoding", True):  # bytes.decode refuses base64 too
+        raise InputDataError(f"{path}: unknown encoding {encoding!r} (--encoding; e.g. utf-8, latin-1)")
+    name = info.name
     boms = {"utf-16": (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE), "utf-32": (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)}
     if name in boms and not start.startswith(boms[name]):  # without one: the machine's byte order
         return f"{name}-{sys.byteorder[0]}e"

@@ -54,6 +54,7 @@ SERIAL_CASES = ("upper", "preserve")
 #: Decimal separators of numbers in the CSV files and the field separator each implies.
 DECIMAL_SEPARATORS = {".": ",", ",": ";"}
 _MAX_REPORTED = 30
+_PENDING_ROWS = 8192
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -472,7 +473,8 @@ class _MeasurementTable:
         self.devices: dict[tuple[str, float | None], int] = {}
         self.depths = _HoleDepths(design.n_holes)
         self.rows = _Rows.empty(n)
-        self.n = 0  # rows kept: the first n of self.rows
+        self.n = 0  # rows kept in the arrays: the first n of self.rows
+        self._pending: list[tuple[float, ...]] = []  # rows kept, not yet in the arrays
         self._stamps: dict[str, str] = {}  # measured_at as written -> as stored (a part's rows repeat it)
 
     def get(self, fields: list[str], name: str) -> str:
@@ -518,18 +520,25 @@ class _MeasurementTable:
         k = self.devices.setdefault((name, None if math.isnan(u) else u), len(self.devices))
         if (blocked or math.isfinite(hd)) and not self._hole_depth(line, p, h, hd, blocked, k, dt, serial, hid):
             return
-        r = self.n
-        if r == len(self.rows.pi):  # more rows than the file has lines: only when rows are added by hand
-            self._grow()
-        rows = self.rows
-        rows.pi[r], rows.hi[r], rows.zi[r], rows.dev[r] = p, h, round(z, STATION_DECIMALS), k
-        rows.vals[r], rows.line_no[r] = (d, x, y), line
-        self.n = r + 1
+        self._pending.append((p, h, round(z, STATION_DECIMALS), k, d, x, y, line))
+        if len(self._pending) >= _PENDING_ROWS:
+            self._flush()
 
-    def _grow(self) -> None:
-        old, self.rows = self.rows, _Rows.empty(max(64, 2 * len(self.rows.pi)))
-        for name in ("pi", "hi", "zi", "vals", "dev", "line_no"):
-            getattr(self.rows, name)[: self.n] = getattr(old, name)[: self.n]
+    def _flush(self) -> None:
+        """Move the pending rows into the arrays (in blocks: cheaper than element by element)."""
+        if not self._pending:
+            return
+        block = np.array(self._pending, float)  # indices and line numbers are exact in float64 (< 2**53)
+        self._pending.clear()
+        r, n = self.n, len(block)
+        if r + n > len(self.rows.pi):  # more rows than the file has lines: only when rows are added by hand
+            old, self.rows = self.rows, _Rows.empty(max(r + n, 2 * len(self.rows.pi)))
+            for name in ("pi", "hi", "zi", "vals", "dev", "line_no"):
+                getattr(self.rows, name)[:r] = getattr(old, name)[:r]
+        rows = self.rows
+        rows.pi[r : r + n], rows.hi[r : r + n], rows.zi[r : r + n] = block[:, 0], block[:, 1], block[:, 2]
+        rows.dev[r : r + n], rows.vals[r : r + n], rows.line_no[r : r + n] = block[:, 3], block[:, 4:7], block[:, 7]
+        self.n = r + n
 
     def _timestamp(self, text: str, line: int) -> str:
         """:func:`_timestamp` of ``text``, remembered for the next rows when good."""
@@ -605,6 +614,7 @@ class _MeasurementTable:
 
     def kept(self) -> _Rows:
         """The rows kept (views)."""
+        self._flush()
         return self.rows.head(self.n)
 
 

@@ -5,6 +5,8 @@
   drilling configs);
 - :mod:`ecmsim.testing.order`: the observed order of accuracy and
   :func:`assert_observed_order`;
+- :mod:`ecmsim.testing.inspection_csv`: large inspection CSV files (design and
+  measurements) for the import's memory test and benchmark;
 - :mod:`ecmsim.testing.strategies`: hypothesis strategies (random geometries, TOML
   values).  It is not imported here, so this package needs only NumPy and SciPy;
   hypothesis comes with the ``test`` extra.

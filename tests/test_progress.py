@@ -117,9 +117,8 @@ def test_sweep_command_draws_the_bar_on_a_terminal_only(
 
 @pytest.fixture
 def fast_config_file(tmp_path: Path) -> Path:
-    sys.path.insert(0, str(Path(__file__).parent / "engineering"))
-    from eng_helpers import FAST_TOML
+    from ecmsim.testing import FAST_STEM_TOML
 
     p = tmp_path / "fast.toml"
-    p.write_text(FAST_TOML, encoding="utf-8")
+    p.write_text(FAST_STEM_TOML, encoding="utf-8")
     return p

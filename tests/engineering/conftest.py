@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from eng_helpers import FAST_TOML
+
+from ecmsim.testing import FAST_STEM_TOML
 
 
 @pytest.fixture
 def fast_config(tmp_path: Path) -> Path:
     p = tmp_path / "fast.toml"
-    p.write_text(FAST_TOML, encoding="utf-8")
+    p.write_text(FAST_STEM_TOML, encoding="utf-8")
     return p
 
 

@@ -11,36 +11,6 @@ from ecmsim.io.batch import Batch, Design
 
 NOISE_MM = 0.005
 
-#: STEM example on a coarse grid, shallow hole: a transient run takes ~0.1 s, an equilibrium ~0.3 s.
-FAST_TOML = """\
-# Small STEM config for the engineering tests.
-[workpiece]
-alloy = "Inconel 718"
-
-[tool]
-outer_diameter_mm = 0.8
-inner_diameter_mm = 0.4
-coating_thickness_mm = 0.05
-bare_tip_length_mm = 0.3
-
-[electrolyte]
-name = "H2SO4"
-concentration_wt_pct = 15.0
-temperature_C = 25.0
-
-[electrical]
-voltage_V = 7.0
-overpotential_V = 2.5
-
-[motion]
-feed_rate_mm_per_min = 2.0
-depth_mm = 1.0
-initial_gap_mm = 0.1
-
-[numerics]
-cell_size_mm = 0.04
-"""
-
 
 def synthetic_batch(path: Path, diameter: float, rng: np.random.Generator, batch_id: str, parts: int = 5) -> None:
     """Parts × 2 holes × 4 stations measured around ``diameter`` with Gaussian noise."""

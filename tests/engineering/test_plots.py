@@ -19,13 +19,12 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def result_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import tomllib
 
-    from eng_helpers import FAST_TOML
-
     from ecmsim.config import config_from_dict
     from ecmsim.simulation import simulate
+    from ecmsim.testing import FAST_STEM_TOML
 
     out = tmp_path_factory.mktemp("plots") / "run.h5"
-    write_result(out, simulate(config_from_dict(tomllib.loads(FAST_TOML))))
+    write_result(out, simulate(config_from_dict(tomllib.loads(FAST_STEM_TOML))))
     return out
 
 
@@ -174,13 +173,12 @@ def test_colour_scale_ignores_a_few_corner_nodes() -> None:
 def test_equilibrium_result_is_plottable(tmp_path: Path, run_main) -> None:
     import tomllib
 
-    from eng_helpers import FAST_TOML
-
     from ecmsim.config import config_from_dict
     from ecmsim.equilibrium import solve_equilibrium
     from ecmsim.io import write_equilibrium
+    from ecmsim.testing import FAST_STEM_TOML
 
-    eq = solve_equilibrium(config_from_dict(tomllib.loads(FAST_TOML)))
+    eq = solve_equilibrium(config_from_dict(tomllib.loads(FAST_STEM_TOML)))
     path = tmp_path / "eq.h5"
     write_equilibrium(path, eq)
     svg = tmp_path / "eq.svg"

@@ -27,6 +27,11 @@ def _assemble(kind, psi_w, psi_t, u):
     return stencil, rhs
 
 
+def _drawn_system(geom):
+    """(kind, stencil, rhs) of a geometry drawn by ``tool_in_hole_geometries``."""
+    return (geom[0], *_assemble(*geom))
+
+
 def hier_level(hier, lev):
     """Kinds, 9-point stencil (None on level 0) and row spans of one level."""
     nr, nz, voff, soff, roff = (int(v) for v in hier.levels[lev])
@@ -73,8 +78,7 @@ def test_row_spans():
 @settings(deadline=None, max_examples=40, database=None)
 @given(tool_in_hole_geometries(), seeds)
 def test_fine_level_kernels_match_twins(geom, seed):
-    kind, psi_w, psi_t, u = geom
-    stencil, _ = _assemble(kind, psi_w, psi_t, u)
+    kind, stencil, _ = _drawn_system(geom)
     nr, nz = kind.shape
     rng = np.random.default_rng(seed)
     f = rng.standard_normal(kind.shape)
@@ -125,8 +129,7 @@ def test_fine_level_kernels_match_twins(geom, seed):
 @settings(deadline=None, max_examples=40, database=None)
 @given(tool_in_hole_geometries(), seeds)
 def test_galerkin_and_coarse_kernels_match_twins(geom, seed):
-    kind, psi_w, psi_t, u = geom
-    stencil, _ = _assemble(kind, psi_w, psi_t, u)
+    kind, stencil, _ = _drawn_system(geom)
     assume(min(kind.shape) > 3)
     hier = mg.allocate(*kind.shape, min_size=3, dtype=np.float64)
     mg.setup(kind, stencil, hier)
@@ -180,8 +183,7 @@ def test_galerkin_and_coarse_kernels_match_twins(geom, seed):
 @settings(deadline=None, max_examples=30, database=None)
 @given(tool_in_hole_geometries(), seeds)
 def test_vcycle_matches_twin_and_is_symmetric_positive(geom, seed):
-    kind, psi_w, psi_t, u = geom
-    stencil, _ = _assemble(kind, psi_w, psi_t, u)
+    kind, stencil, _ = _drawn_system(geom)
     act = kind == 0
     assume(act.sum() > 0)
     shapes, mats, interps, actives = tw.galerkin_hierarchy(kind, stencil, min_size=3)
@@ -285,8 +287,7 @@ def test_mgcg_matches_spsolve(dtype, geom):
 @settings(deadline=None, max_examples=20, database=None)
 @given(geom=tool_in_hole_geometries())
 def test_warm_start_from_the_solution(dtype, geom):
-    kind, psi_w, psi_t, u = geom
-    stencil, rhs = _assemble(kind, psi_w, psi_t, u)
+    kind, stencil, rhs = _drawn_system(geom)
     assume(np.any(rhs != 0.0))
     hier = mg.allocate(*kind.shape, min_size=3, dtype=dtype)
     x = np.zeros(kind.shape)

@@ -8,35 +8,7 @@ import sys
 from pathlib import Path
 
 from ecmsim.io import read_result
-
-#: A shallow STEM hole on a coarse grid: one transient point takes about 0.1 s.
-FAST_TOML = """\
-# Small STEM config for the concurrency tests.
-[workpiece]
-alloy = "Inconel 718"
-
-[tool]
-outer_diameter_mm = 0.8
-inner_diameter_mm = 0.4
-coating_thickness_mm = 0.05
-bare_tip_length_mm = 0.3
-
-[electrolyte]
-name = "H2SO4"
-concentration_wt_pct = 15.0
-
-[electrical]
-voltage_V = 7.0
-overpotential_V = 2.5
-
-[motion]
-feed_rate_mm_per_min = 2.0
-depth_mm = 1.0
-initial_gap_mm = 0.1
-
-[numerics]
-cell_size_mm = 0.04
-"""
+from ecmsim.testing import FAST_STEM_TOML
 
 CLI = [sys.executable, "-c", "from ecmsim.cli.main import main; main()"]
 
@@ -163,7 +135,7 @@ def test_three_sweeps_extending_one_file_keep_every_point(tmp_path: Path) -> Non
     from ecmsim.io.sweep import journal_path, read_sweep
 
     cfg = tmp_path / "fast.toml"
-    cfg.write_text(FAST_TOML, encoding="utf-8")
+    cfg.write_text(FAST_STEM_TOML, encoding="utf-8")
     base = ["sweep", "fast.toml", "-o", "s.h5", "--workers", "1", "--no-progress"]
     first = subprocess.run([*CLI, *base, "--vary", "electrical.voltage_V=6"], cwd=tmp_path, capture_output=True)
     assert first.returncode == 0, first.stderr

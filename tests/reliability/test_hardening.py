@@ -22,12 +22,16 @@ from typing import Any
 import h5py
 import numpy as np
 import pytest
-
-from ecmsim.cli.main import main
+from reliability_helpers import run_in
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 BASE = DATA / "bad" / "base"
 CLI = [sys.executable, "-c", "from ecmsim.cli.main import main; main()"]
+#: A change made to an HDF5 file open for appending.
+Edit = Callable[[h5py.File], None]
+#: The sweep that makes sweep.h5, and resumes it.
+SWEEP = ["sweep", "cfg.toml", "--mode", "equilibrium", "--vary", "electrical.voltage_V=8,9", "--workers", "1",
+         "-o", "sweep.h5"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -37,26 +41,13 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copyfile(DATA / "minimal.toml", root / "cfg.toml")
     for name in ("batch.h5", "spec.toml", "result.h5"):
         shutil.copyfile(BASE / name, root / name)
-    sweep = ["sweep", "cfg.toml", "--mode", "equilibrium", "--vary", "electrical.voltage_V=8,9", "--workers", "1",
-             "-o", "sweep.h5"]  # fmt: skip
-    for argv in (sweep, ["qc", "spc", "batch.h5", "--spec", "spec.toml", "--freeze", "limits.h5"]):
+    for argv in (SWEEP, ["qc", "spc", "batch.h5", "--spec", "spec.toml", "--freeze", "limits.h5"]):
         proc = subprocess.run([*CLI, *argv], cwd=root, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr
     return root
 
 
-def run(argv: list[str], cwd: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        with pytest.raises(SystemExit) as info:
-            main(argv)
-    finally:
-        os.chdir(old)
-    return int(info.value.code or 0), capsys.readouterr().err
-
-
-def _replace(name: str, value: Any) -> Callable[[h5py.File], None]:
+def _replace(name: str, value: Any) -> Edit:
     def edit(f: h5py.File) -> None:
         del f[name]
         f[name] = value
@@ -64,7 +55,7 @@ def _replace(name: str, value: Any) -> Callable[[h5py.File], None]:
     return edit
 
 
-def _delete(name: str) -> Callable[[h5py.File], None]:
+def _delete(name: str) -> Edit:
     def edit(f: h5py.File) -> None:
         del f[name]
 
@@ -91,7 +82,7 @@ LIMITS_DAMAGE = {
 }
 
 
-def _damaged(made: Path, work: Path, name: str, edit: Callable[[h5py.File], None] | None) -> Path:
+def _damaged(made: Path, work: Path, name: str, edit: Edit | None) -> Path:
     work.mkdir()
     for p in made.iterdir():
         shutil.copyfile(p, work / p.name)
@@ -110,30 +101,26 @@ def _assert_refused(code: int, err: str, *needles: str) -> None:
         assert n in err, err
 
 
-@pytest.mark.parametrize("damage", SWEEP_DAMAGE)
+@pytest.mark.parametrize(("edit", "needle"), SWEEP_DAMAGE.values(), ids=list(SWEEP_DAMAGE))
 def test_a_damaged_sweep_file_is_refused_by_plot_and_by_a_resumed_sweep(
-    made: Path, tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+    made: Path, tmp_path: Path, edit: Edit | None, needle: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    edit, needle = SWEEP_DAMAGE[damage]
     work = _damaged(made, tmp_path / "w", "sweep.h5", edit)
     before = sorted(p.name for p in work.iterdir())
-    code, err = run(["plot", "window", "sweep.h5", "--x", "electrical.voltage_V", "-o", "w.svg"], work, capsys)
+    code, err = run_in(work, ["plot", "window", "sweep.h5", "--x", "electrical.voltage_V", "-o", "w.svg"], capsys)
     _assert_refused(code, err, "sweep.h5", needle)
-    argv = ["sweep", "cfg.toml", "--mode", "equilibrium", "--vary", "electrical.voltage_V=8,9", "--workers", "1",
-            "-o", "sweep.h5"]  # fmt: skip
-    code, err = run(argv, work, capsys)
+    code, err = run_in(work, SWEEP, capsys)
     _assert_refused(code, err, "sweep.h5", needle)
     assert sorted(p.name for p in work.iterdir()) == before
 
 
-@pytest.mark.parametrize("damage", LIMITS_DAMAGE)
+@pytest.mark.parametrize(("edit", "needle"), LIMITS_DAMAGE.values(), ids=list(LIMITS_DAMAGE))
 def test_a_damaged_limits_file_is_refused(
-    made: Path, tmp_path: Path, damage: str, capsys: pytest.CaptureFixture[str]
+    made: Path, tmp_path: Path, edit: Edit | None, needle: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    edit, needle = LIMITS_DAMAGE[damage]
     work = _damaged(made, tmp_path / "w", "limits.h5", edit)
-    code, err = run(["qc", "spc", "batch.h5", "--spec", "spec.toml", "--limits", "limits.h5", "--json", "o.json"],
-                    work, capsys)  # fmt: skip
+    argv = ["qc", "spc", "batch.h5", "--spec", "spec.toml", "--limits", "limits.h5", "--json", "o.json"]
+    code, err = run_in(work, argv, capsys)
     _assert_refused(code, err, "limits.h5", needle)
     assert not (work / "o.json").exists()
 
@@ -151,7 +138,7 @@ def test_a_faulted_simulation_is_not_accepted_as_a_prediction(
 
     work = _damaged(made, tmp_path / "w", "result.h5", faulted)
     argv = ["qc", "check", "batch.h5", "--spec", "spec.toml", "--predictions", "result.h5", "--store", "st"]
-    code, err = run(argv, work, capsys)
+    code, err = run_in(work, argv, capsys)
     _assert_refused(code, err, "result.h5", f"status {status!r}", "not a prediction")
     assert not (work / "st").exists()
 
@@ -159,7 +146,7 @@ def test_a_faulted_simulation_is_not_accepted_as_a_prediction(
 def test_a_huge_echoed_value_is_cut_in_the_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = (DATA / "minimal.toml").read_text(encoding="utf-8")
     (tmp_path / "c.toml").write_text(text.replace('"Inconel 718"', '"' + "X" * 5_000_000 + '"'), encoding="utf-8")
-    code, err = run(["config", "validate", "c.toml"], tmp_path, capsys)
+    code, err = run_in(tmp_path, ["config", "validate", "c.toml"], capsys)
     assert code == 2 and len(err) < 2500, len(err)
     assert "c.toml" in err and "[workpiece] alloy" in err and "characters left out" in err, err
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import click
 import pytest
+from reliability_helpers import run_in
 
 from ecmsim.config import resolve_config_path
 
@@ -163,24 +164,9 @@ def _target(root: Path, how: str, name: str) -> tuple[Path, str]:
     return root / "store" / "results" / "new.out", "inside the QC store"
 
 
-def run(root: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    from ecmsim.cli.main import main
-
-    capsys.readouterr()
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        with pytest.raises(SystemExit) as exc:
-            main(argv)
-    finally:
-        os.chdir(cwd)
-    err = capsys.readouterr().err
-    return int(exc.value.code or 0), err
-
-
 def assert_refused(root: Path, argv: list[str], needles: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     before = snapshot(root)
-    code, err = run(root, argv, capsys)
+    code, err = run_in(root, argv, capsys)
     assert code == 2, (code, err)
     assert err.startswith("error: ") and "Traceback" not in err, err
     for needle in needles:

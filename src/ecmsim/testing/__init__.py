@@ -2,7 +2,7 @@
 
 - :mod:`ecmsim.testing.problems`: standard problems (grids and node kinds, the
   coaxial-cylinder and tool-in-hole potential problems, the plain and planar-gap
-  drilling configs);
+  drilling configs, a fast STEM config as TOML text);
 - :mod:`ecmsim.testing.order`: the observed order of accuracy and
   :func:`assert_observed_order`;
 - :mod:`ecmsim.testing.inspection_csv`: large inspection CSV files (design and
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from ecmsim.testing.order import assert_observed_order, observed_order, pairwise_orders
 from ecmsim.testing.problems import (
+    FAST_STEM_TOML,
     SOLVER_BENCHMARK_SPACINGS,
     CoaxialProblem,
     PotentialProblem,
@@ -36,6 +37,7 @@ from ecmsim.testing.problems import (
 )
 
 __all__ = [
+    "FAST_STEM_TOML",
     "SOLVER_BENCHMARK_SPACINGS",
     "CoaxialProblem",
     "PotentialProblem",

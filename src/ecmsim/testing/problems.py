@@ -400,6 +400,40 @@ def stencil_matrix(kind: KindArray, stencil: Sequence[FloatArray] | FloatArray) 
 
 
 # --------------------------------------------------------------------- drilling configs
+#: A small STEM process as TOML text, for tests that run the CLI or many solves: Inconel
+#: 718, Ø0.8 mm tube (bore 0.4 mm, 50 µm coating, 0.3 mm bare tip), 15 % H2SO4 at
+#: 25 °C, 7 V with 2.5 V overpotential, 2 mm/min to 1 mm depth, 40 µm cells.  A
+#: transient run takes about 0.1 s, an equilibrium about 0.3 s.
+FAST_STEM_TOML = """\
+# Small STEM config for the tests.
+[workpiece]
+alloy = "Inconel 718"
+
+[tool]
+outer_diameter_mm = 0.8
+inner_diameter_mm = 0.4
+coating_thickness_mm = 0.05
+bare_tip_length_mm = 0.3
+
+[electrolyte]
+name = "H2SO4"
+concentration_wt_pct = 15.0
+temperature_C = 25.0
+
+[electrical]
+voltage_V = 7.0
+overpotential_V = 2.5
+
+[motion]
+feed_rate_mm_per_min = 2.0
+depth_mm = 1.0
+initial_gap_mm = 0.1
+
+[numerics]
+cell_size_mm = 0.04
+"""
+
+
 def drilling_config(**tables: dict[str, Any]) -> dict[str, Any]:
     """A plain acid drilling process as a config document; tests override what they study.
 

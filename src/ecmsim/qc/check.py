@@ -101,6 +101,10 @@ class Predictions:
     def __bool__(self) -> bool:
         return bool(self.paths)
 
+    def provenance_rows(self) -> list[tuple[str, str]]:
+        """One ``("prediction", "PATH (sha256 HASH)")`` row per file, for the reports' provenance tables."""
+        return [("prediction", f"{p} (sha256 {h})") for p, h in zip(self.paths, self.sha256, strict=True)]
+
     def match(self, design: Design, source: str) -> tuple[np.ndarray, np.ndarray]:
         """Predicted diameter at every hole × station (mm, NaN: none) and the file index per hole (-1: none)."""
         h = design.n_holes

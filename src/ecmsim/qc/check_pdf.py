@@ -133,12 +133,7 @@ def render_check_pdf(run: CheckRun, target: str | io.BytesIO, paper: str = "a4",
     for o in run.outcomes:
         prov += [("batch", f"{o.meta['batch_id']}: {o.n_accepted}/{o.n_parts} accepted, {o.path} (sha256 "
                            f"{o.sha256}); results {o.results_file}")]  # fmt: skip
-    prov += [("prediction", f"{p} (sha256 {h})") for p, h in zip(run.predictions.paths, run.predictions.sha256,
-                                                                  strict=True)]  # fmt: skip
-    doc.heading("Check and provenance", 10)
-    doc.table(("field", "value"), prov, weights=(12, 60))
-    doc.heading("Release", 10)
-    doc.signoff()
+    doc.provenance_and_release("Check and provenance", prov + run.predictions.provenance_rows())
     for o in run.outcomes:
         _rejected(doc, o)
     return doc.save(target)

@@ -158,6 +158,13 @@ class PdfDocument:
         self.pages[-1].append(_Op("signoff", self.y, h, {"fields": list(fields)}))
         self.y += h + 0.15
 
+    def provenance_and_release(self, title: str, rows: Sequence[tuple[str, object]]) -> None:
+        """The closing block of a report: a two-column provenance table, then the release sign-off."""
+        self.heading(title, 10)
+        self.table(("field", "value"), rows, weights=(12, 60))
+        self.heading("Release", 10)
+        self.signoff()
+
     # ------------------------------------------------------------------ rendering
     def save(self, target: str | io.BytesIO) -> int:
         """Write the PDF (a path or a binary buffer); return the number of pages."""

@@ -112,17 +112,10 @@ def _chart_panel(ax: object, p: object, unit: str) -> None:
     from matplotlib.axes import Axes
 
     from ecmsim.qc.charts import ChartPanel
+    from ecmsim.qc.spc_report import PAPER_STYLE, plot_panel
 
     assert isinstance(ax, Axes) and isinstance(p, ChartPanel)
-    x = np.arange(1, p.values.size + 1)
-    ax.plot(x, p.values, "-o", ms=2, lw=0.8, color="#1f77b4")
-    ax.plot(x, p.center, "-", lw=0.8, color="#555")
-    for lim in (p.lcl, p.ucl):
-        if np.isfinite(lim).any():
-            ax.plot(x, lim, "--", lw=1.0, color="#c62828")
-    sig = p.any_signal()
-    if sig.any():
-        ax.plot(x[sig], p.values[sig], "o", ms=5, mfc="none", mec="#c62828", mew=1.2)
+    plot_panel(ax, p, PAPER_STYLE, zones=False)
     ax.set_title(f"{p.name} chart", fontsize=8)
     ax.set_ylabel(unit, fontsize=7)
 
@@ -204,12 +197,7 @@ def render_spc_pdf(run: SpcRun, target: str | io.BytesIO, paper: str = "a4") -> 
             ("spec sha256", run.spec.sha256), ("subgroup", run.options.subgroup),
             ("parts", str(len(run.serials)))]  # fmt: skip
     prov += [("batch", f"{b['batch_id']}: {b['path']} (sha256 {b['sha256']})") for b in run.batches]
-    prov += [("prediction", f"{p} (sha256 {h})") for p, h in zip(run.predictions.paths, run.predictions.sha256,
-                                                                  strict=True)]  # fmt: skip
-    doc.heading("Analysis and provenance", 10)
-    doc.table(("field", "value"), prov, weights=(12, 60))
-    doc.heading("Release", 10)
-    doc.signoff()
+    doc.provenance_and_release("Analysis and provenance", prov + run.predictions.provenance_rows())
     _details(doc, run)
     for s in run.series:
         if s.capability is not None:

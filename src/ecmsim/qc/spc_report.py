@@ -11,15 +11,16 @@ import base64
 import html
 import io
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ecmsim.qc.charts import RULES, Chart
+from ecmsim.qc.charts import RULES, Chart, ChartPanel
 from ecmsim.qc.report import _CSS, SIGNOFF_HTML, serial_range
 from ecmsim.qc.spc import SeriesResult, SpcRun
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 _INDICES = ("cp", "cpk", "pp", "ppk", "cpm", "cpu", "cpl")
@@ -42,6 +43,41 @@ def _png(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+class PanelStyle(NamedTuple):
+    """Sizes of a chart panel's marks, in points: values, lines, control limits, signal rings."""
+
+    marker: float
+    line: float
+    limit: float
+    ring: float
+    ring_edge: float
+
+
+#: On screen (the HTML report) and on paper (the PDF report, smaller panels).
+SCREEN_STYLE = PanelStyle(marker=3, line=1.0, limit=1.2, ring=6, ring_edge=1.5)
+PAPER_STYLE = PanelStyle(marker=2, line=0.8, limit=1.0, ring=5, ring_edge=1.2)
+
+
+def plot_panel(ax: Axes, p: ChartPanel, style: PanelStyle, zones: bool) -> None:
+    """One statistic of a chart: its values, centre line, control limits, signals ringed in red.
+
+    ``zones`` adds the ±1σ and ±2σ lines of the run rules (not for the limits-only rule).
+    """
+    x = np.arange(1, p.values.size + 1)
+    ax.plot(x, p.values, "-o", ms=style.marker, lw=style.line, color="#1f77b4")
+    ax.plot(x, p.center, "-", lw=style.line, color="#555")
+    for lim in (p.lcl, p.ucl):
+        if np.isfinite(lim).any():
+            ax.plot(x, lim, "--", lw=style.limit, color="#c62828")
+    if zones and p.rules != ("limits",):
+        for k in (1, 2):
+            for sgn in (-1, 1):
+                ax.plot(x, p.center + sgn * k * p.sigma, ":", lw=0.8, color="#999")
+    sig = p.any_signal()
+    if sig.any():
+        ax.plot(x[sig], p.values[sig], "o", ms=style.ring, mfc="none", mec="#c62828", mew=style.ring_edge)
+
+
 def chart_figure(c: Chart, title: str, unit: str) -> Figure:
     """A matplotlib figure of a chart: one panel per plotted statistic, signals marked in red."""
     import matplotlib
@@ -52,19 +88,7 @@ def chart_figure(c: Chart, title: str, unit: str) -> Figure:
     fig = Figure(figsize=(7.6, 1.9 + 1.6 * len(c.panels)))
     axes = fig.subplots(len(c.panels), 1, sharex=True, squeeze=False)[:, 0]
     for ax, p in zip(axes, c.panels, strict=True):
-        x = np.arange(1, p.values.size + 1)
-        ax.plot(x, p.values, "-o", ms=3, lw=1, color="#1f77b4")
-        ax.plot(x, p.center, "-", lw=1, color="#555")
-        for lim in (p.lcl, p.ucl):
-            if np.isfinite(lim).any():
-                ax.plot(x, lim, "--", lw=1.2, color="#c62828")
-        if p.rules != ("limits",):
-            for k in (1, 2):
-                for sgn in (-1, 1):
-                    ax.plot(x, p.center + sgn * k * p.sigma, ":", lw=0.8, color="#999")
-        sig = p.any_signal()
-        if sig.any():
-            ax.plot(x[sig], p.values[sig], "o", ms=6, mfc="none", mec="#c62828", mew=1.5)
+        plot_panel(ax, p, SCREEN_STYLE, zones=True)
         if p.name in ("I", "Xbar", "EWMA", "MR", "R", "S"):
             ax.set_ylabel(f"{p.name} ({unit})")
         elif p.name.startswith("CUSUM"):
@@ -250,9 +274,7 @@ def render_spc_html(run: SpcRun) -> str:
         ("parts", len(run.serials)),
     ]
     prov += [("batch", f"{b['batch_id']}: {b['path']} (sha256 {b['sha256']})") for b in run.batches]
-    prov += [
-        ("prediction", f"{p} (sha256 {h})") for p, h in zip(run.predictions.paths, run.predictions.sha256, strict=True)
-    ]
+    prov += run.predictions.provenance_rows()
     prov_html = (
         "<table><tbody>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in prov) + "</tbody></table>"
     )

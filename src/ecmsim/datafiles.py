@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ecmsim.errors import DataError, EcmsimError
+from ecmsim.errors import DataError, EcmsimError, input_file
 
 #: Environment variable listing extra data files.
 DATA_ENV = "ECMSIM_DATA"
@@ -128,7 +128,7 @@ def read_toml(
     p = Path(path)
     label = what if reading is None else reading
     try:
-        with p.open("rb") as fh:
+        with input_file(p, what, f"a TOML {what}", error), p.open("rb") as fh:
             st = os.fstat(fh.fileno())
             if not stat.S_ISREG(st.st_mode):
                 raise error(f"{p}: not a regular file (a device, pipe or socket); expected a TOML {what}")
@@ -140,10 +140,6 @@ def read_toml(
             return tomllib.load(fh)
     except RecursionError:
         raise error(f"{p}: TOML nested too deeply (arrays or inline tables inside each other); not a {what}") from None
-    except FileNotFoundError:
-        raise error(f"{p}: {what} not found") from None
-    except IsADirectoryError:
-        raise error(f"{p}: is a directory, expected a TOML {what}") from None
     except UnicodeDecodeError as exc:
         raise error(f"{p}: not UTF-8 text ({exc.reason})") from None
     except tomllib.TOMLDecodeError as exc:

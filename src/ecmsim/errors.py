@@ -7,6 +7,10 @@ interface (README, "Exit codes"), so shop scripts can gate on them.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
 #: Exit code: success (and, for ``qc check``, every part conforms).
 EXIT_OK = 0
 #: Exit code: the job ran but its verdict is negative (e.g. parts rejected).
@@ -61,6 +65,22 @@ class OutputError(EcmsimError):
     """An output file could not be written."""
 
     exit_code = EXIT_OUTPUT
+
+
+@contextlib.contextmanager
+def input_file(path: str | Path, what: str, expected: str, error: type[EcmsimError] = InputDataError) -> Iterator[None]:
+    """Opening an input: a missing file, or a folder named as the file, becomes ``error``.
+
+    The messages read ``PATH: WHAT not found`` and ``PATH: is a folder, expected
+    EXPECTED`` (``what`` names the input, e.g. ``"data file"``; ``expected`` what it
+    should be, e.g. ``"an HDF5 file"``).
+    """
+    try:
+        yield
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a folder, expected {expected}") from None
 
 
 #: Longest message the command line prints; longer ones (an input echoed whole) are shortened.

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ecmsim.errors import InputDataError, OutputError
+from ecmsim.errors import InputDataError, OutputError, input_file
 
 if TYPE_CHECKING:
     import h5py
@@ -650,12 +650,9 @@ def sha256_file(path: str | Path) -> str:
     import hashlib
 
     h = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    except FileNotFoundError:
-        raise InputDataError(f"{path}: file not found") from None
+    with input_file(path, "file", "a file"), open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
     return h.hexdigest()
 
 
@@ -712,11 +709,8 @@ def open_h5(path: str | Path, what: str = "HDF5 file") -> Iterator[Any]:
 
     p = Path(path)
     try:
-        f = h5py.File(p, "r")
-    except FileNotFoundError:
-        raise InputDataError(f"{p}: {what} not found") from None
-    except IsADirectoryError:
-        raise InputDataError(f"{p}: is a folder, expected an HDF5 file") from None
+        with input_file(p, what, "an HDF5 file"):
+            f = h5py.File(p, "r")
     except H5_ERRORS as exc:
         raise InputDataError(f"{p}: not a readable HDF5 file ({exc})") from None
     with f:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ecmsim.errors import InputDataError
@@ -52,44 +53,33 @@ def trace_records(store: QCStore, serial: str, *, check_files: bool = True) -> l
     return out
 
 
+#: Record and part columns a trace entry copies as they are, in its order.
+_TRACE_COLUMNS = (
+    "uid", "checked_at", "batch_id", "part_number", "drawing_revision", "inspection_file", "inspection_sha256",
+    "spec_file", "spec_sha256", "decision_rule", "measured_at", "verdict",
+)  # fmt: skip
+#: Columns of a failure row in a trace entry.
+_FAILURE_COLUMNS = (
+    "hole_id", "characteristic", "station_mm", "value", "lower", "upper", "uncertainty", "unit", "verdict",
+)  # fmt: skip
+
+
+def _pick(row: Any, names: Sequence[str]) -> dict[str, Any]:
+    """The named columns of a row, in that order."""
+    return {k: row[k] for k in names}
+
+
 def _trace_entry(store: QCStore, row: Any, failures: Any, problems: list[str]) -> dict[str, Any]:
     return {
         "serial": row["serial"],
         "record": int(row["id"]),
-        "uid": row["uid"],
-        "checked_at": row["checked_at"],
-        "batch_id": row["batch_id"],
-        "part_number": row["part_number"],
-        "drawing_revision": row["drawing_revision"],
-        "inspection_file": row["inspection_file"],
-        "inspection_sha256": row["inspection_sha256"],
-        "spec_file": row["spec_file"],
-        "spec_sha256": row["spec_sha256"],
-        "decision_rule": row["decision_rule"],
-        "measured_at": row["measured_at"],
-        "verdict": row["verdict"],
+        **_pick(row, _TRACE_COLUMNS),
         "accepted": bool(row["accepted"]),
         "n_holes": int(row["n_holes"]),
         "n_rejected_holes": int(row["n_rejected_holes"]),
         "n_undecided": int(row["n_undecided"]),
         "rejected_by_characteristic": json.loads(row["rejected_by_characteristic"]),
-        "failures": [
-            {
-                k: f[k]
-                for k in (
-                    "hole_id",
-                    "characteristic",
-                    "station_mm",
-                    "value",
-                    "lower",
-                    "upper",
-                    "uncertainty",
-                    "unit",
-                    "verdict",
-                )
-            }
-            for f in failures
-        ],
+        "failures": [_pick(f, _FAILURE_COLUMNS) for f in failures],
         "model_deviation": bool(row["model_deviation"]),
         "ecmsim_version": row["ecmsim_version"],
         "results_file": store.describe(row["results_path"]),
@@ -172,10 +162,7 @@ def part_history(store: QCStore, part_number: str, since: str | None) -> list[di
     return [
         {
             "record": int(r["id"]),
-            "uid": r["uid"],
-            "checked_at": r["checked_at"],
-            "batch_id": r["batch_id"],
-            "drawing_revision": r["drawing_revision"],
+            **_pick(r, ("uid", "checked_at", "batch_id", "drawing_revision")),
             "parts": int(r["n_parts"]),
             "accepted": int(r["n_accepted"]),
             "rejected": int(r["n_parts"] - r["n_accepted"]),

@@ -78,10 +78,9 @@ def insulator_signed_distance(h, z0, r0, r1, z_end, base, out):
 
     Parameters
     ----------
-    h : float
-        Grid spacing (m).
-    z0 : float
-        z of the first column of ``out`` (m).
+    h, z0 : float
+        Grid spacing and z of the first column of ``out`` (m), as in
+        :func:`tool_signed_distance`.
     r0, r1, z_end : float
         The insulating box (m), ``0 < r0 < r1``.
     base : float64 array (nr, nz), m

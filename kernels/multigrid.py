@@ -106,9 +106,20 @@ refilled by :func:`setup` whenever the operator changes:
 ``work`` : float64 (3, nr, nz)
     CG's vectors ``p``, ``q`` and ``r`` in :func:`mgcg`.
 
-The fine operator of every kernel here is a stencil of ``ecmsim.kernels.potential``
-(shape ``(5, nr, nz)``, index constants ``DIAG, RM, RP, ZM, ZP``); being symmetric, only
-``DIAG, RP, ZP`` are read.
+Level arguments
+---------------
+The kernels of one level take the same leading arguments, documented here once:
+
+``kind`` : int8 (nr, nz)
+    Node kinds of the level: 0 an unknown; on a coarse level 4 for the others.
+``stencil`` : float (5, nr, nz)
+    The fine level's operator, a stencil of ``ecmsim.kernels.potential`` (index
+    constants ``DIAG, RM, RP, ZM, ZP``); being symmetric, only ``DIAG, RP, ZP`` are read.
+``a`` : float (nr, 9, nz)
+    A coarse level's operator: ``a[i, 3 (di + 1) + dj + 1, j]`` is the matrix entry
+    coupling ``(i, j)`` to ``(i + di, j + dj)``.
+``sp`` : int64 (nr, 2)
+    Row spans of ``kind`` (:func:`row_spans`).
 """
 
 from __future__ import annotations
@@ -462,11 +473,8 @@ def restrict_residual5(kind, stencil, sp, f, u, fc):
 
     Parameters
     ----------
-    kind : int8 array (nr, nz)
-    stencil : float array (5, nr, nz)
-        Fine stencil (``potential`` contract; only ``DIAG, RP, ZP`` are read).
-    sp : int64 array (nr, 2)
-        Row spans of ``kind``.
+    kind, stencil, sp
+        The fine level (module docstring, "Level arguments").
     f, u : float64 arrays (nr, nz)
         Right-hand side and current approximation.
     fc : float64 array (nr // 2 + 1, nz // 2 + 1), out
@@ -555,13 +563,8 @@ def restrict_residual9(kind, a, sp, f, u, fc):
 
     Parameters
     ----------
-    kind : int8 array (nr, nz)
-        Coarse kinds of this level (0 unknown).
-    a : float array (nr, 9, nz)
-        Stencil, ``a[i, 3 (di + 1) + dj + 1, j]`` is the matrix entry coupling
-        ``(i, j)`` to ``(i + di, j + dj)``.
-    sp : int64 array (nr, 2)
-        Row spans of ``kind``.
+    kind, a, sp
+        A coarse level (module docstring, "Level arguments").
     f, u : float64 arrays (nr, nz)
     fc : float64 array (nr // 2 + 1, nz // 2 + 1), out
     """
@@ -733,13 +736,10 @@ def galerkin5(kind, stencil, sp, ac, kc, spc):
 
     Parameters
     ----------
-    kind : int8 array (nr, nz)
-    stencil : float array (5, nr, nz)
-        Fine stencil (``potential`` contract; only ``DIAG, RP, ZP`` are read).
-    sp : int64 array (nr, 2)
-        Row spans of ``kind``.
+    kind, stencil, sp
+        The fine level (module docstring, "Level arguments").
     ac : float array (nr // 2 + 1, 9, nz // 2 + 1), out
-        Coarse 9-point stencil (matrix entries, see :func:`restrict_residual9`).
+        Coarse 9-point stencil (module docstring, "Level arguments").
     kc : int8 array (nr // 2 + 1, nz // 2 + 1), out
         Coarse kinds: 0 where ``ac[:, 4, :] > 0``, else 4.
     spc : int64 array (nr // 2 + 1, 2), out
@@ -769,12 +769,8 @@ def galerkin9(kind, a, sp, ac, kc, spc):
 
     Parameters
     ----------
-    kind : int8 array (nr, nz)
-        Kinds of this level.
-    a : float array (nr, 9, nz)
-        Stencil of this level.
-    sp : int64 array (nr, 2)
-        Row spans of ``kind``.
+    kind, a, sp
+        A coarse level (module docstring, "Level arguments").
     ac : float array (nr // 2 + 1, 9, nz // 2 + 1), out
     kc : int8 array (nr // 2 + 1, nz // 2 + 1), out
     spc : int64 array (nr // 2 + 1, 2), out
@@ -860,11 +856,8 @@ def smooth_rb(kind, stencil, sp, f, u, sweeps, reverse):
 
     Parameters
     ----------
-    kind : int8 array (nr, nz)
-    stencil : float array (5, nr, nz)
-        Fine stencil (``potential`` contract; only ``DIAG, RP, ZP`` are read).
-    sp : int64 array (nr, 2)
-        Row spans of ``kind``.
+    kind, stencil, sp
+        The fine level (module docstring, "Level arguments").
     f : float64 array (nr, nz)
     u : float64 array (nr, nz), in/out
     sweeps : int
@@ -911,11 +904,8 @@ def presmooth_restrict5(kind, stencil, sp, f, u, sweeps, fc):
 
     Parameters
     ----------
-    kind : int8 array (nr, nz)
-    stencil : float array (5, nr, nz)
-        Fine stencil (``potential`` contract; only ``DIAG, RP, ZP`` are read).
-    sp : int64 array (nr, 2)
-        Row spans of ``kind``.
+    kind, stencil, sp
+        The fine level (module docstring, "Level arguments").
     f : float64 array (nr, nz)
     u : float64 array (nr, nz), out
         Must be finite at non-unknowns.
@@ -964,11 +954,8 @@ def prolong_postsmooth5(kind, stencil, sp, f, uc, u, sweeps):
 
     Parameters
     ----------
-    kind : int8 array (nr, nz)
-    stencil : float array (5, nr, nz)
-        Fine stencil (``potential`` contract; only ``DIAG, RP, ZP`` are read).
-    sp : int64 array (nr, 2)
-        Row spans of ``kind``.
+    kind, stencil, sp
+        The fine level (module docstring, "Level arguments").
     f : float64 array (nr, nz)
     uc : float64 array (nr // 2 + 1, nz // 2 + 1)
     u : float64 array (nr, nz), in/out
@@ -1090,11 +1077,8 @@ def smooth9(kind, a, sp, f, u, sweeps, reverse):
 
     Parameters
     ----------
-    kind : int8 array (nr, nz)
-    a : float array (nr, 9, nz)
-        Stencil (see :func:`restrict_residual9`).
-    sp : int64 array (nr, 2)
-        Row spans of ``kind``.
+    kind, a, sp
+        A coarse level (module docstring, "Level arguments").
     f : float64 array (nr, nz)
     u : float64 array (nr, nz), in/out
     sweeps : int
@@ -1119,10 +1103,8 @@ def presmooth_restrict9(kind, a, sp, f, u, sweeps, fc):
 
     Parameters
     ----------
-    kind : int8 array (nr, nz)
-    a : float array (nr, 9, nz)
-    sp : int64 array (nr, 2)
-        Row spans of ``kind``.
+    kind, a, sp
+        A coarse level (module docstring, "Level arguments").
     f : float64 array (nr, nz)
     u : float64 array (nr, nz), out
         Overwritten with zeros and then the smoothed values on the row spans; must be
@@ -1158,10 +1140,8 @@ def prolong_postsmooth9(kind, a, sp, f, uc, u, sweeps):
 
     Parameters
     ----------
-    kind : int8 array (nr, nz)
-    a : float array (nr, 9, nz)
-    sp : int64 array (nr, 2)
-        Row spans of ``kind``.
+    kind, a, sp
+        A coarse level (module docstring, "Level arguments").
     f : float64 array (nr, nz)
     uc : float64 array (nr // 2 + 1, nz // 2 + 1)
     u : float64 array (nr, nz), in/out
@@ -1198,9 +1178,8 @@ def band_from5(kind, stencil, band):
 
     Parameters
     ----------
-    kind : int8 array (nr, nz)
-    stencil : float array (5, nr, nz)
-        Fine stencil (``potential`` contract; only ``DIAG, RP, ZP`` are read).
+    kind, stencil
+        The fine level (module docstring, "Level arguments").
     band : float64 array (nr nz, >= min(nr, nz) + 1), out
     """
     diag = stencil[DIAG]
@@ -1227,8 +1206,8 @@ def band_from9(kind, a, band):
 
     Parameters
     ----------
-    kind : int8 array (nr, nz)
-    a : float array (nr, 9, nz)
+    kind, a
+        A coarse level (module docstring, "Level arguments").
     band : float64 array (nr nz, >= min(nr, nz) + 2), out
     """
     nr, nz = kind.shape

@@ -100,6 +100,12 @@ ZP = 4
 N_COEF = 5
 
 
+@njit(cache=True, inline="always")
+def _split(stencil):
+    # The five (nr, nz) views of a stencil, in index order DIAG, RM, RP, ZM, ZP.
+    return stencil[DIAG], stencil[RM], stencil[RP], stencil[ZM], stencil[ZP]
+
+
 @njit(cache=True)
 def _theta(a, b, theta_min):
     # Cut fraction from the node (level set a > 0) towards the neighbour (b <= 0).
@@ -261,11 +267,7 @@ def assemble(kind, psi_w, psi_t, psi_n, u_anode, theta_min, stencil, rhs):
         Filled on return; zero on non-electrolyte nodes.
     """
     nr, nz = kind.shape
-    diag = stencil[DIAG]
-    c_rm = stencil[RM]
-    c_rp = stencil[RP]
-    c_zm = stencil[ZM]
-    c_zp = stencil[ZP]
+    diag, c_rm, c_rp, c_zm, c_zp = _split(stencil)
     for i in range(nr):
         for j in range(nz):
             diag[i, j] = 0.0
@@ -327,11 +329,7 @@ def apply(kind, stencil, x, out):
     out : float64 array (nr, nz), out
     """
     nr, nz = kind.shape
-    diag = stencil[DIAG]
-    c_rm = stencil[RM]
-    c_rp = stencil[RP]
-    c_zm = stencil[ZM]
-    c_zp = stencil[ZP]
+    diag, c_rm, c_rp, c_zm, c_zp = _split(stencil)
     for i in range(nr):
         for j in range(nz):
             if kind[i, j] != 0:
@@ -594,16 +592,8 @@ def boundary_node_flux(kind, psi, psi_n, phi, target_kind, phi_b, theta_min, out
 
     Parameters
     ----------
-    kind : int8 array (nr, nz)
-    psi : float64 array (nr, nz), m
-        ``psi_w`` for ``target_kind = 1``, ``psi_t`` for ``target_kind = 2``.
-    psi_n : float64 array (nr, nz), m
-        Signed distance to the insulating surfaces, as in :func:`assemble`.
-    phi : float64 array (nr, nz), V
-    target_kind : int
-    phi_b : float
-        Boundary potential (V).
-    theta_min : float
+    kind, psi, psi_n, phi, target_kind, phi_b, theta_min
+        As in :func:`boundary_flux`.
     out : float64 array (nr, nz), out, V
         Per-node sums; 0 at nodes without a link to ``target_kind``.
 
@@ -803,11 +793,7 @@ def scale_conductivity(kind, kappa, stencil, rhs):
         As filled by :func:`assemble`; scaled in place.
     """
     nr, nz = kind.shape
-    diag = stencil[DIAG]
-    c_rm = stencil[RM]
-    c_rp = stencil[RP]
-    c_zm = stencil[ZM]
-    c_zp = stencil[ZP]
+    diag, c_rm, c_rp, c_zm, c_zp = _split(stencil)
     for i in range(nr):
         for j in range(nz):
             if kind[i, j] != 0:

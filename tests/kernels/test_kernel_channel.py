@@ -21,14 +21,18 @@ def _path(seed: int, n: int):
     return rng, length, area, dh, resistance, entry
 
 
+#: Draws of a heated path: seed, number of cells, flow (m³/s), temperature coefficient (1/K), wall cooling (W/m²K).
+HEATED = {
+    "seed": seeds,
+    "n": st.integers(1, 40),
+    "q_l": st.floats(1e-8, 1e-5),
+    "a_t": st.floats(0.0, 0.03),
+    "wall_h": st.sampled_from([0.0, 5e3]),
+}
+
+
 @settings(deadline=None, max_examples=30, database=None)
-@given(
-    seed=seeds,
-    n=st.integers(1, 40),
-    q_l=st.floats(1e-8, 1e-5),
-    a_t=st.floats(0.0, 0.03),
-    wall_h=st.sampled_from([0.0, 5e3]),
-)
+@given(**HEATED)
 def test_temperature_march_matches_twin(seed, n, q_l, a_t, wall_h) -> None:
     rng, length, _, dh, _, _ = _path(seed, n)
     perimeter = 2.0 * dh
@@ -60,14 +64,7 @@ def test_pressure_march_matches_twin(seed, n, q_l, exit_loss) -> None:
 
 
 @settings(deadline=None, max_examples=30, database=None)
-@given(
-    seed=seeds,
-    n=st.integers(1, 40),
-    q_l=st.floats(1e-8, 1e-5),
-    a_t=st.floats(0.0, 0.03),
-    gas=st.sampled_from([0.0, 1e-7]),
-    wall_h=st.sampled_from([0.0, 5e3]),
-)
+@given(**HEATED, gas=st.sampled_from([0.0, 1e-7]))
 def test_coupled_march_matches_twin(seed, n, q_l, a_t, gas, wall_h) -> None:
     """The fixed point of temperature, viscosity and pressure where gas couples them."""
     rng, length, area, dh, resistance, entry = _path(seed, n)

@@ -262,6 +262,7 @@ def solve_equilibrium(
     """
     start_clock = time.perf_counter()
     _check_config(config)
+    _check_memory(config)
     plan = _plan(config, tolerance_mm)
     h = config.numerics.cell_size_mm
     start = None
@@ -276,6 +277,14 @@ def solve_equilibrium(
     fine = _pass(plan.domain(h), start, plan.tol, plan.max_travel)
     steps += fine.state.steps
     return _result(fine, steps, time.perf_counter() - start_clock)
+
+
+def _check_memory(config: ProcessConfig) -> None:
+    """Refuse a grid beyond the memory budget before any pass allocates it."""
+    from ecmsim.resources import check_budget, estimate_grid, simulation_hint
+
+    proc = resolve(config)
+    check_budget(estimate_grid(proc, "the equilibrium solve"), simulation_hint(proc))
 
 
 def _check_config(config: ProcessConfig) -> None:

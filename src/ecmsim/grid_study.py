@@ -396,6 +396,18 @@ def _check_cells(cells_mm: Sequence[float]) -> tuple[float, ...]:
     return cells
 
 
+def _check_memory(finest: ProcessConfig, mode: str) -> None:
+    """Refuse the study before its first run when its finest grid does not fit the memory budget."""
+    from ecmsim.process import resolve
+    from ecmsim.resources import check_budget, estimate_grid, estimate_simulation
+
+    proc = resolve(finest)
+    h = finest.numerics.cell_size_mm
+    what = f"the grid study's finest run ({h * 1000:g} µm cells)"
+    est = estimate_grid(proc, what) if mode == "equilibrium" else estimate_simulation(proc, what)
+    check_budget(est, f"choose coarser cell sizes than {h * 1000:g} µm (--grid-cells-um, or [numerics] cell_size_mm)")
+
+
 def _run(cfg: ProcessConfig, mode: str, progress: ProgressCallback | None) -> dict[str, Any]:
     """Summary of one run (transient or equilibrium)."""
     if mode == "equilibrium":
@@ -459,6 +471,7 @@ def grid_study(
     cells = _check_cells(default_cells_mm(cfg) if cells_mm is None else cells_mm)
     tol = tolerances or Tolerances()
     configs = _configs_at(cfg, cells)
+    _check_memory(configs[-1], mode)
     start = time.perf_counter()
     summaries = []
     for k, (cell, c) in enumerate(zip(cells, configs, strict=True)):

@@ -279,9 +279,19 @@ class Simulation:
         :meth:`Domain.flooded` one.
     state
         The state to start from (default :meth:`DrillingState.start`).
+
+    Raises
+    ------
+    ResourceError
+        When the run needs more memory than the budget
+        (:func:`ecmsim.resources.check_simulation`; checked when ``domain`` is not given).
     """
 
     def __init__(self, process: Process, domain: Domain | None = None, state: DrillingState | None = None) -> None:
+        if domain is None:
+            from ecmsim.resources import check_simulation
+
+            check_simulation(process)  # before the grid is allocated
         self.process = process
         self.domain = Domain.build(process) if domain is None else domain
         self.stepper = Stepper(self.domain)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ecmsim.cli.options import echo_json, json_flag, set_option
+
+if TYPE_CHECKING:
+    from ecmsim.process import Process
 
 
 @click.group("config")
@@ -22,10 +27,17 @@ def validate(files: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """
     from ecmsim.config import load_config
     from ecmsim.process import resolve
+    from ecmsim.resources import estimate_simulation, format_bytes, memory_budget
 
+    budget = memory_budget()
     for f in files:
-        resolve(load_config(f, overrides))
-        click.echo(f"{f}: valid")
+        est = estimate_simulation(resolve(load_config(f, overrides)))
+        click.echo(f"{f}: valid; simulating it needs {est.describe()}")
+        if est.memory_bytes > budget.memory_bytes:
+            click.echo(
+                f"{f}: simulate will refuse it: more than the memory budget of "
+                f"{format_bytes(budget.memory_bytes)} ({budget.source})"
+            )
 
 
 @config_group.command("show")
@@ -52,7 +64,7 @@ def show(file: str, overrides: tuple[str, ...], as_json: bool) -> None:
                 "help": meta["help"],
             }
         )
-    derived = proc.derived()
+    derived = {**proc.derived(), **_estimate_rows(proc)}
     if as_json:
         config: dict[str, dict[str, object]] = {}
         for r in rows:
@@ -84,6 +96,20 @@ def show(file: str, overrides: tuple[str, ...], as_json: bool) -> None:
         text = f"{v:.5g}" if isinstance(v, float) else ("-" if v is None else str(v))
         note = f"  ({d['note']})" if d["note"] else ""
         click.echo(f"   {name:<38} {text:<14} {d['unit']}{note}")
+
+
+def _estimate_rows(proc: Process) -> dict[str, dict[str, object]]:
+    """The resource estimate of a simulation as rows of the derived quantities."""
+    from ecmsim.resources import GB, estimate_simulation, format_duration
+
+    est = estimate_simulation(proc)
+    return {
+        "simulation_memory": {"value": est.memory_bytes / GB, "unit": "GB", "note": "estimate, before the run"},
+        "simulation_time_order": {
+            "value": float(f"{est.seconds_order:.1g}"), "unit": "s",
+            "note": f"order of magnitude: {format_duration(est.seconds_order)}",
+        },
+    }  # fmt: skip
 
 
 @config_group.command("examples")

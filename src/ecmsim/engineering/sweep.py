@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -184,6 +185,52 @@ def plan_points(specs: Sequence[VarySpec], samples: int | None = None, seed: int
         raise ConfigError(f"--vary: the grid has {n} points; at most {MAX_POINTS} are allowed")
     grids = np.meshgrid(*[np.asarray(s.values, float) for s in specs], indexing="ij")
     return np.stack([g.ravel() for g in grids], axis=1)
+
+
+def check_sweep_budget(
+    cfg: ProcessConfig, mode: str, specs: Sequence[VarySpec], samples: int | None, workers: int
+) -> None:
+    """Refuse a sweep whose plan, results and running points need more memory than the budget.
+
+    Each point is estimated at the corners of the parameter ranges (the largest grid
+    among them), ``workers`` of them at a time (0: they run on a Dask cluster).
+    Nothing is planned or run before this check.
+
+    Raises
+    ------
+    ResourceError
+        Naming the number of points (``--samples`` or the ``--vary`` grid) and ``--workers``.
+    """
+    from ecmsim.process import resolve
+    from ecmsim.resources import (
+        SWEEP_POINT_BYTES,
+        check_budget,
+        estimate_grid,
+        estimate_simulation,
+        estimate_sweep,
+        memory_budget,
+    )
+
+    n = samples if samples is not None else math.prod(len(s.values or ()) for s in specs)
+    if not specs or (n > MAX_POINTS and samples is None):
+        return  # plan_points explains what is wrong
+    points = []
+    for corner in itertools.product(*[(s.low, s.high) for s in specs]):
+        try:
+            proc = resolve(cfg.replace(key_changes([s.key for s in specs], np.array(corner))))
+        except EcmsimError:
+            continue  # an invalid corner is recorded as such, it allocates nothing
+        what = "one point"
+        points.append(estimate_grid(proc, what) if mode == "equilibrium" else estimate_simulation(proc, what))
+    if not points:
+        return
+    point = max(points, key=lambda e: e.memory_bytes)
+    est = estimate_sweep(point, n, workers)
+    size = f"--samples {samples}" if samples is not None else f"the --vary grid of {n} points"
+    room = memory_budget().memory_bytes - point.memory_bytes * workers
+    fit = f"at most about {int(room / SWEEP_POINT_BYTES):,} points fit" if room > 0 else "no point fits"
+    check_budget(est, f"fewer points than {size} ({fit} with --workers {workers}), fewer --workers, or a "
+                 "coarser [numerics] cell_size_mm (one point needs " + point.describe() + ")")  # fmt: skip
 
 
 def point_hash(cfg: ProcessConfig, changes: dict[str, float], mode: str) -> str:
@@ -385,7 +432,10 @@ def run_sweep(
     t_start = time.perf_counter()
     out = check_output_folder(output)
     cfg = load(config, overrides)
-    plan = _Plan.build(cfg, choose_mode(cfg, mode), vary, samples, seed)
+    mode = choose_mode(cfg, mode)
+    specs = [v if isinstance(v, VarySpec) else parse_vary(v, samples) for v in vary]
+    check_sweep_budget(cfg, mode, specs, samples, 0 if scheduler is not None else (workers or os.cpu_count() or 1))
+    plan = _Plan.build(cfg, mode, specs, samples, seed)
     recorder = _Recorder(out, plan)
     payloads = recorder.pending()
     executor = _Executor.choose(workers, scheduler, len(payloads))

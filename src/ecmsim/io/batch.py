@@ -333,6 +333,7 @@ class BatchReader:
         self.path = path
         self.schema_version = check_header(f, path, BATCH_FILE)
         check_self_contained(f, path)
+        check_declared_sizes(f, path)
         # Everything is validated as on writing: a batch file is a record, and a
         # damaged or hand-edited one must be refused, never half-read.
         grp, _ = get_group(f, "batch", path)
@@ -416,7 +417,20 @@ class BatchReader:
 
         Values are checked: diameters and depths finite and > 0, position
         deviations finite (NaN: not measured), device indices valid, blocked 0/1.
+        Parts whose arrays exceed the memory budget are refused before reading
+        (:class:`~ecmsim.resources.ResourceError`).
         """
+        from ecmsim.resources import Estimate, check_budget
+
+        d = self.design
+        n = max(stop - start, 0)
+        size = sum(n * ds.dtype.itemsize * int(np.prod(ds.shape[1:])) for ds in self._m.values())
+        check_budget(
+            Estimate(float(size), 1.0, f"{self.path}: reading parts {start}..{stop - 1} "
+                     f"({n} parts x {d.n_holes} holes x {d.n_stations} stations)",
+                     (("measurement arrays", float(size)),)),
+            "check that the file is the batch you meant (its declared shapes are in /measurements)",
+        )  # fmt: skip
         out: dict[str, np.ndarray] = {}
         for k, ds in self._m.items():
             try:
@@ -427,7 +441,6 @@ class BatchReader:
                     f"({', '.join(self.serials[start : min(stop, start + 3)])}{', …' if stop - start > 3 else ''}): "
                     f"{exc}"
                 ) from None
-        d = self.design
 
         def where(idx: tuple[int, ...]) -> str:
             txt = f" of part {self.serials[start + idx[0]]}, hole {d.hole_id[idx[1]]}"
@@ -465,6 +478,47 @@ class BatchReader:
         for start in range(0, self.n_parts, n):
             stop = min(start + n, self.n_parts)
             yield start, stop, self.read_parts(start, stop)
+
+
+def check_declared_sizes(f: h5py.Group, path: Path) -> None:
+    """Refuse a batch whose datasets read whole (all but /measurements) exceed the memory budget.
+
+    Uses the shapes the file declares, before any value is read: a small file may
+    declare a billion serial numbers, or hold a compressed dataset (or unwritten
+    chunks) that expands to many GB.
+
+    Raises
+    ------
+    ResourceError
+        Naming the file, the largest dataset, its declared and stored sizes.
+    """
+    import h5py
+
+    from ecmsim.resources import TEXT_VALUE_BYTES, Estimate, check_budget, format_bytes
+
+    parts: list[tuple[str, float, int]] = []
+
+    def visit(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset) and not name.startswith("measurements/"):
+            n = int(np.prod(obj.shape)) if obj.shape else 1
+            text = obj.dtype.kind in "SOU"
+            parts.append((name, float(n * (obj.dtype.itemsize + (TEXT_VALUE_BYTES if text else 0))), n))
+
+    try:
+        f.visititems(visit)
+        if not parts:
+            return
+        name, size, n = max(parts, key=lambda p: p[1])
+        stored = f[name].id.get_storage_size()
+    except H5_ERRORS:
+        return  # the readers name the damage
+    total = sum(p[1] for p in parts)
+    check_budget(
+        Estimate(total, 1.0, f"{path}: reading the batch's design and parts",
+                 ((f"/{name} ({n} values, {format_bytes(stored)} stored in the file)", size),)),
+        "check that the file is the batch you meant: a batch from ecmsim qc import or qc synth "
+        "declares only the data it holds",
+    )  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -380,7 +380,21 @@ def batch_from_table(
         validate_serials(serials)
     except InputDataError as exc:
         raise InputDataError(f"{errors.path}: {exc}") from None
+    _check_batch_memory(errors.path, len(serials), design)
     return _assemble_batch(table, m, si, design, meta, sources)
+
+
+def _check_batch_memory(path: Path, n_parts: int, design: Design) -> None:
+    """Refuse a batch whose dense part x hole x station arrays exceed the memory budget."""
+    from ecmsim.resources import check_budget, estimate_import
+
+    n_h, n_s = design.n_holes, int(design.station_depth.size)
+    check_budget(
+        estimate_import(n_parts, n_h, n_s, f"{path}: the batch"),
+        f"every part holds a value for each of the {n_h} holes at each of the {n_s} different station depths "
+        f"that the design and the measurements list ({n_parts} serials); use fewer distinct stations_mm "
+        "(the same depths for every hole) or split the measurements into several batches",
+    )
 
 
 @dataclass

@@ -104,6 +104,7 @@ FILE_COMMANDS = [
     Command("plot field", "-o", ["plot", "field", "result.h5", "-o", "{OUT}"], ["result.h5"]),
     Command("plot history", "-o", ["plot", "history", "result.h5", "-o", "{OUT}"], ["result.h5"]),
     Command("plot window", "-o", ["plot", "window", "sweep.h5", "-o", "{OUT}"], ["sweep.h5"]),
+    Command("plot flow", "-o", ["plot", "flow", "result.h5", "-o", "{OUT}"], ["result.h5"]),
     Command("qc import", "-o", ["qc", "import", "measurements.csv", "--design", "design.csv", "--supersedes",
                                 "truth.json", "-o", "{OUT}", *META],
             ["measurements.csv", "design.csv", "truth.json"]),

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 
-def run_in(cwd: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+def run_in(cwd: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
     """Run ``ecmsim ARGV`` in this process from folder ``cwd``, through the real error boundary.
 
-    Returns the exit code and what the command wrote to stderr (output captured before
-    the call is discarded).
+    Returns the exit code and what the command wrote to stdout and to stderr (output
+    captured before the call is discarded).
     """
     from ecmsim.cli.main import main
 
@@ -24,4 +24,5 @@ def run_in(cwd: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> tu
             main(argv)
     finally:
         os.chdir(old)
-    return int(exc.value.code or 0), capsys.readouterr().err
+    captured = capsys.readouterr()
+    return int(exc.value.code or 0), captured.out, captured.err

@@ -107,9 +107,9 @@ def test_a_damaged_sweep_file_is_refused_by_plot_and_by_a_resumed_sweep(
 ) -> None:
     work = _damaged(made, tmp_path / "w", "sweep.h5", edit)
     before = sorted(p.name for p in work.iterdir())
-    code, err = run_in(work, ["plot", "window", "sweep.h5", "--x", "electrical.voltage_V", "-o", "w.svg"], capsys)
+    code, _, err = run_in(work, ["plot", "window", "sweep.h5", "--x", "electrical.voltage_V", "-o", "w.svg"], capsys)
     _assert_refused(code, err, "sweep.h5", needle)
-    code, err = run_in(work, SWEEP, capsys)
+    code, _, err = run_in(work, SWEEP, capsys)
     _assert_refused(code, err, "sweep.h5", needle)
     assert sorted(p.name for p in work.iterdir()) == before
 
@@ -120,7 +120,7 @@ def test_a_damaged_limits_file_is_refused(
 ) -> None:
     work = _damaged(made, tmp_path / "w", "limits.h5", edit)
     argv = ["qc", "spc", "batch.h5", "--spec", "spec.toml", "--limits", "limits.h5", "--json", "o.json"]
-    code, err = run_in(work, argv, capsys)
+    code, _, err = run_in(work, argv, capsys)
     _assert_refused(code, err, "limits.h5", needle)
     assert not (work / "o.json").exists()
 
@@ -138,7 +138,7 @@ def test_a_faulted_simulation_is_not_accepted_as_a_prediction(
 
     work = _damaged(made, tmp_path / "w", "result.h5", faulted)
     argv = ["qc", "check", "batch.h5", "--spec", "spec.toml", "--predictions", "result.h5", "--store", "st"]
-    code, err = run_in(work, argv, capsys)
+    code, _, err = run_in(work, argv, capsys)
     _assert_refused(code, err, "result.h5", f"status {status!r}", "not a prediction")
     assert not (work / "st").exists()
 
@@ -146,7 +146,7 @@ def test_a_faulted_simulation_is_not_accepted_as_a_prediction(
 def test_a_huge_echoed_value_is_cut_in_the_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = (DATA / "minimal.toml").read_text(encoding="utf-8")
     (tmp_path / "c.toml").write_text(text.replace('"Inconel 718"', '"' + "X" * 5_000_000 + '"'), encoding="utf-8")
-    code, err = run_in(tmp_path, ["config", "validate", "c.toml"], capsys)
+    code, _, err = run_in(tmp_path, ["config", "validate", "c.toml"], capsys)
     assert code == 2 and len(err) < 2500, len(err)
     assert "c.toml" in err and "[workpiece] alloy" in err and "characters left out" in err, err
 

@@ -167,7 +167,7 @@ def _target(root: Path, how: str, name: str) -> tuple[Path, str]:
 
 def assert_refused(root: Path, argv: list[str], needles: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     before = snapshot(root)
-    code, err = run_in(root, argv, capsys)
+    code, _, err = run_in(root, argv, capsys)
     assert code == 2, (code, err)
     assert err.startswith("error: ") and "Traceback" not in err, err
     for needle in needles:

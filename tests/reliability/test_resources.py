@@ -10,7 +10,6 @@ real runs, measured in a fresh process.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,8 +19,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from reliability_helpers import run_in
 
-from ecmsim.cli.main import main
 from ecmsim.config import load_config
 from ecmsim.process import resolve
 from ecmsim.resources import (
@@ -41,22 +40,10 @@ BASE = DATA / "bad" / "base"
 MINIMAL = DATA / "minimal.toml"
 
 
-def run(argv: list[str], cwd: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        with pytest.raises(SystemExit) as info:
-            main(argv)
-    finally:
-        os.chdir(old)
-    captured = capsys.readouterr()
-    return int(info.value.code or 0), captured.out, captured.err
-
-
 def refused(argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str], *fragments: str) -> str:
     """Run ``argv`` in ``tmp_path``; assert exit 2, one clean message with ``fragments``, no new file."""
     before = sorted(p.name for p in tmp_path.iterdir())
-    code, _out, err = run(argv, tmp_path, capsys)
+    code, _out, err = run_in(tmp_path, argv, capsys)
     assert code == 2, err
     assert err.startswith("error: ") and "Traceback" not in err and err.count("error:") == 1, err
     text = " ".join(err.split())
@@ -92,7 +79,7 @@ def test_tiny_cells_on_a_deep_hole_are_refused_naming_the_cell_size(
     fit = load_config(cfg, [f"numerics.cell_size_mm={suggested}", "motion.depth_mm=50"])
     assert estimate_simulation(resolve(fit)).memory_bytes <= budget_gb * GB
     # config validate accepts it (it is a valid config) and says simulate will refuse it
-    code, out, _ = run(["config", "validate", "cfg.toml", *sets], tmp_path, capsys)
+    code, out, _ = run_in(tmp_path, ["config", "validate", "cfg.toml", *sets], capsys)
     assert code == 0 and "valid" in out and "simulate will refuse it" in out
 
 
@@ -116,15 +103,15 @@ def test_equilibrium_and_grid_study_are_refused_before_the_first_run(
 
 
 def test_config_show_prints_the_estimate(tmp_path: Path, cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["config", "show", "cfg.toml", "--json"], tmp_path, capsys)
+    code, out, _ = run_in(tmp_path, ["config", "show", "cfg.toml", "--json"], capsys)
     assert code == 0
     derived = json.loads(out)["derived"]
     est = estimate_simulation(resolve(load_config(cfg)))
     assert derived["simulation_memory"]["value"] == pytest.approx(est.memory_bytes / GB)
     assert derived["simulation_time_order"]["unit"] == "s"
     # finer cells: four times the grid nodes, more memory
-    code, out, _ = run(["config", "show", "cfg.toml", "--json", "--set", "numerics.cell_size_mm=0.005"],
-                       tmp_path, capsys)  # fmt: skip
+    finer = ["config", "show", "cfg.toml", "--json", "--set", "numerics.cell_size_mm=0.005"]
+    code, out, _ = run_in(tmp_path, finer, capsys)
     assert json.loads(out)["derived"]["simulation_memory"]["value"] > 3 * est.memory_bytes / GB
 
 

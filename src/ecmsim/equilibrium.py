@@ -2,17 +2,29 @@
 
 Under constant parameters the hole, seen from the tool, stops changing: every
 point of the dissolving surface recedes at v_n = f n_z (the feed's component
-along the surface normal).  :func:`solve_equilibrium` finds that shape by a
-free-boundary iteration in pseudo-time: the same kernels as the transient
-run, on a window that follows the tool, started from an analytic shape
-(frontal gap h_e under the tool face, side gap sqrt(h_e² + 2 h_e y) beside
-the bare tip, verification.md cases 2 and 5) and stepped until the frontal
-and side gaps stop moving, and until the wall at the reference distance
-y_ref = bare tip + 3 h_e behind the tool face has been cut during the
-iteration.  On coarse grids the iteration settles on a limit cycle instead
-(the gaps oscillate by a few µm with a period of several h_e of travel); the
-mean over the last half of the travel is then reported, with its spread.
-The side gap is read at y_ref; the finished wall further up keeps
+along the surface normal).  :func:`solve_equilibrium` finds that shape in one
+of two ways:
+
+* ``direct`` (default): the steady condition η(j) ω d j_n = f n_z is solved on
+  the surface itself, on a window fixed to the tool
+  (:mod:`ecmsim.equilibrium_direct`): a Newton step of the local gap under the
+  tool, the wall integrated up from where the surface turns steeper than 45°,
+  started from the analytic shape and relaxed by Aitken's method; it stops when
+  the largest move of the surface in an update (the residual reported) is below
+  the tolerance.
+* ``march``: a free-boundary iteration in pseudo-time: the same kernels as the
+  transient run, on a window that follows the tool, started from the analytic
+  shape (frontal gap h_e under the tool face, side gap sqrt(h_e² + 2 h_e y)
+  beside the bare tip, verification.md cases 2 and 5) and stepped until the
+  frontal and side gaps stop moving, and until the wall at the reference
+  distance y_ref = bare tip + 3 h_e behind the tool face has been cut during
+  the iteration.  On coarse grids the iteration settles on a limit cycle
+  instead (the gaps oscillate by a few µm with a period of several h_e of
+  travel); the mean over the last half of the travel is then reported, with its
+  spread.  Its cost grows with the gap (the travel needed is the bare tip plus
+  a few h_e).
+
+Both read the side gap at y_ref; the finished wall further up keeps
 growing slowly from the stray current through the coating gap (about 2 µm,
 0.5 %, for the STEM example), which a transient run shows.
 
@@ -23,8 +35,9 @@ message.
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -32,7 +45,7 @@ import numpy as np
 from ecmsim.config import ProcessConfig
 from ecmsim.domain import Domain
 from ecmsim.errors import ConfigError, SolverError
-from ecmsim.geometry import FloatArray, bottom_depth
+from ecmsim.geometry import FloatArray
 from ecmsim.history import History
 from ecmsim.process import Process, resolve
 from ecmsim.simulation import SimulationResult
@@ -65,9 +78,17 @@ class EquilibriumResult:
     current : float
         Cell current at the last step of the fine pass, A.
     steps : int
-        Pseudo-time steps of both passes.
+        Pseudo-time steps of both passes (``march``), potential solves (``direct``).
     travel : float
-        Pseudo-travel of the tool in the fine pass, m.
+        Pseudo-travel of the tool in the fine pass, m (0 for ``direct``).
+    method : str
+        ``direct`` (the shape iteration) or ``march`` (pseudo-time).
+    iterations : int
+        Shape updates of the direct solve (0 for ``march``).
+    residual : float
+        Largest move of the surface in the last shape update, m (NaN for ``march``).
+    flux_residual : float
+        Largest |η ω d j_n − f n_z| / f under the tool in the last solve (NaN for ``march``).
     wall_clock_s : float
         Time the solve took, s.
     process : Process
@@ -89,6 +110,10 @@ class EquilibriumResult:
     history: History = field(default_factory=lambda: History({}))
     frontal_gap_spread: float = 0.0
     side_gap_spread: float = 0.0
+    method: str = "march"
+    iterations: int = 0
+    residual: float = math.nan
+    flux_residual: float = math.nan
 
     def summary(self) -> dict[str, Any]:
         """Key results in engineering units, JSON-ready."""
@@ -103,6 +128,10 @@ class EquilibriumResult:
             "equilibrium_frontal_gap_1d_mm": self.process.equilibrium_gap / MM,
             "steps": self.steps,
             "pseudo_travel_mm": self.travel / MM,
+            "method": self.method,
+            "iterations": self.iterations,
+            "residual_mm": self.residual / MM if math.isfinite(self.residual) else None,
+            "flux_residual": self.flux_residual if math.isfinite(self.flux_residual) else None,
             "wall_clock_s": self.wall_clock_s,
         }
 
@@ -114,10 +143,9 @@ def _reference_depth(domain: Domain) -> float:
 
 def _gaps(domain: Domain, state: DrillingState) -> tuple[float, float]:
     """(frontal gap, side gap) of the current state, m."""
-    bottom = bottom_depth(domain.grid, state.psi_w, domain.i_mid, state.z_tip)
-    z_ref = state.z_tip - _reference_depth(domain)
-    side = float(np.interp(z_ref, domain.grid.z, state.wall)) - domain.tool.r_outer
-    return bottom - state.z_tip, side
+    from ecmsim.equilibrium_direct import equilibrium_gaps
+
+    return equilibrium_gaps(domain, state)
 
 
 def _initial_shape(domain: Domain, z_tip: float) -> FloatArray:
@@ -233,9 +261,15 @@ def _resample(src: _Pass, dst: Domain, z_tip: float) -> FloatArray:
     return np.ascontiguousarray(interp(pts).reshape(dst.rr.shape))
 
 
+#: Ways to find the equilibrium: the shape iteration, or pseudo-time marching.
+METHODS = ("direct", "march")
+
+
 def solve_equilibrium(
     config: ProcessConfig,
+    voltage: float | None = None,
     tolerance_mm: float = 2e-4,
+    method: str = "direct",
     coarse: bool = True,
 ) -> EquilibriumResult:
     """Find the equilibrium hole shape for ``config`` (constant voltage and feed).
@@ -244,25 +278,41 @@ def solve_equilibrium(
     ----------
     config
         A validated process config with a coated tool and a feed > 0.
+    voltage
+        Supply voltage, V (default: the config's ``[electrical] voltage_V``).
     tolerance_mm
-        Convergence: both gaps stay within this band over two relaxation
-        lengths (h_e, at least 10 cells) of pseudo-travel.  A pass that reaches its
-        travel limit first (coarse grids settle on a limit cycle of a few µm)
-        reports the mean gaps over the last half of its travel, with their spread,
-        and counts as converged if that spread is below a quarter of a cell.
+        ``direct``: the iteration stops when the largest move of the surface in
+        one update is below this, mm (the residual reported).  ``march``: both gaps
+        stay within this band over two relaxation lengths (h_e, at least 10 cells)
+        of pseudo-travel; a pass that reaches its travel limit first (coarse grids
+        settle on a limit cycle of a few µm) reports the mean gaps over the last
+        half of its travel, with their spread, and counts as converged if that
+        spread is below a quarter of a cell.
+    method
+        ``direct`` (default): the shape iteration on a window fixed to the tool
+        (:mod:`ecmsim.equilibrium_direct`).  ``march``: pseudo-time marching of a
+        transient run in the frame of the tool (slower; the travel grows with the gap).
     coarse
-        Start with a pass on a grid twice as coarse: the far wall then starts
-        close to its equilibrium, so the fine pass converges as soon as it has
-        regenerated the wall up to the reference distance.
+        ``march`` only: start with a pass on a grid twice as coarse, so the fine
+        pass converges as soon as it has regenerated the wall up to the reference
+        distance.
 
     Raises
     ------
     ConfigError
-        For a bare tool or zero feed (no equilibrium shape exists).
+        For a bare tool or zero feed (no equilibrium shape exists), or an unknown method.
+    SolverError
+        When the iteration stops at a fault or does not converge.
     """
     start_clock = time.perf_counter()
+    if voltage is not None:
+        config = config.replace({"electrical.voltage_V": float(voltage)})
     _check_config(config)
     _check_memory(config)
+    if method not in METHODS:
+        raise ConfigError(f"equilibrium method {method!r}: use one of {', '.join(METHODS)}", config.source)
+    if method == "direct":
+        return _solve_direct(config, tolerance_mm, start_clock)
     plan = _plan(config, tolerance_mm)
     h = config.numerics.cell_size_mm
     start = None
@@ -285,6 +335,54 @@ def _check_memory(config: ProcessConfig) -> None:
 
     proc = resolve(config)
     check_budget(estimate_grid(proc, "the equilibrium solve"), simulation_hint(proc))
+
+
+def _solve_direct(config: ProcessConfig, tolerance_mm: float, start_clock: float) -> EquilibriumResult:
+    """The shape iteration (:func:`ecmsim.equilibrium_direct.solve_shape`) on a window fixed to the tool.
+
+    The window reaches the domain margin above the reference distance y_ref = bare
+    tip + 3 h_e at which the side gap is read (the wall further up does not act on
+    the gaps) and 4 h_e below the tool face.
+    """
+    from ecmsim.equilibrium_direct import initial_curve, solve_shape
+
+    h_e = resolve(config).equilibrium_gap
+    behind_mm = config.tool.bare_tip_length_mm + 4 * h_e / MM + config.numerics.domain_margin_mm
+    plan = replace(_plan(config, tolerance_mm), behind_mm=behind_mm)
+    ahead_mm = 4 * h_e / MM + max(4 * config.numerics.cell_size_mm, config.motion.initial_gap_mm) + 0.05
+    domain = plan.domain(config.numerics.cell_size_mm, depth_mm=behind_mm + ahead_mm)
+    z_tip = domain.window_behind + 4 * domain.gap_scale
+    j0, _ = domain.window_rows(z_tip)
+    z_top = float(domain.grid.z[j0])
+    state = DrillingState.start(domain, psi_w=np.zeros_like(domain.rr), z_tip=z_tip)
+    report, _ = solve_shape(domain, state, initial_curve(domain, z_tip, z_top), z_top, plan.tol)
+    iterations = report.iterations
+    if not report.converged:
+        raise SolverError(
+            f"the equilibrium shape iteration did not converge in {report.iterations} iterations: the surface "
+            f"still moved {report.residual / MM * 1e3:.2f} µm in the last one (tolerance {tolerance_mm * 1e3:g} µm); "
+            "try a finer [numerics] cell_size_mm or --equilibrium-method march"
+        )
+    fg, sg = _gaps(domain, state)
+    z = domain.grid.z
+    rows = (z >= state.z_tip - domain.window_behind) & (z <= state.z_tip + 2 * h_e)
+    return EquilibriumResult(
+        converged=True,
+        frontal_gap=fg,
+        side_gap=sg,
+        current=report.current,
+        y=state.z_tip - z[rows],
+        radius=state.wall[rows].copy(),
+        steps=iterations,
+        travel=0.0,
+        wall_clock_s=time.perf_counter() - start_clock,
+        process=domain.process,
+        history=state.history.history(),
+        method="direct",
+        iterations=report.iterations,
+        residual=report.residual,
+        flux_residual=report.flux_residual,
+    )
 
 
 def _check_config(config: ProcessConfig) -> None:
@@ -322,15 +420,15 @@ class _Plan:
     max_travel: float  # m
     tol: float  # m
 
-    def domain(self, cell_mm: float) -> Domain:
-        """The flooded domain of a pass on a grid of ``cell_mm`` cells.
+    def domain(self, cell_mm: float, depth_mm: float | None = None) -> Domain:
+        """The flooded domain of a pass on a grid of ``cell_mm`` cells (``depth_mm``: tool travel, default the plan's).
 
         Flooded: seen from the tool there is no plate surface above the
         window, so no node is outside the electrolyte.
         """
         cfg = self.config.replace(
             {
-                "motion.depth_mm": self.depth_mm,
+                "motion.depth_mm": self.depth_mm if depth_mm is None else depth_mm,
                 "motion.initial_gap_mm": max(2 * cell_mm, self.config.motion.initial_gap_mm),
                 "numerics.cell_size_mm": cell_mm,
                 "numerics.window": "on",

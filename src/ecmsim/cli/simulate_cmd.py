@@ -28,6 +28,14 @@ if TYPE_CHECKING:
     "drilling in time; much faster, for sweeps and parameter searches.",
 )
 @click.option(
+    "--equilibrium-method",
+    type=click.Choice(["direct", "march"]),
+    default="direct",
+    show_default=True,
+    help="--equilibrium: direct solves the steady shape by a shape iteration on the surface; march steps "
+    "pseudo-time until the shape stops changing (slower, the travel grows with the gap).",
+)
+@click.option(
     "--grid-study",
     is_flag=True,
     help="Run the config at several cell sizes (default: its own, 2x and 4x coarser) and print each summary "
@@ -64,6 +72,7 @@ def simulate_command(
     as_json: bool,
     no_progress: bool,
     equilibrium: bool,
+    equilibrium_method: str,
     grid_study: bool,
     **study: Any,
 ) -> None:
@@ -81,6 +90,8 @@ def simulate_command(
         run_grid_study(config, overrides, output, as_json, not no_progress, {**study, "equilibrium": equilibrium})
         return
     _refuse_study_options(study)
+    if equilibrium_method != "direct" and not equilibrium:
+        raise click.UsageError("--equilibrium-method is an option of --equilibrium: add --equilibrium or leave it out")
     suffix = "-equilibrium.h5" if equilibrium else ".h5"
     out = Path(output) if output else Path(Path(config.split(":")[-1]).stem + suffix)
     refuse_unsafe_outputs([("-o", out)], config_inputs("CONFIG", config))
@@ -89,7 +100,7 @@ def simulate_command(
         from ecmsim.equilibrium import solve_equilibrium
         from ecmsim.io import write_equilibrium
 
-        eq = solve_equilibrium(cfg)
+        eq = solve_equilibrium(cfg, method=equilibrium_method)
         write_equilibrium(out, eq)
         if as_json:
             echo_json({**eq.summary(), "output": str(out)})

@@ -23,8 +23,20 @@ from ecmsim.equilibrium import solve_equilibrium
 FULL = os.environ.get("ECMSIM_BENCH_FULL") == "1"
 CELL = 0.01 if FULL else 0.02
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-#: The bundled examples with a coated tool (a bare tool has no equilibrium shape).
-EXAMPLES = sorted(p.stem for p in CONFIGS.glob("*.toml") if "bare" not in p.stem)
+
+
+def _has_equilibrium(name: str) -> bool:
+    """A coated tool at constant voltage and feed (the others have no equilibrium shape)."""
+    cfg = load_config(f"example:{name}")
+    return (
+        cfg.tool.coating_thickness_mm > 0
+        and cfg.electrical.control == "voltage"
+        and cfg.motion.feed_control == "constant"
+    )
+
+
+#: The bundled examples that have an equilibrium shape.
+EXAMPLES = sorted(p.stem for p in CONFIGS.glob("*.toml") if _has_equilibrium(p.stem))
 #: The STEM example with a frontal gap of 0.05 mm (fast feed) and 0.6 mm (high voltage).
 GAP_CASES = {
     "gap-0.05mm": ("stem-in718", ["motion.feed_rate_mm_per_min=9.0"]),

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from ecmsim.io import open_batch
 from ecmsim.testing.inspection_csv import ROWS_PER_PART, write_inspection_csv
 
 FULL = os.environ.get("ECMSIM_BENCH_FULL") == "1"
@@ -77,7 +78,8 @@ def test_qc_import_rows(benchmark, big_csv: tuple[Path, Path]) -> None:
     benchmark.extra_info.update(rows=N_ROWS, csv_mb=mb, **r)
     print(f"\nqc import of {N_ROWS / 1e6:g} M rows ({mb:.0f} MB): {r['wall_s']:.1f} s, "
           f"peak RSS {r['peak_rss_mb']:.0f} MB")  # fmt: skip
-    assert out.stat().st_size > 0 and N_ROWS % ROWS_PER_PART == 0
+    with open_batch(out) as batch:
+        assert batch.n_parts == N_ROWS // ROWS_PER_PART
     assert r["peak_rss_mb"] <= MAX_PEAK_MB
 
 

@@ -34,26 +34,32 @@ def test_equilibrium_agrees_with_end_of_long_transient() -> None:
 
 # Two processes unlike each other: an acid STEM tube with polarity reversals (1.0 mm tube, 20 µm cells),
 # and a pulsed NaNO3 ECD tool of 1.5 mm with a thicker coating (20 µm cells).
+# The third couples the secondary physics (flow, heat, gas) into the iteration.
 DIRECT_CASES = [
     ("stem-in718", OVERRIDES, 6.0),
     ("ecd-in625-nano3", ["numerics.cell_size_mm=0.02"], 4.0),
-]
+    ("stem-in718", ["numerics.cell_size_mm=0.02", "flow.inlet_pressure_MPa=0.5", "flow.tube_length_mm=50",
+                    "physics.secondary=true"], 4.0),
+]  # fmt: skip
 
 
-@pytest.mark.parametrize(("name", "overrides", "depth_mm"), DIRECT_CASES, ids=[c[0] for c in DIRECT_CASES])
+@pytest.mark.parametrize(
+    ("name", "overrides", "depth_mm"), DIRECT_CASES, ids=["stem-tube", "ecd-in625", "stem-secondary"]
+)
 def test_direct_equilibrium_within_a_micron_of_a_long_transient(name, overrides, depth_mm) -> None:
-    eq = solve_equilibrium(load_config(f"example:{name}", overrides))
+    eq = solve_equilibrium(load_config(f"example:{name}", overrides), method="direct")
     assert eq.method == "direct" and eq.converged
     long_run = simulate(f"example:{name}", overrides=[*overrides, f"motion.depth_mm={depth_mm}"])
     frontal, side = transient_gaps(long_run)
-    # Measured at 20 µm cells: -0.12 µm (frontal) and -0.43 µm (side) for the ECD case.
+    # Measured at 20 µm cells: -0.12 µm (frontal) and -0.43 µm (side) for the ECD case, +0.18 µm and
+    # -0.48 µm with the secondary physics.
     assert abs(eq.frontal_gap - frontal) < 1e-6
     assert abs(eq.side_gap - side) < 1e-6
 
 
 def test_direct_equilibrium_reports_its_convergence() -> None:
     cfg = load_config("example:stem-in718", OVERRIDES)
-    eq = solve_equilibrium(cfg, tolerance_mm=2e-4)
+    eq = solve_equilibrium(cfg, tolerance_mm=2e-4, method="direct")
     s = eq.summary()
     h = 20e-6
     # the last update moved the surface by less than the tolerance (0.1 cell on this grid)
@@ -67,14 +73,21 @@ def test_direct_equilibrium_reports_its_convergence() -> None:
     assert fg.size == eq.iterations
     assert abs(fg[-1] - fg[-2]) < 2e-7 and abs(fg[-1] - eq.frontal_gap) < 1e-9
     # a supply voltage given to the solver is the config's voltage_V
-    hot = solve_equilibrium(cfg, voltage=8.0)
-    ref = solve_equilibrium(cfg.replace({"electrical.voltage_V": 8.0}))
+    hot = solve_equilibrium(cfg, voltage=8.0, method="direct")
+    ref = solve_equilibrium(cfg.replace({"electrical.voltage_V": 8.0}), method="direct")
     assert hot.frontal_gap == ref.frontal_gap and hot.frontal_gap > eq.frontal_gap
 
 
 def test_equilibrium_method_is_checked() -> None:
     with pytest.raises(ConfigError, match="equilibrium method 'newton'"):
         solve_equilibrium(load_config("example:stem-in718", OVERRIDES), method="newton")
+
+
+def test_auto_method_follows_the_cells_per_gap() -> None:
+    # planar h_e 0.226 mm: 11 cells at 20 µm (direct), 5.6 at 40 µm (march: smooth in the parameters)
+    assert solve_equilibrium(load_config("example:stem-in718", OVERRIDES)).method == "direct"
+    coarse = solve_equilibrium(load_config("example:stem-in718", ["numerics.cell_size_mm=0.04"]))
+    assert coarse.method == "march" and coarse.steps > coarse.iterations == 0
 
 
 def test_equilibrium_refuses_a_bare_tool() -> None:
@@ -142,7 +155,9 @@ def test_direct_equilibrium_does_not_jump_with_round_off() -> None:
             "electrolyte.conductivity_factor=1.2"]  # fmt: skip
     d = []
     for volts in (9.0, 9.0 + 1e-6, 9.0 - 1e-6):
-        eq = solve_equilibrium(load_config("example:stem-in718", [*base, f"electrical.voltage_V={volts}"]))
+        eq = solve_equilibrium(
+            load_config("example:stem-in718", [*base, f"electrical.voltage_V={volts}"]), method="direct"
+        )
         assert eq.converged and eq.method == "direct"
         d.append(eq.summary()["diameter_mm"])
     assert max(d) - min(d) < 4e-3

@@ -29,11 +29,12 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--equilibrium-method",
-    type=click.Choice(["direct", "march"]),
-    default="direct",
+    type=click.Choice(["auto", "direct", "march"]),
+    default="auto",
     show_default=True,
     help="--equilibrium: direct solves the steady shape by a shape iteration on the surface; march steps "
-    "pseudo-time until the shape stops changing (slower, the travel grows with the gap).",
+    "pseudo-time until the shape stops changing (slower on fine grids, the travel grows with the gap, but "
+    "smoother on coarse ones); auto takes direct from 8 cells per planar gap h_e.",
 )
 @click.option(
     "--grid-study",
@@ -90,7 +91,7 @@ def simulate_command(
         run_grid_study(config, overrides, output, as_json, not no_progress, {**study, "equilibrium": equilibrium})
         return
     _refuse_study_options(study)
-    if equilibrium_method != "direct" and not equilibrium:
+    if equilibrium_method != "auto" and not equilibrium:
         raise click.UsageError("--equilibrium-method is an option of --equilibrium: add --equilibrium or leave it out")
     suffix = "-equilibrium.h5" if equilibrium else ".h5"
     out = Path(output) if output else Path(Path(config.split(":")[-1]).stem + suffix)

@@ -54,7 +54,9 @@ def warm_jit() -> None:
 def test_direct_equilibrium(benchmark, case: str) -> None:
     name, overrides = CASES[case]
     cfg = load_config(f"example:{name}", [*overrides, f"numerics.cell_size_mm={CELL}"])
-    direct = benchmark.pedantic(solve_equilibrium, args=(cfg,), rounds=3 if FULL else 1, iterations=1)
+    direct = benchmark.pedantic(
+        solve_equilibrium, args=(cfg,), kwargs={"method": "direct"}, rounds=3 if FULL else 1, iterations=1
+    )
     start = time.perf_counter()
     march = solve_equilibrium(cfg, method="march")
     march_s = time.perf_counter() - start

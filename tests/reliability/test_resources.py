@@ -272,3 +272,22 @@ def test_bad_budget_variable_is_refused(
     monkeypatch.setenv(BUDGET_ENV, "8GB")
     refused(["simulate", "cfg.toml", "-o", "r.h5", "--no-progress"], tmp_path, capsys,
             f"environment variable {BUDGET_ENV} = '8GB'", "positive number of GB")  # fmt: skip
+
+
+def test_a_long_simulation_is_announced_before_it_starts(
+    tmp_path: Path, cfg: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ecmsim.cli.simulate_cmd as simulate_cmd
+
+    est = estimate_simulation(resolve(load_config(cfg)))
+    assert est.seconds_order < simulate_cmd.LONG_RUN_S  # the small config runs without the line
+    code, out, err = run_in(tmp_path, ["simulate", "cfg.toml", "-o", "a.h5", "--json", "--no-progress"], capsys)
+    assert code == 0 and "estimate:" not in err, err
+    # a run at least as long as the threshold: one line on stderr first, stdout still pure JSON
+    monkeypatch.setattr(simulate_cmd, "LONG_RUN_S", est.seconds_order)
+    code, out, err = run_in(tmp_path, ["simulate", "cfg.toml", "-o", "b.h5", "--json", "--no-progress"], capsys)
+    assert code == 0, err
+    assert err.startswith("estimate: the simulation (") and est.describe() in err and "Ctrl-C" in err, err
+    assert json.loads(out)["status"] == "completed"
+    code, out, err = run_in(tmp_path, ["-q", "simulate", "cfg.toml", "-o", "c.h5", "--json"], capsys)
+    assert code == 0 and "estimate:" not in err, err

@@ -115,6 +115,7 @@ def simulate_command(
     from ecmsim.io import write_result
     from ecmsim.simulation import simulate
 
+    _announce_long_run(cfg)
     bar, report = _simulation_bar(no_progress)
     with bar:
         result = simulate(cfg, progress=report if bar.active else None)
@@ -124,6 +125,25 @@ def simulate_command(
         echo_json({**summary, "output": str(out)})
     else:
         _print_summary(summary, out)
+
+
+#: A transient run estimated to take longer than this (s) is announced before it starts.
+LONG_RUN_S = 60.0
+
+
+def _announce_long_run(cfg: Any) -> None:
+    """Say on stderr, before any work, what a long run will need (memory, time order), unless ``-q``.
+
+    A run over the memory budget is refused here (exit 2).  The line lets an engineer stop a
+    run of days at once instead of finding out from the progress bar.
+    """
+    from ecmsim.cli.progress import is_quiet
+    from ecmsim.process import resolve
+    from ecmsim.resources import check_simulation
+
+    est = check_simulation(resolve(cfg))  # over the budget: refused here, with the value to change
+    if est.seconds_order >= LONG_RUN_S and not is_quiet():
+        click.echo(f"estimate: {est.what} needs {est.describe()}; Ctrl-C stops it", err=True)
 
 
 def _refuse_study_options(study: dict[str, Any]) -> None:

@@ -95,6 +95,35 @@ def test_field_plot(result_file: Path, tmp_path: Path) -> None:
         assert label in text
 
 
+def test_field_plot_current_lines_follow_the_current(result_file: Path) -> None:
+    """Current lines lie in the electrolyte and run along −∇φ (normal to the equipotentials), tool to workpiece."""
+    from matplotlib.collections import LineCollection
+    from scipy.interpolate import RegularGridInterpolator
+
+    from ecmsim.engineering.plots import _potential_gradient, _read_field, field_figure
+
+    fig = field_figure(result_file)
+    ax = next(a for a in fig.axes if a.get_title().startswith("current density"))
+    lines = [c for c in ax.collections if isinstance(c, LineCollection) and c.get_linewidth()[0] == 0.5]
+    polylines = [np.asarray(s) for c in lines for s in c.get_segments()]
+    assert len(polylines) >= 10
+    segments = np.concatenate([np.stack([p[:-1], p[1:]], axis=1) for p in polylines])  # (n, 2 ends, r|z)
+    assert len(segments) > 200
+    field = _read_field(result_file)
+    g_r, g_z = _potential_gradient(field)
+    r, z = field["r"], field["z"]
+    mid = segments.mean(axis=1)
+    step = segments[:, 1] - segments[:, 0]
+    keep = np.hypot(*step.T) > 1e-9
+    mid, step = mid[keep], step[keep]
+    interp = [RegularGridInterpolator((r, z), g, bounds_error=False) for g in (g_r, g_z)]
+    grad = np.stack([f(mid) for f in interp], axis=1)
+    ok = np.isfinite(grad).all(axis=1)
+    assert ok.mean() > 0.9  # midpoints lie in the electrolyte (NaN gradient off it)
+    cosine = -(step[ok] * grad[ok]).sum(axis=1) / (np.hypot(*step[ok].T) * np.hypot(*grad[ok].T))
+    assert np.median(cosine) > 0.99 and (cosine > 0.9).mean() > 0.9
+
+
 def test_window_map_and_cli(sweep_file: Path, tmp_path: Path, run_main) -> None:
     svg = tmp_path / "w.svg"
     plot_window(sweep_file, svg, metric="diameter_mm", target=(1.2, 0.05))

@@ -38,7 +38,8 @@ def profile_command(result: str, measurements: str | None, target: str | None, o
 def field_command(result: str, log: bool, output: str) -> None:
     """Potential and current density at the end of the run in RESULT, with the tool and workpiece outlines.
 
-    Colour scales are clipped to the 1st-99th percentiles of the values.
+    Colour scales are clipped to the 1st-99th percentiles of the values; the
+    current-density panel carries current lines.
     """
     from ecmsim.engineering.plots import plot_field
     from ecmsim.io.guard import refuse_unsafe_outputs

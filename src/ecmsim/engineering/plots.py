@@ -5,7 +5,8 @@
   ± one standard deviation per station);
 * :func:`plot_field`: potential and current-density magnitude |j| = κ |∇φ|
   in the electrolyte at the end of a run, percentile-clipped (or logarithmic)
-  colour scales, the hole wall and the tool outlined, fields rasterised in SVG/PDF;
+  colour scales, the hole wall and the tool outlined, current lines on the |j|
+  panel, fields rasterised in SVG/PDF;
 * :func:`plot_history`: current, voltage, gaps and feed against time and depth;
 * :func:`plot_flow_path`: pressure, temperature, void fraction and conductivity along
   the electrolyte path at the end of a run with the secondary physics (the bore on the
@@ -148,48 +149,114 @@ def plot_field(result: str | Path, output: str | Path, log: bool = False) -> Non
 
     Colour scales are clipped to the 1st and 99th percentiles of the electrolyte's
     values (``log``: a logarithmic scale for |j|); the fields are rasterised
-    inside SVG and PDF files, so those stay small.
+    inside SVG and PDF files, so those stay small. The current-density panel
+    carries current lines (tangent to j = −κ∇φ, so normal to the equipotentials).
     """
+    _save(field_figure(result, log), output)
+
+
+def field_figure(result: str | Path, log: bool = False) -> Figure:
+    """The figure :func:`plot_field` saves: two panels, potential and |j|, the second with current lines."""
+    field = _read_field(Path(result))
+    g_r, g_z = _potential_gradient(field)
+    j = field["conductivity"] * np.hypot(g_r, g_z) * 1e-4  # A/m² → A/cm²
+    fig = _figure((9.0, 4.8))
+    panels = ((field["potential"], "potential φ (V)", "viridis", False),
+              (j, "current density |j| (A/cm²)", "inferno", log))  # fmt: skip
+    for i, (data, label, cmap, use_log) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, i + 1)
+        _field_panel(fig, ax, field, data, label, cmap, use_log)
+        if i == 1:
+            _current_lines(ax, field, g_r, g_z)
+        ax.set_title(label.split(" (")[0] + ("" if i == 0 else " (wall white, tool cyan)"), fontsize="medium")
+    return fig
+
+
+def _read_field(res_path: Path) -> dict[str, np.ndarray | float]:
+    """Grid (mm), potential (V), node kinds, workpiece level set and κ (S/m) of a result file's ``field`` group."""
+    import json
+
     from ecmsim.io.common import open_h5
 
-    res_path = Path(result)
     with open_h5(res_path, "result file") as f:
         if "field" not in f:
             raise InputDataError(
                 f"{res_path}: no fields in this file (an equilibrium result holds only its wall: draw it with "
                 "ecmsim plot profile); plot a simulation result"
             )
-        r = f["field/r"][()] * 1e3
-        z = f["field/z"][()] * 1e3
-        phi = f["field/potential"][()]
-        kind = f["field/node_kind"][()]
-        psi = f["field/workpiece_level_set"][()]
+        field: dict[str, np.ndarray | float] = {
+            "r": f["field/r"][()] * 1e3,
+            "z": f["field/z"][()] * 1e3,
+            "potential": f["field/potential"][()],
+            "kind": f["field/node_kind"][()],
+            "psi": f["field/workpiece_level_set"][()],
+        }
         derived = f["derived_json"][()] if "derived_json" in f else None
-    import json
+    field["conductivity"] = float(json.loads(derived)["conductivity"]["value"]) if derived is not None else 1.0
+    return field
 
-    kappa = float(json.loads(derived)["conductivity"]["value"]) if derived is not None else 1.0
-    elec = kind == 0
+
+def _potential_gradient(field: dict) -> tuple[np.ndarray, np.ndarray]:
+    """∂φ/∂r and ∂φ/∂z (V/m) at the electrolyte nodes, shape (nr, nz); NaN off the electrolyte.
+
+    Differences use only electrolyte nodes (the file holds no physical potential
+    inside the electrodes or the coating): central where both neighbours are
+    electrolyte, one-sided where one is, zero where neither is, so values inside
+    the metal or the coating never reach the plot.
+    """
+    r, kind, phi = field["r"], field["kind"], field["potential"]
     h = (r[1] - r[0]) * 1e-3 if r.size > 1 else 1.0
-    g_r, g_z = np.gradient(phi, h, h)
-    j = kappa * np.hypot(g_r, g_z) * 1e-4  # A/cm²
-    tool = ((kind == 2) | (kind == 3)).astype(float)
-    fig = _figure((9.0, 4.8))
-    panels = ((phi, "potential φ (V)", "viridis", False), (j, "current density |j| (A/cm²)", "inferno", log))
-    for i, (data, label, cmap, use_log) in enumerate(panels):
-        ax = fig.add_subplot(1, 2, i + 1)
-        norm = clipped_norm(data[elec & np.isfinite(data)], use_log)
-        masked = np.ma.masked_where(~elec | ~np.isfinite(data) | ((data <= 0) if use_log else False), data)
-        mesh = ax.pcolormesh(r, z, masked.T, shading="auto", cmap=cmap, norm=norm, rasterized=True)
-        ax.contour(r, z, psi.T, levels=[0.0], colors="w", linewidths=1)
-        if tool.any():
-            ax.contour(r, z, tool.T, levels=[0.5], colors="c", linewidths=1)
-        fig.colorbar(mesh, ax=ax, label=label, extend="both")
-        ax.set_xlabel("radius r (mm)")
-        ax.set_ylabel("depth z (mm)")
-        ax.invert_yaxis()
-        ax.set_aspect("equal", adjustable="box")
-        ax.set_title(label.split(" (")[0] + ("" if i == 0 else " (workpiece white, tool cyan)"), fontsize="medium")
-    _save(fig, output)
+    valid = kind == 0
+    grads = []
+    for axis in (0, 1):
+        lo_ok = np.zeros_like(valid)
+        hi_ok = np.zeros_like(valid)
+        lo_phi = np.zeros_like(phi)
+        hi_phi = np.zeros_like(phi)
+        inner = [slice(None)] * 2
+        lower = [slice(None)] * 2
+        inner[axis], lower[axis] = slice(1, None), slice(None, -1)
+        lo_ok[tuple(inner)], lo_phi[tuple(inner)] = valid[tuple(lower)], phi[tuple(lower)]
+        hi_ok[tuple(lower)], hi_phi[tuple(lower)] = valid[tuple(inner)], phi[tuple(inner)]
+        both = lo_ok & hi_ok
+        g = np.where(both, (hi_phi - lo_phi) / (2 * h), 0.0)
+        g = np.where(hi_ok & ~lo_ok, (hi_phi - phi) / h, g)
+        g = np.where(lo_ok & ~hi_ok, (phi - lo_phi) / h, g)
+        grads.append(np.where(kind == 0, g, np.nan))
+    return grads[0], grads[1]
+
+
+def _field_panel(fig: Figure, ax: Axes, field: dict, data: np.ndarray, label: str, cmap: str, use_log: bool) -> None:
+    """One field over the electrolyte with its clipped colour scale, the wall (white) and the tool (cyan)."""
+    r, z, elec = field["r"], field["z"], field["kind"] == 0
+    norm = clipped_norm(data[elec & np.isfinite(data)], use_log)
+    masked = np.ma.masked_where(~elec | ~np.isfinite(data) | ((data <= 0) if use_log else False), data)
+    mesh = ax.pcolormesh(r, z, masked.T, shading="auto", cmap=cmap, norm=norm, rasterized=True)
+    ax.contour(r, z, field["psi"].T, levels=[0.0], colors="w", linewidths=1)
+    tool = ((field["kind"] == 2) | (field["kind"] == 3)).astype(float)
+    if tool.any():
+        ax.contour(r, z, tool.T, levels=[0.5], colors="c", linewidths=1)
+    fig.colorbar(mesh, ax=ax, label=label, extend="both")
+    ax.set_xlabel("radius r (mm)")
+    ax.set_ylabel("depth z (mm)")
+    ax.invert_yaxis()
+    ax.set_aspect("equal", adjustable="box")
+
+
+def _current_lines(ax: Axes, field: dict, g_r: np.ndarray, g_z: np.ndarray) -> None:
+    """Current lines in the electrolyte, from the workpiece to the tool (direction of j = −κ∇φ).
+
+    The direction field is normalised so that lines are drawn as densely in the
+    weak side gap as beside the tip; they stop where the electrolyte ends.
+    """
+    mag = np.hypot(g_r, g_z)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u, v = -g_r / mag, -g_z / mag
+    u, v = np.ma.masked_invalid(u.T), np.ma.masked_invalid(v.T)
+    if u.count() < 4:
+        return
+    ax.streamplot(field["r"], field["z"], u, v, density=2.0, color="0.85", linewidth=0.5, arrowsize=0.6,
+                  broken_streamlines=True, zorder=3)  # fmt: skip
 
 
 def clipped_norm(values: np.ndarray, log: bool = False) -> Normalize:

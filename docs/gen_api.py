@@ -32,6 +32,7 @@ MODULES = (
     "ecmsim.config",
     "ecmsim.process",
     "ecmsim.simulation",
+    "ecmsim.steady",
     "ecmsim.domain",
     "ecmsim.state",
     "ecmsim.stepper",

@@ -261,6 +261,16 @@ class NumericsConfig:
         unit="mm", min=0.0, min_exclusive=True,
         help="window length above the tool face; default: bare tip + 8 equilibrium gaps + domain_margin_mm",
     )  # fmt: skip
+    steady_jump: bool = param(
+        True, kind="bool",
+        help="once the hole seen from the tool has settled (constant feed and voltage, coated tool, "
+        "primary physics), cross the steady part of the hole in one jump instead of time steps",
+    )  # fmt: skip
+    steady_tolerance_mm: float = param(
+        0.0001, unit="mm", min=0.0, min_exclusive=True, max=0.01,
+        help="largest change of the tool-frame profile (wall radius, frontal gap) over 3 and 6 "
+        "equilibrium gaps of travel below which the state counts as steady",
+    )  # fmt: skip
     output_interval_mm: float = param(
         0.05, unit="mm", min=0.0, min_exclusive=True,
         help="tool travel between recorded diameter-profile snapshots",

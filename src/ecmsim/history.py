@@ -129,6 +129,23 @@ class HistoryRecorder:
         for name, value in values.items():
             self._values[name].append(value)
 
+    def extend(self, rows: Mapping[str, FloatArray]) -> None:
+        """Append several steps at once: an array of the same length for every column, by name.
+
+        Raises
+        ------
+        KeyError
+            When the columns do not match (as :meth:`record`).
+        """
+        if rows.keys() != self._values.keys():
+            raise KeyError(f"history rows do not match HISTORY_COLUMNS: {sorted(rows.keys() ^ self._values.keys())}")
+        for name, values in rows.items():
+            self._values[name].extend(float(v) for v in values)
+
+    def column(self, name: str) -> list[float]:
+        """The values of one column recorded so far (the recorder's own list: do not modify)."""
+        return self._values[name]
+
     def last(self, name: str, default: float = 0.0) -> float:
         """The latest value of a column (``default`` before the first step)."""
         col = self._values[name]

@@ -29,6 +29,7 @@ from ecmsim.geometry import ANODE, ELECTROLYTE, OUTSIDE, FloatArray, Grid, Tool,
 from ecmsim.history import COLUMNS_BY_NAME, History
 from ecmsim.process import Process, resolve
 from ecmsim.state import DrillingState, Window
+from ecmsim.steady import JumpRecord, SteadyJump
 from ecmsim.stepper import Stepper
 from ecmsim.units import MM, MM3, MM_PER_MIN
 
@@ -71,6 +72,7 @@ class SimulationResult:
     wall_clock_s: float = 0.0
     started_at: str = ""
     flow_path: ChannelProfile | None = None  # the last step's profiles along the electrolyte path (secondary)
+    steady_jump: JumpRecord | None = None  # the depth range crossed in one jump (ecmsim.steady)
 
     def __getattr__(self, name: str) -> FloatArray:
         # Only called when normal lookup fails: a history column by name.
@@ -175,6 +177,11 @@ class SimulationResult:
         entry = self.entry_diameter()
         exit_d = self.exit_diameter()
         side = float(np.mean(0.5 * diam[sel]) - self.tool.r_outer) if sel.any() else None
+        solved = np.ones(self.time.size, dtype=bool)  # history rows of time steps (not of a steady jump)
+        jumped = 0
+        if self.steady_jump is not None:
+            jumped = self.steady_jump.rows
+            solved[self.steady_jump.first_row : self.steady_jump.first_row + jumped] = False
 
         def mm(x: float | None) -> float | None:
             return None if x is None or not math.isfinite(x) else x / MM
@@ -200,8 +207,10 @@ class SimulationResult:
             "event_depth_mm": mm(self.event_depth),
             "breakthrough_time_s": self.breakthrough_time,
             "equilibrium_frontal_gap_mm": mm(self.process.equilibrium_gap),
-            "steps": int(self.time.size),
-            "mean_solver_iterations": float(self.solver_iterations.mean()) if self.time.size else 0.0,
+            "steps": int(self.time.size) - jumped,
+            "mean_solver_iterations": float(self.solver_iterations[solved].mean()) if solved.any() else 0.0,
+            "steady_jump_from_mm": mm(self.steady_jump.from_depth) if self.steady_jump else None,
+            "steady_jump_to_mm": mm(self.steady_jump.to_depth) if self.steady_jump else None,
             "solver": self.process.config.numerics.solver,
             "wall_clock_s": self.wall_clock_s,
             **self._secondary_summary(),
@@ -297,6 +306,7 @@ class Simulation:
         self.stepper = Stepper(self.domain)
         self.state = DrillingState.start(self.domain) if state is None else state
         self.state.place_window(self.domain)
+        self.steady = SteadyJump(self.domain)
 
     # ---- stepping by hand ---------------------------------------------------
     @property
@@ -349,6 +359,7 @@ class Simulation:
                 state.stop("max_steps", f"stopped after [numerics] max_steps = {max_steps} steps")
                 break
             self.step()
+            self.steady.after_step(state)
             if progress is not None:
                 progress(self._progress())
         if state.status is None:
@@ -409,6 +420,7 @@ class Simulation:
             wall_clock_s=wall_clock,
             started_at=started_at,
             flow_path=state.gap.profile if state.gap is not None else None,
+            steady_jump=self.steady.done,
         )
 
 

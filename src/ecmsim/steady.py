@@ -114,7 +114,8 @@ class SteadyJump:
         d, p = self.domain, self.domain.process
         end = p.depth - RESERVE_GAPS * self.h_e
         if p.thickness is not None:
-            end = min(end, p.thickness - d.window_ahead - RESERVE_GAPS * self.h_e)
+            # the window's whole reach is marched again before it meets the far face
+            end = min(end, p.thickness - d.window_ahead - (d.window_behind or 0.0))
         return end
 
     def after_step(self, state: DrillingState) -> None:
@@ -123,17 +124,16 @@ class SteadyJump:
             return
         if self.samples and state.z_tip - self.samples[-1].z_tip < SAMPLE_GAPS * self.h_e:
             return
-        win = state.window
-        assert win is not None
-        g = self.domain.grid
-        if g.z[win.j0] < 3.0 * self.h_e:  # the entry flare is still in the window
-            return
         sample = self._sample(state)
         if sample is None:
             return
         self.samples.append(sample)
         drift = self._drift(sample)
-        if drift is not None and drift < self.tolerance and self.target() - state.z_tip > 4 * self.domain.h:
+        if drift is None or drift >= self.tolerance or self.target() - state.z_tip < 4 * self.domain.h:
+            return
+        win = state.window
+        assert win is not None
+        if self.domain.grid.z[win.j0] >= 3.0 * self.h_e:  # the entry flare has left the window
             self._jump(state, drift)
 
     def _sample(self, state: DrillingState) -> _Sample | None:

@@ -1,51 +1,133 @@
-"""The streaming CSV importer against the whole-file one (``legacy_importer``): same batches, same messages.
+"""The streaming CSV importer against what the whole-file importer made of the same files.
 
-Every CSV file of the bad-input corpus is imported by both, as measurements
-and as a design, whole and cut into tiny blocks (so that block ends fall
-inside characters, ``\\r\\n`` pairs, quoted fields and lines), in the encodings,
-line ends and conventions the importer supports; both must refuse it with the
-same message or return the same batch.
+Every CSV file of the bad-input corpus is imported as measurements and as a
+design, whole and cut into tiny blocks (so that block ends fall inside
+characters, ``\\r\\n`` pairs, quoted fields and lines), in the encodings, line
+ends and conventions the importer supports; it must refuse it with the same
+message or return the same batch (every array, list and text, exactly) as
+the whole-file importer it replaced.  That importer's outcomes are stored in
+``tests/data/import_expected.json`` (written by ``make_import_expected.py``
+next to it, which says how to run it again).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import legacy_importer
 import numpy as np
 import pytest
-from qc_helpers import assert_same_batch
 
 from ecmsim.errors import InputDataError
 from ecmsim.qc import csvfile, importer
 
-CSV = Path(__file__).resolve().parents[1] / "data" / "bad" / "csv"
+DATA = Path(__file__).resolve().parents[1] / "data"
+CSV = DATA / "bad" / "csv"
+EXPECTED = DATA / "import_expected.json"
 META = {"batch_id": "B1", "part_number": "P1", "drawing_revision": "A"}
 MEASUREMENTS = sorted(p for p in CSV.glob("*.csv") if not p.name.startswith("design"))
 DESIGNS = sorted(CSV.glob("design*.csv"))
+ENCODINGS = ["klingon", "base64", "rot13"]
 
 
-def _outcome(module: Any, measurements: Path, design: Path, **kw: Any) -> tuple[str, Any]:
+def _array(a: np.ndarray) -> dict[str, Any]:
+    """An array as JSON data, exactly: floats as hexadecimal text (NaN included)."""
+    values = a.ravel().tolist()
+    if a.dtype.kind == "f":
+        values = [float(v).hex() for v in values]
+    return {"dtype": a.dtype.str, "shape": list(a.shape), "values": values}
+
+
+def batch_data(batch: Any) -> dict[str, Any]:
+    """Every array, list and text of an imported batch (the empty metadata left out)."""
+    d = batch.design
+    arrays = ("diameter", "x_dev", "y_dev", "device", "depth", "depth_device", "blocked", "device_uncertainty")
+    design = ("nominal_diameter", "nominal_x", "nominal_y", "depth", "station_depth", "station_mask")
+    return {
+        **{name: _array(np.asarray(getattr(batch, name))) for name in arrays},
+        **{f"design.{name}": _array(np.asarray(getattr(d, name))) for name in design},
+        "design.hole_id": list(d.hole_id),
+        "design.group": list(d.group),
+        "serials": list(batch.serials),
+        "measured_at": list(batch.measured_at),
+        "devices": list(batch.devices),
+        "meta": {k: v for k, v in batch.meta.items() if v},
+        "sources": [list(s) for s in batch.sources],
+    }
+
+
+def outcome(module: ModuleType, measurements: Path, design: Path, **kw: Any) -> dict[str, Any]:
+    """What an importer makes of two files as JSON data: its message (folder and date as placeholders) or the batch."""
     try:
-        return "batch", module.import_csv(measurements, design, META, **kw)
+        batch = module.import_csv(measurements, design, META, **kw)
     except InputDataError as exc:
-        return "error", str(exc)
+        text = str(exc).replace(str(measurements.parent), "{dir}").replace(str(design.parent), "{dir}")
+        return {"error": re.sub(r"today is \d{4}-\d{2}-\d{2}", "today is {today}", text)}
+    return {"batch": batch_data(batch)}
 
 
-def _assert_same(measurements: Path, design: Path, **kw: Any) -> str:
-    kind_a, a = _outcome(legacy_importer, measurements, design, **kw)
-    kind_b, b = _outcome(importer, measurements, design, **kw)
-    assert kind_a == kind_b, (a, b)
-    if kind_a == "error":
-        assert a == b
+def _many_bad_rows(folder: Path) -> Path:
+    head, *rows = (CSV / "measurements.csv").read_text().splitlines()
+    bad = [r.replace(",1.0", ",-1.0", 1) for r in rows if ",1.0" in r] * 40
+    path = folder / "m.csv"
+    path.write_text("\n".join([head, *bad]) + "\n")
+    return path
+
+
+def _variant_files(name: str, folder: Path) -> tuple[Path, Path, dict[str, Any]]:
+    data, kw = _variants((CSV / "measurements.csv").read_text())[name]
+    path = folder / "m.csv"
+    path.write_bytes(data)
+    design = folder / "design.csv"
+    text = (CSV / "design.csv").read_text()
+    if kw.get("decimal") == ",":
+        text = _decimal_comma(text)
+    design.write_bytes(text.encode(kw.get("encoding", "utf-8")))
+    return path, design, kw
+
+
+def cases() -> dict[str, Callable[[Path], tuple[Path, Path, dict[str, Any]]]]:
+    """Every comparison by name: a function of a scratch folder giving (measurements, design, options)."""
+    out: dict[str, Callable[[Path], tuple[Path, Path, dict[str, Any]]]] = {}
+    for p in MEASUREMENTS:
+        out[f"measurements/{p.stem}"] = lambda _f, p=p: (p, CSV / "design.csv", {})
+    for p in DESIGNS:
+        out[f"design/{p.stem}"] = lambda _f, p=p: (CSV / "measurements.csv", p, {})
+    for name in _variants("x\n"):
+        out[f"variant/{name}"] = lambda f, name=name: _variant_files(name, f)
+    for enc in ENCODINGS:
+        out[f"encoding/{enc}"] = lambda _f, enc=enc: (CSV / "measurements.csv", CSV / "design.csv", {"encoding": enc})
+    out["many bad rows"] = lambda f: (_many_bad_rows(f), CSV / "design.csv", {})
+    return out
+
+
+@pytest.fixture(scope="module")
+def expected() -> dict[str, dict[str, Any]]:
+    return dict(json.loads(EXPECTED.read_text()))
+
+
+def _assert_same(name: str, folder: Path, expected: dict[str, dict[str, Any]]) -> str:
+    measurements, design, kw = cases()[name](folder)
+    got = outcome(importer, measurements, design, **kw)
+    want = expected[name]
+    assert got.keys() == want.keys(), (got, want)
+    if "error" in want:
+        assert got["error"] == want["error"]
     else:
-        assert_same_batch(a, b)
-        assert a.sources == b.sources
-    return kind_a
+        for key, value in want["batch"].items():
+            assert got["batch"][key] == value, key
+        assert got["batch"].keys() == want["batch"].keys()
+    return next(iter(want))
+
+
+def test_the_stored_outcomes_cover_every_case(expected: dict[str, dict[str, Any]]) -> None:
+    assert sorted(expected) == sorted(cases())
 
 
 @pytest.fixture(params=[csvfile.BLOCK_BYTES, 1, 7], ids=["whole", "1-byte-blocks", "7-byte-blocks"])
@@ -58,18 +140,18 @@ def block(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> in
 
 
 @pytest.mark.parametrize("path", MEASUREMENTS, ids=lambda p: p.stem)
-def test_corpus_measurements(path: Path, block: int) -> None:
-    _assert_same(path, CSV / "design.csv")
+def test_corpus_measurements(path: Path, block: int, tmp_path: Path, expected: dict[str, Any]) -> None:
+    _assert_same(f"measurements/{path.stem}", tmp_path, expected)
 
 
 @pytest.mark.parametrize("path", DESIGNS, ids=lambda p: p.stem)
-def test_corpus_designs(path: Path, block: int) -> None:
-    _assert_same(CSV / "measurements.csv", path)
+def test_corpus_designs(path: Path, block: int, tmp_path: Path, expected: dict[str, Any]) -> None:
+    _assert_same(f"design/{path.stem}", tmp_path, expected)
 
 
-def test_the_corpus_holds_good_and_bad_files() -> None:
+def test_the_corpus_holds_good_and_bad_files(tmp_path: Path, expected: dict[str, Any]) -> None:
     """The comparison is not vacuous: the corpus has files that import and files refused at many stages."""
-    kinds = [_assert_same(p, CSV / "design.csv") for p in MEASUREMENTS]
+    kinds = [_assert_same(f"measurements/{p.stem}", tmp_path, expected) for p in MEASUREMENTS]
     assert kinds.count("batch") >= 1 and kinds.count("error") >= 20
 
 
@@ -114,34 +196,22 @@ def _decimal_comma(text: str) -> str:
 
 
 @pytest.mark.parametrize("name", list(_variants("x\n")))
-def test_variants(name: str, block: int, tmp_path: Path) -> None:
-    data, kw = _variants((CSV / "measurements.csv").read_text())[name]
-    path = tmp_path / "m.csv"
-    path.write_bytes(data)
-    design = tmp_path / "design.csv"
-    text = (CSV / "design.csv").read_text()
-    if kw.get("decimal") == ",":
-        text = _decimal_comma(text)
-    design.write_bytes(text.encode(kw.get("encoding", "utf-8")))
-    _assert_same(path, design, **kw)
+def test_variants(name: str, block: int, tmp_path: Path, expected: dict[str, Any]) -> None:
+    _assert_same(f"variant/{name}", tmp_path, expected)
 
 
-@pytest.mark.parametrize("encoding", ["klingon", "base64", "rot13"])
-def test_unknown_encodings(encoding: str) -> None:
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_unknown_encodings(encoding: str, tmp_path: Path, expected: dict[str, Any]) -> None:
     """Names that are no text encoding are refused with the same message."""
-    assert _assert_same(CSV / "measurements.csv", CSV / "design.csv", encoding=encoding) == "error"
+    assert _assert_same(f"encoding/{encoding}", tmp_path, expected) == "error"
     with pytest.raises(InputDataError, match="unknown encoding"):
         importer.import_csv(CSV / "measurements.csv", CSV / "design.csv", META, encoding=encoding)
 
 
-def test_many_bad_rows_are_counted_not_kept(tmp_path: Path) -> None:
+def test_many_bad_rows_are_counted_not_kept(tmp_path: Path, expected: dict[str, Any]) -> None:
     """Every row bad: the message counts them all but the importer keeps only the first few."""
-    head, *rows = (CSV / "measurements.csv").read_text().splitlines()
-    bad = [r.replace(",1.0", ",-1.0", 1) for r in rows if ",1.0" in r] * 40
-    path = tmp_path / "m.csv"
-    path.write_text("\n".join([head, *bad]) + "\n")
-    assert _assert_same(path, CSV / "design.csv") == "error"
-    errors = importer._Errors(path)
+    assert _assert_same("many bad rows", tmp_path, expected) == "error"
+    errors = importer._Errors(tmp_path / "m.csv")
     for i in range(10_000):
         errors.add(i, "bad")
     assert errors.count == 10_000 and len(errors.items) <= importer._MAX_REPORTED + 1

@@ -26,6 +26,7 @@ from typing import Any
 
 from ecmsim.errors import ConfigError
 from ecmsim.solvers import solver_names
+from ecmsim.units import MS
 
 SCHEMA_VERSION = 1
 
@@ -659,7 +660,7 @@ def _check_consistency(cfg: ProcessConfig, src: str) -> None:
                 src,
             )
     if e.reverse_period_s is not None and e.reverse_duration_ms is not None:
-        if e.reverse_duration_ms * 1e-3 >= e.reverse_period_s:
+        if e.reverse_duration_ms * MS >= e.reverse_period_s:
             raise ConfigError(
                 f"[electrical] reverse_duration_ms = {e.reverse_duration_ms} ms must be shorter "
                 f"than reverse_period_s = {e.reverse_period_s} s",

@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from ecmsim.datafiles import DataEntry, NameIndex, RawData, load_raw, slug
 from ecmsim.errors import DataError
-from ecmsim.units import A_PER_CM2, G_PER_CM3
+from ecmsim.units import A_PER_CM2, G_PER_CM3, MPA_S
 
 EFFICIENCY_MODELS = ("constant", "threshold", "table")
 FloatArray = npt.NDArray[np.float64]
@@ -75,7 +75,7 @@ class Electrolyte(DataEntry):
                 f"{c[0]}–{c[-1]} wt % of its density and viscosity table ({self.file})"
             )
         rho = float(np.interp(concentration_wt_pct, c, self.density_g_per_cm3)) * G_PER_CM3
-        mu = float(np.interp(concentration_wt_pct, c, self.viscosity_mPa_s)) * 1e-3
+        mu = float(np.interp(concentration_wt_pct, c, self.viscosity_mPa_s)) * MPA_S
         return rho, mu, self.specific_heat_J_per_kg_K
 
     def conductivity(self, concentration_wt_pct: float, temperature_C: float) -> float:

@@ -47,11 +47,11 @@ from ecmsim.domain import Domain
 from ecmsim.errors import ConfigError, SolverError
 from ecmsim.geometry import FloatArray
 from ecmsim.history import History
-from ecmsim.process import Process, resolve
+from ecmsim.process import Process, length, resolve
 from ecmsim.simulation import SimulationResult
 from ecmsim.state import DrillingState
 from ecmsim.stepper import Stepper
-from ecmsim.units import MM
+from ecmsim.units import MM, mm
 
 
 @dataclass
@@ -321,7 +321,8 @@ def solve_equilibrium(
     if method not in METHODS:
         raise ConfigError(f"equilibrium method {method!r}: use one of {', '.join(METHODS)}", config.source)
     if method == "auto":
-        cells = resolve(config).equilibrium_gap / (config.numerics.cell_size_mm * MM)
+        proc = resolve(config)
+        cells = proc.equilibrium_gap / proc.cell_size
         method = "direct" if cells >= DIRECT_MIN_CELLS_PER_GAP else "march"
     if method == "direct":
         return _solve_direct(config, tolerance_mm, start_clock)
@@ -359,9 +360,9 @@ def _solve_direct(config: ProcessConfig, tolerance_mm: float, start_clock: float
     from ecmsim.equilibrium_direct import initial_curve, solve_shape
 
     h_e = resolve(config).equilibrium_gap
-    behind_mm = config.tool.bare_tip_length_mm + 4 * h_e / MM + config.numerics.domain_margin_mm
+    behind_mm = config.tool.bare_tip_length_mm + 4 * mm(h_e) + config.numerics.domain_margin_mm
     plan = replace(_plan(config, tolerance_mm), behind_mm=behind_mm)
-    ahead_mm = 4 * h_e / MM + max(4 * config.numerics.cell_size_mm, config.motion.initial_gap_mm) + 0.05
+    ahead_mm = 4 * mm(h_e) + max(4 * config.numerics.cell_size_mm, config.motion.initial_gap_mm) + 0.05
     domain = plan.domain(config.numerics.cell_size_mm, depth_mm=behind_mm + ahead_mm)
     z_tip = domain.window_behind + 4 * domain.gap_scale
     j0, _ = domain.window_rows(z_tip)
@@ -452,10 +453,10 @@ def _plan(config: ProcessConfig, tolerance_mm: float) -> _Plan:
     b = config.tool.bare_tip_length_mm
     # The window reaches 4 h_e and the domain margin above the reference distance
     # y_ref = b + 3 h_e: physical lengths, the same on the rough and the fine grid.
-    behind = b + 7 * h_e / MM + config.numerics.domain_margin_mm
-    max_travel_mm = b + 30 * h_e / MM
-    depth = behind + 4 * h_e / MM + max_travel_mm + 1.0
-    return _Plan(config, behind, depth, max_travel=max_travel_mm * MM, tol=tolerance_mm * MM)
+    behind = b + 7 * mm(h_e) + config.numerics.domain_margin_mm
+    max_travel_mm = b + 30 * mm(h_e)
+    depth = behind + 4 * mm(h_e) + max_travel_mm + 1.0
+    return _Plan(config, behind, depth, max_travel=length(max_travel_mm), tol=length(tolerance_mm))
 
 
 def _result(fine: _Pass, steps: int, wall_clock_s: float) -> EquilibriumResult:

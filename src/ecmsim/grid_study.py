@@ -34,22 +34,18 @@ from ecmsim.errors import ConfigError
 
 ProgressCallback = Callable[[dict[str, float]], None]
 
-#: Quantities of a transient run: summary key, label, unit, tolerance kind.
+#: Quantities of a transient run, in the order ``ecmsim simulate`` prints its summary:
+#: summary key, label, unit, tolerance kind.
 TRANSIENT_QUANTITIES = (
-    ("depth_mm", "depth", "mm", "length"),
-    ("entry_diameter_mm", "entry diameter", "mm", "length"),
+    ("depth_mm", "depth", "mm", "length"), ("entry_diameter_mm", "entry diameter", "mm", "length"),
     ("exit_diameter_mm", "exit diameter", "mm", "length"),
     ("entry_edge_mm", "entry edge rounding", "mm", "length"),
-    ("min_diameter_mm", "min diameter", "mm", "length"),
-    ("max_diameter_mm", "max diameter", "mm", "length"),
-    ("side_gap_mm", "side gap (overcut)", "mm", "length"),
-    ("frontal_gap_mm", "frontal gap", "mm", "length"),
-    ("taper_deg", "taper (half angle)", "°", "angle"),
+    ("min_diameter_mm", "min diameter", "mm", "length"), ("max_diameter_mm", "max diameter", "mm", "length"),
+    ("taper_deg", "taper (half angle)", "°", "angle"), ("side_gap_mm", "side gap (overcut)", "mm", "length"),
+    ("frontal_gap_mm", "frontal gap", "mm", "length"), ("machining_time_s", "machining time", "s", "relative"),
+    ("charge_C", "charge", "C", "relative"), ("removed_volume_mm3", "removed volume", "mm³", "relative"),
     ("peak_current_A", "peak current", "A", "relative"),
-    ("charge_C", "charge", "C", "relative"),
-    ("machining_time_s", "machining time", "s", "relative"),
-    ("removed_volume_mm3", "removed volume", "mm³", "relative"),
-)
+)  # fmt: skip
 #: Quantities of an equilibrium solve (``--equilibrium``).
 EQUILIBRIUM_QUANTITIES = (
     ("frontal_gap_mm", "frontal gap", "mm", "length"),

@@ -87,6 +87,12 @@ class Process:
         ``[numerics] window_behind_mm``, m (None: the domain chooses it).
     output_interval : float
         Tool travel between wall snapshots, m.
+    diameter_station : float
+        ``[numerics] diameter_station_mm``, m: depth below the surface of the
+        entry diameter (and above the bottom or exit of the exit diameter).
+    machining_time : float
+        Feed travel (initial gap plus depth) over the feed rate, plus the dwell,
+        s (inf without feed).
     supply : Supply or None
         The electrolyte supply with ``[physics] secondary = true`` (None: the
         primary model, one conductivity everywhere).
@@ -121,6 +127,8 @@ class Process:
     electrolyte_above_surface: float
     window_behind: float | None
     output_interval: float
+    diameter_station: float
+    machining_time: float
     supply: Supply | None = None
     overpotential: float = 0.0
     control: Control = Control()
@@ -216,7 +224,20 @@ def _control(cfg: ProcessConfig) -> Control:
 
 def _mm(value_mm: float | None) -> float | None:
     """A length in mm from the config as m (None stays None)."""
-    return None if value_mm is None else value_mm * MM
+    return None if value_mm is None else length(value_mm)
+
+
+def length(value_mm: float) -> float:
+    """A length given in mm (a config value, or an argument in the config's units) in m."""
+    return value_mm * MM
+
+
+def _machining_time(cfg: ProcessConfig) -> float:
+    """The planned machining time, s: feed travel over the feed rate plus the dwell (inf without feed)."""
+    m = cfg.motion
+    if m.feed_rate_mm_per_min <= 0:
+        return math.inf
+    return (m.depth_mm + m.initial_gap_mm) / m.feed_rate_mm_per_min * 60.0 + m.dwell_s
 
 
 def _tool(cfg: ProcessConfig) -> Tool:
@@ -394,6 +415,8 @@ def resolve(cfg: ProcessConfig) -> Process:
         electrolyte_above_surface=n.electrolyte_above_surface_mm * MM,
         window_behind=_mm(n.window_behind_mm),
         output_interval=n.output_interval_mm * MM,
+        diameter_station=n.diameter_station_mm * MM,
+        machining_time=_machining_time(cfg),
         supply=_supply(cfg, electrolyte, kappa),
         overpotential=cfg.electrical.overpotential_V,
         control=_control(cfg),

@@ -104,7 +104,7 @@ class SimulationResult:
     @property
     def diameter_station(self) -> float:
         """Station depth of the entry and exit diameters, m (``[numerics] diameter_station_mm``)."""
-        return self.process.config.numerics.diameter_station_mm * MM
+        return self.process.diameter_station
 
     def entry_diameter(self) -> float | None:
         """Hole diameter at the station depth below the original surface, m.

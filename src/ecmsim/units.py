@@ -16,6 +16,8 @@ A_PER_CM2 = 1.0e4  # A/m² per A/cm²
 G_PER_CM3 = 1.0e3  # kg/m³ per g/cm³
 MM3 = 1.0e-9  # m³ per mm³
 MS = 1.0e-3  # s per ms
+MPA_S = 1.0e-3  # Pa·s per mPa·s
+MM_PER_UM = 1.0e-3  # mm per µm (command-line cell sizes in µm to the config's mm)
 
 
 def mm(value_m: float) -> float:

@@ -11,10 +11,12 @@ from ecmsim.cli.options import echo_json
 
 def parse_cells_um(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[float, ...] | None:
     """``--grid-cells-um 20,10,5`` → cell sizes in mm."""
+    from ecmsim.units import MM_PER_UM
+
     if value is None:
         return None
     try:
-        cells = tuple(float(v) * 1e-3 for v in value.split(",") if v.strip())
+        cells = tuple(float(v) * MM_PER_UM for v in value.split(",") if v.strip())
     except ValueError:
         raise click.BadParameter(
             f"{value!r}: give cell sizes in µm separated by commas, e.g. 20,10,5", ctx=ctx, param=param

@@ -44,9 +44,27 @@ def repeatable(name: str, dest: str, metavar: str, help: str, required: bool = F
     return click.option(name, dest, multiple=True, required=required, metavar=metavar, help=help)
 
 
+def choice_option(
+    name: str, choices: Sequence[str], default: str, help: str, dest: str | None = None
+) -> Callable[[F], F]:
+    """An option that takes one of ``choices`` (its default shown in ``--help``); ``dest``: the parameter name."""
+    decls = (name,) if dest is None else (name, dest)
+    return click.option(*decls, type=click.Choice(list(choices)), default=default, show_default=True, help=help)
+
+
+def positive_option(name: str, default: float, help: str) -> Callable[[F], F]:
+    """A number option that must be > 0 (its default shown in ``--help``)."""
+    return click.option(
+        name, type=click.FloatRange(min=0, min_open=True), default=default, show_default=True, help=help
+    )
+
+
 def mode_option(choices: Sequence[str], default: str, help: str) -> Callable[[F], F]:
     """``--mode``: the model an engineering command evaluates (transient, equilibrium, auto)."""
-    return click.option("--mode", type=click.Choice(list(choices)), default=default, show_default=True, help=help)
+    return choice_option("--mode", choices, default, help)
+
+
+paper_option = choice_option("--paper", ("a4", "letter"), "a4", "Paper of a PDF report (--report FILE.pdf).")
 
 
 def data_option(f: F) -> F:

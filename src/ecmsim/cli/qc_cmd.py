@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ecmsim.cli.options import echo_json, json_flag, qc_inputs, qc_outputs
+from ecmsim.cli.options import choice_option, echo_json, json_flag, paper_option, qc_inputs, qc_outputs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,6 +29,24 @@ def output_dir_option(default: str, help: str) -> Callable[[F], F]:
     return click.option(
         "-o", "--output-dir", default=default, show_default=True, type=click.Path(file_okay=False), help=help
     )
+
+
+#: ``qc import``'s choices of how the measurements are written: (option, choices, default, help, parameter).
+_TEXT_FORMAT_CHOICES = (
+    ("--decimal", ("point", "comma"), "point",
+     "Decimal separator of the CSV numbers: comma reads 1,234 as 1.234 and implies --delimiter ';'.", None),
+    ("--serial-case", ("upper", "preserve"), "upper",
+     "Store serial numbers in upper case, or as written; spellings differing only in case are an error.", None),
+    ("--format", ("auto", "csv", "qif"), "auto",
+     "MEASUREMENTS format: a CSV file or QIF 3.0 measurement results (auto: .qif/.xml are QIF).", "fmt"),
+)  # fmt: skip
+
+
+def _text_format_options(f: F) -> F:
+    """``--decimal``, ``--serial-case`` and ``--format`` of ``qc import``."""
+    for name, choices, default, help, dest in reversed(_TEXT_FORMAT_CHOICES):
+        f = choice_option(name, choices, default, help, dest)(f)
+    return f
 
 
 def make_output_dir(output_dir: str) -> Path:
@@ -133,34 +151,10 @@ def qc_group() -> None:
     "--delimiter", default=None, help="Field separator of the CSV files [default: ',', or ';' with --decimal comma]."
 )
 @click.option("--encoding", default="utf-8", show_default=True, help="Text encoding of the CSV files.")
-@click.option(
-    "--decimal",
-    type=click.Choice(["point", "comma"]),
-    default="point",
-    show_default=True,
-    help="Decimal separator of the CSV numbers: comma reads 1,234 as 1.234 and implies --delimiter ';'.",
-)
-@click.option(
-    "--serial-case",
-    type=click.Choice(["upper", "preserve"]),
-    default="upper",
-    show_default=True,
-    help="Store serial numbers in upper case, or as written; spellings differing only in case are an error.",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["auto", "csv", "qif"]),
-    default="auto",
-    show_default=True,
-    help="MEASUREMENTS format: a CSV file or QIF 3.0 measurement results (auto: .qif/.xml are QIF).",
-)
-@click.option(
-    "--mapping",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="QIF only: CSV mapping characteristic names to hole, characteristic and station (docs/formats.md).",
-)
+@_text_format_options
+@click.option("--mapping", type=click.Path(dir_okay=False), default=None,
+              help="QIF only: CSV mapping characteristic names to hole, characteristic and station "
+              "(docs/formats.md).")  # fmt: skip
 def import_command(
     measurements: str,
     design: str,
@@ -253,8 +247,7 @@ def import_command(
 @qc_inputs
 @qc_outputs
 @store_option("QC store to record the results in.")
-@click.option("--paper", type=click.Choice(("a4", "letter")), default="a4", show_default=True,
-              help="Paper of a PDF report (--report FILE.pdf).")  # fmt: skip
+@paper_option
 @click.pass_context
 def check_command(
     ctx: click.Context,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ecmsim.cli.grid_study_cmd import parse_cells_um, run_grid_study
-from ecmsim.cli.options import echo_json, json_flag, output_option, set_option
+from ecmsim.cli.options import choice_option, echo_json, json_flag, output_option, positive_option, set_option
 from ecmsim.cli.progress import notice
 
 if TYPE_CHECKING:
@@ -27,12 +27,11 @@ if TYPE_CHECKING:
     help="Solve for the steady hole shape seen from the tool (coated tool, constant feed) instead of "
     "drilling in time; much faster, for sweeps and parameter searches.",
 )
-@click.option(
+@choice_option(
     "--equilibrium-method",
-    type=click.Choice(["auto", "direct", "march"]),
-    default="auto",
-    show_default=True,
-    help="--equilibrium: direct solves the steady shape by a shape iteration on the surface; march steps "
+    ["auto", "direct", "march"],
+    "auto",
+    "--equilibrium: direct solves the steady shape by a shape iteration on the surface; march steps "
     "pseudo-time until the shape stops changing (slower on fine grids, the travel grows with the gap, but "
     "smoother on coarse ones); auto takes direct from 8 cells per planar gap h_e.",
 )
@@ -50,22 +49,9 @@ if TYPE_CHECKING:
     metavar="H1,H2,...",
     help="Cell sizes of --grid-study in µm, e.g. 20,10,5 (2 to 5 values).",
 )
-@click.option(
-    "--tolerance-mm",
-    type=click.FloatRange(min=0, min_open=True),
-    default=0.005,
-    show_default=True,
-    help="--grid-study: acceptable error of lengths (gaps, diameters, depth), mm.",
-)
-@click.option(
-    "--tolerance-pct",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="--grid-study: acceptable error of current, charge, time and volume, %.",
-)
-@click.option("--tolerance-deg", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
-              help="--grid-study: acceptable error of the taper, degrees.")  # fmt: skip
+@positive_option("--tolerance-mm", 0.005, "--grid-study: acceptable error of lengths (gaps, diameters, depth), mm.")
+@positive_option("--tolerance-pct", 1.0, "--grid-study: acceptable error of current, charge, time and volume, %.")
+@positive_option("--tolerance-deg", 0.1, "--grid-study: acceptable error of the taper, degrees.")
 def simulate_command(
     config: str,
     output: str | None,
@@ -170,16 +156,6 @@ def _simulation_bar(no_progress: bool) -> tuple[ProgressBar, Callable[[dict[str,
     return bar, report
 
 
-#: The lines of the summary: label, key of ``SimulationResult.summary()``, unit.
-_SUMMARY_ROWS = (
-    ("status", "status", ""), ("depth", "depth_mm", "mm"), ("entry diameter", "entry_diameter_mm", "mm"),
-    ("exit diameter", "exit_diameter_mm", "mm"), ("entry edge rounding", "entry_edge_mm", "mm"),
-    ("min diameter", "min_diameter_mm", "mm"),
-    ("max diameter", "max_diameter_mm", "mm"), ("taper (half angle)", "taper_deg", "°"),
-    ("side gap (overcut)", "side_gap_mm", "mm"), ("frontal gap", "frontal_gap_mm", "mm"),
-    ("machining time", "machining_time_s", "s"), ("charge", "charge_C", "C"),
-    ("removed volume", "removed_volume_mm3", "mm³"), ("peak current", "peak_current_A", "A"),
-)  # fmt: skip
 #: The lines of the secondary physics (printed when the summary has them).
 _SECONDARY_ROWS = (
     ("flow rate", "flow_rate_l_per_min", "L/min"), ("inlet pressure", "inlet_pressure_MPa", "MPa"),
@@ -196,7 +172,10 @@ _CONTROL_ROWS = (
 
 
 def _print_summary(summary: dict[str, object], out: object) -> None:
-    rows = _SUMMARY_ROWS + (_SECONDARY_ROWS if "flow_rate_l_per_min" in summary else ())
+    from ecmsim.grid_study import TRANSIENT_QUANTITIES
+
+    rows = (("status", "status", ""), *((label, key, unit) for key, label, unit, _ in TRANSIENT_QUANTITIES))
+    rows += _SECONDARY_ROWS if "flow_rate_l_per_min" in summary else ()
     rows += _CONTROL_ROWS if "mean_voltage_V" in summary else ()
     for label, key, unit in rows:
         v = summary.get(key)

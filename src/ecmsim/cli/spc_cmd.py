@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ecmsim.cli.options import qc_inputs, qc_outputs
+from ecmsim.cli.options import choice_option, paper_option, qc_inputs, qc_outputs
 from ecmsim.cli.qc_cmd import emit_outputs, refuse_overwrite
 
 _CHARTS = ("auto", "imr", "xbar-r", "xbar-s", "ewma", "cusum")
@@ -14,12 +14,8 @@ _FILE = click.Path(dir_okay=False)
 @click.command("spc")
 @qc_inputs
 @click.option("--limits", type=_FILE, default=None, help="Phase II: monitor against the frozen limits of this file.")
-@click.option(
-    "--freeze",
-    type=_FILE,
-    default=None,
-    help="Phase I: compute the limits from these batches and store them in this new file.",
-)
+@click.option("--freeze", type=_FILE, default=None,
+              help="Phase I: compute the limits from these batches and store them in this new file.")  # fmt: skip
 @click.option(
     "--rules",
     default="auto",
@@ -47,13 +43,7 @@ _FILE = click.Path(dir_okay=False)
     show_default=True,
     help="Parts per subgroup (1: individual parts), or a batch field (batch_id, machine, electrode, …).",
 )
-@click.option(
-    "--drift",
-    type=click.Choice(("both", "ewma", "cusum")),
-    default="both",
-    show_default=True,
-    help="Drift detector(s) on the residual series.",
-)
+@choice_option("--drift", ("both", "ewma", "cusum"), "both", "Drift detector(s) on the residual series.")
 @click.option("--lambda", "lam", type=float, default=0.2, show_default=True, help="EWMA weight λ.")
 @click.option(
     "--ewma-l",
@@ -77,13 +67,7 @@ _FILE = click.Path(dir_okay=False)
     help="Level of the confidence intervals of the capability indices.",
 )
 @qc_outputs
-@click.option(
-    "--paper",
-    type=click.Choice(("a4", "letter")),
-    default="a4",
-    show_default=True,
-    help="Paper of a PDF report (--report FILE.pdf).",
-)
+@paper_option
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @click.pass_context
 def spc_command(

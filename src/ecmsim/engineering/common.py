@@ -215,12 +215,11 @@ def evaluate_config(cfg: ProcessConfig, mode: str) -> Evaluation:
 
             eq = solve_equilibrium(cfg)
             s = eq.summary()
-            m = cfg.motion
             metrics.update(
                 diameter_mm=s["diameter_mm"],
                 side_gap_mm=s["side_gap_mm"],
                 frontal_gap_mm=s["frontal_gap_mm"],
-                machining_time_s=(m.depth_mm + m.initial_gap_mm) / m.feed_rate_mm_per_min * 60.0 + m.dwell_s,
+                machining_time_s=eq.process.machining_time,
                 peak_current_A=s["current_A"],
                 max_current_density_A_per_cm2=eq.process.equilibrium_current_density * 1e-4,
             )
@@ -270,7 +269,7 @@ def surrogate_metrics(cfg: ProcessConfig) -> Metrics:
     out.update(
         diameter_mm=dia, entry_diameter_mm=dia, min_diameter_mm=dia, max_diameter_mm=dia, taper_deg=0.0,
         side_gap_mm=side, frontal_gap_mm=h_e, depth_mm=m.depth_mm,
-        machining_time_s=(m.depth_mm + m.initial_gap_mm) / m.feed_rate_mm_per_min * 60.0 + m.dwell_s,
+        machining_time_s=proc.machining_time,
         max_current_density_A_per_cm2=proc.equilibrium_current_density * 1e-4,
     )  # fmt: skip
     return out

@@ -192,7 +192,11 @@ def write_dataset(
         Dataset name (may contain ``/``: intermediate groups are created).
     data
         The values; None to create an empty dataset of ``shape`` and
-        ``dtype`` filled with ``fill``, written later block by block.
+        ``dtype`` filled with ``fill``, written later block by block.  Text
+        is stored as UTF-8: a ``str`` as one scalar string (JSON, TOML: text
+        that may exceed the 64 KiB attribute limit), an array or sequence of
+        ``str`` as fixed-length UTF-8 bytes (variable-length strings cannot
+        take HDF5's filters), padded to the longest, read back as bytes.
     units
         The ``units`` attribute (``"1"`` for counts and flags); None for text
         and codes without units.
@@ -209,8 +213,14 @@ def write_dataset(
         if shape is None or dtype is None:
             raise ValueError(f"write_dataset {name}: give data, or shape and dtype")
         ds = group.create_dataset(name, shape=shape, dtype=dtype, fillvalue=fill, **storage_options(shape, chunks))
+    elif isinstance(data, str):
+        import h5py
+
+        ds = group.create_dataset(name, data=data, dtype=h5py.string_dtype("utf-8"))
     else:
         arr = np.asarray(data) if dtype is None else np.asarray(data, dtype=dtype)
+        if arr.dtype.kind in "UO":
+            arr = _utf8_array(arr, name)
         ds = group.create_dataset(name, data=arr, **storage_options(arr.shape, chunks))
     if units is not None:
         ds.attrs["units"] = units
@@ -237,13 +247,14 @@ def part_chunks(n_parts: int, per_part: int) -> int:
     return int(max(1, min(n_parts, PART_CHUNK_VALUES // max(per_part, 1))))
 
 
-def write_text_dataset(group: h5py.Group, name: str, text: str, description: str) -> h5py.Dataset:
-    """A scalar UTF-8 text dataset (JSON, TOML: text that may exceed the 64 KiB attribute limit)."""
-    import h5py
-
-    ds = group.create_dataset(name, data=text, dtype=h5py.string_dtype("utf-8"))
-    ds.attrs["description"] = description
-    return ds
+def _utf8_array(arr: np.ndarray, name: str) -> np.ndarray:
+    """An array of ``str`` as fixed-length UTF-8 bytes, as wide as its longest value (at least 1)."""
+    values = arr.ravel().tolist()
+    if not all(isinstance(v, str) for v in values):
+        raise TypeError(f"write_dataset {name}: a text dataset holds str values only")
+    encoded = [v.encode("utf-8") for v in values]
+    width = max((len(b) for b in encoded), default=1) or 1
+    return np.array(encoded, dtype=f"S{width}").reshape(arr.shape)
 
 
 # --------------------------------------------------------------------------- atomic writes

@@ -27,7 +27,6 @@ from ecmsim.io.common import (
     part_chunks,
     write_dataset,
     write_header,
-    write_text_dataset,
 )
 from ecmsim.io.strings import HOLE_ID_LEN, ID_RE, TIME_LEN, decode_strings, fixed_strings, validate_serials
 
@@ -130,7 +129,7 @@ def qc_result_file(
         with atomic_h5(path, mode=0o444, umask=True) as f:  # a record: read-only
             write_header(f, QC_RESULT_FILE, {"verdict_codes": VERDICT_LEGEND, **attrs})
             for k, v in texts.items():
-                write_text_dataset(f, k, v, f"{k} (text)")
+                write_dataset(f, k, v, None, f"{k} (text)")
             _write_inputs(f, inputs)
             scales = _write_index(f, serials, measured_at, hole_id, station_depth, characteristics)
             _create_arrays(f, arrays, scales)

@@ -66,8 +66,8 @@ def _header(f: h5py.Group, kind: FileKind, cfg: ProcessConfig, summary: dict[str
     JSON goes into datasets because HDF5 attributes are capped at 64 KiB.
     """
     write_header(f, kind, {"config_hash": cfg.hash(), "config_source": str(cfg.source), **attrs})
-    f.create_dataset("config_json", data=_json_text(cfg.to_dict()))
-    f.create_dataset("summary_json", data=_json_text(summary))
+    write_dataset(f, "config_json", _json_text(cfg.to_dict()), None, "the resolved process config (JSON)")
+    write_dataset(f, "summary_json", _json_text(summary), None, "the summary of the result (JSON)")
 
 
 def write_result(path: str | Path, result: SimulationResult) -> None:
@@ -82,7 +82,8 @@ def write_result(path: str | Path, result: SimulationResult) -> None:
     try:
         with atomic_h5(path) as f:
             _header(f, RESULT_FILE, result.process.config, result.summary(), attrs)
-            f.create_dataset("derived_json", data=_json_text(result.process.derived()))
+            derived = _json_text(result.process.derived())
+            write_dataset(f, "derived_json", derived, None, "derived process values (JSON)")
             _write_history(f, result.history)
             depth = _write_profile(f, result)
             _write_snapshots(f, result, depth)

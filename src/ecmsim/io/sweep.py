@@ -160,13 +160,11 @@ def _strings(values: list[str]) -> Any:
 
 def write_sweep(path: str | Path, sweep: SweepData) -> None:
     """Write a sweep file atomically (see ``docs/engineering.md``)."""
-    import h5py
 
     p_ = len(sweep.parameters)
     n = sweep.n_points
     if sweep.values.shape != (n, p_) or np.shape(sweep.plan)[1:] != (p_,):
         raise OutputError(f"{path}: inconsistent sweep arrays (values {sweep.values.shape}, {p_} parameters)")
-    sdt = h5py.string_dtype("utf-8")
     try:
         with atomic_h5(path) as f:
             write_header(
@@ -181,19 +179,18 @@ def write_sweep(path: str | Path, sweep: SweepData) -> None:
                     "base_dir": sweep.base_dir,
                 },
             )
-            f.create_dataset(
-                "base_config_json", data=json.dumps(sweep.base_config, sort_keys=True, default=str), dtype=sdt
-            )
+            base = json.dumps(sweep.base_config, sort_keys=True, default=str)
+            write_dataset(f, "base_config_json", base, None, "the base config of the sweep (JSON)")
             par = f.create_group("parameters")
             par.attrs["description"] = "the varied config keys (table.key) and their units"
-            par.create_dataset("name", data=np.array(sweep.parameters, dtype=object), dtype=sdt)
-            par.create_dataset("units", data=np.array(sweep.units, dtype=object), dtype=sdt)
-            par["name"].make_scale("parameter")
+            keys = np.array(sweep.parameters, dtype=str)
+            param = write_dataset(par, "name", keys, None, "varied config key (table.key)", scale="parameter")
+            write_dataset(par, "units", np.array(sweep.units, dtype=str), None, "unit of the varied key")
             plan = f.create_group("plan")
             plan.attrs["description"] = "the planned points of the latest run of the sweep"
             values_desc = "parameter values, one row per point (units: /parameters/units)"
             planned = np.asarray(sweep.plan, float).reshape(-1, p_)
-            write_dataset(plan, "values", planned, "mixed", f"planned {values_desc}", dims=(None, par["name"]))
+            write_dataset(plan, "values", planned, "mixed", f"planned {values_desc}", dims=(None, param))
             hashes = np.array(sweep.plan_hash, dtype="S64")
             write_dataset(plan, "param_hash", hashes, None, "parameter hash of each planned point")
             pts = f.create_group("points")
@@ -201,13 +198,13 @@ def write_sweep(path: str | Path, sweep: SweepData) -> None:
             hashes = np.array(sweep.param_hash, dtype="S64")
             desc = "SHA-256 of the point's resolved config and evaluation mode"
             point = write_dataset(pts, "param_hash", hashes, None, desc, scale="point")
-            write_dataset(pts, "values", sweep.values.reshape(n, p_), "mixed", values_desc, dims=(point, par["name"]))
-            pts.create_dataset("status", data=np.array(sweep.status, dtype=object), dtype=sdt)
-            pts["status"].attrs["description"] = (
+            write_dataset(pts, "values", sweep.values.reshape(n, p_), "mixed", values_desc, dims=(point, param))
+            status = (
                 "completed, broke_through, short_circuit, limit_exceeded, max_steps, equilibrium, "
                 "not_converged, invalid (config refused) or error (solver failure)"
             )
-            pts.create_dataset("message", data=np.array(sweep.message, dtype=object), dtype=sdt)
+            write_dataset(pts, "status", np.array(sweep.status, dtype=str), None, status)
+            write_dataset(pts, "message", np.array(sweep.message, dtype=str), None, "what went wrong (empty: nothing)")
             for name, (units, desc) in SWEEP_METRICS.items():
                 arr = sweep.metrics.get(name, np.full(n, np.nan))
                 write_dataset(pts, name, np.asarray(arr, float), units, desc, dims=(point,))

@@ -156,3 +156,47 @@ def test_cli_grid_study_json_file_and_bad_options(tmp_path: Path, minimal_config
         bad = run(*extra, "-o", str(tmp_path / "bad.json"))
         assert bad.returncode == 2 and words in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
         assert not (tmp_path / "bad.json").exists()
+
+
+def test_cli_equilibrium_grid_study_reports_the_gaps_orders(tmp_path: Path) -> None:
+    """``simulate CONFIG --equilibrium --grid-study``: the steady shape on three grids, each gap judged.
+
+    The study's values are the equilibrium solves' own (the finest checked against
+    a direct call), every equilibrium quantity is judged from three grids (an order
+    observed, or a stated reason why none is), and no result file is written.
+    """
+    from ecmsim.cli.grid_study_cmd import format_study
+    from ecmsim.config import load_config
+    from ecmsim.equilibrium import solve_equilibrium
+    from ecmsim.grid_study import EQUILIBRIUM_QUANTITIES, ORDER_RANGE
+    from ecmsim.testing import FAST_STEM_TOML
+
+    config = tmp_path / "stem.toml"
+    config.write_text(FAST_STEM_TOML, encoding="utf-8")
+    out = tmp_path / "study.json"
+    proc = subprocess.run(
+        [sys.executable, "-c", "from ecmsim.cli.main import main; main()", "simulate", str(config),
+         "--equilibrium", "--grid-study", "--grid-cells-um", "50,40,30", "--json", "-o", str(out)],
+        capture_output=True, text=True, timeout=900, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads(proc.stdout)
+    doc = json.loads(out.read_text(encoding="utf-8"))
+    assert printed.pop("output") == str(out) and printed == doc
+    assert doc["mode"] == "equilibrium" and doc["cell_sizes_mm"] == [0.05, 0.04, 0.03]
+    assert list(doc["quantities"]) == [key for key, *_ in EQUILIBRIUM_QUANTITIES]
+    for key in ("frontal_gap_mm", "side_gap_mm"):
+        q = doc["quantities"][key]
+        assert len(q["values"]) == 3 and all(0.1 < v < 0.5 for v in q["values"]), q
+        assert q["verdict"] in ("converging", "grid-independent", "oscillating", "diverging", "irregular"), q
+        assert not q["order_assumed"]
+        if q["verdict"] == "converging":
+            assert ORDER_RANGE[0] <= q["order"] <= ORDER_RANGE[1] and q["estimate"] is not None
+        elif q["verdict"] != "grid-independent":
+            assert q["order"] is None and q["estimate"] is None and q["note"]
+    finest = solve_equilibrium(load_config(config, ["numerics.cell_size_mm=0.03"])).summary()
+    for key in ("frontal_gap_mm", "side_gap_mm", "diameter_mm", "current_A"):
+        assert doc["quantities"][key]["values"][-1] == pytest.approx(finest[key], rel=1e-12)
+    text = "\n".join(format_study(doc))
+    assert "(equilibrium)" in text and "frontal gap" in text and "side gap (overcut)" in text
+    assert not list(tmp_path.glob("*.h5"))

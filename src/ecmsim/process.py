@@ -93,6 +93,9 @@ class Process:
     machining_time : float
         Feed travel (initial gap plus depth) over the feed rate, plus the dwell,
         s (inf without feed).
+    steady_tolerance : float
+        ``[numerics] steady_tolerance_mm``, m: how little the frame profile may
+        change for the steady-segment jump.
     supply : Supply or None
         The electrolyte supply with ``[physics] secondary = true`` (None: the
         primary model, one conductivity everywhere).
@@ -129,6 +132,7 @@ class Process:
     output_interval: float
     diameter_station: float
     machining_time: float
+    steady_tolerance: float
     supply: Supply | None = None
     overpotential: float = 0.0
     control: Control = Control()
@@ -417,6 +421,7 @@ def resolve(cfg: ProcessConfig) -> Process:
         output_interval=n.output_interval_mm * MM,
         diameter_station=n.diameter_station_mm * MM,
         machining_time=_machining_time(cfg),
+        steady_tolerance=n.steady_tolerance_mm * MM,
         supply=_supply(cfg, electrolyte, kappa),
         overpotential=cfg.electrical.overpotential_V,
         control=_control(cfg),

@@ -100,7 +100,7 @@ class SteadyJump:
         self.domain = domain
         p = domain.process
         self.h_e = domain.gap_scale
-        self.tolerance = p.config.numerics.steady_tolerance_mm * 1e-3
+        self.tolerance = p.steady_tolerance
         self.samples: list[_Sample] = []
         self.done: JumpRecord | None = None
         self.active = off_reason(domain) is None

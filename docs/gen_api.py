@@ -41,6 +41,7 @@ MODULES = (
     "ecmsim.channel",
     "ecmsim.grid_study",
     "ecmsim.solvers",
+    "ecmsim.solvers3d",
     "ecmsim.io",
     "ecmsim.qc",
     "ecmsim.engineering",

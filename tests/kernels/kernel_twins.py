@@ -596,3 +596,224 @@ def scale_conductivity_sparse(kind, stencil, rhs, kappa):
         diag_links = sum(-out[n, col] for col in out.rows[n] if col != n)
         out[n, n] = diag_links + k_nodes[n] * (a[n, n] - links)
     return out.tocsr(), rhs[kind == 0] * k_nodes
+
+
+# ------------------------------------------------------------------- potential 3D
+def _open_fraction_triangle(tri, vals) -> float:
+    """Area fraction of a triangle where the linear interpolant of ``vals`` is > 0, by
+    clipping the triangle (in barycentric-free 2D coordinates) with Sutherland-Hodgman."""
+    (x0, y0), (x1, y1), (x2, y2) = tri
+    # the plane v = a x + b y + c through the three vertices
+    m = np.array([[x0, y0, 1.0], [x1, y1, 1.0], [x2, y2, 1.0]])
+    a, b, c = np.linalg.solve(m, np.asarray(vals, dtype=float))
+    full = _clip_area(list(tri), 0.0, 0.0, -1.0)
+    if a == 0.0 and b == 0.0:
+        return 1.0 if c > 0.0 else 0.0
+    return _clip_area(list(tri), a, b, -c) / full
+
+
+def aperture3d(psi_n, i, j, k, axis) -> float:
+    """Open fraction of the face between (i, j, k) and its +1 neighbour along ``axis``:
+    corner values are means of the eight surrounding nodes (mirrored below index 0,
+    clamped at the top), the centre the mean of the two nodes, four triangles clipped."""
+    n = psi_n.shape
+
+    def idx(v, a):
+        v = -v if v < 0 else v
+        return min(v, n[a] - 1)
+
+    e = [0, 0, 0]
+    e[axis] = 1
+    others = [a for a in range(3) if a != axis]
+
+    def corner(s1, s2):
+        off = [0, 0, 0]
+        off[axis] = 1
+        off[others[0]] = s1
+        off[others[1]] = s2
+        pts = [
+            (idx(i + a, 0), idx(j + b, 1), idx(k + c, 2)) for a in (0, off[0]) for b in (0, off[1]) for c in (0, off[2])
+        ]
+        return float(np.mean([psi_n[p] for p in pts]))
+
+    centre = 0.5 * (psi_n[i, j, k] + psi_n[i + e[0], j + e[1], k + e[2]])
+    pts = [(-1, -1), (1, -1), (1, 1), (-1, 1)]
+    vals = [corner(*p) for p in pts]
+    total = 0.0
+    for q in range(4):
+        p1, p2 = pts[q], pts[(q + 1) % 4]
+        tri = [(0.0, 0.0), (0.5 * p1[0], 0.5 * p1[1]), (0.5 * p2[0], 0.5 * p2[1])]
+        total += 0.25 * _open_fraction_triangle(tri, [centre, vals[q], vals[(q + 1) % 4]])
+    return total
+
+
+def assemble3d_sparse(kind, psi_w, psi_t, psi_n, u_anode, theta_min):
+    """The 3D system of ``potential3d.assemble`` as a CSR matrix on all nodes (C order)
+    and the right-hand side: link weight = aperture (halved for x- and z-faces on
+    j = 0), a link to an electrode w / theta, links to kinds 3 and 4 dropped."""
+    flat = np.arange(kind.size).reshape(kind.shape)
+    rows, cols, vals = [], [], []
+    rhs = np.zeros(kind.shape)
+    for i, j, k in np.argwhere(kind == ELECTROLYTE):
+        dg = 0.0
+        for axis in range(3):
+            for s in (-1, 1):
+                nb = [int(i), int(j), int(k)]
+                nb[axis] += s
+                if not all(0 <= nb[a] < kind.shape[a] for a in range(3)):
+                    continue
+                kn = kind[tuple(nb)]
+                if kn in (INSULATOR, OUTSIDE):
+                    continue
+                low = (int(i), int(j), int(k)) if s > 0 else tuple(nb)
+                w = aperture3d(psi_n, *low, axis)
+                if j == 0 and axis != 1:
+                    w *= 0.5
+                if kn == ELECTROLYTE:
+                    rows.append(flat[i, j, k])
+                    cols.append(flat[tuple(nb)])
+                    vals.append(-w)
+                    dg += w
+                else:
+                    psi = psi_w if kn == ANODE else psi_t
+                    t = _theta(psi[i, j, k], psi[tuple(nb)], theta_min)
+                    dg += w / t
+                    if kn == ANODE:
+                        rhs[i, j, k] += w * u_anode / t
+        if dg == 0.0:
+            dg, rhs[i, j, k] = 1.0, 0.0
+        rows.append(flat[i, j, k])
+        cols.append(flat[i, j, k])
+        vals.append(dg)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(kind.size, kind.size)), rhs
+
+
+def full_matrix7(kind, stencil):
+    """A 7-point kernel stencil ``(7, nx, ny, nz)`` (DIAG, XM, XP, YM, YP, ZM, ZP) as CSR
+    on all nodes; rows of non-unknowns are zero."""
+    flat = np.arange(kind.size).reshape(kind.shape)
+    rows, cols, vals = [], [], []
+    offsets = [(-1, 0, 0), (1, 0, 0), (0, -1, 0), (0, 1, 0), (0, 0, -1), (0, 0, 1)]
+    for i, j, k in np.argwhere(kind == ELECTROLYTE):
+        rows.append(flat[i, j, k])
+        cols.append(flat[i, j, k])
+        vals.append(stencil[0, i, j, k])
+        for q, (a, b, c) in enumerate(offsets):
+            p = (i + a, j + b, k + c)
+            if all(0 <= p[d] < kind.shape[d] for d in range(3)) and stencil[1 + q, i, j, k] != 0.0:
+                rows.append(flat[i, j, k])
+                cols.append(flat[p])
+                vals.append(-stencil[1 + q, i, j, k])
+    return sp.csr_matrix((vals, (rows, cols)), shape=(kind.size, kind.size))
+
+
+def full_matrix27(kind, a):
+    """A 27-point stencil ``a[d, i, j, k]``, ``d = 9 (di + 1) + 3 (dj + 1) + dk + 1``, as
+    CSR on all nodes; rows of non-unknowns are zero."""
+    flat = np.arange(kind.size).reshape(kind.shape)
+    rows, cols, vals = [], [], []
+    for i, j, k in np.argwhere(kind == ELECTROLYTE):
+        for d in range(27):
+            p = (i + d // 9 - 1, j + (d // 3) % 3 - 1, k + d % 3 - 1)
+            if all(0 <= p[q] < kind.shape[q] for q in range(3)) and a[d, i, j, k] != 0.0:
+                rows.append(flat[i, j, k])
+                cols.append(flat[p])
+                vals.append(a[d, i, j, k])
+    return sp.csr_matrix((vals, (rows, cols)), shape=(kind.size, kind.size))
+
+
+def boundary_flux3d(kind, psi, psi_n, phi, target_kind, phi_b, theta_min):
+    """Sum of w (phi_b - phi) / theta over links from electrolyte nodes into ``target_kind``."""
+    s = 0.0
+    for i, j, k in np.argwhere(kind == ELECTROLYTE):
+        for axis in range(3):
+            for d in (-1, 1):
+                nb = [int(i), int(j), int(k)]
+                nb[axis] += d
+                if not all(0 <= nb[a] < kind.shape[a] for a in range(3)) or kind[tuple(nb)] != target_kind:
+                    continue
+                low = (int(i), int(j), int(k)) if d > 0 else tuple(nb)
+                w = aperture3d(psi_n, *low, axis) * (0.5 if j == 0 and axis != 1 else 1.0)
+                s += w * (phi_b - phi[i, j, k]) / _theta(psi[i, j, k], psi[tuple(nb)], theta_min)
+    return s
+
+
+# ------------------------------------------------------------------ multigrid 3D
+def mg3_shapes(shape, min_size: int):
+    """Level shapes and per-axis coarsening flags of the 3D hierarchy: every axis with
+    more than ``max(min_size, 3)`` nodes goes to n // 2 + 1, the others stay."""
+    m = max(min_size, 3)
+    shapes = [tuple(shape)]
+    while any(n > m for n in shapes[-1]):
+        shapes.append(tuple(n // 2 + 1 if n > m else n for n in shapes[-1]))
+    flags = [tuple(int(c != f) for f, c in zip(shapes[q], shapes[q + 1], strict=True)) for q in range(len(shapes) - 1)]
+    return shapes, flags
+
+
+def interpolation3d(active, flags) -> sp.csr_matrix:
+    """Masked trilinear interpolation: the Kronecker product of the 1D interpolations
+    (identity along a kept axis), rows of inactive fine nodes zeroed."""
+    mats = [
+        sp.csr_matrix(linear_interpolation_1d(n)) if c else sp.identity(n, format="csr")
+        for n, c in zip(active.shape, flags, strict=True)
+    ]
+    p = sp.kron(sp.kron(mats[0], mats[1]), mats[2])
+    return sp.csr_matrix(sp.diags(active.ravel().astype(float)) @ p)
+
+
+def galerkin_hierarchy3d(kind, stencil, min_size: int):
+    """Matrices, interpolations and unknown masks of every 3D level, by sparse products."""
+    shapes, flags = mg3_shapes(kind.shape, min_size)
+    mats = [full_matrix7(kind, stencil)]
+    actives = [kind == ELECTROLYTE]
+    interps = []
+    for lev in range(1, len(shapes)):
+        p = interpolation3d(actives[-1], flags[lev - 1])
+        ac = sp.csr_matrix(p.T @ mats[-1] @ p)
+        interps.append(p)
+        mats.append(ac)
+        actives.append((ac.diagonal() > 0.0).reshape(shapes[lev]))
+    return shapes, mats, interps, actives
+
+
+def _colour_sweep(a, f, u, mask):
+    # Gauss-Seidel on a set of mutually uncoupled nodes is a Jacobi update of that set.
+    d = a.diagonal()
+    r = f - a @ u
+    u = u.copy()
+    u[mask] += r[mask] / d[mask]
+    return u
+
+
+def vcycle3d(shapes, mats, interps, actives, f, nu: int):
+    """One V(nu, nu)-cycle from zero with the matrices of :func:`galerkin_hierarchy3d`:
+    red-black on level 0 (red first, then black first after the correction), eight
+    colours on coarse levels (0..7, then 7..0), exact solve on the coarsest."""
+
+    def colours(shape, n_col):
+        i, j, k = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+        c = ((i + j + k) % 2) if n_col == 2 else (4 * (i % 2) + 2 * (j % 2) + k % 2)
+        return [(c == q).ravel() for q in range(n_col)]
+
+    def cycle(lev, f):
+        a = mats[lev]
+        act = actives[lev].ravel()
+        u = np.zeros(a.shape[0])
+        if lev == len(shapes) - 1:
+            idx = np.flatnonzero(act)
+            if idx.size:
+                u[idx] = np.linalg.solve(a[idx][:, idx].toarray(), f[idx])
+            return u
+        cols = colours(shapes[lev], 2 if lev == 0 else 8)
+        for _ in range(nu):
+            for c in cols:
+                u = _colour_sweep(a, f, u, c & act)
+        r = np.where(act, f - a @ u, 0.0)
+        p = interps[lev]
+        u = u + np.where(act, p @ cycle(lev + 1, p.T @ r), 0.0)
+        for _ in range(nu):
+            for c in cols[::-1]:
+                u = _colour_sweep(a, f, u, c & act)
+        return u
+
+    return cycle(0, f.ravel()).reshape(shapes[0])

@@ -72,7 +72,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from ecmsim.kernels.potential3d import DIAG, XM, XP, YM, YP, ZM, ZP, apply
+from ecmsim.kernels.potential3d import DIAG, apply, neighbour_sum, offset
 from numba import njit
 
 #: Index of the centre entry of a 27-point coarse stencil.
@@ -350,18 +350,11 @@ def galerkin7(kind, stencil, cx, cy, cz, ac, kc):
                 if kind[i, j, k] != 0:
                     continue
                 _spread(ac, stencil[DIAG, i, j, k], i, j, k, 0, 0, 0, cx, cy, cz)
-                if i > 0 and stencil[XM, i, j, k] != 0.0:
-                    _spread(ac, -stencil[XM, i, j, k], i, j, k, -1, 0, 0, cx, cy, cz)
-                if i + 1 < nx and stencil[XP, i, j, k] != 0.0:
-                    _spread(ac, -stencil[XP, i, j, k], i, j, k, 1, 0, 0, cx, cy, cz)
-                if j > 0 and stencil[YM, i, j, k] != 0.0:
-                    _spread(ac, -stencil[YM, i, j, k], i, j, k, 0, -1, 0, cx, cy, cz)
-                if j + 1 < ny and stencil[YP, i, j, k] != 0.0:
-                    _spread(ac, -stencil[YP, i, j, k], i, j, k, 0, 1, 0, cx, cy, cz)
-                if k > 0 and stencil[ZM, i, j, k] != 0.0:
-                    _spread(ac, -stencil[ZM, i, j, k], i, j, k, 0, 0, -1, cx, cy, cz)
-                if k + 1 < nz and stencil[ZP, i, j, k] != 0.0:
-                    _spread(ac, -stencil[ZP, i, j, k], i, j, k, 0, 0, 1, cx, cy, cz)
+                for q in range(6):
+                    di, dj, dk = offset(q)
+                    v = stencil[1 + q, i, j, k]
+                    if v != 0.0 and 0 <= i + di < nx and 0 <= j + dj < ny and 0 <= k + dk < nz:
+                        _spread(ac, -v, i, j, k, di, dj, dk, cx, cy, cz)
     _coarse_kinds(ac, kc)
 
 
@@ -418,19 +411,7 @@ def smooth7(kind, stencil, f, u, colour):
             for k in range(k0, nz, 2):
                 if kind[i, j, k] != 0:
                     continue
-                s = f[i, j, k]
-                if i > 0:
-                    s += stencil[XM, i, j, k] * u[i - 1, j, k]
-                if i + 1 < nx:
-                    s += stencil[XP, i, j, k] * u[i + 1, j, k]
-                if j > 0:
-                    s += stencil[YM, i, j, k] * u[i, j - 1, k]
-                if j + 1 < ny:
-                    s += stencil[YP, i, j, k] * u[i, j + 1, k]
-                if k > 0:
-                    s += stencil[ZM, i, j, k] * u[i, j, k - 1]
-                if k + 1 < nz:
-                    s += stencil[ZP, i, j, k] * u[i, j, k + 1]
+                s = f[i, j, k] + neighbour_sum(stencil, u, i, j, k)
                 u[i, j, k] = s / stencil[DIAG, i, j, k]
 
 
@@ -487,19 +468,7 @@ def residual7(kind, stencil, f, u, r):
                 if kind[i, j, k] != 0:
                     r[i, j, k] = 0.0
                     continue
-                s = f[i, j, k] - stencil[DIAG, i, j, k] * u[i, j, k]
-                if i > 0:
-                    s += stencil[XM, i, j, k] * u[i - 1, j, k]
-                if i + 1 < nx:
-                    s += stencil[XP, i, j, k] * u[i + 1, j, k]
-                if j > 0:
-                    s += stencil[YM, i, j, k] * u[i, j - 1, k]
-                if j + 1 < ny:
-                    s += stencil[YP, i, j, k] * u[i, j + 1, k]
-                if k > 0:
-                    s += stencil[ZM, i, j, k] * u[i, j, k - 1]
-                if k + 1 < nz:
-                    s += stencil[ZP, i, j, k] * u[i, j, k + 1]
+                s = f[i, j, k] - stencil[DIAG, i, j, k] * u[i, j, k] + neighbour_sum(stencil, u, i, j, k)
                 r[i, j, k] = s
 
 
@@ -640,12 +609,9 @@ def setup(kind, stencil, hier):
             for j in range(ny):
                 for k in range(nz):
                     a[CENTRE, i, j, k] = stencil[DIAG, i, j, k]
-                    a[4, i, j, k] = -stencil[XM, i, j, k]
-                    a[22, i, j, k] = -stencil[XP, i, j, k]
-                    a[10, i, j, k] = -stencil[YM, i, j, k]
-                    a[16, i, j, k] = -stencil[YP, i, j, k]
-                    a[12, i, j, k] = -stencil[ZM, i, j, k]
-                    a[14, i, j, k] = -stencil[ZP, i, j, k]
+                    for q in range(6):
+                        di, dj, dk = offset(q)
+                        a[9 * (di + 1) + 3 * (dj + 1) + dk + 1, i, j, k] = -stencil[1 + q, i, j, k]
         dense_factor(kind, a, hier.dense)
         return
     lv = hier.levels

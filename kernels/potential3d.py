@@ -224,6 +224,45 @@ def face_weight(psi_n, i, j, k, di, dj, dk):
     return w
 
 
+@njit(cache=True, inline="always")
+def offset(q):
+    """Index offset ``(di, dj, dk)`` of link ``q`` (0 to 5: ``XM, XP, YM, YP, ZM, ZP`` minus 1)."""
+    s = -1 if q % 2 == 0 else 1
+    a = q // 2
+    return (s if a == 0 else 0), (s if a == 1 else 0), (s if a == 2 else 0)
+
+
+@njit(cache=True, inline="always")
+def neighbour_sum(stencil, u, i, j, k):
+    """``sum_l c_l u_nb`` over the six links of node ``(i, j, k)`` (neighbours on the array).
+
+    Parameters
+    ----------
+    stencil : float array (7, nx, ny, nz)
+    u : float array (nx, ny, nz)
+    i, j, k : int
+
+    Returns
+    -------
+    float
+    """
+    nx, ny, nz = u.shape
+    s = 0.0
+    if i > 0:
+        s += stencil[XM, i, j, k] * u[i - 1, j, k]
+    if i + 1 < nx:
+        s += stencil[XP, i, j, k] * u[i + 1, j, k]
+    if j > 0:
+        s += stencil[YM, i, j, k] * u[i, j - 1, k]
+    if j + 1 < ny:
+        s += stencil[YP, i, j, k] * u[i, j + 1, k]
+    if k > 0:
+        s += stencil[ZM, i, j, k] * u[i, j, k - 1]
+    if k + 1 < nz:
+        s += stencil[ZP, i, j, k] * u[i, j, k + 1]
+    return s
+
+
 @njit(cache=True)
 def _link(kind, psi_w, psi_t, psi_n, i, j, k, di, dj, dk, u_anode, theta_min):
     # One link of node (i, j, k) towards (i + di, j + dj, k + dk) (on the array):
@@ -251,10 +290,7 @@ def _node_row(kind, psi_w, psi_t, psi_n, i, j, k, u_anode, theta_min, stencil, r
     dg = 0.0
     b = 0.0
     for q in range(6):
-        s = -1 if q % 2 == 0 else 1
-        di = s if q // 2 == 0 else 0
-        dj = s if q // 2 == 1 else 0
-        dk = s if q // 2 == 2 else 0
+        di, dj, dk = offset(q)
         if i + di < 0 or i + di >= nx or j + dj < 0 or j + dj >= ny or k + dk < 0 or k + dk >= nz:
             continue
         dd, rr, cc = _link(kind, psi_w, psi_t, psi_n, i, j, k, di, dj, dk, u_anode, theta_min)
@@ -330,19 +366,7 @@ def apply(kind, stencil, x, out):
                 if kind[i, j, k] != 0:
                     out[i, j, k] = 0.0
                     continue
-                s = stencil[DIAG, i, j, k] * x[i, j, k]
-                if i > 0:
-                    s -= stencil[XM, i, j, k] * x[i - 1, j, k]
-                if i + 1 < nx:
-                    s -= stencil[XP, i, j, k] * x[i + 1, j, k]
-                if j > 0:
-                    s -= stencil[YM, i, j, k] * x[i, j - 1, k]
-                if j + 1 < ny:
-                    s -= stencil[YP, i, j, k] * x[i, j + 1, k]
-                if k > 0:
-                    s -= stencil[ZM, i, j, k] * x[i, j, k - 1]
-                if k + 1 < nz:
-                    s -= stencil[ZP, i, j, k] * x[i, j, k + 1]
+                s = stencil[DIAG, i, j, k] * x[i, j, k] - neighbour_sum(stencil, x, i, j, k)
                 out[i, j, k] = s
 
 
@@ -353,10 +377,7 @@ def _node_flux(kind, psi, psi_n, phi, target_kind, phi_b, theta_min, i, j, k):
     d = phi_b - phi[i, j, k]
     q = 0.0
     for n in range(6):
-        s = -1 if n % 2 == 0 else 1
-        di = s if n // 2 == 0 else 0
-        dj = s if n // 2 == 1 else 0
-        dk = s if n // 2 == 2 else 0
+        di, dj, dk = offset(n)
         a = i + di
         b = j + dj
         c = k + dk

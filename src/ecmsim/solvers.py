@@ -183,6 +183,49 @@ def _check_array(name: str, a: object, shape: tuple[int, ...], dtype: str) -> No
         raise ValueError(f"{name} must be {want}, got a non-contiguous array (use np.ascontiguousarray)")
 
 
+def check_grid_system(
+    kind: object, stencil: object, rhs: object, x: object, axes: tuple[str, ...], n_coef: int
+) -> tuple[int, ...]:
+    """Check a stencil system on a grid of ``len(axes)`` dimensions (2D and 3D solvers).
+
+    Parameters
+    ----------
+    kind, stencil, rhs, x
+        The arrays: int8 ``shape``, float64 ``(n_coef, *shape)``, float64 ``shape`` twice
+        (``x`` writeable), all C-contiguous.
+    axes
+        Names of the grid axes, for the messages (``("nr", "nz")``).
+    n_coef
+        Leading dimension of the stencil.
+
+    Returns
+    -------
+    tuple of int
+        The grid shape.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`check_system`.
+    """
+    import numpy as np
+
+    want = f"kind must be a C-contiguous int8 array of shape ({', '.join(axes)})"
+    if not isinstance(kind, np.ndarray):
+        raise TypeError(f"{want}, got {type(kind).__name__}")
+    if kind.ndim != len(axes):
+        raise ValueError(f"{want}, got shape {kind.shape}")
+    shape = tuple(int(n) for n in kind.shape)
+    _check_array("kind", kind, shape, "int8")
+    _check_array("stencil", stencil, (n_coef, *shape), "float64")
+    _check_array("rhs", rhs, shape, "float64")
+    _check_array("x", x, shape, "float64")
+    assert isinstance(x, np.ndarray)
+    if not x.flags.writeable:
+        raise ValueError("x must be writeable (it receives the solution)")
+    return shape
+
+
 def check_system(kind: KindArray, stencil: FloatArray, rhs: FloatArray, x: FloatArray) -> tuple[int, int]:
     """Check the arrays of a potential system before a kernel sees them.
 
@@ -211,20 +254,8 @@ def check_system(kind: KindArray, stencil: FloatArray, rhs: FloatArray, x: Float
         Wrong shape or memory layout, or ``x`` is read-only; the message names the
         array, the expected and the actual value.
     """
-    import numpy as np
-
-    want = "kind must be a C-contiguous int8 array of shape (nr, nz)"
-    if not isinstance(kind, np.ndarray):
-        raise TypeError(f"{want}, got {type(kind).__name__}")
-    if kind.ndim != 2:
-        raise ValueError(f"{want}, got shape {kind.shape}")
-    nr, nz = (int(n) for n in kind.shape)
-    _check_array("kind", kind, (nr, nz), "int8")
-    _check_array("stencil", stencil, (5, nr, nz), "float64")
-    _check_array("rhs", rhs, (nr, nz), "float64")
-    _check_array("x", x, (nr, nz), "float64")
-    if not x.flags.writeable:
-        raise ValueError("x must be writeable (it receives the solution)")
+    shape = check_grid_system(kind, stencil, rhs, x, ("nr", "nz"), 5)
+    nr, nz = shape
     return nr, nz
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ecmsim.solvers import SolveStats, _check_array
+from ecmsim.solvers import SolveStats, check_grid_system
 
 if TYPE_CHECKING:
     import numpy as np
@@ -51,20 +51,7 @@ def check_system3d(kind: KindArray, stencil: FloatArray, rhs: FloatArray, x: Flo
         Wrong shape or memory layout, or ``x`` is read-only; the message names the
         array, the expected and the actual value.
     """
-    import numpy as np
-
-    want = "kind must be a C-contiguous int8 array of shape (nx, ny, nz)"
-    if not isinstance(kind, np.ndarray):
-        raise TypeError(f"{want}, got {type(kind).__name__}")
-    if kind.ndim != 3:
-        raise ValueError(f"{want}, got shape {kind.shape}")
-    nx, ny, nz = (int(n) for n in kind.shape)
-    _check_array("kind", kind, (nx, ny, nz), "int8")
-    _check_array("stencil", stencil, (7, nx, ny, nz), "float64")
-    _check_array("rhs", rhs, (nx, ny, nz), "float64")
-    _check_array("x", x, (nx, ny, nz), "float64")
-    if not x.flags.writeable:
-        raise ValueError("x must be writeable (it receives the solution)")
+    nx, ny, nz = check_grid_system(kind, stencil, rhs, x, ("nx", "ny", "nz"), 7)
     return nx, ny, nz
 
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -52,6 +52,9 @@ from ecmsim.simulation import SimulationResult
 from ecmsim.state import DrillingState
 from ecmsim.stepper import Stepper
 from ecmsim.units import MM, mm
+
+if TYPE_CHECKING:
+    from ecmsim.equilibrium_direct import Curve, ShapeReport
 
 
 @dataclass
@@ -81,13 +84,14 @@ class EquilibriumResult:
     current : float
         Cell current at the last step of the fine pass, A.
     steps : int
-        Pseudo-time steps of both passes (``march``), potential solves (``direct``).
+        Pseudo-time steps of both passes (``march``), potential solves (``direct``:
+        those of the start on the coarser grid and of the fine solve).
     travel : float
         Pseudo-travel of the tool in the fine pass, m (0 for ``direct``).
     method : str
         ``direct`` (the shape iteration) or ``march`` (pseudo-time).
     iterations : int
-        Shape updates of the direct solve (0 for ``march``).
+        Shape updates of the direct solve on the fine grid (0 for ``march``).
     residual : float
         Largest move of the surface in the last shape update, m (NaN for ``march``).
     flux_residual : float
@@ -321,9 +325,7 @@ def solve_equilibrium(
     if method not in METHODS:
         raise ConfigError(f"equilibrium method {method!r}: use one of {', '.join(METHODS)}", config.source)
     if method == "auto":
-        proc = resolve(config)
-        cells = proc.equilibrium_gap / proc.cell_size
-        method = "direct" if cells >= DIRECT_MIN_CELLS_PER_GAP else "march"
+        method = auto_method(config)
     if method == "direct":
         return _solve_direct(config, tolerance_mm, start_clock)
     plan = _plan(config, tolerance_mm)
@@ -342,6 +344,16 @@ def solve_equilibrium(
     return _result(fine, steps, time.perf_counter() - start_clock)
 
 
+def auto_method(config: ProcessConfig) -> str:
+    """The method ``auto`` takes for ``config``: ``direct`` or ``march``.
+
+    ``direct`` with at least :data:`DIRECT_MIN_CELLS_PER_GAP` cells per planar gap h_e.
+    """
+    proc = resolve(config)
+    cells = proc.equilibrium_gap / proc.cell_size
+    return "direct" if cells >= DIRECT_MIN_CELLS_PER_GAP else "march"
+
+
 def _check_memory(config: ProcessConfig) -> None:
     """Refuse a grid beyond the memory budget before any pass allocates it."""
     from ecmsim.resources import check_budget, estimate_grid, simulation_hint
@@ -355,21 +367,19 @@ def _solve_direct(config: ProcessConfig, tolerance_mm: float, start_clock: float
 
     The window reaches the domain margin above the reference distance y_ref = bare
     tip + 3 h_e at which the side gap is read (the wall further up does not act on
-    the gaps) and 4 h_e below the tool face.
+    the gaps).  Beside and below the hole it keeps only the metal the level set
+    needs (:func:`_direct_domain`); should the surface come near the edge of that
+    tight domain, the solve restarts on the full one.
     """
-    from ecmsim.equilibrium_direct import initial_curve, solve_shape
+    from ecmsim.equilibrium_direct import Cramped
 
-    h_e = resolve(config).equilibrium_gap
-    behind_mm = config.tool.bare_tip_length_mm + 4 * mm(h_e) + config.numerics.domain_margin_mm
-    plan = replace(_plan(config, tolerance_mm), behind_mm=behind_mm)
-    ahead_mm = 4 * mm(h_e) + max(4 * config.numerics.cell_size_mm, config.motion.initial_gap_mm) + 0.05
-    domain = plan.domain(config.numerics.cell_size_mm, depth_mm=behind_mm + ahead_mm)
-    z_tip = domain.window_behind + 4 * domain.gap_scale
-    j0, _ = domain.window_rows(z_tip)
-    z_top = float(domain.grid.z[j0])
-    state = DrillingState.start(domain, psi_w=np.zeros_like(domain.rr), z_tip=z_tip)
-    report, _ = solve_shape(domain, state, initial_curve(domain, z_tip, z_top), z_top, plan.tol)
-    iterations = report.iterations
+    plan = _direct_plan(config, tolerance_mm)
+    start = _coarse_start(plan)
+    try:
+        domain, state, report, _ = _direct_pass(plan, tight=True, start=start)
+    except Cramped:
+        domain, state, report, _ = _direct_pass(plan, tight=False, start=start)
+    h_e = domain.gap_scale
     # not converged within MAX_ITERATIONS: status not_converged with its residual, as the march reports
     fg, sg = _gaps(domain, state)
     z = domain.grid.z
@@ -381,7 +391,7 @@ def _solve_direct(config: ProcessConfig, tolerance_mm: float, start_clock: float
         current=report.current,
         y=state.z_tip - z[rows],
         radius=state.wall[rows].copy(),
-        steps=iterations,
+        steps=report.iterations + (0 if start is None else start[2]),
         travel=0.0,
         wall_clock_s=time.perf_counter() - start_clock,
         process=domain.process,
@@ -391,6 +401,103 @@ def _solve_direct(config: ProcessConfig, tolerance_mm: float, start_clock: float
         residual=report.residual,
         flux_residual=report.flux_residual,
     )
+
+
+#: Metal the tight direct-solve domain keeps beyond the expected surface: beside the wall, in
+#: analytic side gaps √(h_e² + 2 h_e b) (the steady wall lies inside it), and below the face, in h_e.
+TIGHT_SIDE_GAPS = 1.25
+TIGHT_AHEAD_GAPS = 1.5
+#: Cells of metal the tight domain keeps beyond those lengths (the level set's band and its reach).
+TIGHT_CELLS = 10
+
+
+def _direct_plan(config: ProcessConfig, tolerance_mm: float) -> _Plan:
+    """The plan of the direct solve: a window from the margin above y_ref + h_e to the tool face."""
+    h_e = resolve(config).equilibrium_gap
+    behind_mm = config.tool.bare_tip_length_mm + 4 * mm(h_e) + config.numerics.domain_margin_mm
+    return replace(_plan(config, tolerance_mm), behind_mm=behind_mm)
+
+
+#: The direct solve starts from a solve on cells twice as large when those still resolve h_e with this many.
+COARSE_START_CELLS_PER_GAP = 6.0
+
+
+def _coarse_start(plan: _Plan) -> tuple[float, Curve, int] | None:
+    """A direct solve on cells twice as large, as a start for the fine one: (its cell, m; shape; iterations).
+
+    Settled to a quarter of a fine cell (the fine solve takes it from there).  None
+    when the coarse grid would resolve h_e with fewer than
+    :data:`COARSE_START_CELLS_PER_GAP` cells or the coarse solve fails (the fine one
+    then starts from the analytic shape).
+    """
+    cell_mm = plan.config.numerics.cell_size_mm
+    h_e = resolve(plan.config).equilibrium_gap
+    if h_e / length(2 * cell_mm) < COARSE_START_CELLS_PER_GAP:
+        return None
+    coarse = replace(
+        plan,
+        config=plan.config.replace(
+            {
+                "numerics.cell_size_mm": 2 * cell_mm,
+                "motion.initial_gap_mm": max(4 * cell_mm, plan.config.motion.initial_gap_mm),
+            }
+        ),
+        tol=max(plan.tol, length(0.25 * cell_mm)),
+    )
+    try:
+        domain, _, report, curve = _direct_pass(coarse, tight=True)
+    except SolverError:
+        return None
+    return (domain.h, curve, report.iterations) if report.converged else None
+
+
+def _direct_pass(
+    plan: _Plan, tight: bool, start: tuple[float, Curve, int] | None = None
+) -> tuple[Domain, DrillingState, ShapeReport, Curve]:
+    """One direct solve on the domain of :func:`_direct_domain`.
+
+    Starts from the analytic shape, or from ``start`` (:func:`_coarse_start`: a curve
+    on cells of the given size, m).  Returns the domain, the final state, the report and the last update's curve.
+    """
+    from ecmsim.equilibrium_direct import initial_curve, resample, solve_shape
+
+    domain = _direct_domain(plan, tight)
+    z_tip = domain.window_behind + 4 * domain.gap_scale
+    j0, _ = domain.window_rows(z_tip)
+    z_top = float(domain.grid.z[j0])
+    state = DrillingState.start(domain, psi_w=np.zeros_like(domain.rr), z_tip=z_tip)
+    curve = initial_curve(domain, z_tip, z_top) if start is None else resample(start[1], start[0], domain.h)
+    report, last = solve_shape(domain, state, curve, z_top, plan.tol, tight)
+    return domain, state, report, last
+
+
+def _direct_domain(plan: _Plan, tight: bool) -> Domain:
+    """The flooded domain of the direct solve, tool face at window_behind + 4 h_e.
+
+    ``tight``: the grid's radius and the window's length below the tool face reach
+    :data:`TIGHT_SIDE_GAPS` analytic side gaps beside the tool and
+    :data:`TIGHT_AHEAD_GAPS` h_e below its face, plus :data:`TIGHT_CELLS` cells (the
+    potential is fixed in the metal: the nodes further out would only cost time);
+    a ``[numerics] domain_radius_mm`` given in the config is kept.  Otherwise the
+    transient run's: the expected wall plus the domain margin, 4 h_e and the margin
+    below the face.
+    """
+    config = plan.config
+    h_e = resolve(config).equilibrium_gap
+    cell_mm = config.numerics.cell_size_mm
+    if not tight:
+        ahead_mm = 4 * mm(h_e) + max(4 * cell_mm, config.motion.initial_gap_mm) + 0.05
+        return plan.domain(cell_mm, depth_mm=plan.behind_mm + ahead_mm)
+    t = config.tool
+    side_mm = mm(math.sqrt(h_e**2 + 2 * h_e * length(t.bare_tip_length_mm)))
+    radius_mm = config.numerics.domain_radius_mm
+    if radius_mm is None:
+        radius_mm = (
+            0.5 * t.outer_diameter_mm + t.coating_thickness_mm + TIGHT_SIDE_GAPS * side_mm + TIGHT_CELLS * cell_mm
+        )
+    tight_plan = replace(plan, config=config.replace({"numerics.domain_radius_mm": radius_mm}))
+    domain = tight_plan.domain(cell_mm, depth_mm=plan.behind_mm + 4 * mm(h_e))
+    return replace(domain, window_ahead=TIGHT_AHEAD_GAPS * h_e + TIGHT_CELLS * domain.h)
 
 
 def _check_config(config: ProcessConfig) -> None:

@@ -54,8 +54,14 @@ SMOOTHING = 0.5
 #: Largest move of the surface in the last update at convergence, in cells (below it the
 #: surface only jitters as the columns under the tool gain or lose the one at 45°).
 SURFACE_TOLERANCE = 0.1
+#: Most points of the wall's march (steps of half a cell).
+MAX_WALL_POINTS = 100_001
 #: Most shape iterations before the solve gives up.
 MAX_ITERATIONS = 80
+
+
+class Cramped(SolverError):
+    """The surface came within the level set's reach of the edge of a tight domain."""
 
 
 @dataclass
@@ -136,31 +142,18 @@ def initial_curve(domain: Domain, z_tip: float, z_top: float) -> Curve:
 
 
 def signed_distance(curve: Curve, rr: FloatArray, zz: FloatArray, h: float, reach: float) -> FloatArray:
-    """Level set of ``curve`` at the nodes (rr, zz), > 0 in the electrolyte, m.
+    """Level set of ``curve`` at the nodes (rr, zz) of a grid (``rr[i, j] = i h``), > 0 in the electrolyte, m.
 
     Exact distances to the curve's segments within ``reach`` of it; ±``reach``
     beyond (only the sign matters there).
     """
-    from scipy.spatial import cKDTree
+    from ecmsim.kernels.curve import polyline_distance
 
     pr, pz = curve.points(h)
     # the wall goes on straight up beyond the window (the finished wall is frozen there)
     top = min(float(zz.min()), float(pz[-1])) - 2 * h
-    pts = np.column_stack([np.append(pr, pr[-1]), np.append(pz, top)])
-    nodes = np.column_stack([rr.ravel(), zz.ravel()])
-    _, k = cKDTree(pts).query(nodes, distance_upper_bound=reach + h)
-    near = np.nonzero(k < len(pts))[0]
-    xy, k = nodes[near], k[near]
-    best = np.full(near.size, np.inf)
-    for a in (k - 1, k):  # the two segments at the nearest vertex
-        a = np.clip(a, 0, len(pts) - 2)
-        p, q = pts[a], pts[a + 1]
-        d = q - p
-        t = np.clip(np.einsum("ij,ij->i", xy - p, d) / np.maximum(np.einsum("ij,ij->i", d, d), 1e-300), 0, 1)
-        best = np.minimum(best, np.hypot(*(xy - p - t[:, None] * d).T))
-    dist = np.full(nodes.shape[0], reach)
-    dist[near] = np.minimum(best, reach)
-    dist = dist.reshape(rr.shape)
+    dist = np.empty(rr.shape)
+    polyline_distance(np.append(pr, pr[-1]), np.append(pz, top), float(zz[0, 0]), h, reach, dist)
     # inside: above the front in its columns, inside the wall above the front's last point
     r_last = (curve.front.size - 1) * h
     z_front = np.interp(rr, np.arange(curve.front.size) * h, curve.front)
@@ -177,19 +170,6 @@ def resample(curve: Curve, h: float, h_new: float) -> Curve:
     cols = np.arange(int(r_last / h_new + 1e-9) + 1) * h_new
     keep = curve.wall_r > cols[-1]
     return Curve(np.interp(cols, r, z), curve.wall_z[keep], curve.wall_r[keep])
-
-
-def _sample_at(field: FloatArray, r: float, z: float, z0: float, h: float) -> float:
-    """Bilinear interpolation of a window field at one point (r, z), m (``z0``: the window's first row)."""
-    nr, nz = field.shape
-    x = min(max(r / h, 0.0), nr - 1.000001)
-    y = min(max((z - z0) / h, 0.0), nz - 1.000001)
-    i, j = int(x), int(y)
-    fx, fy = x - i, y - j
-    return float(
-        (field[i, j] * (1 - fx) + field[i + 1, j] * fx) * (1 - fy)
-        + (field[i, j + 1] * (1 - fx) + field[i + 1, j + 1] * fx) * fy
-    )
 
 
 def _sample(win: Window, field: FloatArray, r: FloatArray, z: FloatArray, h: float) -> FloatArray:
@@ -242,33 +222,18 @@ def _march_outer(
 
     The steady condition v_n = f n_z sets the surface's angle to the horizontal,
     θ = arccos(v_n / f) (horizontal where v_n ≥ f, vertical where the metal no
-    longer dissolves); the curve follows it in arclength steps of h/2 (Heun's method).
+    longer dissolves); the curve follows it in arclength steps of h/2 (Heun's method,
+    :func:`ecmsim.kernels.curve.march_wall`).
     """
-    ds = 0.5 * h
-    zs, rs = [], []
-    r, z = r_start, z_start
+    from ecmsim.kernels.curve import march_wall
 
-    z0 = float(win.zz[0, 0])
-
-    def direction(rad: float, depth: float) -> tuple[float, float]:
-        s = _sample_at(win.speed, rad, depth, z0, h) / feed
-        s = min(max(s, 0.0), 1.0)
-        return s, math.sqrt(1.0 - s * s)  # (dr, -dz) per unit length
-
-    while z > z_top:
-        c1, s1 = direction(r, z)
-        c2, s2 = direction(r + ds * c1, z - ds * s1)
-        r += 0.5 * ds * (c1 + c2)
-        z -= 0.5 * ds * (s1 + s2)
-        rs.append(r)
-        zs.append(max(z, z_top))
-        if len(rs) > 100_000:
-            break
-    return np.array(zs), np.array(rs)
+    rs, zs = np.empty(MAX_WALL_POINTS), np.empty(MAX_WALL_POINTS)
+    n = march_wall(win.speed, float(win.zz[0, 0]), h, r_start, z_start, feed, z_top, rs, zs)
+    return zs[:n].copy(), rs[:n].copy()
 
 
 def solve_shape(
-    domain: Domain, state: DrillingState, curve: Curve, z_top: float, tolerance: float
+    domain: Domain, state: DrillingState, curve: Curve, z_top: float, tolerance: float, tight: bool = False
 ) -> tuple[ShapeReport, Curve]:
     """Iterate the shape on a fixed window until the update moves it by less than ``tolerance`` (m).
 
@@ -280,11 +245,17 @@ def solve_shape(
     residuals (the wall alone overshoots: a narrow wall draws a strong current that
     widens it too much in one update).
 
+    ``tight``: the domain keeps little metal beyond the expected surface; the
+    iteration raises :class:`Cramped` as soon as the surface comes within the
+    level set's reach of its edge.
+
     Raises
     ------
     SolverError
         When the iteration stops at a fault (short circuit, current limit, gap
         physics) or the wall leaves the grid.
+    Cramped
+        ``tight`` and the surface came near the edge of the domain.
     """
     from ecmsim.kernels import levelset
 
@@ -305,11 +276,7 @@ def solve_shape(
         psi_t, current = _solve(stepper, state)
         shape = Curve(_front(domain, state, z_top), target.wall_z, target.wall_r)
         target, flux_res = _update(shape, state, psi_t, domain.process.feed, h, z_top)
-        if target.wall_r.max(initial=0.0) > domain.grid.r[-1] - 3 * h:
-            raise SolverError(
-                f"the equilibrium hole wall reached the edge of the grid (radius {domain.grid.r[-1] / MM:.3f} mm); "
-                "set a larger [numerics] domain_radius_mm"
-            )
+        _check_room(domain, win, target, tight)
         psi_target = signed_distance(target, win.rr, win.zz, h, clip + 2 * h)
         res = np.clip(psi_target, -clip, clip) - np.clip(psi, -clip, clip)
         move = float(np.abs(res[np.abs(psi_target) < 1.5 * h]).max())
@@ -326,6 +293,31 @@ def solve_shape(
         levelset.redistance(psi + relax * res, h, 2 * domain.band, 4, psi)
     converged = residuals[-1] < max(tolerance, SURFACE_TOLERANCE * h) and _settled(gaps, tolerance)
     return ShapeReport(converged, len(residuals), residuals[-1], flux_res, residuals, current), target
+
+
+def _check_room(domain: Domain, win: Window, curve: Curve, tight: bool) -> None:
+    """Refuse a curve too near the edge of the grid or (``tight``) of the window's metal.
+
+    Raises
+    ------
+    Cramped
+        ``tight`` and the curve within the level set's reach (band + 2 cells) of the grid's
+        radius or of the window's last row.
+    SolverError
+        The wall within 3 cells of the grid's radius.
+    """
+    h = domain.h
+    r_edge = float(domain.grid.r[-1])
+    r_max = curve.wall_r.max(initial=float(curve.front.size - 1) * h)
+    if tight:
+        reach = domain.band + 2 * h
+        if r_max > r_edge - reach or float(curve.front.max()) > float(win.zz[0, -1]) - reach:
+            raise Cramped("the equilibrium surface came near the edge of the tight domain")
+    if r_max > r_edge - 3 * h:
+        raise SolverError(
+            f"the equilibrium hole wall reached the edge of the grid (radius {r_edge / MM:.3f} mm); "
+            "set a larger [numerics] domain_radius_mm"
+        )
 
 
 def _solve(stepper: Stepper, state: DrillingState) -> tuple[FloatArray, float]:

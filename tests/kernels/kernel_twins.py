@@ -817,3 +817,48 @@ def vcycle3d(shapes, mats, interps, actives, f, nu: int):
         return u
 
     return cycle(0, f.ravel()).reshape(shapes[0])
+
+
+# ----------------------------------------------------------------------- curve
+def polyline_distance(pr, pz, z0, h, reach, nr, nz):
+    """Brute force: every node against every segment (a single vertex: a point), capped at ``reach``."""
+    rr, zz = grid(nr, nz, h, z0)
+    p = np.column_stack([pr, pz])
+    q = p[1:] if p.shape[0] > 1 else p
+    p = p[:-1] if p.shape[0] > 1 else p
+    best = np.full((nr, nz), reach, dtype=float)
+    for (ar, az), (br, bz) in zip(p, q, strict=True):
+        dr, dz = br - ar, bz - az
+        dd = dr * dr + dz * dz
+        t = np.zeros_like(rr) if dd == 0 else np.clip(((rr - ar) * dr + (zz - az) * dz) / dd, 0.0, 1.0)
+        best = np.minimum(best, np.hypot(rr - ar - t * dr, zz - az - t * dz))
+    return best
+
+
+def _bilinear(field, r, z, z0, h):
+    """SciPy's linear interpolation in grid units, clamped just inside the last node."""
+    from scipy.interpolate import RegularGridInterpolator
+
+    nr, nz = field.shape
+    x = np.clip(r / h, 0.0, nr - 1.000001)
+    y = np.clip((z - z0) / h, 0.0, nz - 1.000001)
+    return float(RegularGridInterpolator((np.arange(nr), np.arange(nz)), field)([[x, y]])[0])
+
+
+def march_wall(speed, z0, h, r_start, z_start, feed, z_top, n_max):
+    """Heun's method on (dr, dz)/ds = (s, -sqrt(1 - s^2)), s = clip(v / f, 0, 1), steps of h/2."""
+
+    def f(r, z):
+        s = float(np.clip(_bilinear(speed, r, z, z0, h) / feed, 0.0, 1.0))
+        return np.array([s, -math.sqrt(1.0 - s * s)])
+
+    ds = 0.5 * h
+    x = np.array([r_start, z_start])
+    rs, zs = [], []
+    while x[1] > z_top and len(rs) < n_max:
+        k1 = f(*x)
+        k2 = f(*(x + ds * k1))
+        x = x + 0.5 * ds * (k1 + k2)
+        rs.append(x[0])
+        zs.append(max(x[1], z_top))
+    return np.array(rs), np.array(zs)

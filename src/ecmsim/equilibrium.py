@@ -419,14 +419,15 @@ def _direct_plan(config: ProcessConfig, tolerance_mm: float) -> _Plan:
 
 
 #: The direct solve starts from a solve on cells twice as large when those still resolve h_e with this many.
-COARSE_START_CELLS_PER_GAP = 6.0
+COARSE_START_CELLS_PER_GAP = 8.0
 
 
 def _coarse_start(plan: _Plan) -> tuple[float, Curve, int] | None:
-    """A direct solve on cells twice as large, as a start for the fine one: (its cell, m; shape; iterations).
+    """A direct solve on cells twice as large, as a start for the fine one: (its cell, m; shape; potential solves).
 
-    Settled to a quarter of a fine cell (the fine solve takes it from there).  None
-    when the coarse grid would resolve h_e with fewer than
+    Settled to a quarter of a fine cell (the fine solve takes it from there), itself
+    started from a solve on cells twice as large again when those still resolve h_e.
+    None when the coarse grid would resolve h_e with fewer than
     :data:`COARSE_START_CELLS_PER_GAP` cells or the coarse solve fails (the fine one
     then starts from the analytic shape).
     """
@@ -444,11 +445,13 @@ def _coarse_start(plan: _Plan) -> tuple[float, Curve, int] | None:
         ),
         tol=max(plan.tol, length(0.25 * cell_mm)),
     )
+    coarser = _coarse_start(coarse)  # and so on, while the grid twice as coarse resolves h_e
     try:
-        domain, _, report, curve = _direct_pass(coarse, tight=True)
+        domain, _, report, curve = _direct_pass(coarse, tight=True, start=coarser)
     except SolverError:
         return None
-    return (domain.h, curve, report.iterations) if report.converged else None
+    solves = report.iterations + (0 if coarser is None else coarser[2])
+    return (domain.h, curve, solves) if report.converged else None
 
 
 def _direct_pass(

@@ -17,7 +17,8 @@ from ecmsim.cli.options import echo_json, json_flag, mode_option, output_option,
     help="Comma-separated config keys to fit.",
 )  # fmt: skip
 @mode_option(("auto", "equilibrium", "transient"), "auto",
-             help="Model: equilibrium shape (coated tools, auto) or transient runs.")  # fmt: skip
+             help="Model: transient runs, or the equilibrium shape (auto: where every batch was measured on wall "
+             "at equilibrium).")  # fmt: skip
 @click.option(
     "--max-evaluations", type=click.IntRange(min=2), default=40, show_default=True,
     help="Budget of model evaluations (each runs the model once per measurement set).",
@@ -61,12 +62,19 @@ def calibrate_command(
         return
     click.echo(f"  {summary['n_measurements']} measured diameters in {len(res.sets)} sets, {res.mode} model, "
                f"{res.evaluations} evaluations, {res.wall_clock_s:.1f} s")  # fmt: skip
+    click.echo(f"  model: {res.mode} ({res.mode_reason})")
+    if res.fit_cell_size_mm != res.cell_size_mm:
+        click.echo(f"  fitted at {res.fit_cell_size_mm:g} mm cells, one Gauss-Newton step at {res.cell_size_mm:g} mm")
     click.echo(f"  {'parameter':<40} {'initial':>10} {'fitted':>10}   95 % confidence interval")
     for p in summary["parameters"]:
         lo, hi = p["ci95"]
         ci = "-" if lo is None or hi is None else f"[{lo:.4g}, {hi:.4g}]"
         click.echo(f"  {p['name']:<40} {p['initial']:10.4g} {p['fitted']:10.4g}   {ci} {p['unit']}")
     click.echo(f"  residual RMS: {res.rms_before * 1e3:.2f} µm before, {res.rms_after * 1e3:.2f} µm after")
+    dep = summary["cell_size_dependence"]
+    if dep is not None:
+        vals = ", ".join(f"{v:.4g}" for v in dep["values"])
+        click.echo(f"  the values hold for {res.cell_size_mm:g} mm cells; at {dep['cell_size_mm']:g} mm: {vals}")
     for s in res.sets:
         click.echo(f"    {s['label']:<20} measured {s['measured_mean_mm']:.4f} mm, predicted "
                    f"{s['predicted_before_mm']:.4f} → {s['predicted_after_mm']:.4f} mm")  # fmt: skip

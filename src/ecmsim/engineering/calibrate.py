@@ -31,7 +31,8 @@ iterate, within a tenth of a standard error of the optimum), s² = RSS / (n − 
 and cov = s² (JᵀJ)⁻¹, the 95 % interval of parameter i is
 x̂ᵢ ± t₀.₉₇₅,ₙ₋ₚ √covᵢᵢ (independent errors of equal variance; a
 linearisation at the optimum).  The prediction itself jitters on the grid by
-about 2 µm (τ), an error shared by all values of one set; its share,
+τ (:data:`MODEL_UNCERTAINTY_MM`: 2 µm for the equilibrium solve, 0.5 µm for a
+transient run), an error shared by all values of one set; its share,
 (JᵀJ)⁻¹ [Σₖ τ² gₖgₖᵀ] (JᵀJ)⁻¹ with gₖ the column sums of J over set k, is
 added to cov.
 """
@@ -56,9 +57,15 @@ from ecmsim.jsonable import to_jsonable
 #: Parameters fitted when ``fit`` is not given.
 DEFAULT_FIT = ("electrolyte.conductivity_factor", "electrical.overpotential_V")
 DIFF_STEP = 0.1
-#: Repeatability of a predicted diameter (grid jitter of the equilibrium solve: 0.8–1.8 µm rms,
-#: up to 4 µm, measured at 0.01–0.04 mm cells), mm.
-MODEL_UNCERTAINTY_MM = 0.002
+#: The fit stops after a step shorter than this many standard errors: the grid jitter of the
+#: predictions (τ, about 0.5 µm for a set of a transient run) alone moves the Gauss–Newton step by
+#: about half a standard error for 40 values of 5 µm noise per set.
+CONVERGED_STEP = 1.0
+#: Repeatability of a predicted diameter by model (grid jitter between nearby parameters), mm: the
+#: equilibrium solve 0.8–1.8 µm rms, up to 4 µm, measured at 0.01–0.04 mm cells; a transient run
+#: 0.2–0.8 µm rms about a straight line through conductivity factors 1.19–1.21 in steps of 0.005
+#: (test config, 40 µm cells, stations 0.1–0.95 mm).
+MODEL_UNCERTAINTY_MM = {"equilibrium": 0.002, "transient": 0.0005}
 
 
 @dataclass
@@ -320,7 +327,7 @@ def calibrate(
     mode: str = "auto",
     overrides: Sequence[str] = (),
     max_evaluations: int = 40,
-    model_uncertainty_mm: float = MODEL_UNCERTAINTY_MM,
+    model_uncertainty_mm: float | None = None,
     progress: Callable[[int, int, float | None], None] | None = None,
     cell_check: bool = True,
     start: Sequence[float] | None = None,
@@ -346,7 +353,8 @@ def calibrate(
         Budget of model evaluations of the fit (each runs the model once per set).
     model_uncertainty_mm
         Standard uncertainty of a predicted diameter from grid jitter, the same
-        for all values of one set; added to the confidence intervals.
+        for all values of one set; added to the confidence intervals (default:
+        :data:`MODEL_UNCERTAINTY_MM` of the model).
     progress
         Called as ``progress(done, at_most, None)`` after every model evaluation
         (each runs the model once per measurement set); ``at_most`` is the
@@ -375,7 +383,8 @@ def calibrate(
     problem.progress = progress
     problem.expected = max_evaluations + len(keys) + 2
     levels = _cell_levels(cfg, sets, mode, cell_check)
-    fit_ = _two_level_fit(problem, x0, lo, hi, max_evaluations, levels, model_uncertainty_mm)
+    tau = MODEL_UNCERTAINTY_MM[mode] if model_uncertainty_mm is None else model_uncertainty_mm
+    fit_ = _two_level_fit(problem, x0, lo, hi, max_evaluations, levels, tau)
     warnings = fit_.warnings + _edge_warnings(keys, fit_.x, lo, hi)
     if "not_converged" in problem.notes:
         warnings.append("some equilibrium solves stopped at their travel limit (coarse grid jitter); refine the grid")
@@ -500,40 +509,55 @@ def _gauss_newton(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     """Levenberg–Marquardt from ``x0`` at ``cell`` mm cells within ``budget`` evaluations.
 
-    Returns (x̂, residuals at x̂, Jacobian at the last iterate, converged): it
-    stops when a step moves every parameter by less than a tenth of its
-    standard error, or when no damped step lowers the sum of squares (the
-    optimum within the grid jitter).
+    Returns (x̂, residuals at x̂, Jacobian, converged).  The Jacobian is
+    re-evaluated only where the iterate has moved by more than the difference
+    step (10 %) from where it was taken (a forward difference over 10 % is a
+    secant over that span anyway).  It stops after a step shorter than
+    :data:`CONVERGED_STEP` standard errors (δᵀJᵀJδ / s², s² from the residuals
+    the step predicts; the next step would be a fraction of it), keeping the
+    better of the two points, or when no damped step lowers the sum of
+    squares (the optimum within the grid jitter).
     """
     problem.budget = budget
     x, r = x0.copy(), problem.residuals(x0, cell)
-    jac, lam, converged = None, 0.0, False
+    jac, jac_at, lam, converged = None, x0, 0.0, False
     try:
         for _ in range(budget):
-            jac = _jacobian(problem, x, r, lo, hi, cell)
+            if jac is None or np.any(np.abs(x - jac_at) > DIFF_STEP * np.maximum(np.abs(x), 1e-3)):
+                jac, jac_at = _jacobian(problem, x, r, lo, hi, cell), x
             jtj, grad = jac.T @ jac, jac.T @ r
-            for _retry in range(4):
+            for _retry in range(3):
                 step = -np.linalg.lstsq(jtj + lam * np.diag(np.diag(jtj)), grad, rcond=None)[0]
                 x_new = np.clip(x + step, lo, hi)
+                # The step's length in standard errors, with s² from the residuals it predicts.
+                r_lin = r + jac @ (x_new - x)
+                d = x_new - x
+                size = math.sqrt(max(d @ jtj @ d, 0.0) / max(r_lin @ r_lin / max(r.size - x.size, 1), 1e-30))
                 r_new = problem.residuals(x_new, cell)
+                if lam == 0.0 and size <= CONVERGED_STEP:  # within the noise: the better of the two points
+                    if r_new @ r_new <= r @ r:
+                        x, r = x_new, r_new
+                    return _end(problem, x, r, jac, True)
                 if r_new @ r_new <= r @ r:
                     break
                 lam = max(10 * lam, 1e-2)
             else:
-                converged = True
+                converged = True  # no damped step lowers the sum of squares: the optimum within the jitter
                 break
             lam = 0.0 if lam < 1e-2 else lam / 10
-            se = np.sqrt(np.abs(np.diag(np.linalg.pinv(jtj))) * (r_new @ r_new) / max(r.size - x.size, 1))
-            moved = np.abs(x_new - x)
             x, r = x_new, r_new
-            if np.all(moved <= 0.1 * se):
-                converged = True
-                break
     except _BudgetSpent:
         pass
-    problem.budget = None
     if jac is None:
+        problem.budget = None
         jac = _jacobian(problem, x, r, lo, hi, cell)
+    return _end(problem, x, r, jac, converged)
+
+
+def _end(
+    problem: _Problem, x: np.ndarray, r: np.ndarray, jac: np.ndarray, converged: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    problem.budget = None
     return x, r, jac, converged
 
 

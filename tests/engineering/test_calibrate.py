@@ -88,7 +88,7 @@ def test_conductivity_factor_is_recovered_within_its_interval(
     # Stations from 0.1 mm below the entry to the bottom of a 1 mm hole: no wall at equilibrium, so the
     # default is the transient model, compared at every station.
     assert r["n_measurements"] == 2 * 5 * 2 * 4 and r["mode"] == "transient"
-    assert "set B6" in r["mode_reason"] and "equilibrium only from" in r["mode_reason"]
+    assert "set B6" in r["mode_reason"] and "no wall at equilibrium" in r["mode_reason"]
     # 40 µm cells have no coarser level resolving h_e: the fit runs on them, checked at 20 µm.
     assert r["cell_size_mm"] == r["fit_cell_size_mm"] == 0.04
     dep = r["cell_size_dependence"]
@@ -188,6 +188,11 @@ def test_auto_mode_follows_where_the_wall_is_at_equilibrium() -> None:
     assert mode == "transient" and "0.20-1.00 mm" in why
     assert choose_calibration_mode(cfg, "auto", [set_at([top + 0.1, bottom + 0.1])])[0] == "transient"
     assert choose_calibration_mode(cfg, "equilibrium", [set_at([0.2])]) == ("equilibrium", "as requested")
+    assert "equilibrium only from" in why
+    short = cfg.replace({"motion.depth_mm": 1.0})  # 5 h_e below the entry is deeper than the bare tip's reach
+    assert equilibrium_window(short)[0] > equilibrium_window(short)[1]
+    mode, why = choose_calibration_mode(short, "auto", [set_at([0.5])])
+    assert mode == "transient" and "no wall at equilibrium" in why
     bare = cfg.replace({"tool.coating_thickness_mm": 0.0})
     assert choose_calibration_mode(bare, "auto", [set_at(mid)])[0] == "transient"
 

@@ -437,12 +437,17 @@ def choose_calibration_mode(cfg: ProcessConfig, mode: str, sets: Sequence[Measur
     for s in sets:
         top, bottom = equilibrium_window(set_config(cfg, s.overrides))
         z0, z1 = float(np.min(s.station_depth)), float(np.max(s.station_depth))
+        where = f"set {s.label} was measured at {z0:.2f}-{z1:.2f} mm deep (interior stations)"
+        if top >= bottom:
+            return "transient", (
+                f"{where}; its holes have no wall at equilibrium: the wall settles {top:.2f} mm below the entry "
+                f"({ENTRY_GAPS:g} h_e) but the bare tip was still cutting it deeper than {bottom:.2f} mm "
+                "(bare tip + 3 h_e above the bottom)"
+            )
         if z0 < top or z1 > bottom:
             return "transient", (
-                f"set {s.label} was measured at {z0:.2f}-{z1:.2f} mm deep (interior stations); its wall is at "
-                f"equilibrium only from "
-                f"{top:.2f} to {bottom:.2f} mm ({ENTRY_GAPS:g} h_e below the entry to bare tip + 3 h_e above "
-                "the bottom)"
+                f"{where}; its wall is at equilibrium only from {top:.2f} to {bottom:.2f} mm ({ENTRY_GAPS:g} h_e "
+                "below the entry to bare tip + 3 h_e above the bottom)"
             )
     return "equilibrium", "every set was measured where the wall is at equilibrium"
 

@@ -5,8 +5,9 @@ hole seen from the tool settles after a few gaps of travel: the frontal gap,
 the wall beside the bare tip and the finished wall behind the coating stop
 changing, and every further millimetre of hole is the same wall radius
 extruded.  :class:`SteadyJump` watches the tool-frame profile while the run
-marches; once it has changed by less than ``[numerics] steady_tolerance_mm``
-over :data:`SETTLE_GAPS` and over twice that travel, it moves the whole
+marches; once its mean over a settling travel (1 to 3 gaps h_e, about 40 cells)
+has changed by less than ``[numerics] steady_tolerance_mm`` since each of the two
+travels before, it moves the whole
 tool-frame state down by a whole number of grid rows in one go (the frozen
 rows above the window are extended with the settled finished wall), adds the
 time of that travel at the feed, the charge and the Faraday volume at the
@@ -32,10 +33,15 @@ from ecmsim.domain import Domain
 from ecmsim.geometry import FloatArray
 from ecmsim.state import DrillingState
 
-#: Tool travel, in gaps h_e, over which the mean frame profile is compared with the travels before.
+#: Tool travel, in gaps h_e, over which the mean frame profile is compared with the travels before
+#: (at most; at least :data:`SETTLE_MIN_GAPS`, and :data:`SETTLE_CELLS` cells where that lies between).
 SETTLE_GAPS = 3.0
-#: Tool travel between two samples of the frame profile, in gaps h_e.
-SAMPLE_GAPS = 0.25
+#: Shortest settling travel, in gaps h_e: the frontal gap relaxes over about one gap of travel.
+SETTLE_MIN_GAPS = 1.0
+#: Settling travel in cells that averages out the sawtooth of the cut and the ripple of the finished wall.
+SETTLE_CELLS = 40
+#: Tool travel between two samples of the frame profile, as a fraction of the settling travel.
+SAMPLE_FRACTION = 1.0 / 12.0
 #: Travel, in gaps h_e, marched after the jump before the final depth (or the far face's reach).
 RESERVE_GAPS = 2.0
 
@@ -104,6 +110,8 @@ class SteadyJump:
         self.samples: list[_Sample] = []
         self.done: JumpRecord | None = None
         self.active = off_reason(domain) is None
+        #: travel over which the mean frame profile is compared, m
+        self.settle = max(SETTLE_MIN_GAPS * self.h_e, min(SETTLE_GAPS * self.h_e, SETTLE_CELLS * domain.h))
         behind = domain.window_behind or 0.0
         h = domain.h
         # offsets from the tool face where the wall is compared: the window above the face
@@ -122,7 +130,7 @@ class SteadyJump:
         """Sample the frame profile when due; jump once it has settled."""
         if not self.active or self.done is not None or state.status is not None:
             return
-        if self.samples and state.z_tip - self.samples[-1].z_tip < SAMPLE_GAPS * self.h_e:
+        if self.samples and state.z_tip - self.samples[-1].z_tip < SAMPLE_FRACTION * self.settle:
             return
         sample = self._sample(state)
         if sample is None:
@@ -150,14 +158,14 @@ class SteadyJump:
         )
 
     def _drift(self, now: _Sample) -> float | None:
-        """Largest change of the mean frame profile between travels of :data:`SETTLE_GAPS` (None: too early).
+        """Largest change of the mean frame profile between settling travels (None: too early).
 
         The mean over the last settling travel is compared with the mean over the one before and
         the one before that, so that the sawtooth of the cut and the small ripple of the finished wall
         (a fixed feature in the workpiece that passes through the frame) average out, while a trend
         over the last three travels does not.
         """
-        settle = SETTLE_GAPS * self.h_e
+        settle = self.settle
         means = []
         for n in range(3):
             seg = [s.profile for s in self.samples if now.z_tip - (n + 1) * settle < s.z_tip <= now.z_tip - n * settle]
@@ -171,7 +179,7 @@ class SteadyJump:
         d, p = self.domain, self.domain.process
         h = d.h
         now = self.samples[-1]
-        ref = [s for s in self.samples if s.z_tip <= now.z_tip - SETTLE_GAPS * self.h_e][-1]
+        ref = [s for s in self.samples if s.z_tip <= now.z_tip - self.settle][-1]
         k = math.floor((self.target() - state.z_tip) / h)
         win = state.window
         assert win is not None

@@ -11,7 +11,7 @@ from ecmsim.config import load_config
 from ecmsim.domain import Domain
 from ecmsim.process import resolve
 from ecmsim.simulation import simulate
-from ecmsim.steady import SETTLE_GAPS, SteadyJump, _Sample, off_reason, shift_rows
+from ecmsim.steady import SAMPLE_FRACTION, SteadyJump, _Sample, off_reason, shift_rows
 from ecmsim.testing import tube_tool_overrides
 
 TUBE = [*tube_tool_overrides(cell_size_mm=0.02, depth_mm=8.0)]
@@ -128,15 +128,15 @@ def test_plate_jump_stops_before_the_far_face() -> None:
     assert j.target() < 6e-3 - d.window_ahead
 
 
-def _samples(jump: SteadyJump, drift_per_gap: float, noise: float) -> float | None:
-    """Feed the detector frame profiles with a trend (m per gap of travel) and noise (m); return its drift."""
+def _samples(jump: SteadyJump, trend: float, noise: float) -> float | None:
+    """Feed the detector frame profiles with a trend (m per settling travel) and noise (m); return its drift."""
     rng = np.random.default_rng(1)
     n = jump.offsets.size + 1
-    step = 0.25 * jump.h_e
+    step = SAMPLE_FRACTION * jump.settle
     drift = None
-    for i in range(int(4 * SETTLE_GAPS / 0.25)):
+    for i in range(round(4 / SAMPLE_FRACTION)):
         z = i * step
-        profile = np.full(n, 4e-4) + drift_per_gap * z / jump.h_e + rng.normal(0.0, noise, n)
+        profile = np.full(n, 4e-4) + trend * z / jump.settle + rng.normal(0.0, noise, n)
         jump.samples.append(_Sample(z, z, 0.0, 0.0, i, profile))
         drift = jump._drift(jump.samples[-1])
     return drift
@@ -145,8 +145,8 @@ def _samples(jump: SteadyJump, drift_per_gap: float, noise: float) -> float | No
 def test_detector_sees_a_slow_trend_and_not_the_noise() -> None:
     d = _domain("example:stem-in718")
     tol = SteadyJump(d).tolerance
-    # a trend of a third of the tolerance per gap: over the settling travel it is a whole tolerance
-    trend = _samples(SteadyJump(d), tol / 3, 0.0)
+    # a trend of 0.6 tolerances per settling travel: over two travels it is more than the tolerance
+    trend = _samples(SteadyJump(d), 0.6 * tol, 0.0)
     assert trend is not None and trend > tol
     # no trend, sawtooth-like noise of twice the tolerance: the means over the travels agree
     quiet = _samples(SteadyJump(d), 0.0, 0.5 * tol)

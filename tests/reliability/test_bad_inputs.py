@@ -128,6 +128,7 @@ CASES: list[Case] = [
     _config("pulse_duty_near_zero", "[electrical] pulse_on_ms = 0.001 ms", "duty cycle of 1e-09", "at least 0.001"),
     _config("pulse_too_short", "[electrical] pulse_on_ms = 1e-09 ms", ">= 0.001"),
     _config("solver_tolerance_tiny", "[numerics] solver_tolerance = 1e-300", ">= 1e-13"),
+    _config("steady_tolerance_zero", "[numerics] steady_tolerance_mm = 0.0", "> 0 and <= 0.01"),
     _config("deeply_nested", "TOML nested too deeply"),
     Case("config-device-file", ("config", "validate", "/dev/zero"), 2, ("/dev/zero", "not a regular file")),
     Case("simulate-device-file", ("simulate", "/dev/zero", "-o", "%hole.h5"), 2,

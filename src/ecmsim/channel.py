@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Required, TypedDict, Unpack
 
 import numpy as np
 import numpy.typing as npt
@@ -429,6 +430,22 @@ def _void(n_moles: FloatArray, temperature: FloatArray, pressure: FloatArray, q_
     return np.asarray(q_g / (q_g + q_l))
 
 
+class Sources(TypedDict, total=False):
+    """What a path carries besides its flow: the keywords of :func:`channel_state` and :func:`flow_from_pressure`.
+
+    ``inlet_temperature`` (K) is required; ``joule_conductance`` (V²·m, shape (n,)
+    or scalar, default 0), ``gas_moles`` (mol/s, shape (n,) or scalar, default 0),
+    ``outlet_pressure`` (Pa, default :data:`ATMOSPHERE`) and ``wall_heat_transfer``
+    (W/(m²·K), default 0: adiabatic) as in :func:`channel_state`.
+    """
+
+    joule_conductance: FloatArray | float
+    gas_moles: FloatArray | float
+    inlet_temperature: Required[float]
+    outlet_pressure: float
+    wall_heat_transfer: float
+
+
 class _Path:
     """A path, its fluid and sources, ready for the march kernel: one liquid flow at a time.
 
@@ -437,22 +454,19 @@ class _Path:
     :meth:`profile` turns the last march into a :class:`ChannelProfile`.
     """
 
-    def __init__(
-        self,
-        channel: Channel,
-        fluid: Fluid,
-        joule_conductance: FloatArray | float,
-        gas_moles: FloatArray | float,
-        inlet_temperature: float,
-        outlet_pressure: float,
-        wall_heat_transfer: float,
-        max_iterations: int,
-    ) -> None:
+    def __init__(self, channel: Channel, fluid: Fluid, sources: Sources, max_iterations: int) -> None:
+        unknown = set(sources) - set(Sources.__annotations__)
+        if unknown:
+            raise TypeError(
+                f"unknown channel keyword(s) {sorted(unknown)}; allowed: {', '.join(Sources.__annotations__)}"
+            )
         n = channel.size
-        self.channel, self.fluid, self.t_in = channel, fluid, inlet_temperature
-        self.p_out, self.wall_h, self.max_iterations = outlet_pressure, wall_heat_transfer, max_iterations
-        self.joule = np.ascontiguousarray(np.broadcast_to(np.asarray(joule_conductance, dtype=np.float64), (n,)))
-        src = np.broadcast_to(np.asarray(gas_moles, dtype=np.float64), (n,))
+        self.channel, self.fluid, self.t_in = channel, fluid, sources["inlet_temperature"]
+        self.p_out = sources.get("outlet_pressure", ATMOSPHERE)
+        self.wall_h, self.max_iterations = sources.get("wall_heat_transfer", 0.0), max_iterations
+        joule = np.asarray(sources.get("joule_conductance", 0.0), dtype=np.float64)
+        self.joule = np.ascontiguousarray(np.broadcast_to(joule, (n,)))
+        src = np.broadcast_to(np.asarray(sources.get("gas_moles", 0.0), dtype=np.float64), (n,))
         self.n_faces = np.concatenate([[0.0], np.cumsum(src)])
         self.mu_scale = fluid.viscosity / float(water_viscosity(fluid.viscosity_temperature))
         self.p, self.temp = np.empty(n + 1), np.empty(n + 1)
@@ -501,16 +515,7 @@ class _Path:
 
 
 def channel_state(
-    channel: Channel,
-    fluid: Fluid,
-    flow_rate: float,
-    *,
-    joule_conductance: FloatArray | float = 0.0,
-    gas_moles: FloatArray | float = 0.0,
-    inlet_temperature: float,
-    outlet_pressure: float = ATMOSPHERE,
-    wall_heat_transfer: float = 0.0,
-    max_iterations: int = 50,
+    channel: Channel, fluid: Fluid, flow_rate: float, *, max_iterations: int = 50, **sources: Unpack[Sources]
 ) -> ChannelProfile:
     """The quasi-steady profiles along ``channel`` for a given liquid flow.
 
@@ -522,6 +527,8 @@ def channel_state(
         Electrolyte properties.
     flow_rate
         Liquid volume flow Q_l, m³/s (> 0).
+    **sources
+        The keywords of :class:`Sources`:
     joule_conductance
         ∫|∇φ|² dV over each cell's region, V²·m, shape (n,) or scalar: the Joule
         power of a cell is κ times this.
@@ -539,24 +546,11 @@ def channel_state(
     """
     if not flow_rate > 0:
         raise ValueError(f"flow_rate must be > 0, got {flow_rate}")
-    path = _Path(
-        channel, fluid, joule_conductance, gas_moles, inlet_temperature, outlet_pressure, wall_heat_transfer,
-        max_iterations,
-    )  # fmt: skip
-    return path.profile(flow_rate)
+    return _Path(channel, fluid, sources, max_iterations).profile(flow_rate)
 
 
 def flow_from_pressure(
-    channel: Channel,
-    fluid: Fluid,
-    inlet_pressure: float,
-    *,
-    joule_conductance: FloatArray | float = 0.0,
-    gas_moles: FloatArray | float = 0.0,
-    inlet_temperature: float,
-    outlet_pressure: float = ATMOSPHERE,
-    wall_heat_transfer: float = 0.0,
-    guess: float | None = None,
+    channel: Channel, fluid: Fluid, inlet_pressure: float, *, guess: float | None = None, **sources: Unpack[Sources]
 ) -> ChannelProfile:
     """The profiles for a given absolute inlet pressure (Pa): Q_l is the root of p_inlet(Q_l) (Brent).
 
@@ -573,9 +567,8 @@ def flow_from_pressure(
     """
     from scipy.optimize import brentq
 
-    path = _Path(
-        channel, fluid, joule_conductance, gas_moles, inlet_temperature, outlet_pressure, wall_heat_transfer, 50
-    )  # fmt: skip
+    path = _Path(channel, fluid, sources, 50)
+    outlet_pressure = path.p_out
 
     def excess(q: float) -> float:
         return path.inlet_pressure(q) - inlet_pressure
@@ -588,7 +581,7 @@ def flow_from_pressure(
 
     if not inlet_pressure > outlet_pressure:
         raise no_flow()
-    mu = float(fluid.viscosity_at(inlet_temperature))
+    mu = float(fluid.viscosity_at(path.t_in))
     laminar = (inlet_pressure - outlet_pressure) / (mu * float(np.sum(channel.laminar_resistance * channel.length)))
     grow = 1.02 if guess else 2.0  # near the last step's flow a tight bracket saves evaluations
     q_high = min(guess * grow, laminar) if guess else laminar

@@ -318,7 +318,7 @@ class GapPhysics:
             gas = ch.gas_production(scale * cathode, (1.0 - eta_mean) * scale * anode)
         else:
             gas = np.zeros(n)
-        common = {
+        common: ch.Sources = {
             "joule_conductance": joule,
             "gas_moles": gas,
             "inlet_temperature": s.inlet_temperature,
@@ -326,12 +326,12 @@ class GapPhysics:
             "wall_heat_transfer": s.wall_heat_transfer,
         }
         if s.flow_rate is not None:
-            self.profile = ch.channel_state(st.path, s.fluid, s.flow_rate, **common)  # type: ignore[arg-type]
+            self.profile = ch.channel_state(st.path, s.fluid, s.flow_rate, **common)
         else:
             assert s.inlet_pressure is not None
             guess = last.flow_rate if last is not None else None
             try:
-                self.profile = ch.flow_from_pressure(st.path, s.fluid, s.inlet_pressure, guess=guess, **common)  # type: ignore[arg-type]
+                self.profile = ch.flow_from_pressure(st.path, s.fluid, s.inlet_pressure, guess=guess, **common)
             except SolverError as exc:  # the pressure drives no flow: a fault of the process, not of the solver
                 self._no_flow = str(exc)
         return self.profile

@@ -39,7 +39,7 @@ ProgressCallback = Callable[[dict[str, float]], None]
 TRANSIENT_QUANTITIES = (
     ("depth_mm", "depth", "mm", "length"), ("entry_diameter_mm", "entry diameter", "mm", "length"),
     ("exit_diameter_mm", "exit diameter", "mm", "length"),
-    ("entry_edge_mm", "entry edge rounding", "mm", "length"),
+    ("entry_edge_mm", "entry edge radius", "mm", "length"),
     ("min_diameter_mm", "min diameter", "mm", "length"), ("max_diameter_mm", "max diameter", "mm", "length"),
     ("taper_deg", "taper (half angle)", "°", "angle"), ("side_gap_mm", "side gap (overcut)", "mm", "length"),
     ("frontal_gap_mm", "frontal gap", "mm", "length"), ("machining_time_s", "machining time", "s", "relative"),
